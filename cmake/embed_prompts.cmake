@@ -1,0 +1,12 @@
+# Turns every prompts/*.txt into an entry of a name -> text table compiled into the binary.
+file(GLOB files ${DIR}/*.txt)
+list(SORT files)
+set(body "// Generated from prompts/*.txt by cmake/embed_prompts.cmake. Do not edit.\n#include <map>\n#include <string>\nnamespace tfgrpo {\nconst std::map<std::string, std::string>& BuiltinPrompts() {\n  static const std::map<std::string, std::string> table = {\n")
+foreach(f ${files})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} text)
+  set(body "${body}    {\"${name}\", R\"TFGRPO_PROMPT(${text})TFGRPO_PROMPT\"},\n")
+endforeach()
+set(body "${body}  };\n  return table;\n}\n}  // namespace tfgrpo\n")
+file(WRITE ${OUT}.tmp "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})

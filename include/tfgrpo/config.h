@@ -1,0 +1,71 @@
+// The run configuration: the YAML file users write (a documented contract), parsed and validated.
+// Unknown keys and missing required keys are errors naming the key; paths resolve against the
+// config file's folder; TFGRPO_BASE_URL and TFGRPO_MODEL override the model section.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "tfgrpo/status.h"
+
+namespace tfgrpo {
+
+struct ModelConfig {
+  std::string base_url;
+  std::string name;
+  std::string api_key_env = "TFGRPO_API_KEY";  // falls back to OPENAI_API_KEY when unset
+  bool api_key_env_explicit = false;
+  double timeout_s = 600;
+  int max_retries = 6;
+  int concurrency = 64;
+  std::optional<int> max_tokens;
+};
+
+struct DataConfig {
+  std::filesystem::path train;  // empty when not given
+  std::filesystem::path eval;
+  std::string problem_key = "problem";
+  std::string answer_key = "groundtruth";
+};
+
+struct TaskConfig {
+  std::string mode = "prompt";  // prompt (agent arrives with the math domain)
+  std::string reward = "math";  // math | exact | judge
+  std::string instructions = "Solve the problem. Put the final answer in \\boxed{}.";
+};
+
+struct PracticeConfig {
+  int epochs = 3;
+  int batch_size = 100;
+  int group_size = 5;
+  double rollout_temperature = 0.7;
+  bool given_ground_truth = true;
+  int experiences_per_group = 2;
+  std::string agent_objective;
+  std::string learning_objective;
+  uint64_t seed = 42;
+};
+
+struct EvalConfig {
+  int k = 32;
+  double temperature = 0.3;
+};
+
+struct Config {
+  std::filesystem::path source;  // the YAML file it came from
+  ModelConfig model;
+  DataConfig data;
+  TaskConfig task;
+  PracticeConfig practice;
+  EvalConfig eval;
+
+  // Reads the API key from the configured environment variable (never logged).
+  std::string ApiKey() const;
+};
+
+// Parses YAML text; `source` names the file in errors and anchors relative paths.
+Result<Config> ParseConfig(const std::string& yaml_text, const std::filesystem::path& source);
+Result<Config> LoadConfig(const std::filesystem::path& path);
+
+}  // namespace tfgrpo

@@ -1,0 +1,53 @@
+// Training-Free GRPO: the practice loop. For each step it samples a group of rollouts per task
+// with the current library in the system prompt, scores them, and for informative groups asks the
+// LLM for summaries, a semantic advantage and library operations; one consolidation call per step
+// merges them into the next library version. Scheduled as a dataflow, recorded in the run store,
+// resumable after any interruption.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "tfgrpo/config.h"
+#include "tfgrpo/library.h"
+#include "tfgrpo/llm.h"
+#include "tfgrpo/progress.h"
+#include "tfgrpo/status.h"
+
+namespace tfgrpo {
+
+struct TrainOptions {
+  std::filesystem::path run_dir;
+  std::optional<std::filesystem::path> prompts_dir;
+  Progress* progress = nullptr;  // NullProgress() when null
+  // Stop after this many steps have completed in this invocation (tests of resume); -1 = all.
+  int max_steps = -1;
+};
+
+struct TrainSummary {
+  int steps_total = 0;
+  int steps_run = 0;           // executed in this invocation (not skipped as already done)
+  int64_t llm_calls = 0;       // calls answered in this invocation (sent or replayed)
+  int64_t llm_calls_replayed = 0;  // answered from the run store, not sent
+  int64_t llm_calls_failed = 0;
+  int64_t rollouts = 0;
+  int64_t rollouts_failed = 0;
+  int64_t stages_failed = 0;
+  int64_t informative_groups = 0;
+  std::map<std::string, int64_t> failure_reasons;  // short reason -> count
+  Usage usage;
+  double wall_s = 0;
+  Library library;
+};
+
+// `client` talks to the model (HTTP in production, anything in tests). Fatal errors (401/403,
+// run store failures, bad data) stop the run with a non-OK status; everything already recorded
+// stays recorded.
+Result<TrainSummary> Train(const Config& config, const TrainOptions& options, ChatClient& client);
+
+// One line: "12 steps, 4800 calls (3 failed: 2 x HTTP 400 ...), ..."
+std::string FormatTrainSummary(const TrainSummary& s);
+
+}  // namespace tfgrpo

@@ -1,0 +1,59 @@
+// Evaluation: k samples per held-out task with (or without) a library, scored by the reward;
+// Mean@k is the mean reward over all samples and Pass@k the unbiased estimator over tasks.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tfgrpo/config.h"
+#include "tfgrpo/data.h"
+#include "tfgrpo/library.h"
+#include "tfgrpo/llm.h"
+#include "tfgrpo/progress.h"
+#include "tfgrpo/reward.h"
+
+namespace tfgrpo {
+
+// Unbiased pass@k from n samples with c correct: 1 - C(n-c, k) / C(n, k).
+double PassAtK(int n, int c, int k);
+
+struct TaskEval {
+  std::string task_id;
+  int samples = 0;
+  int successes = 0;  // reward >= 0.5
+  int errors = 0;     // samples whose call failed (scored 0)
+  double mean_reward = 0;
+};
+
+struct EvalReport {
+  int k = 0;
+  int tasks = 0;
+  double mean_at_k = 0;
+  double pass_at_k = 0;
+  int64_t samples = 0;
+  int64_t errors = 0;
+  Usage usage;
+  double wall_s = 0;
+  int library_size = 0;
+  std::vector<TaskEval> per_task;
+  // {"k","tasks","mean_at_k","pass_at_k","prompt_tokens","completion_tokens","cached_tokens",
+  //  "samples","errors","wall_s","library_size","per_task":[...]}
+  nlohmann::json ToJson() const;
+};
+
+struct EvalOptions {
+  int k = 32;
+  double temperature = 0.3;
+  std::optional<std::filesystem::path> prompts_dir;
+  Progress* progress = nullptr;
+};
+
+// Fatal errors (401/403) stop with a non-OK status; any other failed sample scores 0 and counts
+// as an error.
+Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks,
+                            const Library& library, const EvalOptions& options, ChatClient& client);
+
+}  // namespace tfgrpo

@@ -1,0 +1,46 @@
+// Rewards: turn a model's final reply into a score in [0, 1] against a task's ground truth.
+// math: answer extraction plus normalised/numeric comparison; exact: normalised string equality;
+// judge: an LLM call (role judge) that ends with GRADE: CORRECT or GRADE: INCORRECT.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "tfgrpo/data.h"
+#include "tfgrpo/llm.h"
+#include "tfgrpo/status.h"
+
+namespace tfgrpo {
+
+struct RewardResult {
+  double score = 0;
+  std::string extracted;  // what was compared (the boxed answer, say)
+  Usage usage;            // tokens spent deciding (judge only)
+};
+
+class RewardFn {
+ public:
+  virtual ~RewardFn() = default;
+  // `call_id` identifies the judge call within the run (so it can be recorded and resumed).
+  // A non-OK result means the reward could not be decided (judge call failed for good).
+  virtual Result<RewardResult> Score(const Task& task, std::string_view response,
+                                     const std::string& call_id) = 0;
+};
+
+// kind: "math" | "exact" | "judge". `judge_client` is required for "judge" and ignored otherwise.
+// `judge_prompt` is the judge template (from the prompt set) for "judge".
+Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
+                                             std::string judge_prompt = "");
+
+// The final answer in a reply: the last \boxed{...} (balanced braces), else a trailing
+// "Answer: ..." line, else "" (nothing to compare).
+std::string ExtractFinalAnswer(std::string_view reply);
+// Strips whitespace, \left/\right, $, a trailing period; \dfrac -> \frac; and so on.
+std::string NormalizeMathAnswer(std::string_view answer);
+// Equal after normalisation, or numerically equal (commas in integers, decimals, a/b, \frac{a}{b}).
+bool MathAnswersEqual(std::string_view gold, std::string_view predicted);
+// Lower-cased, whitespace-collapsed, trimmed, trailing period removed.
+std::string NormalizeExactAnswer(std::string_view answer);
+
+}  // namespace tfgrpo

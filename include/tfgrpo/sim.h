@@ -1,0 +1,79 @@
+// The simulated LLM: a deterministic stand-in for an OpenAI-compatible model, so that everything
+// can be tested offline. It answers each X-Tfgrpo-Role in the formats the engine expects, has a
+// task family whose success depends on the library holding the right experience, reports usage
+// with a prefix-cache count, and can inject latency and faults. Served over HTTP on loopback.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tfgrpo/status.h"
+
+namespace tfgrpo {
+
+// One pitfall of the simulated task family. A rollout on a task hiding this pitfall succeeds
+// with high probability only when the system message contains `keyword` (case-insensitive).
+struct SimPitfall {
+  std::string name;        // short id, e.g. "inclusive-range"
+  std::string keyword;     // phrase an experience must contain to help
+  std::string experience;  // the lesson the simulated learner distils
+};
+const std::vector<SimPitfall>& SimPitfalls();
+
+// `n` tasks as JSONL-ready objects {"id","problem","groundtruth","pitfall"}; deterministic in
+// (n, seed); each pitfall appears about equally often.
+std::vector<nlohmann::json> GenerateSimTasks(int n, uint64_t seed);
+
+struct SimOptions {
+  uint64_t seed = 0;
+  double latency_ms_mean = 0;  // per request, heavy-tailed (log-normal) around the mean
+  double fault_rate = 0;       // probability that a request gets a fault instead of an answer
+  double p_success_without = 0.15;  // rollout success without the right experience
+  double p_success_with = 0.9;      // ... with it
+};
+
+// Pure request -> response logic (no HTTP): the OpenAI chat completion object for a request
+// body, given the role header and call id. Same inputs and seed, same output.
+class SimModel {
+ public:
+  explicit SimModel(SimOptions options);
+  ~SimModel();
+  nlohmann::json Respond(const nlohmann::json& body, const std::string& role,
+                         const std::string& call_id);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct SimRequestLog {
+  std::string role;
+  std::string call_id;
+  std::string body_fingerprint;
+  int status = 0;  // HTTP status sent (0 = connection dropped)
+};
+
+// The simulator as an HTTP server on 127.0.0.1: POST /v1/chat/completions, GET /v1/models,
+// GET /health. Port 0 picks a free port.
+class SimServer {
+ public:
+  explicit SimServer(SimOptions options);
+  ~SimServer();
+  Status Start(int port);  // returns once listening
+  void Stop();
+  int port() const;
+  std::string base_url() const;  // "http://127.0.0.1:PORT/v1"
+  std::vector<SimRequestLog> RequestLog() const;
+  int64_t requests() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tfgrpo

@@ -1,0 +1,101 @@
+// The run store: one SQLite database (WAL mode) per run directory holding the run's config,
+// every LLM call result (the resume cache), rollouts, step summaries, failures and each library
+// version with where every experience came from. Each write commits on its own, so a run killed
+// at any moment keeps everything recorded before the kill. Never stores API keys.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tfgrpo/status.h"
+
+namespace tfgrpo {
+
+struct CallRecord {
+  std::string fingerprint;   // unique key: hash of call id + request body
+  std::string call_id;       // logical identity, e.g. "e0/s3/t17/r2/rollout"
+  std::string role;          // rollout | summary | ...
+  bool ok = false;
+  std::string error;         // provider/transport message when !ok
+  int attempts = 0;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_tokens = 0;
+  double latency_ms = 0;
+  std::string response_json;  // ChatResponseToJson(...) when ok
+};
+
+struct RolloutRecord {
+  int step = 0;
+  std::string task_id;
+  int sample = 0;
+  int library_version = 0;    // step whose library was in force (= step)
+  std::string messages_json;  // the conversation, as a JSON array
+  std::string answer;         // extracted final answer
+  double reward = 0;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  double latency_ms = 0;
+  std::string error;          // non-empty when the rollout failed
+};
+
+struct FailureRecord {
+  int step = 0;
+  std::string task_id;  // group
+  std::string stage;    // rollout | reward | summary | advantage | group_update | batch_update
+  std::string error;
+};
+
+struct StepRecord {
+  int step = 0;
+  int epoch = 0;
+  int batch = 0;
+  std::string stats_json;  // counts, tokens, wall time
+};
+
+struct ExperienceOrigin {
+  std::string id;      // G0...
+  std::string text;
+  int origin_step = -1;
+  std::string origin_group;
+};
+
+class RunStore {
+ public:
+  // Creates the file and schema when missing; enables WAL.
+  static Result<std::unique_ptr<RunStore>> Open(const std::filesystem::path& db_path);
+  ~RunStore();
+  RunStore(const RunStore&) = delete;
+  RunStore& operator=(const RunStore&) = delete;
+
+  // First open records the config; later opens compare: a different config is an error
+  // naming the run dir (resuming a run with other settings would mix two experiments).
+  Status BeginOrResume(const std::string& config_json);
+
+  std::optional<CallRecord> FindCall(const std::string& fingerprint);
+  Status RecordCall(const CallRecord& record);  // insert or replace
+  Status RecordRollout(const RolloutRecord& record);
+  Status RecordFailure(const FailureRecord& record);
+  Status RecordStep(const StepRecord& record);
+  // The library after `step` steps (step 0 = the initial library), with provenance.
+  Status RecordLibrary(int step, const std::string& library_json,
+                       const std::vector<ExperienceOrigin>& origins);
+
+  // Highest step with a recorded library, and its JSON; nullopt for a new run.
+  Result<std::optional<std::pair<int, std::string>>> LatestLibrary();
+  std::vector<StepRecord> Steps();
+  std::vector<FailureRecord> Failures();
+  int64_t CountCalls();
+  int64_t CountRollouts();
+
+ private:
+  RunStore() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tfgrpo

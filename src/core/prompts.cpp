@@ -1,0 +1,116 @@
+#include "tfgrpo/prompts.h"
+
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+namespace {
+
+// Finds the end of a section opened at `from` ("{{#name}}" or "{{^name}}"), honouring nesting.
+size_t FindSectionEnd(const std::string& t, size_t from, const std::string& name, size_t* close_len) {
+  const std::string open_a = "{{#" + name + "}}", open_b = "{{^" + name + "}}", close = "{{/" + name + "}}";
+  int depth = 1;
+  size_t pos = from;
+  while (true) {
+    size_t c = t.find(close, pos);
+    if (c == std::string::npos) return std::string::npos;
+    size_t a = t.find(open_a, pos), b = t.find(open_b, pos);
+    size_t o = std::min(a, b);
+    if (o < c) {
+      ++depth;
+      pos = o + open_a.size();
+      continue;
+    }
+    if (--depth == 0) {
+      *close_len = close.size();
+      return c;
+    }
+    pos = c + close.size();
+  }
+}
+
+// A section tag alone on its line takes the line's newline with it, so optional blocks do not
+// leave blank lines behind.
+size_t SkipNewlineAfterTag(const std::string& t, size_t tag_start, size_t tag_end) {
+  bool line_start = tag_start == 0 || t[tag_start - 1] == '\n';
+  if (line_start && tag_end < t.size() && t[tag_end] == '\n') return tag_end + 1;
+  return tag_end;
+}
+
+Status RenderInto(const std::string& t, const PromptVars& vars, std::string& out) {
+  size_t pos = 0;
+  while (pos < t.size()) {
+    size_t open = t.find("{{", pos);
+    if (open == std::string::npos) {
+      out.append(t, pos, std::string::npos);
+      break;
+    }
+    out.append(t, pos, open - pos);
+    size_t close = t.find("}}", open);
+    if (close == std::string::npos) return Status::InvalidArgument("unclosed '{{' in prompt template");
+    std::string tag = t.substr(open + 2, close - open - 2);
+    size_t tag_end = close + 2;
+    if (!tag.empty() && (tag[0] == '#' || tag[0] == '^')) {
+      std::string name = tag.substr(1);
+      auto it = vars.find(name);
+      if (it == vars.end()) return Status::InvalidArgument("prompt template uses unknown variable '" + name + "'");
+      size_t close_len = 0;
+      size_t body_start = SkipNewlineAfterTag(t, open, tag_end);
+      size_t end = FindSectionEnd(t, body_start, name, &close_len);
+      if (end == std::string::npos) return Status::InvalidArgument("section '" + name + "' is never closed");
+      bool keep = (tag[0] == '#') == !it->second.empty();
+      if (keep) {
+        Status s = RenderInto(t.substr(body_start, end - body_start), vars, out);
+        if (!s.ok()) return s;
+      }
+      pos = SkipNewlineAfterTag(t, end, end + close_len);
+      continue;
+    }
+    std::string name = Trim(tag);
+    auto it = vars.find(name);
+    if (it == vars.end()) return Status::InvalidArgument("prompt template uses unknown variable '" + name + "'");
+    out += it->second;
+    pos = tag_end;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> RenderTemplate(const std::string& tmpl, const PromptVars& vars) {
+  std::string out;
+  Status s = RenderInto(tmpl, vars, out);
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<PromptSet> PromptSet::Load(const std::optional<std::filesystem::path>& override_dir) {
+  PromptSet set;
+  set.templates_ = BuiltinPrompts();
+  if (override_dir) {
+    if (!std::filesystem::is_directory(*override_dir))
+      return Status::InvalidArgument("--prompts " + override_dir->string() + " is not a directory");
+    for (auto& [name, text] : set.templates_) {
+      auto path = *override_dir / (name + ".txt");
+      if (!std::filesystem::exists(path)) continue;
+      auto content = ReadFile(path);
+      if (!content.ok()) return content.status();
+      text = *content;
+    }
+  }
+  return set;
+}
+
+const std::string* PromptSet::Find(const std::string& name) const {
+  auto it = templates_.find(name);
+  return it == templates_.end() ? nullptr : &it->second;
+}
+
+Result<std::string> PromptSet::Render(const std::string& name, const PromptVars& vars) const {
+  const std::string* t = Find(name);
+  if (!t) return Status::NotFound("no prompt template named '" + name + "'");
+  auto r = RenderTemplate(*t, vars);
+  if (!r.ok()) return r.status().WithContext("prompt '" + name + "'");
+  return r;
+}
+
+}  // namespace tfgrpo
