@@ -1,0 +1,39 @@
+// The `tfgrpo` command line: each subcommand registers itself on the CLI11 app and runs when
+// selected. Private to the cli module.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "tfgrpo/progress.h"
+
+namespace tfgrpo::cli {
+
+struct GlobalOptions {
+  bool quiet = false;
+  bool verbose = false;
+  std::string prompts_dir;  // --prompts DIR ("" = built-in templates)
+  Verbosity verbosity() const {
+    return quiet ? Verbosity::kQuiet : verbose ? Verbosity::kVerbose : Verbosity::kNormal;
+  }
+};
+
+// A subcommand's body: returns the process exit code. Fatal errors print one line
+// "error: <what and where>" on stderr and return non-zero.
+using CommandRunner = std::function<int()>;
+
+// Each Add* registers a subcommand and sets `*runner` when it is selected on the command line.
+void AddTrainCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);
+void AddEvalCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);
+void AddSimCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);
+void AddDemoCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);
+void AddExperiencesCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);
+void AddServeCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);
+
+// Prints "error: <message>" to stderr and returns the exit code for that failure.
+int Fail(const std::string& message);
+
+}  // namespace tfgrpo::cli
