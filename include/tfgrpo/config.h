@@ -3,9 +3,12 @@
 // config file's folder; TFGRPO_BASE_URL and TFGRPO_MODEL override the model section.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "tfgrpo/status.h"
 
@@ -67,5 +70,11 @@ struct Config {
 // Parses YAML text; `source` names the file in errors and anchors relative paths.
 Result<Config> ParseConfig(const std::string& yaml_text, const std::filesystem::path& source);
 Result<Config> LoadConfig(const std::filesystem::path& path);
+
+// The settings that define a training run's results: data.train (as written in the YAML, i.e.
+// relative to the config file's folder when it was relative), the data keys, the task and
+// practice sections, model.name and model.max_tokens. Endpoint, key variable, timeout, retries
+// and concurrency are left out, so a resumed run may move endpoint or tune throughput.
+nlohmann::json ConfigFingerprintJson(const Config& config);
 
 }  // namespace tfgrpo

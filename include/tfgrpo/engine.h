@@ -36,7 +36,8 @@ struct TrainSummary {
   int64_t rollouts_failed = 0;
   int64_t stages_failed = 0;
   int64_t informative_groups = 0;
-  std::map<std::string, int64_t> failure_reasons;  // short reason -> count
+  std::map<std::string, int64_t> call_failure_reasons;   // "HTTP 400" -> count
+  std::map<std::string, int64_t> stage_failure_reasons;  // "advantage: invalid argument" -> count
   Usage usage;
   double wall_s = 0;
   Library library;

@@ -17,6 +17,8 @@ class Progress {
  public:
   virtual ~Progress() = default;
   virtual void Begin(const std::string& stage, int64_t total) = 0;
+  // Grows a stage's total when more work is discovered (summaries once groups finish, say).
+  virtual void AddTotal(const std::string& stage, int64_t n) = 0;
   // One unit of `stage` done; `tokens` spent on it.
   virtual void Advance(const std::string& stage, int64_t tokens = 0) = 0;
   virtual void End(const std::string& stage) = 0;

@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "tfgrpo/config.h"
+#include "tfgrpo/llm.h"
 #include "tfgrpo/progress.h"
 
 namespace tfgrpo::cli {
@@ -35,5 +37,14 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
 
 // Prints "error: <message>" to stderr and returns the exit code for that failure.
 int Fail(const std::string& message);
+
+// The HTTP client settings a config asks for, with the key read from its environment variable.
+HttpClientOptions ClientOptionsFrom(const Config& config);
+
+// Server commands call BlockTerminationSignals() before starting any thread (so every thread
+// inherits the mask), then WaitForTerminationSignal(), which returns on SIGINT or SIGTERM and
+// calls `on_hup` (when set) for each SIGHUP.
+void BlockTerminationSignals();
+void WaitForTerminationSignal(const std::function<void()>& on_hup = nullptr);
 
 }  // namespace tfgrpo::cli

@@ -30,6 +30,7 @@ using Clock = std::chrono::steady_clock;
 class NullProgressImpl : public Progress {
  public:
   void Begin(const std::string&, int64_t) override {}
+  void AddTotal(const std::string&, int64_t) override {}
   void Advance(const std::string&, int64_t) override {}
   void End(const std::string&) override {}
 };
@@ -58,6 +59,11 @@ class ConsoleProgress : public Progress {
     s.total = total;
     s.start = s.last_report = Clock::now();
     Draw(stage, s, /*force=*/true);
+  }
+
+  void AddTotal(const std::string& stage, int64_t n) override {
+    std::lock_guard lock(mu_);
+    stages_[stage].total += n;
   }
 
   void Advance(const std::string& stage, int64_t tokens) override {

@@ -1,0 +1,58 @@
+// `tfgrpo experiences show|export FILE [--format json|md|prompt]`.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "tfgrpo/library.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo::cli {
+namespace {
+
+struct ExperiencesArgs {
+  std::string file;
+  std::string format;
+  std::string out;
+};
+
+std::string Render(const Library& lib, const std::string& format) {
+  if (format == "json") return lib.ToJson().dump(2) + "\n";
+  if (format == "prompt") return AppendLibrary("", lib) + "\n";
+  std::string md = "# Experience library (" + std::to_string(lib.size()) + ")\n\n";
+  for (size_t i = 0; i < lib.size(); ++i) md += "- **G" + std::to_string(i) + "**: " + lib.items()[i].text + "\n";
+  return md;
+}
+
+int Run(const ExperiencesArgs& args) {
+  auto lib = Library::Load(args.file);
+  if (!lib.ok()) return Fail(lib.status().message());
+  std::string text = Render(*lib, args.format);
+  if (args.out.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
+  Status s = WriteFileAtomic(args.out, text);
+  return s.ok() ? 0 : Fail(s.message());
+}
+
+void AddVerb(CLI::App& parent, const char* name, const char* help, const char* default_format,
+             bool with_out, CommandRunner* runner) {
+  auto args = std::make_shared<ExperiencesArgs>();
+  args->format = default_format;
+  auto* cmd = parent.add_subcommand(name, help);
+  cmd->add_option("FILE", args->file, "experiences.json")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--format", args->format, "json | md | prompt")
+      ->check(CLI::IsMember({"json", "md", "prompt"}));
+  if (with_out) cmd->add_option("-o,--out", args->out, "Write to this file instead of stdout");
+  cmd->callback([args, runner] { *runner = [args] { return Run(*args); }; });
+}
+
+}  // namespace
+
+void AddExperiencesCommand(CLI::App& app, const GlobalOptions&, CommandRunner* runner) {
+  auto* cmd = app.add_subcommand("experiences", "Show or export an experience library");
+  cmd->require_subcommand(1);
+  AddVerb(*cmd, "show", "Print a library (markdown by default)", "md", false, runner);
+  AddVerb(*cmd, "export", "Export a library (JSON by default)", "json", true, runner);
+}
+
+}  // namespace tfgrpo::cli

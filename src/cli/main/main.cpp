@@ -1,0 +1,31 @@
+// tfgrpo: Training-Free GRPO from the command line. See README.md for the commands.
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace tfgrpo::cli;
+  CLI::App app{"tfgrpo: learn an experience library for a frozen LLM (Training-Free GRPO)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tfgrpo 0.1.0");
+  GlobalOptions global;
+  app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors")->configurable(false);
+  app.add_flag("-v,--verbose", global.verbose, "Debug logging (retries, per-call detail)");
+  app.add_option("--prompts", global.prompts_dir, "Directory of prompt templates overriding the built-in ones")
+      ->check(CLI::ExistingDirectory);
+  app.fallthrough();
+
+  CommandRunner runner;
+  AddTrainCommand(app, global, &runner);
+  AddEvalCommand(app, global, &runner);
+  AddSimCommand(app, global, &runner);
+  AddDemoCommand(app, global, &runner);
+  AddExperiencesCommand(app, global, &runner);
+  AddServeCommand(app, global, &runner);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return runner ? runner() : 0;
+}

@@ -1,0 +1,219 @@
+// `tfgrpo sim serve|tasks` and `tfgrpo demo`.
+#include <chrono>
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "tfgrpo/data.h"
+#include "tfgrpo/engine.h"
+#include "tfgrpo/eval.h"
+#include "tfgrpo/sim.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo::cli {
+namespace {
+
+struct SimServeArgs {
+  int port = 8000;
+  uint64_t seed = 0;
+  double latency_ms = 0;
+  double fault_rate = 0;
+};
+
+int RunSimServe(const GlobalOptions& global, const SimServeArgs& args) {
+  BlockTerminationSignals();
+  InitLogging(global.verbosity());
+  SimOptions options;
+  options.seed = args.seed;
+  options.latency_ms_mean = args.latency_ms;
+  options.fault_rate = args.fault_rate;
+  SimServer server(options);
+  Status s = server.Start(args.port);
+  if (!s.ok()) return Fail(s.message());
+  std::printf("simulated LLM listening on %s (seed %llu, mean latency %.0f ms, fault rate %.2f)\n",
+              server.base_url().c_str(), static_cast<unsigned long long>(args.seed), args.latency_ms,
+              args.fault_rate);
+  std::fflush(stdout);
+  WaitForTerminationSignal();
+  server.Stop();
+  return 0;
+}
+
+struct SimTasksArgs {
+  int n = 24;
+  uint64_t seed = 1;
+  std::string out;
+};
+
+std::string TasksJsonl(int n, uint64_t seed) {
+  std::string text;
+  for (const auto& t : GenerateSimTasks(n, seed)) text += t.dump() + "\n";
+  return text;
+}
+
+int RunSimTasks(const SimTasksArgs& args) {
+  std::string text = TasksJsonl(args.n, args.seed);
+  if (args.out.empty() || args.out == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
+  Status s = WriteFileAtomic(args.out, text);
+  return s.ok() ? 0 : Fail(s.message());
+}
+
+struct DemoArgs {
+  std::string dir = "demo-run";
+  double latency_ms = 20;
+  double fault_rate = 0.05;
+  int train_tasks = 24;
+  int eval_tasks = 30;
+  int k = 8;
+};
+
+std::string DemoConfigYaml(const std::string& base_url, int k) {
+  return "# Written by `tfgrpo demo`: the offline demo against the simulated LLM.\n"
+         "model:\n"
+         "  base_url: \"" + base_url + "\"\n"
+         "  name: \"tfgrpo-sim\"\n"
+         "  max_retries: 6\n"
+         "  concurrency: 32\n"
+         "data:\n"
+         "  train: \"train.jsonl\"\n"
+         "  eval: \"eval.jsonl\"\n"
+         "task:\n"
+         "  reward: \"math\"\n"
+         "practice:\n"
+         "  epochs: 2\n"
+         "  batch_size: 8\n"
+         "  group_size: 5\n"
+         "  experiences_per_group: 2\n"
+         "  seed: 42\n"
+         "eval:\n"
+         "  k: " + std::to_string(k) + "\n"
+         "  temperature: 0.3\n";
+}
+
+int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
+  InitLogging(global.verbosity());
+  const auto start = std::chrono::steady_clock::now();
+  namespace fs = std::filesystem;
+  const fs::path dir = args.dir;
+  std::error_code ec;
+  fs::remove_all(dir / "run", ec);  // a demo starts from scratch; a real run would resume
+  fs::create_directories(dir, ec);
+  if (ec) return Fail("cannot create " + dir.string() + ": " + ec.message());
+
+  SimOptions sim_options;
+  sim_options.seed = 7;
+  sim_options.latency_ms_mean = args.latency_ms;
+  sim_options.fault_rate = args.fault_rate;
+  SimServer sim(sim_options);
+  Status s = sim.Start(0);
+  if (!s.ok()) return Fail(s.message());
+  std::printf("simulated LLM on %s (mean latency %.0f ms, %.0f%% of requests fail and are retried)\n",
+              sim.base_url().c_str(), args.latency_ms, args.fault_rate * 100);
+
+  for (auto [name, n, seed] : {std::tuple{"train.jsonl", args.train_tasks, 1}, {"eval.jsonl", args.eval_tasks, 2}}) {
+    s = WriteFileAtomic(dir / name, TasksJsonl(n, seed));
+    if (!s.ok()) return Fail(s.message());
+  }
+  s = WriteFileAtomic(dir / "config.yaml", DemoConfigYaml(sim.base_url(), args.k));
+  if (!s.ok()) return Fail(s.message());
+  auto config = LoadConfig(dir / "config.yaml");
+  if (!config.ok()) return Fail(config.status().message());
+
+  auto progress = MakeProgress(global.verbosity());
+  auto client = MakeHttpChatClient(ClientOptionsFrom(*config));
+  std::printf("training on %d tasks: %d epochs, batches of %d, groups of %d ...\n", args.train_tasks,
+              config->practice.epochs, config->practice.batch_size, config->practice.group_size);
+  std::fflush(stdout);
+  TrainOptions train_options;
+  train_options.run_dir = dir / "run";
+  train_options.progress = progress.get();
+  auto trained = Train(*config, train_options, *client);
+  if (!trained.ok()) return Fail(trained.status().message());
+
+  auto eval_tasks = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
+  if (!eval_tasks.ok()) return Fail(eval_tasks.status().message());
+  EvalOptions eval_options;
+  eval_options.k = args.k;
+  eval_options.temperature = config->eval.temperature;
+  eval_options.progress = progress.get();
+  auto baseline = Evaluate(*config, *eval_tasks, Library(), eval_options, *client);
+  if (!baseline.ok()) return Fail(baseline.status().message());
+  auto learned = Evaluate(*config, *eval_tasks, trained->library, eval_options, *client);
+  if (!learned.ok()) return Fail(learned.status().message());
+  progress.reset();
+  sim.Stop();
+
+  for (auto [name, report] : {std::pair{"baseline.json", &*baseline}, {"learned.json", &*learned}}) {
+    s = WriteFileAtomic(dir / name, report->ToJson().dump(2) + "\n");
+    if (!s.ok()) return Fail(s.message());
+  }
+
+  const auto& b = *baseline;
+  const auto& l = *learned;
+  std::printf("\ntrain: %s\n\n", FormatTrainSummary(*trained).c_str());
+  std::printf("Learned library (%zu experiences):\n%s\n\n", trained->library.size(),
+              trained->library.RenderLines().c_str());
+  std::printf("Held-out evaluation: %d tasks x %d samples\n", b.tasks, b.k);
+  std::printf("  %-22s %12s %12s %10s\n", "", "baseline", "learned", "change");
+  std::printf("  %-22s %12.3f %12.3f %+10.3f\n", ("Mean@" + std::to_string(b.k)).c_str(), b.mean_at_k,
+              l.mean_at_k, l.mean_at_k - b.mean_at_k);
+  std::printf("  %-22s %12.3f %12.3f %+10.3f\n", ("Pass@" + std::to_string(b.k)).c_str(), b.pass_at_k,
+              l.pass_at_k, l.pass_at_k - b.pass_at_k);
+  std::printf("  %-22s %12lld %12lld\n", "prompt tokens", (long long)b.usage.prompt_tokens,
+              (long long)l.usage.prompt_tokens);
+  std::printf("  %-22s %12lld %12lld\n", "  of which cached", (long long)b.usage.cached_tokens,
+              (long long)l.usage.cached_tokens);
+  std::printf("  %-22s %12lld %12lld\n", "completion tokens", (long long)b.usage.completion_tokens,
+              (long long)l.usage.completion_tokens);
+  std::printf("  %-22s %12lld %12lld\n", "failed samples", (long long)b.errors, (long long)l.errors);
+  std::printf("  %-22s %12.1f %12.1f\n", "wall time (s)", b.wall_s, l.wall_s);
+  std::printf("\ntraining: %lld prompt + %lld completion tokens in %.1f s; demo total %.1f s\n",
+              (long long)trained->usage.prompt_tokens, (long long)trained->usage.completion_tokens,
+              trained->wall_s,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  std::printf("files: %s/{config.yaml,train.jsonl,eval.jsonl,run/,baseline.json,learned.json}\n",
+              dir.string().c_str());
+  return 0;
+}
+
+}  // namespace
+
+void AddSimCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner) {
+  auto* sim = app.add_subcommand("sim", "The simulated OpenAI-compatible LLM (offline testing)");
+  sim->require_subcommand(1);
+
+  auto serve_args = std::make_shared<SimServeArgs>();
+  auto* serve = sim->add_subcommand("serve", "Serve the simulated LLM on 127.0.0.1");
+  serve->add_option("--port", serve_args->port, "TCP port (0: any free port)")->check(CLI::Range(0, 65535));
+  serve->add_option("--seed", serve_args->seed, "Seed: same seed and request, same answer");
+  serve->add_option("--latency-ms", serve_args->latency_ms, "Mean latency per request (heavy-tailed)")
+      ->check(CLI::NonNegativeNumber);
+  serve->add_option("--fault-rate", serve_args->fault_rate, "Fraction of requests answered with a fault")
+      ->check(CLI::Range(0.0, 1.0));
+  serve->callback([&global, serve_args, runner] {
+    *runner = [&global, serve_args] { return RunSimServe(global, *serve_args); };
+  });
+
+  auto tasks_args = std::make_shared<SimTasksArgs>();
+  auto* tasks = sim->add_subcommand("tasks", "Write simulated tasks as JSONL");
+  tasks->add_option("--n", tasks_args->n, "Number of tasks")->check(CLI::PositiveNumber);
+  tasks->add_option("--seed", tasks_args->seed, "Seed");
+  tasks->add_option("-o,--out", tasks_args->out, "Output file (default: stdout)");
+  tasks->callback([tasks_args, runner] { *runner = [tasks_args] { return RunSimTasks(*tasks_args); }; });
+}
+
+void AddDemoCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner) {
+  auto args = std::make_shared<DemoArgs>();
+  auto* cmd = app.add_subcommand("demo", "Offline end-to-end demo: simulated LLM, train, evaluate before/after");
+  cmd->add_option("--dir", args->dir, "Working directory for the demo's files");
+  cmd->add_option("--latency-ms", args->latency_ms, "Simulated mean latency")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--fault-rate", args->fault_rate, "Simulated fault rate")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--k", args->k, "Evaluation samples per task")->check(CLI::PositiveNumber);
+  cmd->callback([&global, args, runner] { *runner = [&global, args] { return RunDemo(global, *args); }; });
+}
+
+}  // namespace tfgrpo::cli

@@ -1,0 +1,457 @@
+#include "tfgrpo/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+namespace {
+
+namespace fs = std::filesystem;
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t substitute = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, substitute});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// What a node holds, for "expected X, got Y" messages.
+std::string Describe(const YAML::Node& node) {
+  if (!node.IsDefined() || node.IsNull()) return "nothing";
+  if (node.IsMap()) return "a mapping";
+  if (node.IsSequence()) return "a list";
+  return "'" + node.Scalar() + "'";
+}
+
+bool IsEnvVarName(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+std::string GetEnv(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+// A known key of one mapping and how to read its value.
+struct Field {
+  const char* name;
+  std::function<Status(const YAML::Node& value, const std::string& path)> read;
+};
+
+class ConfigParser {
+ public:
+  explicit ConfigParser(const fs::path& source) : file_(source.string()) {}
+
+  Result<Config> Parse(const std::string& yaml_text, const fs::path& source) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(yaml_text);
+    } catch (const YAML::ParserException& e) {
+      return Status::InvalidArgument(At(e.mark) + ": YAML syntax error: " + e.msg);
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument(At(e.mark) + ": cannot read YAML: " + e.msg);
+    }
+    config_.source = source;
+    try {
+      Status s = ReadMapping(root, "", TopLevelFields());
+      if (!s.ok()) return s;
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument(At(e.mark) + ": " + e.msg);
+    }
+    ApplyEnvOverrides();
+    if (Status s = CheckRequired(); !s.ok()) return s;
+    if (Status s = CheckRanges(); !s.ok()) return s;
+    ResolvePaths(source);
+    return std::move(config_);
+  }
+
+ private:
+  std::string At(const YAML::Mark& mark) const {
+    if (mark.line < 0) return file_;
+    return file_ + ":" + std::to_string(mark.line + 1);
+  }
+  // Where the key `path` was written; the bare file name when it came from a default.
+  std::string AtKey(const std::string& path) const {
+    auto it = key_marks_.find(path);
+    return it == key_marks_.end() ? file_ : At(it->second);
+  }
+  Status TypeError(const YAML::Node& value, const std::string& path, const std::string& expected) const {
+    // Empty values carry no position of their own; their key does.
+    const std::string where = value.Mark().line >= 0 ? At(value.Mark()) : AtKey(path);
+    return Status::InvalidArgument(where + ": " + path + ": expected " + expected + ", got " + Describe(value));
+  }
+  Status RangeError(const std::string& path, const std::string& requirement, const std::string& got) const {
+    return Status::InvalidArgument(AtKey(path) + ": " + path + ": " + requirement + ", got " + got);
+  }
+
+  Status ReadMapping(const YAML::Node& node, const std::string& prefix, const std::vector<Field>& fields) {
+    if (!node.IsDefined() || node.IsNull()) return Status::Ok();  // empty file or "model:" alone
+    if (!node.IsMap()) {
+      if (prefix.empty()) {
+        return Status::InvalidArgument(At(node.Mark()) +
+                                       ": expected a mapping of sections (model, data, task, practice, "
+                                       "eval), got " + Describe(node));
+      }
+      return TypeError(node, prefix, "a mapping");
+    }
+    std::set<std::string> seen;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : Describe(kv.first);
+      const std::string path = prefix.empty() ? key : prefix + "." + key;
+      auto field = std::find_if(fields.begin(), fields.end(), [&](const Field& f) { return key == f.name; });
+      if (field == fields.end()) return UnknownKey(kv.first.Mark(), key, path, fields);
+      if (!seen.insert(key).second) {
+        return Status::InvalidArgument(At(kv.first.Mark()) + ": duplicate key '" + path + "'");
+      }
+      key_marks_[path] = kv.first.Mark();
+      if (Status s = field->read(kv.second, path); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  Status UnknownKey(const YAML::Mark& mark, const std::string& key, const std::string& path,
+                    const std::vector<Field>& fields) const {
+    std::string message = At(mark) + ": unknown key '" + path + "'";
+    std::string best;
+    size_t best_distance = SIZE_MAX;
+    for (const Field& f : fields) {
+      size_t d = EditDistance(ToLower(key), f.name);
+      if (d < best_distance) best_distance = d, best = f.name;
+    }
+    // Close enough to be a typo, and not so short that every key is "close".
+    if (best_distance <= 2 && best_distance < key.size()) message += "; did you mean '" + best + "'?";
+    return Status::InvalidArgument(message);
+  }
+
+  // --- scalar readers ---
+
+  Status ReadString(const YAML::Node& v, const std::string& path, std::string* out) {
+    if (!v.IsScalar()) return TypeError(v, path, "a string");
+    *out = v.Scalar();
+    return Status::Ok();
+  }
+  Status ReadInt(const YAML::Node& v, const std::string& path, int* out) {
+    long long n = 0;
+    if (!v.IsScalar() || !ParseInteger(v.Scalar(), &n)) return TypeError(v, path, "an integer");
+    if (n < INT32_MIN || n > INT32_MAX) return TypeError(v, path, "an integer in 32-bit range");
+    *out = static_cast<int>(n);
+    return Status::Ok();
+  }
+  Status ReadUint64(const YAML::Node& v, const std::string& path, uint64_t* out) {
+    std::string text = v.IsScalar() ? Trim(v.Scalar()) : std::string();
+    if (!text.empty() && text[0] == '+') text.erase(0, 1);
+    unsigned long long n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (!v.IsScalar() || text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      return TypeError(v, path, "a non-negative integer");
+    }
+    *out = n;
+    return Status::Ok();
+  }
+  Status ReadDouble(const YAML::Node& v, const std::string& path, double* out) {
+    std::string text = v.IsScalar() ? Trim(v.Scalar()) : std::string();
+    if (!text.empty() && text[0] == '+') text.erase(0, 1);
+    double d = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+    if (!v.IsScalar() || text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+        !std::isfinite(d)) {
+      return TypeError(v, path, "a number");
+    }
+    *out = d;
+    return Status::Ok();
+  }
+  Status ReadBool(const YAML::Node& v, const std::string& path, bool* out) {
+    const std::string text = v.IsScalar() ? ToLower(Trim(v.Scalar())) : std::string();
+    if (text == "true" || text == "yes" || text == "on") {
+      *out = true;
+    } else if (text == "false" || text == "no" || text == "off") {
+      *out = false;
+    } else {
+      return TypeError(v, path, "true or false");
+    }
+    return Status::Ok();
+  }
+  static bool ParseInteger(const std::string& raw, long long* out) {
+    std::string text = Trim(raw);
+    if (!text.empty() && text[0] == '+') text.erase(0, 1);
+    if (text.empty()) return false;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+    return ec == std::errc() && end == text.data() + text.size();
+  }
+
+  // --- the schema ---
+
+  std::vector<Field> TopLevelFields() {
+    auto section = [this](std::vector<Field> (ConfigParser::*fields)()) {
+      return [this, fields](const YAML::Node& v, const std::string& path) {
+        return ReadMapping(v, path, (this->*fields)());
+      };
+    };
+    return {
+        {"model", section(&ConfigParser::ModelFields)},
+        {"data", section(&ConfigParser::DataFields)},
+        {"task", section(&ConfigParser::TaskFields)},
+        {"practice", section(&ConfigParser::PracticeFields)},
+        {"eval", section(&ConfigParser::EvalFields)},
+    };
+  }
+
+  std::vector<Field> ModelFields() {
+    ModelConfig& m = config_.model;
+    return {
+        {"base_url", [this, &m](auto& v, auto& p) { return ReadString(v, p, &m.base_url); }},
+        {"name", [this, &m](auto& v, auto& p) { return ReadString(v, p, &m.name); }},
+        {"api_key_env",
+         [this, &m](auto& v, auto& p) {
+           m.api_key_env_explicit = true;
+           return ReadString(v, p, &m.api_key_env);
+         }},
+        {"timeout_s", [this, &m](auto& v, auto& p) { return ReadDouble(v, p, &m.timeout_s); }},
+        {"max_retries", [this, &m](auto& v, auto& p) { return ReadInt(v, p, &m.max_retries); }},
+        {"concurrency", [this, &m](auto& v, auto& p) { return ReadInt(v, p, &m.concurrency); }},
+        {"max_tokens",
+         [this, &m](auto& v, auto& p) {
+           if (v.IsNull()) {  // "max_tokens:" or "~" leaves it to the server
+             m.max_tokens.reset();
+             return Status::Ok();
+           }
+           int n = 0;
+           Status s = ReadInt(v, p, &n);
+           if (s.ok()) m.max_tokens = n;
+           return s;
+         }},
+    };
+  }
+
+  std::vector<Field> DataFields() {
+    DataConfig& d = config_.data;
+    auto path_field = [this](fs::path* out) {
+      return [this, out](const YAML::Node& v, const std::string& p) {
+        if (v.IsNull()) {
+          out->clear();
+          return Status::Ok();
+        }
+        std::string text;
+        Status s = ReadString(v, p, &text);
+        if (s.ok()) *out = fs::path(text);
+        return s;
+      };
+    };
+    return {
+        {"train", path_field(&d.train)},
+        {"eval", path_field(&d.eval)},
+        {"problem_key", [this, &d](auto& v, auto& p) { return ReadString(v, p, &d.problem_key); }},
+        {"answer_key", [this, &d](auto& v, auto& p) { return ReadString(v, p, &d.answer_key); }},
+    };
+  }
+
+  std::vector<Field> TaskFields() {
+    TaskConfig& t = config_.task;
+    return {
+        {"mode", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.mode); }},
+        {"reward", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.reward); }},
+        {"instructions", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.instructions); }},
+    };
+  }
+
+  std::vector<Field> PracticeFields() {
+    PracticeConfig& pr = config_.practice;
+    return {
+        {"epochs", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.epochs); }},
+        {"batch_size", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.batch_size); }},
+        {"group_size", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.group_size); }},
+        {"rollout_temperature",
+         [this, &pr](auto& v, auto& p) { return ReadDouble(v, p, &pr.rollout_temperature); }},
+        {"given_ground_truth",
+         [this, &pr](auto& v, auto& p) { return ReadBool(v, p, &pr.given_ground_truth); }},
+        {"experiences_per_group",
+         [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.experiences_per_group); }},
+        {"agent_objective", [this, &pr](auto& v, auto& p) { return ReadString(v, p, &pr.agent_objective); }},
+        {"learning_objective",
+         [this, &pr](auto& v, auto& p) { return ReadString(v, p, &pr.learning_objective); }},
+        {"seed", [this, &pr](auto& v, auto& p) { return ReadUint64(v, p, &pr.seed); }},
+    };
+  }
+
+  std::vector<Field> EvalFields() {
+    EvalConfig& e = config_.eval;
+    return {
+        {"k", [this, &e](auto& v, auto& p) { return ReadInt(v, p, &e.k); }},
+        {"temperature", [this, &e](auto& v, auto& p) { return ReadDouble(v, p, &e.temperature); }},
+    };
+  }
+
+  // --- after parsing ---
+
+  void ApplyEnvOverrides() {
+    if (std::string url = GetEnv("TFGRPO_BASE_URL"); !url.empty()) {
+      config_.model.base_url = url;
+      overridden_.insert("model.base_url");
+    }
+    if (std::string name = GetEnv("TFGRPO_MODEL"); !name.empty()) {
+      config_.model.name = name;
+      overridden_.insert("model.name");
+    }
+  }
+
+  Status CheckRequired() const {
+    for (auto [path, value] : {std::pair{"model.base_url", &config_.model.base_url},
+                               std::pair{"model.name", &config_.model.name}}) {
+      if (Trim(*value).empty()) {
+        return Status::InvalidArgument(file_ + ": missing required key '" + path + "'");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status CheckRanges() const {
+    const ModelConfig& m = config_.model;
+    const std::string& url = m.base_url;
+    if (!StartsWith(ToLower(url), "http://") && !StartsWith(ToLower(url), "https://")) {
+      std::string origin = overridden_.count("model.base_url") ? " (from TFGRPO_BASE_URL)" : "";
+      return RangeError("model.base_url", "expected an http:// or https:// URL" + origin, "'" + url + "'");
+    }
+    // The value is deliberately not echoed: people sometimes paste the key itself here.
+    if (m.api_key_env_explicit && !m.api_key_env.empty() && !IsEnvVarName(m.api_key_env)) {
+      return Status::InvalidArgument(AtKey("model.api_key_env") +
+                                     ": model.api_key_env: expected the name of an environment "
+                                     "variable (like TFGRPO_API_KEY), not the key itself");
+    }
+    auto at_least = [&](const std::string& path, long long value, long long min,
+                        const std::string& why = "") -> Status {
+      if (value >= min) return Status::Ok();
+      return RangeError(path, "must be at least " + std::to_string(min) + why, std::to_string(value));
+    };
+    auto temperature_in_range = [&](const std::string& path, double value) -> Status {
+      if (value >= 0 && value <= 2) return Status::Ok();
+      return RangeError(path, "must be between 0 and 2", nlohmann::json(value).dump());
+    };
+    auto one_of = [&](const std::string& path, const std::string& value,
+                      std::initializer_list<const char*> allowed) -> Status {
+      std::string list;
+      for (const char* a : allowed) {
+        if (value == a) return Status::Ok();
+        list += (list.empty() ? "" : ", ") + std::string(a);
+      }
+      return RangeError(path, "expected one of " + list, "'" + value + "'");
+    };
+    auto non_empty = [&](const std::string& path, const std::string& value) -> Status {
+      if (!Trim(value).empty()) return Status::Ok();
+      return RangeError(path, "must not be empty", "''");
+    };
+    const Status checks[] = {
+        m.timeout_s > 0 ? Status::Ok()
+                        : RangeError("model.timeout_s", "must be greater than 0", nlohmann::json(m.timeout_s).dump()),
+        at_least("model.max_retries", m.max_retries, 0),
+        at_least("model.concurrency", m.concurrency, 1),
+        m.max_tokens ? at_least("model.max_tokens", *m.max_tokens, 1) : Status::Ok(),
+        non_empty("data.problem_key", config_.data.problem_key),
+        non_empty("data.answer_key", config_.data.answer_key),
+        one_of("task.mode", config_.task.mode, {"prompt", "agent"}),
+        one_of("task.reward", config_.task.reward, {"math", "exact", "judge"}),
+        at_least("practice.epochs", config_.practice.epochs, 1),
+        at_least("practice.batch_size", config_.practice.batch_size, 1),
+        at_least("practice.group_size", config_.practice.group_size, 2,
+                 " (GRPO compares rollouts within a group)"),
+        temperature_in_range("practice.rollout_temperature", config_.practice.rollout_temperature),
+        at_least("practice.experiences_per_group", config_.practice.experiences_per_group, 1),
+        at_least("eval.k", config_.eval.k, 1),
+        temperature_in_range("eval.temperature", config_.eval.temperature),
+    };
+    for (const Status& s : checks) {
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  void ResolvePaths(const fs::path& source) {
+    for (fs::path* p : {&config_.data.train, &config_.data.eval}) {
+      if (!p->empty() && p->is_relative()) *p = source.parent_path() / *p;
+    }
+  }
+
+  std::string file_;
+  Config config_;
+  std::map<std::string, YAML::Mark> key_marks_;
+  std::set<std::string> overridden_;
+};
+
+// Undoes ResolvePaths: the path as the YAML wrote it when it was relative to the config folder.
+std::string PathAsWritten(const fs::path& path, const fs::path& source) {
+  const fs::path folder = source.parent_path();
+  if (folder.empty()) return path.generic_string();
+  auto p = path.begin();
+  for (auto f = folder.begin(); f != folder.end(); ++f, ++p) {
+    if (p == path.end() || *p != *f) return path.generic_string();
+  }
+  fs::path rest;
+  for (; p != path.end(); ++p) rest /= *p;
+  return rest.generic_string();
+}
+
+}  // namespace
+
+std::string Config::ApiKey() const {
+  auto read = [](const std::string& name) { return name.empty() ? std::string() : Trim(GetEnv(name.c_str())); };
+  std::string key = read(model.api_key_env);
+  if (key.empty() && !model.api_key_env_explicit) key = read("OPENAI_API_KEY");
+  return key;
+}
+
+Result<Config> ParseConfig(const std::string& yaml_text, const std::filesystem::path& source) {
+  ConfigParser parser(source);
+  return parser.Parse(yaml_text, source);
+}
+
+Result<Config> LoadConfig(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Status::IoError(path.string() + ": is a directory, expected a YAML config file");
+  }
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  return ParseConfig(*text, path);
+}
+
+nlohmann::json ConfigFingerprintJson(const Config& c) {
+  nlohmann::json j;
+  j["model"] = {{"name", c.model.name},
+                {"max_tokens", c.model.max_tokens ? nlohmann::json(*c.model.max_tokens) : nlohmann::json()}};
+  j["data"] = {{"train", PathAsWritten(c.data.train, c.source)},
+               {"problem_key", c.data.problem_key},
+               {"answer_key", c.data.answer_key}};
+  j["task"] = {{"mode", c.task.mode}, {"reward", c.task.reward}, {"instructions", c.task.instructions}};
+  j["practice"] = {{"epochs", c.practice.epochs},
+                   {"batch_size", c.practice.batch_size},
+                   {"group_size", c.practice.group_size},
+                   {"rollout_temperature", c.practice.rollout_temperature},
+                   {"given_ground_truth", c.practice.given_ground_truth},
+                   {"experiences_per_group", c.practice.experiences_per_group},
+                   {"agent_objective", c.practice.agent_objective},
+                   {"learning_objective", c.practice.learning_objective},
+                   {"seed", c.practice.seed}};
+  return j;
+}
+
+}  // namespace tfgrpo

@@ -1,0 +1,47 @@
+// The resume cache: a ChatClient decorator that answers a call from the run store when the same
+// call (same logical id, same request body) was recorded before, and records every new result the
+// moment it arrives. This is what makes `tfgrpo train` resumable without re-sending calls.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "tfgrpo/llm.h"
+#include "tfgrpo/store.h"
+
+namespace tfgrpo {
+
+class RecordingClient : public ChatClient {
+ public:
+  RecordingClient(ChatClient& inner, RunStore& store, std::string model, std::optional<int> max_tokens)
+      : inner_(inner), store_(store), model_(std::move(model)), max_tokens_(max_tokens) {}
+
+  // Requests without a call id are not cached (they could not be told apart on resume).
+  Result<ChatResponse> Complete(const ChatRequest& request) override;
+
+  int64_t sent() const { return sent_; }
+  int64_t replayed() const { return replayed_; }
+  int64_t failed() const { return failed_; }
+  Usage sent_usage() const;
+  // Short failure reason ("HTTP 400", "unavailable", ...) -> count, for the end-of-run summary.
+  std::map<std::string, int64_t> failure_reasons() const;
+
+ private:
+  void CountFailure(const Status& status);
+
+  ChatClient& inner_;
+  RunStore& store_;
+  std::string model_;
+  std::optional<int> max_tokens_;
+  std::atomic<int64_t> sent_{0}, replayed_{0}, failed_{0};
+  mutable std::mutex mu_;
+  Usage usage_;
+  std::map<std::string, int64_t> reasons_;
+};
+
+// "HTTP 400", "unauthorized", "unavailable", "timeout", "parse error"...: a bucket for counting.
+std::string ShortReason(const Status& status);
+
+}  // namespace tfgrpo

@@ -1,0 +1,140 @@
+// Pure helpers of the HTTP chat client: response parsing and retry timing.
+
+#include "llm/http_internal.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+
+#include "tfgrpo/util.h"
+
+namespace tfgrpo::llm_internal {
+
+namespace {
+
+int64_t TokenCount(const nlohmann::json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_number()) return 0;
+  if (it->is_number_float()) return static_cast<int64_t>(it->get<double>());
+  return it->get<int64_t>();
+}
+
+// Some servers send content as a list of parts ([{"type":"text","text":..}]); join their text.
+std::string ContentText(const nlohmann::json& content) {
+  if (content.is_string()) return content.get<std::string>();
+  std::string text;
+  if (content.is_array()) {
+    for (const auto& part : content) {
+      if (part.is_object()) {
+        auto t = part.find("text");
+        if (t != part.end() && t->is_string()) text += t->get<std::string>();
+      }
+    }
+  }
+  return text;
+}
+
+std::string Truncate(std::string s, size_t max_chars) {
+  if (s.size() <= max_chars) return s;
+  s.resize(max_chars);
+  s += "...";
+  return s;
+}
+
+}  // namespace
+
+Result<ChatResponse> ParseChatCompletion(std::string_view body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    return Status::InvalidArgument("response body is not valid JSON: " +
+                                   Truncate(Trim(body), 200));
+  }
+  if (!j.is_object()) {
+    return Status::InvalidArgument("response body is not a JSON object: " +
+                                   Truncate(Trim(body), 200));
+  }
+  auto choices = j.find("choices");
+  if (choices == j.end() || !choices->is_array() || choices->empty() ||
+      !(*choices)[0].is_object()) {
+    std::string why = "response has no choices[0]";
+    if (j.contains("error")) why += " (provider error: " + ProviderErrorMessage(body) + ")";
+    return Status::InvalidArgument(why);
+  }
+  const nlohmann::json& choice = (*choices)[0];
+  auto message = choice.find("message");
+  if (message == choice.end() || !message->is_object()) {
+    return Status::InvalidArgument("response has no choices[0].message object");
+  }
+
+  ChatResponse r;
+  r.message = *message;
+  if (auto c = message->find("content"); c != message->end()) r.content = ContentText(*c);
+  if (auto rc = message->find("reasoning_content"); rc != message->end() && rc->is_string()) {
+    r.reasoning_content = rc->get<std::string>();
+  } else if (auto alt = message->find("reasoning"); alt != message->end() && alt->is_string()) {
+    r.reasoning_content = alt->get<std::string>();
+  }
+  if (auto fr = choice.find("finish_reason"); fr != choice.end() && fr->is_string()) {
+    r.finish_reason = fr->get<std::string>();
+  }
+  if (auto usage = j.find("usage"); usage != j.end() && usage->is_object()) {
+    r.usage.prompt_tokens = TokenCount(*usage, "prompt_tokens");
+    r.usage.completion_tokens = TokenCount(*usage, "completion_tokens");
+    if (usage->contains("prompt_cache_hit_tokens")) {
+      r.usage.cached_tokens = TokenCount(*usage, "prompt_cache_hit_tokens");
+    } else if (auto d = usage->find("prompt_tokens_details"); d != usage->end() && d->is_object()) {
+      r.usage.cached_tokens = TokenCount(*d, "cached_tokens");
+    }
+  }
+  return r;
+}
+
+std::string ProviderErrorMessage(std::string_view body, size_t max_chars) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_discarded() && j.is_object()) {
+    if (auto e = j.find("error"); e != j.end()) {
+      if (e->is_string()) return Truncate(e->get<std::string>(), max_chars);
+      if (e->is_object()) {
+        if (auto m = e->find("message"); m != e->end() && m->is_string()) {
+          return Truncate(m->get<std::string>(), max_chars);
+        }
+      }
+    }
+    if (auto m = j.find("message"); m != j.end() && m->is_string()) {
+      return Truncate(m->get<std::string>(), max_chars);
+    }
+  }
+  std::string text = Trim(body);
+  if (text.empty()) return "(empty body)";
+  return Truncate(std::move(text), max_chars);
+}
+
+std::optional<double> ParseRetryAfter(std::string_view value, std::time_t now) {
+  std::string v = Trim(value);
+  if (v.empty()) return std::nullopt;
+  if (std::isdigit(static_cast<unsigned char>(v[0]))) {
+    char* end = nullptr;
+    double seconds = std::strtod(v.c_str(), &end);
+    if (end == v.c_str() + v.size() && std::isfinite(seconds) && seconds >= 0) return seconds;
+    return std::nullopt;
+  }
+  std::time_t when = curl_getdate(v.c_str(), nullptr);
+  if (when == static_cast<std::time_t>(-1)) return std::nullopt;
+  return std::max(0.0, std::difftime(when, now));
+}
+
+double BackoffSeconds(int retry, double initial_s, double max_s, double unit) {
+  double base = initial_s * std::pow(2.0, std::max(0, retry - 1));
+  base = std::min(base, max_s);
+  return std::max(0.0, base * (0.5 + 0.5 * unit));
+}
+
+std::string Redact(std::string text, std::string_view secret) {
+  if (secret.empty()) return text;
+  return ReplaceAll(std::move(text), secret, "[redacted]");
+}
+
+}  // namespace tfgrpo::llm_internal

@@ -1,0 +1,118 @@
+#include "tfgrpo/reward.h"
+
+#include <optional>
+
+#include "tfgrpo/prompts.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+namespace {
+
+// A reply with no \boxed{} or Answer: line may still be a bare answer ("42"); only a short
+// single line is taken as one, so prose never gets compared as if it were an answer.
+constexpr size_t kBareAnswerMaxChars = 100;
+
+class MathReward : public RewardFn {
+ public:
+  Result<RewardResult> Score(const Task& task, std::string_view response, const std::string&) override {
+    RewardResult r;
+    r.extracted = ExtractFinalAnswer(response);
+    if (r.extracted.empty()) {
+      std::string bare = Trim(response);
+      if (bare.size() <= kBareAnswerMaxChars && bare.find('\n') == std::string::npos) r.extracted = bare;
+    }
+    r.score = !r.extracted.empty() && MathAnswersEqual(task.answer, r.extracted) ? 1.0 : 0.0;
+    return r;
+  }
+};
+
+class ExactReward : public RewardFn {
+ public:
+  Result<RewardResult> Score(const Task& task, std::string_view response, const std::string&) override {
+    RewardResult r;
+    r.extracted = ExtractFinalAnswer(response);
+    if (r.extracted.empty()) r.extracted = Trim(response);
+    std::string predicted = NormalizeExactAnswer(r.extracted);
+    r.score = !predicted.empty() && predicted == NormalizeExactAnswer(task.answer) ? 1.0 : 0.0;
+    return r;
+  }
+};
+
+// The verdict on a "GRADE: CORRECT" / "GRADE: INCORRECT" line, tolerating markdown emphasis,
+// code ticks, letter case and a trailing period.
+std::optional<bool> ParseGradeLine(std::string_view raw) {
+  std::string line(raw);
+  for (std::string_view noise : {"**", "__", "`"}) line = ReplaceAll(std::move(line), noise, "");
+  line = ToLower(Trim(line));
+  while (!line.empty() && (line.back() == '.' || line.back() == '!' || line.back() == ' ')) line.pop_back();
+  size_t b = line.find_first_not_of("#>-* \t");
+  if (b == std::string::npos || line.compare(b, 5, "grade") != 0) return std::nullopt;
+  std::string_view rest = std::string_view(line).substr(b + 5);
+  while (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
+  if (rest.empty() || rest[0] != ':') return std::nullopt;
+  std::string verdict = Trim(rest.substr(1));
+  if (verdict == "correct") return true;
+  if (verdict == "incorrect") return false;
+  return std::nullopt;
+}
+
+class JudgeReward : public RewardFn {
+ public:
+  JudgeReward(ChatClient* client, std::string prompt) : client_(client), prompt_(std::move(prompt)) {}
+
+  Result<RewardResult> Score(const Task& task, std::string_view response, const std::string& call_id) override {
+    Result<std::string> rendered = RenderTemplate(
+        prompt_, {{"problem", task.problem}, {"ground_truth", task.answer}, {"response", std::string(response)}});
+    if (!rendered.ok()) return rendered.status().WithContext("judge prompt");
+    ChatRequest req;
+    req.role = Role::kJudge;
+    req.temperature = 0;
+    req.call_id = call_id;
+    Message msg;
+    msg.role = "user";
+    msg.content = std::move(*rendered);
+    req.messages.push_back(std::move(msg));
+    Result<ChatResponse> reply = client_->Complete(req);
+    if (!reply.ok()) return reply.status().WithContext("judge call " + call_id);
+
+    // The template asks for the grade on the last line; a judge that adds a remark after it is
+    // still read by its last GRADE line rather than failing the whole rollout.
+    std::optional<bool> correct;
+    std::vector<std::string> lines = SplitLines(reply->content);
+    for (size_t i = lines.size(); i-- > 0 && !correct;) correct = ParseGradeLine(lines[i]);
+    if (!correct) {
+      std::string tail = Trim(reply->content);
+      if (tail.size() > 80) tail = "..." + tail.substr(tail.size() - 80);
+      return Status::InvalidArgument("judge call " + call_id + ": judge reply has no GRADE line: '" + tail + "'");
+    }
+    RewardResult r;
+    r.score = *correct ? 1.0 : 0.0;
+    r.extracted = ExtractFinalAnswer(response);
+    r.usage = reply->usage;
+    return r;
+  }
+
+ private:
+  ChatClient* client_;
+  const std::string prompt_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
+                                             std::string judge_prompt) {
+  if (kind == "math") return std::unique_ptr<RewardFn>(new MathReward());
+  if (kind == "exact") return std::unique_ptr<RewardFn>(new ExactReward());
+  if (kind != "judge") {
+    return Status::InvalidArgument("unknown reward '" + kind + "' (valid: math, exact, judge)");
+  }
+  if (judge_client == nullptr) return Status::InvalidArgument("reward 'judge' needs a judge LLM client");
+  if (Trim(judge_prompt).empty()) return Status::InvalidArgument("reward 'judge' needs a judge prompt template");
+  // Fail at start-up, not on the first rollout, when an override template names a variable the
+  // judge does not provide.
+  Result<std::string> probe = RenderTemplate(judge_prompt, {{"problem", "p"}, {"ground_truth", "g"}, {"response", "r"}});
+  if (!probe.ok()) return probe.status().WithContext("judge prompt");
+  return std::unique_ptr<RewardFn>(new JudgeReward(judge_client, std::move(judge_prompt)));
+}
+
+}  // namespace tfgrpo

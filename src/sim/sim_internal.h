@@ -1,0 +1,65 @@
+// Internals of the simulated LLM shared by its source files and its tests: the task family's
+// problem parser/solver, answer helpers, and the per-role reply builders (pure functions).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tfgrpo::sim_internal {
+
+// What the simulated learner knows about one problem.
+struct SolvedProblem {
+  int pitfall = 0;          // index into SimPitfalls()
+  bool in_family = false;   // false: an unknown problem with a hash-chosen pitfall
+  std::string correct;      // the right final answer
+  std::string wrong;        // the answer the pitfall leads to
+  std::string success_text; // a rollout that avoids the pitfall, ending with \boxed{correct}
+  std::string failure_text; // a rollout that falls into it (naming the keyword), \boxed{wrong}
+};
+
+// The first task-family problem found anywhere in `text` (so it also works on summary or judge
+// prompts that quote the problem); nullopt when none is found.
+std::optional<SolvedProblem> FindFamilyProblem(std::string_view text);
+// FindFamilyProblem on `problem`, else an unknown problem: hash-chosen pitfall, the last number
+// of the text (or 0) as the answer. Always well-formed and deterministic.
+SolvedProblem SolveProblem(std::string_view problem);
+
+// The sentence summaries use for "made the pitfall's mistake", with the keyword inside.
+std::string MistakePhrase(int pitfall);
+// A general lesson that mentions no pitfall keyword.
+extern const char* const kGenericLesson;
+
+// Integer when whole, else a trimmed decimal ("7.5").
+std::string FormatNumber(double value);
+// Content of the last \boxed{...} (balanced braces), "" when none.
+std::string LastBoxed(std::string_view text);
+// Equal as numbers (commas, $, spaces and a trailing period ignored) or as trimmed lower-case text.
+bool AnswersMatch(std::string_view a, std::string_view b);
+// Index of the first pitfall whose keyword occurs in `text` (case-insensitive), or -1.
+int FindKeyword(std::string_view text);
+
+// "[Gn]. text" lines of a library listing, in order of appearance.
+struct LibraryLine {
+  std::string id;  // "G3"
+  std::string text;
+};
+std::vector<LibraryLine> ParseLibraryLines(std::string_view text);
+// The first JSON array of objects (or empty array) embedded in `text`; nullopt when none.
+std::optional<nlohmann::json> FirstJsonArray(std::string_view text);
+
+// Reply builders per role. `text` is every message's content joined by newlines (the simulated
+// model reads the whole conversation); `system`/`user` are the system and last user messages.
+std::string RolloutReply(std::string_view system, std::string_view user, uint64_t draw_seed,
+                         double p_success_without, double p_success_with);
+std::string SummaryReply(std::string_view text);
+std::string AdvantageReply(std::string_view text);
+std::string GroupUpdateReply(std::string_view text);
+std::string BatchUpdateReply(std::string_view text);
+std::string JudgeReply(std::string_view text);
+
+}  // namespace tfgrpo::sim_internal

@@ -1,0 +1,494 @@
+#include <sqlite3.h>
+
+#include <mutex>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "tfgrpo/store.h"
+
+namespace tfgrpo {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS runs(
+  id INTEGER PRIMARY KEY,
+  created_at TEXT NOT NULL,
+  config_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS steps(
+  step INTEGER PRIMARY KEY,
+  epoch INTEGER NOT NULL,
+  batch INTEGER NOT NULL,
+  stats_json TEXT NOT NULL,
+  finished_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rollouts(
+  id INTEGER PRIMARY KEY,
+  step INTEGER NOT NULL,
+  task_id TEXT NOT NULL,
+  sample INTEGER NOT NULL,
+  library_version INTEGER NOT NULL,
+  messages_json TEXT NOT NULL,
+  answer TEXT NOT NULL,
+  reward REAL NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  latency_ms REAL NOT NULL,
+  error TEXT NOT NULL,
+  UNIQUE(step, task_id, sample));
+CREATE TABLE IF NOT EXISTS llm_calls(
+  fingerprint TEXT PRIMARY KEY,
+  call_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  ok INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  prompt_tokens INTEGER NOT NULL,
+  completion_tokens INTEGER NOT NULL,
+  cached_tokens INTEGER NOT NULL,
+  latency_ms REAL NOT NULL,
+  response_json TEXT NOT NULL,
+  created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS libraries(
+  step INTEGER PRIMARY KEY,
+  json TEXT NOT NULL,
+  created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS experiences(
+  step INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  text TEXT NOT NULL,
+  origin_step INTEGER NOT NULL,
+  origin_group TEXT NOT NULL,
+  PRIMARY KEY(step, id));
+CREATE TABLE IF NOT EXISTS failures(
+  id INTEGER PRIMARY KEY,
+  step INTEGER NOT NULL,
+  task_id TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  error TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  UNIQUE(step, task_id, stage));
+)sql";
+
+#define TFGRPO_NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+
+// A prepared statement reused for the store's lifetime; Reset() readies it for the next use.
+class Statement {
+ public:
+  Statement() = default;
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  int Prepare(sqlite3* db, const char* sql) { return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr); }
+  sqlite3_stmt* get() const { return stmt_; }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  void Bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); }
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Bind(int i, int v) { sqlite3_bind_int(stmt_, i, v); }
+  void Bind(int i, bool v) { sqlite3_bind_int(stmt_, i, v ? 1 : 0); }
+  void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+
+  std::string Text(int col) const {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Double(int col) const { return sqlite3_column_double(stmt_, col); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Resets the statement on scope exit, so bound SQLITE_STATIC buffers are never read later.
+struct ResetOnExit {
+  Statement& s;
+  ~ResetOnExit() { s.Reset(); }
+};
+
+std::string Show(const nlohmann::json& v) {
+  std::string s = v.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+// Dotted paths where two configs differ: "practice.group_size: 5 vs 8".
+void Diff(const nlohmann::json& was, const nlohmann::json& now, const std::string& path,
+          std::vector<std::string>* out) {
+  if (was.is_object() && now.is_object()) {
+    std::set<std::string> keys;
+    for (auto it = was.begin(); it != was.end(); ++it) keys.insert(it.key());
+    for (auto it = now.begin(); it != now.end(); ++it) keys.insert(it.key());
+    for (const std::string& k : keys) {
+      const std::string sub = path.empty() ? k : path + "." + k;
+      auto a = was.find(k), b = now.find(k);
+      if (a == was.end()) {
+        out->push_back(sub + ": absent vs " + Show(*b));
+      } else if (b == now.end()) {
+        out->push_back(sub + ": " + Show(*a) + " vs absent");
+      } else {
+        Diff(*a, *b, sub, out);
+      }
+    }
+    return;
+  }
+  if (was != now) out->push_back((path.empty() ? "config" : path) + ": " + Show(was) + " vs " + Show(now));
+}
+
+}  // namespace
+
+// Owns the connection; declared before the statements so it closes after they are finalized.
+struct Connection {
+  sqlite3* db = nullptr;
+  ~Connection() {
+    if (db) sqlite3_close_v2(db);
+  }
+};
+
+struct RunStore::Impl {
+  std::filesystem::path path;
+  std::mutex mu;
+  Connection connection;
+  sqlite3*& db = connection.db;
+
+  Statement find_call, record_call, record_rollout, record_failure, record_step;
+  Statement record_library, delete_experiences, record_experience;
+  Statement latest_library, steps, failures, count_calls, count_rollouts;
+  Statement begin, commit, rollback;
+
+  Status Error(const std::string& what) const {
+    return Status::IoError(path.string() + ": " + what + ": " + sqlite3_errmsg(db));
+  }
+
+  Status Exec(const char* sql, const std::string& what) {
+    char* err = nullptr;
+    if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string message = err ? err : sqlite3_errmsg(db);
+      sqlite3_free(err);
+      return Status::IoError(path.string() + ": " + what + ": " + message);
+    }
+    return Status::Ok();
+  }
+
+  // Runs a write statement to completion; with autocommit on, it is its own durable transaction.
+  Status Run(Statement& s, const char* what) {
+    int rc = sqlite3_step(s.get());
+    if (rc != SQLITE_DONE) return Error(what);
+    return Status::Ok();
+  }
+};
+
+Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db_path) {
+  const std::string name = db_path.string();
+  std::error_code ec;
+  if (db_path.has_parent_path()) {
+    std::filesystem::create_directories(db_path.parent_path(), ec);
+    if (ec) return Status::IoError("cannot create " + db_path.parent_path().string() + ": " + ec.message());
+  }
+  if (std::filesystem::is_directory(db_path, ec)) {
+    return Status::IoError(name + ": is a directory, expected a run database file");
+  }
+
+  std::unique_ptr<RunStore> store(new RunStore());
+  store->impl_ = std::make_unique<Impl>();
+  Impl& im = *store->impl_;
+  im.path = db_path;
+  // NOMUTEX: the store's own mutex serialises every use of the connection.
+  int rc = sqlite3_open_v2(name.c_str(), &im.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = im.db ? sqlite3_errmsg(im.db) : sqlite3_errstr(rc);
+    return Status::IoError("cannot open run database " + name + ": " + message);
+  }
+  sqlite3_extended_result_codes(im.db, 1);
+  sqlite3_busy_timeout(im.db, 5000);
+
+  // The first real read of the file happens here, so a foreign file is caught at this point.
+  int user_version = 0;
+  {
+    sqlite3_stmt* st = nullptr;
+    rc = sqlite3_prepare_v2(im.db, "PRAGMA user_version", -1, &st, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) user_version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+      int primary = sqlite3_errcode(im.db) & 0xff;
+      if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+        return Status::IoError(name + " is not a tfgrpo run database (not a SQLite file: " +
+                               sqlite3_errmsg(im.db) + ")");
+      }
+      return im.Error("cannot read");
+    }
+  }
+  if (user_version > kSchemaVersion) {
+    return Status::IoError(name + " has schema version " + std::to_string(user_version) +
+                           ", newer than this tfgrpo understands (" + std::to_string(kSchemaVersion) + ")");
+  }
+
+  if (Status s = im.Exec("PRAGMA journal_mode=WAL", "cannot enable WAL"); !s.ok()) return s;
+  if (Status s = im.Exec("PRAGMA synchronous=NORMAL", "cannot set synchronous"); !s.ok()) return s;
+  if (user_version < kSchemaVersion) {
+    std::string create = std::string("BEGIN IMMEDIATE;") + kSchema + "PRAGMA user_version=" +
+                         std::to_string(kSchemaVersion) + ";COMMIT;";
+    if (Status s = im.Exec(create.c_str(), "cannot create schema"); !s.ok()) {
+      sqlite3_exec(im.db, "ROLLBACK", nullptr, nullptr, nullptr);
+      return s;
+    }
+  }
+  struct {
+    Statement* stmt;
+    const char* sql;
+  } statements[] = {
+      {&im.find_call,
+       "SELECT fingerprint, call_id, role, ok, error, attempts, prompt_tokens, completion_tokens, cached_tokens, "
+       "latency_ms, response_json FROM llm_calls WHERE fingerprint = ?1"},
+      {&im.record_call,
+       "INSERT OR REPLACE INTO llm_calls(fingerprint, call_id, role, ok, error, attempts, prompt_tokens, "
+       "completion_tokens, cached_tokens, latency_ms, response_json, created_at) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, " TFGRPO_NOW ")"},
+      {&im.record_rollout,
+       "INSERT OR REPLACE INTO rollouts(step, task_id, sample, library_version, messages_json, answer, reward, "
+       "prompt_tokens, completion_tokens, latency_ms, error) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+      {&im.record_failure,
+       "INSERT OR REPLACE INTO failures(step, task_id, stage, error, created_at) "
+       "VALUES(?1, ?2, ?3, ?4, " TFGRPO_NOW ")"},
+      {&im.record_step,
+       "INSERT OR REPLACE INTO steps(step, epoch, batch, stats_json, finished_at) "
+       "VALUES(?1, ?2, ?3, ?4, " TFGRPO_NOW ")"},
+      {&im.record_library,
+       "INSERT OR REPLACE INTO libraries(step, json, created_at) VALUES(?1, ?2, " TFGRPO_NOW ")"},
+      {&im.delete_experiences, "DELETE FROM experiences WHERE step = ?1"},
+      {&im.record_experience,
+       "INSERT OR REPLACE INTO experiences(step, id, text, origin_step, origin_group) VALUES(?1, ?2, ?3, ?4, ?5)"},
+      {&im.latest_library, "SELECT step, json FROM libraries ORDER BY step DESC LIMIT 1"},
+      {&im.steps, "SELECT step, epoch, batch, stats_json FROM steps ORDER BY step"},
+      {&im.failures, "SELECT step, task_id, stage, error FROM failures ORDER BY step, id"},
+      {&im.count_calls, "SELECT COUNT(*) FROM llm_calls"},
+      {&im.count_rollouts, "SELECT COUNT(*) FROM rollouts"},
+      {&im.begin, "BEGIN IMMEDIATE"},
+      {&im.commit, "COMMIT"},
+      {&im.rollback, "ROLLBACK"},
+  };
+  for (auto& [stmt, sql] : statements) {
+    if (stmt->Prepare(im.db, sql) != SQLITE_OK) return im.Error("cannot prepare statement");
+  }
+  return store;
+}
+
+RunStore::~RunStore() = default;
+
+Status RunStore::BeginOrResume(const std::string& config_json) {
+  nlohmann::json now = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  if (now.is_discarded()) return Status::InvalidArgument("run configuration is not valid JSON");
+
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Impl& im = *impl_;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(im.db, "SELECT config_json FROM runs ORDER BY id LIMIT 1", -1, &st, nullptr) != SQLITE_OK) {
+    return im.Error("cannot read run");
+  }
+  int rc = sqlite3_step(st);
+  std::string stored;
+  if (rc == SQLITE_ROW) {
+    const unsigned char* p = sqlite3_column_text(st, 0);
+    stored = p ? reinterpret_cast<const char*>(p) : "";
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return im.Error("cannot read run");
+
+  if (rc == SQLITE_DONE) {
+    if (sqlite3_prepare_v2(im.db, "INSERT INTO runs(created_at, config_json) VALUES(" TFGRPO_NOW ", ?1)", -1, &st,
+                           nullptr) != SQLITE_OK) {
+      return im.Error("cannot record run");
+    }
+    sqlite3_bind_text(st, 1, config_json.data(), static_cast<int>(config_json.size()), SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? Status::Ok() : im.Error("cannot record run");
+  }
+
+  nlohmann::json was = nlohmann::json::parse(stored, nullptr, false);
+  if (was.is_discarded()) {
+    return Status::InvalidArgument(im.path.string() + " holds a run configuration that is not valid JSON");
+  }
+  if (was == now) return Status::Ok();
+  std::vector<std::string> differences;
+  Diff(was, now, "", &differences);
+  std::string list;
+  const size_t shown = std::min<size_t>(differences.size(), 6);
+  for (size_t i = 0; i < shown; ++i) list += (i ? "; " : "") + differences[i];
+  if (differences.size() > shown) list += "; and " + std::to_string(differences.size() - shown) + " more";
+  return Status::InvalidArgument(im.path.string() + " was created with a different configuration (" + list +
+                                 "); use a new --run-dir or restore the original config");
+}
+
+std::optional<CallRecord> RunStore::FindCall(const std::string& fingerprint) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->find_call;
+  ResetOnExit reset{s};
+  s.Bind(1, fingerprint);
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return std::nullopt;
+  CallRecord r;
+  r.fingerprint = s.Text(0);
+  r.call_id = s.Text(1);
+  r.role = s.Text(2);
+  r.ok = s.Int(3) != 0;
+  r.error = s.Text(4);
+  r.attempts = static_cast<int>(s.Int(5));
+  r.prompt_tokens = s.Int(6);
+  r.completion_tokens = s.Int(7);
+  r.cached_tokens = s.Int(8);
+  r.latency_ms = s.Double(9);
+  r.response_json = s.Text(10);
+  return r;
+}
+
+Status RunStore::RecordCall(const CallRecord& r) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->record_call;
+  ResetOnExit reset{s};
+  s.Bind(1, r.fingerprint);
+  s.Bind(2, r.call_id);
+  s.Bind(3, r.role);
+  s.Bind(4, r.ok);
+  s.Bind(5, r.error);
+  s.Bind(6, r.attempts);
+  s.Bind(7, r.prompt_tokens);
+  s.Bind(8, r.completion_tokens);
+  s.Bind(9, r.cached_tokens);
+  s.Bind(10, r.latency_ms);
+  s.Bind(11, r.response_json);
+  return impl_->Run(s, "cannot record LLM call");
+}
+
+Status RunStore::RecordRollout(const RolloutRecord& r) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->record_rollout;
+  ResetOnExit reset{s};
+  s.Bind(1, r.step);
+  s.Bind(2, r.task_id);
+  s.Bind(3, r.sample);
+  s.Bind(4, r.library_version);
+  s.Bind(5, r.messages_json);
+  s.Bind(6, r.answer);
+  s.Bind(7, r.reward);
+  s.Bind(8, r.prompt_tokens);
+  s.Bind(9, r.completion_tokens);
+  s.Bind(10, r.latency_ms);
+  s.Bind(11, r.error);
+  return impl_->Run(s, "cannot record rollout");
+}
+
+Status RunStore::RecordFailure(const FailureRecord& r) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->record_failure;
+  ResetOnExit reset{s};
+  s.Bind(1, r.step);
+  s.Bind(2, r.task_id);
+  s.Bind(3, r.stage);
+  s.Bind(4, r.error);
+  return impl_->Run(s, "cannot record failure");
+}
+
+Status RunStore::RecordStep(const StepRecord& r) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->record_step;
+  ResetOnExit reset{s};
+  s.Bind(1, r.step);
+  s.Bind(2, r.epoch);
+  s.Bind(3, r.batch);
+  s.Bind(4, r.stats_json);
+  return impl_->Run(s, "cannot record step");
+}
+
+Status RunStore::RecordLibrary(int step, const std::string& library_json,
+                               const std::vector<ExperienceOrigin>& origins) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Impl& im = *impl_;
+  {
+    ResetOnExit reset{im.begin};
+    if (Status s = im.Run(im.begin, "cannot begin library transaction"); !s.ok()) return s;
+  }
+  auto body = [&]() -> Status {
+    {
+      ResetOnExit reset{im.record_library};
+      im.record_library.Bind(1, step);
+      im.record_library.Bind(2, library_json);
+      if (Status s = im.Run(im.record_library, "cannot record library"); !s.ok()) return s;
+    }
+    {
+      // A re-recorded step replaces its experiences entirely, not just the ids it still has.
+      ResetOnExit reset{im.delete_experiences};
+      im.delete_experiences.Bind(1, step);
+      if (Status s = im.Run(im.delete_experiences, "cannot replace experiences"); !s.ok()) return s;
+    }
+    for (const ExperienceOrigin& o : origins) {
+      ResetOnExit reset{im.record_experience};
+      im.record_experience.Bind(1, step);
+      im.record_experience.Bind(2, o.id);
+      im.record_experience.Bind(3, o.text);
+      im.record_experience.Bind(4, o.origin_step);
+      im.record_experience.Bind(5, o.origin_group);
+      if (Status s = im.Run(im.record_experience, "cannot record experience"); !s.ok()) return s;
+    }
+    ResetOnExit reset{im.commit};
+    return im.Run(im.commit, "cannot commit library");
+  };
+  Status s = body();
+  if (!s.ok() && !sqlite3_get_autocommit(im.db)) {
+    ResetOnExit reset{im.rollback};
+    sqlite3_step(im.rollback.get());
+  }
+  return s;
+}
+
+Result<std::optional<std::pair<int, std::string>>> RunStore::LatestLibrary() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->latest_library;
+  ResetOnExit reset{s};
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_DONE) return std::optional<std::pair<int, std::string>>();
+  if (rc != SQLITE_ROW) return impl_->Error("cannot read libraries");
+  return std::optional<std::pair<int, std::string>>(std::pair<int, std::string>(static_cast<int>(s.Int(0)), s.Text(1)));
+}
+
+std::vector<StepRecord> RunStore::Steps() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->steps;
+  ResetOnExit reset{s};
+  std::vector<StepRecord> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+    out.push_back({static_cast<int>(s.Int(0)), static_cast<int>(s.Int(1)), static_cast<int>(s.Int(2)), s.Text(3)});
+  }
+  return out;
+}
+
+std::vector<FailureRecord> RunStore::Failures() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->failures;
+  ResetOnExit reset{s};
+  std::vector<FailureRecord> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+    out.push_back({static_cast<int>(s.Int(0)), s.Text(1), s.Text(2), s.Text(3)});
+  }
+  return out;
+}
+
+int64_t RunStore::CountCalls() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->count_calls;
+  ResetOnExit reset{s};
+  return sqlite3_step(s.get()) == SQLITE_ROW ? s.Int(0) : 0;
+}
+
+int64_t RunStore::CountRollouts() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->count_rollouts;
+  ResetOnExit reset{s};
+  return sqlite3_step(s.get()) == SQLITE_ROW ? s.Int(0) : 0;
+}
+
+}  // namespace tfgrpo
