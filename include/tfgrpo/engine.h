@@ -32,6 +32,7 @@ struct TrainSummary {
   int64_t llm_calls = 0;       // calls answered in this invocation (sent or replayed)
   int64_t llm_calls_replayed = 0;  // answered from the run store, not sent
   int64_t llm_calls_failed = 0;
+  int64_t llm_retries = 0;     // extra HTTP attempts after transient errors
   int64_t rollouts = 0;
   int64_t rollouts_failed = 0;
   int64_t stages_failed = 0;

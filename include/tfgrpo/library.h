@@ -49,8 +49,11 @@ class Library {
 
   // "[G0]. text\n[G1]. text" (no trailing newline); "" when empty.
   std::string RenderLines() const;
-  // {"G0": "text", "G1": "text", ...}
+  // {"G0": "text", "G1": "text", ...}. Its keys iterate lexically (G10 before G2): for text a
+  // person reads, use ToJsonText().
   nlohmann::json ToJson() const;
+  // The same object pretty-printed with keys in numeric order, ending in a newline.
+  std::string ToJsonText() const;
   // Accepts the object form above (ordered by the number after G) or an array of strings.
   static Result<Library> FromJson(const nlohmann::json& j);
   static Result<Library> Load(const std::filesystem::path& path);

@@ -15,7 +15,7 @@ struct ExperiencesArgs {
 };
 
 std::string Render(const Library& lib, const std::string& format) {
-  if (format == "json") return lib.ToJson().dump(2) + "\n";
+  if (format == "json") return lib.ToJsonText();
   if (format == "prompt") return AppendLibrary("", lib) + "\n";
   std::string md = "# Experience library (" + std::to_string(lib.size()) + ")\n\n";
   for (size_t i = 0; i < lib.size(); ++i) md += "- **G" + std::to_string(i) + "**: " + lib.items()[i].text + "\n";

@@ -68,7 +68,11 @@ class ConfigParser {
     try {
       root = YAML::Load(yaml_text);
     } catch (const YAML::ParserException& e) {
-      return Status::InvalidArgument(At(e.mark) + ": YAML syntax error: " + e.msg);
+      std::string hint;
+      if (yaml_text.find("\n\t") != std::string::npos || StartsWith(yaml_text, "\t")) {
+        hint = " (YAML indentation must use spaces, not tabs)";
+      }
+      return Status::InvalidArgument(At(e.mark) + ": YAML syntax error: " + e.msg + hint);
     } catch (const YAML::Exception& e) {
       return Status::InvalidArgument(At(e.mark) + ": cannot read YAML: " + e.msg);
     }
@@ -98,7 +102,7 @@ class ConfigParser {
   }
   Status TypeError(const YAML::Node& value, const std::string& path, const std::string& expected) const {
     // Empty values carry no position of their own; their key does.
-    const std::string where = value.Mark().line >= 0 ? At(value.Mark()) : AtKey(path);
+    const std::string where = value.IsNull() || value.Mark().line < 0 ? AtKey(path) : At(value.Mark());
     return Status::InvalidArgument(where + ": " + path + ": expected " + expected + ", got " + Describe(value));
   }
   Status RangeError(const std::string& path, const std::string& requirement, const std::string& got) const {

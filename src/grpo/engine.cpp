@@ -1,6 +1,9 @@
 #include "tfgrpo/engine.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -59,6 +62,10 @@ class Trainer {
   Trainer(const Config& config, const TrainOptions& options, ChatClient& client)
       : config_(config), options_(options), raw_client_(client),
         progress_(options.progress ? *options.progress : NullProgress()) {}
+  ~Trainer() {
+    pool_.reset();  // jobs reference everything else
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
 
   Result<TrainSummary> Run();
 
@@ -94,6 +101,7 @@ class Trainer {
   std::unique_ptr<RewardFn> reward_;
   std::unique_ptr<ThreadPool> pool_;
   Library library_;
+  int lock_fd_ = -1;
 
   // Per-step coordination.
   std::mutex step_mu_;
@@ -127,6 +135,12 @@ Status Trainer::Prepare() {
   std::error_code ec;
   std::filesystem::create_directories(options_.run_dir, ec);
   if (ec) return Status::IoError("cannot create run dir " + options_.run_dir.string() + ": " + ec.message());
+  // Two processes training into one run dir would interleave their records; the kernel drops the
+  // lock when a process dies, so a killed run never blocks its own resume.
+  lock_fd_ = ::open((options_.run_dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+    return Status::IoError("run dir " + options_.run_dir.string() +
+                           " is in use by another tfgrpo process (or its lock file cannot be opened)");
   auto store = RunStore::Open(options_.run_dir / "run.db");
   if (!store.ok()) return store.status();
   store_ = std::move(store).value();
@@ -268,6 +282,8 @@ void Trainer::OnRolloutsDone(int step, Group& g) {
   ++step_informative_;
   g.pending = static_cast<int>(rewards.size());
   progress_.AddTotal("summaries", static_cast<int64_t>(rewards.size()));
+  progress_.AddTotal("advantages", 1);
+  progress_.AddTotal("updates", 1);
   for (int i = 0; i < static_cast<int>(g.rollouts.size()); ++i)
     if (g.rollouts[i].ok) pool_->Submit([this, step, &g, i] { SummaryJob(step, g, i); });
 }
@@ -433,10 +449,11 @@ std::vector<Operation> Trainer::Consolidate(int step, const std::vector<Group>& 
 }
 
 Status Trainer::WriteLibraryFiles(int step) {
-  const std::string text = library_.ToJson().dump(2) + "\n";
-  Status s = WriteFileAtomic(options_.run_dir / "steps" / std::to_string(step) / "experiences.json", text);
+  std::error_code ec;
+  std::filesystem::create_directories(options_.run_dir / "steps" / std::to_string(step), ec);
+  Status s = library_.Save(options_.run_dir / "steps" / std::to_string(step) / "experiences.json");
   if (!s.ok()) return s;
-  return WriteFileAtomic(options_.run_dir / "experiences.json", text);
+  return library_.Save(options_.run_dir / "experiences.json");
 }
 
 Status Trainer::RunStep(int step, const std::vector<const Task*>& batch) {
@@ -559,6 +576,7 @@ Result<TrainSummary> Trainer::Run() {
   summary.llm_calls = client_->sent() + client_->replayed();
   summary.llm_calls_replayed = client_->replayed();
   summary.llm_calls_failed = client_->failed();
+  summary.llm_retries = client_->retries();
   summary.rollouts = rollouts_;
   summary.rollouts_failed = rollouts_failed_;
   summary.stages_failed = stages_failed_;
@@ -581,7 +599,8 @@ Result<TrainSummary> Train(const Config& config, const TrainOptions& options, Ch
 std::string FormatTrainSummary(const TrainSummary& s) {
   std::ostringstream out;
   out << s.steps_run << " of " << s.steps_total << " steps run, " << s.llm_calls << " LLM calls ("
-      << s.llm_calls_replayed << " replayed from the run store, " << s.llm_calls_failed << " failed), "
+      << s.llm_calls_replayed << " replayed from the run store, " << s.llm_retries << " retried, "
+      << s.llm_calls_failed << " failed), "
       << s.rollouts << " rollouts (" << s.rollouts_failed << " failed), " << s.informative_groups
       << " informative groups, " << s.stages_failed << " learner stages failed, " << s.usage.prompt_tokens
       << " prompt tokens (" << s.usage.cached_tokens << " cached), " << s.usage.completion_tokens

@@ -70,6 +70,7 @@ Result<ChatResponse> RecordingClient::Complete(const ChatRequest& request) {
   if (result.ok()) {
     const ChatResponse& r = *result;
     rec.attempts = r.attempts;
+    retries_ += r.attempts - 1;
     rec.prompt_tokens = r.usage.prompt_tokens;
     rec.completion_tokens = r.usage.completion_tokens;
     rec.cached_tokens = r.usage.cached_tokens;

@@ -24,6 +24,7 @@ class RecordingClient : public ChatClient {
   int64_t sent() const { return sent_; }
   int64_t replayed() const { return replayed_; }
   int64_t failed() const { return failed_; }
+  int64_t retries() const { return retries_; }
   Usage sent_usage() const;
   // Short failure reason ("HTTP 400", "unavailable", ...) -> count, for the end-of-run summary.
   std::map<std::string, int64_t> failure_reasons() const;
@@ -35,7 +36,7 @@ class RecordingClient : public ChatClient {
   RunStore& store_;
   std::string model_;
   std::optional<int> max_tokens_;
-  std::atomic<int64_t> sent_{0}, replayed_{0}, failed_{0};
+  std::atomic<int64_t> sent_{0}, replayed_{0}, failed_{0}, retries_{0};
   mutable std::mutex mu_;
   Usage usage_;
   std::map<std::string, int64_t> reasons_;

@@ -421,7 +421,7 @@ Result<Library> Library::Load(const std::filesystem::path& path) {
   return lib;
 }
 
-Status Library::Save(const std::filesystem::path& path) const {
+std::string Library::ToJsonText() const {
   // Written by hand rather than via ToJson().dump() so keys stay in numeric order (G2 before
   // G10) in the file a person reads; each value is escaped by nlohmann.
   std::string out;
@@ -436,7 +436,11 @@ Status Library::Save(const std::filesystem::path& path) const {
     }
     out += "}\n";
   }
-  Status s = WriteFileAtomic(path, out);
+  return out;
+}
+
+Status Library::Save(const std::filesystem::path& path) const {
+  Status s = WriteFileAtomic(path, ToJsonText());
   if (!s.ok()) return s.WithContext("saving experience library");
   return s;
 }
@@ -448,25 +452,26 @@ Status Library::Save(const std::filesystem::path& path) const {
 void Library::Apply(const std::vector<Operation>& ops, int step) {
   std::vector<bool> deleted(items_.size(), false);
   std::vector<Experience> added;
+  constexpr size_t kNoItem = static_cast<size_t>(-1);
   for (const Operation& op : ops) {
-    std::optional<size_t> index;
+    size_t index = kNoItem;
     if (op.id) {
-      index = ParseExperienceIndex(*op.id);
-      if (index && *index >= items_.size()) index.reset();
+      std::optional<size_t> parsed = ParseExperienceIndex(*op.id);
+      if (parsed && *parsed < items_.size()) index = *parsed;
     }
     switch (op.kind) {
       case OpKind::kNone:
         break;
       case OpKind::kDelete:
-        if (index) deleted[*index] = true;
+        if (index != kNoItem) deleted[index] = true;
         break;
       case OpKind::kUpdate:
       case OpKind::kAdd: {
         std::string text = CleanExperienceText(op.content);
         if (text.empty()) break;
-        if (op.kind == OpKind::kUpdate && index) {
-          if (deleted[*index]) break;
-          items_[*index] = Experience{std::move(text), step, op.group};
+        if (op.kind == OpKind::kUpdate && index != kNoItem) {
+          if (deleted[index]) break;
+          items_[index] = Experience{std::move(text), step, op.group};
         } else {
           added.push_back(Experience{std::move(text), step, op.group});
         }

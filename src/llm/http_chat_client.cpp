@@ -186,8 +186,10 @@ void HttpChatClient::ReturnHandle(CURL* handle) {
 AttemptResult HttpChatClient::PerformAttempt(const std::string& body, curl_slist* headers) {
   AttemptResult result;
   char error_buffer[CURL_ERROR_SIZE] = {0};
-  const long timeout_ms = static_cast<long>(std::max(0.001, options_.timeout_s) * 1000.0);
-  const long connect_timeout_ms = std::min(timeout_ms, 30000L);
+  // timeout_s <= 0 means no overall limit (curl's 0); the connect phase is always bounded.
+  const long timeout_ms =
+      options_.timeout_s > 0 ? std::max(1L, static_cast<long>(options_.timeout_s * 1000.0)) : 0L;
+  const long connect_timeout_ms = timeout_ms > 0 ? std::min(timeout_ms, 30000L) : 30000L;
 
   SemaphoreSlot slot(in_flight_);
   CURL* h = TakeHandle();
@@ -209,7 +211,6 @@ AttemptResult HttpChatClient::PerformAttempt(const std::string& body, curl_slist
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
-  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 
   result.curl_code = curl_easy_perform(h);

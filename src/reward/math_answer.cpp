@@ -269,7 +269,8 @@ std::string NormalizeMathAnswer(std::string_view answer) {
   s = ReplaceAll(std::move(s), "\\tfrac", "\\frac");
   s = ReplaceAll(std::move(s), "\\cfrac", "\\frac");
   for (std::string_view degree : {"^{\\circ}", "^\\circ", "\xC2\xB0" /* ° */}) s = RemoveAll(std::move(s), degree);
-  for (std::string_view noise : {"\\$", "$", "\\%", "%", "\\!", "\\,", "\\;", "\\:", "\\ "}) {
+  for (std::string_view noise :
+       {"\\$", "$", "\\%", "%", "\\!", "\\,", "\\;", "\\:", "\\ ", "\\(", "\\)", "\\[", "\\]"}) {
     s = RemoveAll(std::move(s), noise);
   }
   s = RemoveCommand(s, "\\qquad");

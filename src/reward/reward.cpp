@@ -1,5 +1,6 @@
 #include "tfgrpo/reward.h"
 
+#include <cctype>
 #include <optional>
 
 #include "tfgrpo/prompts.h"
@@ -51,8 +52,17 @@ std::optional<bool> ParseGradeLine(std::string_view raw) {
   while (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
   if (rest.empty() || rest[0] != ':') return std::nullopt;
   std::string verdict = Trim(rest.substr(1));
-  if (verdict == "correct") return true;
-  if (verdict == "incorrect") return false;
+  size_t word_end = 0;
+  while (word_end < verdict.size() && std::isalpha(static_cast<unsigned char>(verdict[word_end]))) ++word_end;
+  // "GRADE: CORRECT (values match)" is fine; "GRADE: CORRECT or GRADE: INCORRECT" is not a verdict.
+  std::string_view remark = std::string_view(verdict).substr(word_end);
+  bool clean_tail = remark.empty() || ((remark[0] == ' ' || remark[0] == '(' || remark[0] == ',' ||
+                                        remark[0] == '-' || remark[0] == ';') &&
+                                       remark.find("grade") == std::string_view::npos);
+  if (!clean_tail) return std::nullopt;
+  std::string_view word = std::string_view(verdict).substr(0, word_end);
+  if (word == "correct") return true;
+  if (word == "incorrect") return false;
   return std::nullopt;
 }
 

@@ -3,23 +3,22 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace tfgrpo::sim_internal {
 
 // What the simulated learner knows about one problem.
 struct SolvedProblem {
-  int pitfall = 0;          // index into SimPitfalls()
-  bool in_family = false;   // false: an unknown problem with a hash-chosen pitfall
-  std::string correct;      // the right final answer
-  std::string wrong;        // the answer the pitfall leads to
-  std::string success_text; // a rollout that avoids the pitfall, ending with \boxed{correct}
-  std::string failure_text; // a rollout that falls into it (naming the keyword), \boxed{wrong}
+  int pitfall = 0;           // index into SimPitfalls()
+  bool in_family = false;    // false: an unknown problem with a hash-chosen pitfall
+  std::string correct;       // the right final answer
+  std::string wrong;         // the answer the pitfall leads to
+  std::string success_text;  // a rollout that avoids the pitfall, ending with \boxed{correct}
+  std::string failure_text;  // a rollout that falls into it (naming the keyword), \boxed{wrong}
 };
 
 // The first task-family problem found anywhere in `text` (so it also works on summary or judge

@@ -27,7 +27,7 @@ enum PitfallIndex {
 // Per pitfall: what the summary says went wrong (always naming the keyword).
 const char* const kMistakes[kPitfallCount] = {
     "it subtracted the endpoints but forgot to add 1 for the inclusive range",
-    "it assumed the successive percentage changes cancel out",
+    "it added the successive percentage changes instead of multiplying them, as if they cancel",
     "it dropped the minus sign when subtracting a negative",
     "it converted with 100 instead of 60 minutes per hour",
     "it took the arithmetic mean of the speeds instead of the harmonic mean",
@@ -53,10 +53,13 @@ const std::vector<FamilyPattern>& Patterns() {
   static const std::vector<FamilyPattern> patterns = [] {
     auto flags = std::regex::ECMAScript | std::regex::icase;
     return std::vector<FamilyPattern>{
-        {kInclusiveRange, std::regex(R"(from (?:[a-z]+ )?(\d+) to (?:[a-z]+ )?(\d+), inclusive)", flags)},
-        {kPercentChange, std::regex(R"(\$(\d+)[^\n]*?rises by (\d+)%[^\n]*?falls by (\d+)%)", flags)},
+        {kInclusiveRange,
+         std::regex(R"(from (?:[a-z]+ )?(\d+) to (?:[a-z]+ )?(\d+), inclusive)", flags)},
+        {kPercentChange,
+         std::regex(R"(\$(\d+)[^\n]*?rises by (\d+)%[^\n]*?falls by (\d+)%)", flags)},
         {kNegativeSubtraction, std::regex(R"((-?\d+) - \(-(\d+)\) - (\d+))", flags)},
-        {kHoursToMinutes, std::regex(R"((\d+) hours and (\d+) minutes[^\n]*?in (\d+) days)", flags)},
+        {kHoursToMinutes,
+         std::regex(R"((\d+) hours and (\d+) minutes[^\n]*?in (\d+) days)", flags)},
         {kAverageSpeed, std::regex(R"(at (\d+) km/h[^\n]*?at (\d+) km/h)", flags)},
         {kNegativeRemainder, std::regex(R"(remainder when -(\d+) is divided by (\d+))", flags)},
     };
@@ -84,13 +87,15 @@ sim_internal::SolvedProblem Solve(int pitfall, const std::smatch& m) {
       int64_t d = b - a;
       s.correct = N(d + 1);
       s.wrong = N(d);
-      s.success_text = "We need the number of integers in the inclusive range from " + N(a) + " to " +
-                       N(b) + ".\nBoth endpoints count, so the total is " + N(b) + " - " + N(a) +
-                       " + 1.\n" + N(b) + " - " + N(a) + " = " + N(d) + ", and adding 1 gives " +
-                       N(d + 1) + ".\n\nThe answer is " + Boxed(s.correct) + ".";
+      s.success_text = "We need the number of integers in the inclusive range from " + N(a) +
+                       " to " + N(b) + ".\nBoth endpoints count, so the total is " + N(b) + " - " +
+                       N(a) + " + 1.\n" + N(b) + " - " + N(a) + " = " + N(d) +
+                       ", and adding 1 gives " + N(d + 1) + ".\n\nThe answer is " +
+                       Boxed(s.correct) + ".";
       s.failure_text = "We need the number of integers from " + N(a) + " to " + N(b) +
                        ".\nThe count is the difference of the endpoints: " + N(b) + " - " + N(a) +
-                       " = " + N(d) + ".\nI did not add 1 for the inclusive range, since the "
+                       " = " + N(d) +
+                       ".\nI did not add 1 for the inclusive range, since the "
                        "difference already seemed to be the count.\n\nThe answer is " +
                        Boxed(s.wrong) + ".";
       break;
@@ -102,27 +107,30 @@ sim_internal::SolvedProblem Solve(int pitfall, const std::smatch& m) {
       double additive = static_cast<double>(p) * (100 + x - y) / 100.0;
       s.correct = sim_internal::FormatNumber(final_value);
       s.wrong = sim_internal::FormatNumber(additive);
-      s.success_text = "Start from $" + N(p) + ". A rise of " + N(x) + "% multiplies the value by " +
+      s.success_text = "Start from $" + N(p) + ". A rise of " + N(x) +
+                       "% multiplies the value by " +
                        sim_internal::FormatNumber((100 + x) / 100.0) + ", giving " +
                        sim_internal::FormatNumber(after_rise) + ".\nA fall of " + N(y) +
                        "% then multiplies by " + sim_internal::FormatNumber((100 - y) / 100.0) +
                        ", giving " + s.correct +
                        ".\nSuccessive percentage changes multiply, so they do not cancel.\n\n"
-                       "The answer is " + Boxed(s.correct) + ".";
+                       "The answer is " +
+                       Boxed(s.correct) + ".";
       s.failure_text = "The value rises by " + N(x) + "% and then falls by " + N(y) +
                        "%.\nI treated the successive percentage changes as simply adding up, so "
-                       "the net change is " + N(x - y) + "% and the value is " + s.wrong +
-                       ".\n\nThe answer is " + Boxed(s.wrong) + ".";
+                       "the net change is " +
+                       N(x - y) + "% and the value is " + s.wrong + ".\n\nThe answer is " +
+                       Boxed(s.wrong) + ".";
       break;
     }
     case kNegativeSubtraction: {
       int64_t a = ToInt(m[1]), b = ToInt(m[2]), c = ToInt(m[3]);
       s.correct = N(a + b - c);
       s.wrong = N(a - b - c);
-      s.success_text = "Subtracting a negative number is the same as adding its absolute value: " +
-                       N(a) + " - (-" + N(b) + ") = " + N(a) + " + " + N(b) + " = " + N(a + b) +
-                       ".\nThen " + N(a + b) + " - " + N(c) + " = " + s.correct +
-                       ".\n\nThe answer is " + Boxed(s.correct) + ".";
+      s.success_text =
+          "Subtracting a negative number is the same as adding its absolute value: " + N(a) +
+          " - (-" + N(b) + ") = " + N(a) + " + " + N(b) + " = " + N(a + b) + ".\nThen " + N(a + b) +
+          " - " + N(c) + " = " + s.correct + ".\n\nThe answer is " + Boxed(s.correct) + ".";
       s.failure_text = "I dropped the minus sign when subtracting a negative and read " + N(a) +
                        " - (-" + N(b) + ") as " + N(a) + " - " + N(b) + " = " + N(a - b) +
                        ".\nThen " + N(a - b) + " - " + N(c) + " = " + s.wrong +
@@ -151,13 +159,14 @@ sim_internal::SolvedProblem Solve(int pitfall, const std::smatch& m) {
       double arithmetic = (a + b) / 2.0;
       s.correct = sim_internal::FormatNumber(harmonic);
       s.wrong = sim_internal::FormatNumber(arithmetic);
-      s.success_text = "Both legs cover the same distance, so the average speed is the harmonic "
-                       "mean of the two speeds (total distance over total time).\n2 x " + N(a) +
-                       " x " + N(b) + " / (" + N(a) + " + " + N(b) + ") = " + N(2 * a * b) + " / " +
-                       N(a + b) + " = " + s.correct + ".\n\nThe answer is " + Boxed(s.correct) + ".";
-      s.failure_text = "I took the arithmetic mean of the two speeds instead of the harmonic mean: (" +
-                       N(a) + " + " + N(b) + ") / 2 = " + s.wrong + ".\n\nThe answer is " +
-                       Boxed(s.wrong) + ".";
+      s.success_text =
+          "Both legs cover the same distance, so the average speed is the harmonic "
+          "mean of the two speeds (total distance over total time).\n2 x " +
+          N(a) + " x " + N(b) + " / (" + N(a) + " + " + N(b) + ") = " + N(2 * a * b) + " / " +
+          N(a + b) + " = " + s.correct + ".\n\nThe answer is " + Boxed(s.correct) + ".";
+      s.failure_text =
+          "I took the arithmetic mean of the two speeds instead of the harmonic mean: (" + N(a) +
+          " + " + N(b) + ") / 2 = " + s.wrong + ".\n\nThe answer is " + Boxed(s.wrong) + ".";
       break;
     }
     case kNegativeRemainder: {
@@ -173,8 +182,10 @@ sim_internal::SolvedProblem Solve(int pitfall, const std::smatch& m) {
                        ".\nA remainder must be a non-negative remainder below " + N(n) +
                        ", so it is " + N(right) + ".\n\nThe answer is " + Boxed(s.correct) + ".";
       s.failure_text = N(a) + " divided by " + N(n) + " leaves " + N(r) + ", so -" + N(a) +
-                       " leaves " + s.wrong + ".\nI kept that value rather than converting it to a "
-                       "non-negative remainder.\n\nThe answer is " + Boxed(s.wrong) + ".";
+                       " leaves " + s.wrong +
+                       ".\nI kept that value rather than converting it to a "
+                       "non-negative remainder.\n\nThe answer is " +
+                       Boxed(s.wrong) + ".";
       break;
     }
     default:
@@ -207,7 +218,8 @@ std::string MakeProblem(int pitfall, uint64_t& state) {
                N(x) + "%. What is the final price in dollars?";
       }
       return "A share is worth $" + N(p) + ". Its value rises by " + N(x) +
-             "% on Monday and falls by " + N(x) + "% on Tuesday. What is it worth, in dollars, "
+             "% on Monday and falls by " + N(x) +
+             "% on Tuesday. What is it worth, in dollars, "
              "after Tuesday?";
     }
     case kNegativeSubtraction: {
@@ -229,7 +241,8 @@ std::string MakeProblem(int pitfall, uint64_t& state) {
     }
     case kAverageSpeed: {
       // Speeds t*m*(m+n) and t*n*(m+n) have the whole-number harmonic mean 2*t*m*n.
-      static const int kRatios[][2] = {{1, 2}, {1, 3}, {2, 3}, {3, 4}, {1, 4}, {3, 5}, {2, 5}, {4, 5}};
+      static const int kRatios[][2] = {{1, 2}, {1, 3}, {2, 3}, {3, 4},
+                                       {1, 4}, {3, 5}, {2, 5}, {4, 5}};
       const auto& r = kRatios[Draw(state, 0, 7)];
       int64_t m = r[0], n = r[1];
       int64_t max_t = std::max<int64_t>(1, 120 / (n * (m + n)));
@@ -358,7 +371,8 @@ SolvedProblem SolveProblem(std::string_view problem) {
   s.wrong = FormatNumber(value + 1);
   s.success_text = "I read the problem carefully and kept the " + keyword +
                    " in mind while working it out.\nChecking the result against the question "
-                   "confirms it.\n\nThe answer is " + Boxed(s.correct) + ".";
+                   "confirms it.\n\nThe answer is " +
+                   Boxed(s.correct) + ".";
   s.failure_text = "I worked quickly and skipped the usual care about the " + keyword +
                    ", answering directly.\n\nThe answer is " + Boxed(s.wrong) + ".";
   return s;
@@ -386,9 +400,13 @@ std::string LastBoxed(std::string_view text) {
     int depth = 1;
     for (size_t i = start; i < text.size(); ++i) {
       if (text[i] == '{') ++depth;
-      if (text[i] == '}' && --depth == 0) return Trim(text.substr(start, i - start));
+      if (text[i] == '}' && --depth == 0) {
+        std::string inside = Trim(text.substr(start, i - start));
+        if (!inside.empty()) return inside;
+        break;  // an empty box ("put it in \boxed{}") is not an answer
+      }
     }
-    // Unbalanced (truncated) box: try the one before it.
+    // Unbalanced (truncated) or empty box: try the one before it.
     if (pos == 0) break;
     pos = text.rfind(kTag, pos - 1);
   }

@@ -1,10 +1,14 @@
 // tfgrpo: Training-Free GRPO from the command line. See README.md for the commands.
+#include <csignal>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
   using namespace tfgrpo::cli;
+  // A peer closing a socket must surface as an error on that call, not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"tfgrpo: learn an experience library for a frozen LLM (Training-Free GRPO)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tfgrpo 0.1.0");

@@ -1,0 +1,645 @@
+// The `tfgrpo serve` HTTP server: routes, client auth, injection, relaying to the upstream,
+// hot reload of the library file, and /metrics.
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "serve/metrics.h"
+#include "serve/upstream.h"
+#include "tfgrpo/serve.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+
+using serve_internal::Clock;
+using serve_internal::ServeMetrics;
+using serve_internal::SseUsageScanner;
+using serve_internal::TokenUsage;
+using serve_internal::UpstreamCall;
+using serve_internal::UpstreamPool;
+using serve_internal::UpstreamRequest;
+
+namespace {
+
+// How often a quiet stream checks whether its client is still there.
+constexpr std::chrono::milliseconds kStreamTick{100};
+
+// Set while a response is one of ours, so the error hook leaves it alone; httplib's own error
+// responses (413, 404, unparseable request) get an OpenAI-style body from that hook instead.
+thread_local bool t_response_is_ours = false;
+
+std::string ErrorBody(std::string_view message, std::string_view type, std::string_view code) {
+  nlohmann::json j;
+  j["error"]["message"] = message;
+  j["error"]["type"] = type;
+  j["error"]["code"] = code;
+  return j.dump();
+}
+
+void SetError(httplib::Response& res, int status, std::string_view message,
+              std::string_view type, std::string_view code) {
+  res.status = status;
+  res.set_content(ErrorBody(message, type, code), "application/json");
+}
+
+// Runs over the whole of both strings so the time taken does not reveal a matching prefix.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  size_t n = std::max(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
+
+bool IsHopByHop(std::string_view lower) {
+  static constexpr std::string_view kNames[] = {
+      "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+      "te",         "trailer",    "trailers",         "transfer-encoding",  "upgrade"};
+  return std::find(std::begin(kNames), std::end(kNames), lower) != std::end(kNames);
+}
+
+// Request headers never forwarded: hop-by-hop ones, those the proxy sets itself, the proxy's
+// own opt-out header, and httplib's pseudo headers carrying the peer address.
+bool DropRequestHeader(std::string_view lower) {
+  static constexpr std::string_view kNames[] = {
+      "host",        "content-length", "content-type", "expect",      "accept-encoding",
+      "remote_addr", "remote_port",    "local_addr",   "local_port",  "x-tfgrpo-experiences"};
+  return IsHopByHop(lower) ||
+         std::find(std::begin(kNames), std::end(kNames), lower) != std::end(kNames);
+}
+
+bool IsCredentialHeader(std::string_view lower) {
+  return lower == "authorization" || lower == "api-key" || lower == "x-api-key";
+}
+
+// The URL without user:password@, for logs.
+std::string UrlForLogs(const std::string& url) {
+  size_t scheme = url.find("://");
+  size_t host_start = scheme == std::string::npos ? 0 : scheme + 3;
+  size_t path = url.find('/', host_start);
+  size_t at = url.rfind('@', path == std::string::npos ? url.size() : path);
+  if (at == std::string::npos || at < host_start) return url;
+  return url.substr(0, host_start) + url.substr(at + 1);
+}
+
+struct FileSignature {
+  bool exists = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileSignature&) const = default;
+};
+
+FileSignature StatFile(const std::filesystem::path& path) {
+  struct stat st {};
+  FileSignature sig;
+  if (::stat(path.c_str(), &st) != 0) return sig;
+  sig.exists = true;
+  sig.dev = st.st_dev;
+  sig.ino = st.st_ino;
+  sig.size = st.st_size;
+  sig.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return sig;
+}
+
+std::shared_ptr<const ServedLibrary> MakeServed(Library library) {
+  auto served = std::make_shared<ServedLibrary>();
+  served->fingerprint = Fingerprint(library.RenderLines());
+  served->library = std::move(library);
+  return served;
+}
+
+// Counts one answered request in the metrics when it is over (for a stream: when the relay
+// ends), whatever path it took.
+class RequestRecord {
+ public:
+  explicit RequestRecord(ServeMetrics* metrics, Clock::time_point start = Clock::now())
+      : metrics_(metrics), start_(start) {}
+  RequestRecord(const RequestRecord&) = delete;
+  RequestRecord& operator=(const RequestRecord&) = delete;
+  ~RequestRecord() { Finish(); }
+
+  Clock::time_point start() const { return start_; }
+  void set_status(int status) { status_ = status; }
+  void set_usage(const std::optional<TokenUsage>& usage) { usage_ = usage; }
+  // Hands the counting to another record (a stream relay that outlives the handler).
+  void Disarm() { finished_ = true; }
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    std::chrono::duration<double> elapsed = Clock::now() - start_;
+    // 499: the client left before any status could be sent (nginx's convention).
+    metrics_->RecordRequest(status_ > 0 ? status_ : 499, elapsed.count());
+    if (usage_) metrics_->AddTokens(*usage_);
+  }
+
+ private:
+  ServeMetrics* metrics_;
+  Clock::time_point start_;
+  int status_ = 0;
+  std::optional<TokenUsage> usage_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+struct ProxyServer::Impl {
+  explicit Impl(ServeOptions o) : options(std::move(o)) {}
+
+  ServeOptions options;
+  std::string chat_url;
+  std::string models_url;
+  httplib::Server server;
+  std::thread server_thread;
+  UpstreamPool pool;
+  ServeMetrics metrics;
+  int port = 0;
+  bool started = false;
+  std::atomic<bool> stopping{false};
+
+  mutable std::mutex library_mu;
+  std::shared_ptr<const ServedLibrary> served;
+
+  std::mutex reload_mu;  // one reload at a time; guards last_signature
+  FileSignature last_signature;
+
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  bool stop_watching = false;
+  std::thread watcher;
+
+  // State of one relayed event stream, owned by httplib's content provider.
+  struct StreamRelay {
+    StreamRelay(ServeMetrics* m, Clock::time_point start) : record(m, start) {}
+    std::unique_ptr<UpstreamCall> call;
+    std::string first_bytes;  // body received along with the headers
+    SseUsageScanner scanner;
+    RequestRecord record;
+    ~StreamRelay() {
+      record.set_usage(scanner.usage());
+      record.Finish();
+    }
+  };
+
+  std::shared_ptr<const ServedLibrary> CurrentLibrary() const {
+    std::lock_guard lock(library_mu);
+    return served;
+  }
+
+  Status LoadInitial() {
+    std::lock_guard lock(reload_mu);
+    last_signature = StatFile(options.experiences);
+    auto loaded = tfgrpo::Library::Load(options.experiences);
+    if (!loaded.ok()) return loaded.status();
+    auto lib = MakeServed(std::move(*loaded));
+    metrics.SetLibraryExperiences(static_cast<int64_t>(lib->library.size()));
+    std::lock_guard lib_lock(library_mu);
+    served = std::move(lib);
+    return Status::Ok();
+  }
+
+  Status Reload() {
+    std::lock_guard lock(reload_mu);
+    last_signature = StatFile(options.experiences);
+    auto loaded = tfgrpo::Library::Load(options.experiences);
+    if (!loaded.ok()) {
+      metrics.CountReload(false);
+      auto current = CurrentLibrary();
+      spdlog::error("serve: library reload failed, still serving the previous {} experiences: {}",
+                    current ? current->library.size() : 0, loaded.status().ToString());
+      return loaded.status();
+    }
+    auto lib = MakeServed(std::move(*loaded));
+    size_t n = lib->library.size();
+    {
+      std::lock_guard lib_lock(library_mu);
+      served = std::move(lib);
+    }
+    metrics.SetLibraryExperiences(static_cast<int64_t>(n));
+    metrics.CountReload(true);
+    spdlog::info("serve: reloaded {} ({} experiences)", options.experiences.string(), n);
+    return Status::Ok();
+  }
+
+  void WatchLoop() {
+    std::unique_lock lock(watch_mu);
+    while (!stop_watching) {
+      watch_cv.wait_for(lock, options.reload_poll, [this] { return stop_watching; });
+      if (stop_watching) break;
+      lock.unlock();
+      FileSignature now = StatFile(options.experiences);
+      bool changed;
+      {
+        std::lock_guard reload_lock(reload_mu);
+        changed = !(now == last_signature);
+      }
+      if (changed) (void)Reload();
+      lock.lock();
+    }
+  }
+
+  bool Authorized(const httplib::Request& req) const {
+    if (options.client_api_key.empty()) return true;
+    std::string header = req.get_header_value("Authorization");
+    if (header.size() < 7 || ToLower(std::string_view(header).substr(0, 7)) != "bearer ") {
+      return false;
+    }
+    return ConstantTimeEquals(Trim(std::string_view(header).substr(7)), options.client_api_key);
+  }
+
+  static void RejectUnauthorized(httplib::Response& res) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    SetError(res, 401,
+             "missing or wrong API key: send \"Authorization: Bearer <key>\" with the key the "
+             "proxy was started with (--client-key-env)",
+             "invalid_request_error", "invalid_api_key");
+  }
+
+  std::vector<std::string> ForwardHeaders(const httplib::Request& req, bool json_body) const {
+    std::vector<std::string> out;
+    bool client_authorization = false;
+    for (const auto& [name, value] : req.headers) {
+      std::string lower = ToLower(name);
+      if (DropRequestHeader(lower)) continue;
+      if (IsCredentialHeader(lower)) {
+        if (!options.pass_through_auth) continue;
+        if (lower == "authorization") client_authorization = true;
+      }
+      out.push_back(name + ": " + value);
+    }
+    if (!client_authorization && !options.upstream_api_key.empty()) {
+      out.push_back("Authorization: Bearer " + options.upstream_api_key);
+    }
+    if (json_body) out.push_back("Content-Type: application/json");
+    return out;
+  }
+
+  void UpstreamFailure(httplib::Response& res, const Status& status) const {
+    if (status.code() == Status::Code::kTimeout) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%g", options.upstream_timeout_s);
+      spdlog::warn("serve: upstream timed out after {} s", secs);
+      SetError(res, 504, std::string("the upstream did not answer within ") + secs + " s",
+               "server_error", "upstream_timeout");
+    } else {
+      spdlog::warn("serve: upstream unreachable: {}", status.message());
+      SetError(res, 502, "could not reach the upstream: " + status.message(), "server_error",
+               "upstream_unreachable");
+    }
+  }
+
+  static void CopyResponseHeaders(const UpstreamCall& call, httplib::Response& res) {
+    for (const auto& [name, value] : call.headers()) {
+      std::string lower = ToLower(name);
+      if (IsHopByHop(lower) || lower == "content-length" || lower == "content-type") continue;
+      res.set_header(name, value);
+    }
+  }
+
+  void Forward(httplib::Response& res, UpstreamRequest request, RequestRecord& record) {
+    Clock::time_point deadline =
+        record.start() + std::chrono::duration_cast<Clock::duration>(
+                             std::chrono::duration<double>(options.upstream_timeout_s));
+    request.connect_timeout = std::chrono::milliseconds(static_cast<int64_t>(
+        1000 * std::min(options.upstream_timeout_s, 30.0)));
+    auto call = std::make_unique<UpstreamCall>(pool);
+    Status s = call->Start(std::move(request));
+    if (s.ok()) s = call->AwaitHeaders(deadline);
+    if (!s.ok()) {
+      UpstreamFailure(res, s);
+      record.set_status(res.status);
+      return;
+    }
+    const int status = call->status();
+    const std::string content_type = call->Header("Content-Type");
+    const bool success = status >= 200 && status < 300;
+    if (success && StartsWith(ToLower(content_type), "text/event-stream")) {
+      StartRelay(res, std::move(call), content_type, record);
+      return;
+    }
+    s = call->AwaitEnd(deadline);
+    if (!s.ok()) {
+      UpstreamFailure(res, s);
+      record.set_status(res.status);
+      return;
+    }
+    std::string body = call->TakeBody();
+    if (success && ContainsCaseInsensitive(content_type, "json")) {
+      nlohmann::json reply = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+      record.set_usage(serve_internal::UsageFromCompletion(reply));
+    }
+    CopyResponseHeaders(*call, res);
+    res.status = status;
+    if (!content_type.empty()) res.set_header("Content-Type", content_type);
+    res.body = std::move(body);
+    record.set_status(status);
+  }
+
+  // Hands the rest of the exchange to httplib's chunked writer: bytes go out as they arrive.
+  void StartRelay(httplib::Response& res, std::unique_ptr<UpstreamCall> call,
+                  const std::string& content_type, RequestRecord& record) {
+    // The relay outlives this handler, so it carries its own record; the handler's is disarmed.
+    auto relay = std::make_shared<StreamRelay>(&metrics, record.start());
+    record.Disarm();
+    relay->first_bytes = call->TakeBody();
+    CopyResponseHeaders(*call, res);
+    relay->call = std::move(call);
+    relay->record.set_status(relay->call->status());
+    res.status = relay->call->status();
+    res.set_chunked_content_provider(
+        content_type, [this, relay](size_t, httplib::DataSink& sink) {
+          return Relay(*relay, sink);
+        });
+  }
+
+  bool Relay(StreamRelay& r, httplib::DataSink& sink) {
+    std::string chunk = std::move(r.first_bytes);
+    r.first_bytes.clear();
+    const auto idle_limit = std::chrono::duration<double>(options.upstream_timeout_s);
+    auto last_data = Clock::now();
+    while (true) {
+      if (!chunk.empty()) {
+        r.scanner.Feed(chunk);
+        if (!sink.write(chunk.data(), chunk.size())) return CancelStream(r, "client went away");
+        chunk.clear();
+        last_data = Clock::now();
+      } else if (!r.call->finished()) {
+        if (stopping.load()) return CancelStream(r, "server stopping");
+        if (!sink.is_writable()) return CancelStream(r, "client went away");
+        if (Clock::now() - last_data > idle_limit) {
+          r.call->Abort();
+          spdlog::warn("serve: upstream stream silent for over {} s; closing it",
+                       options.upstream_timeout_s);
+          return false;
+        }
+      }
+      if (r.call->finished() && chunk.empty()) {
+        Status result = r.call->result();
+        if (!result.ok()) {
+          spdlog::warn("serve: upstream stream ended abnormally: {}", result.message());
+          return false;  // the client sees the stream cut, as it was upstream
+        }
+        sink.done();
+        return true;
+      }
+      // A failed transfer is finished; the check above reports it on the next round.
+      (void)r.call->Pump(kStreamTick, &chunk);
+    }
+  }
+
+  bool CancelStream(StreamRelay& r, const char* why) {
+    r.call->Abort();
+    metrics.CountUpstreamCancellation();
+    spdlog::info("serve: {}; upstream request cancelled", why);
+    return false;
+  }
+
+  void HandleChat(const httplib::Request& req, httplib::Response& res) {
+    RequestRecord record(&metrics);
+    if (!Authorized(req)) {
+      RejectUnauthorized(res);
+      record.set_status(401);
+      return;
+    }
+    nlohmann::ordered_json body =
+        nlohmann::ordered_json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) {
+      SetError(res, 400, "request body is not valid JSON", "invalid_request_error",
+               "invalid_json");
+      record.set_status(400);
+      return;
+    }
+    if (!body.is_object()) {
+      SetError(res, 400, "request body must be a JSON object", "invalid_request_error",
+               "invalid_json");
+      record.set_status(400);
+      return;
+    }
+    bool modified = false;
+    if (auto model = body.find("model"); model != body.end() && model->is_string()) {
+      for (const auto& [from, to] : options.model_map) {
+        if (model->get_ref<const std::string&>() == from) {
+          *model = to;
+          modified = true;
+          break;
+        }
+      }
+    }
+    bool opted_out = ToLower(Trim(req.get_header_value(std::string(kExperiencesHeader)))) == "off";
+    if (!opted_out) {
+      auto lib = CurrentLibrary();
+      Result<bool> injected = InjectLibrary(body, lib->library);
+      if (!injected.ok()) {
+        SetError(res, 400, injected.status().message(), "invalid_request_error",
+                 "invalid_request");
+        record.set_status(400);
+        return;
+      }
+      if (*injected) {
+        modified = true;
+        metrics.CountInjection();
+      }
+    }
+    UpstreamRequest up;
+    up.post = true;
+    up.url = chat_url;
+    up.headers = ForwardHeaders(req, /*json_body=*/true);
+    if (modified) {
+      try {
+        up.body = body.dump();
+      } catch (const nlohmann::json::exception& e) {
+        SetError(res, 400, std::string("request body cannot be re-encoded: ") + e.what(),
+                 "invalid_request_error", "invalid_json");
+        record.set_status(400);
+        return;
+      }
+    } else {
+      up.body = req.body;  // untouched bytes when there is nothing to change
+    }
+    Forward(res, std::move(up), record);
+  }
+
+  void HandleModels(const httplib::Request& req, httplib::Response& res) {
+    RequestRecord record(&metrics);
+    if (!Authorized(req)) {
+      RejectUnauthorized(res);
+      record.set_status(401);
+      return;
+    }
+    UpstreamRequest up;
+    up.post = false;
+    up.url = models_url;
+    up.headers = ForwardHeaders(req, /*json_body=*/false);
+    Forward(res, std::move(up), record);
+  }
+
+  // Wraps a handler: marks the response as ours and keeps exceptions inside.
+  template <typename F>
+  httplib::Server::Handler Guarded(F f) {
+    return [this, f](const httplib::Request& req, httplib::Response& res) {
+      t_response_is_ours = true;
+      try {
+        (this->*f)(req, res);
+      } catch (const std::exception& e) {
+        spdlog::error("serve: internal error on {} {}: {}", req.method, req.path, e.what());
+        SetError(res, 500, "internal proxy error", "server_error", "internal_error");
+      }
+    };
+  }
+
+  void InstallRoutes() {
+    const int threads = std::max(1, options.threads);
+    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server.set_payload_max_length(kServeMaxBodyBytes);
+    server.set_tcp_nodelay(true);
+    server.set_keep_alive_max_count(100000);
+    server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+      t_response_is_ours = false;
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    server.set_logger([](const httplib::Request&, const httplib::Response&) {
+      t_response_is_ours = false;
+    });
+    server.set_error_handler(httplib::Server::HandlerWithResponse(
+        [this](const httplib::Request& req, httplib::Response& res) {
+          if (t_response_is_ours) return httplib::Server::HandlerResponse::Unhandled;
+          if (res.status == 413) {
+            SetError(res, 413, "request body exceeds the 8 MiB limit", "invalid_request_error",
+                     "request_too_large");
+          } else if (res.status == 404) {
+            SetError(res, 404, "no such endpoint: " + req.method + " " + req.path,
+                     "invalid_request_error", "not_found");
+          } else {
+            SetError(res, res.status, "the HTTP request could not be processed",
+                     "invalid_request_error", "bad_request");
+          }
+          if (req.path != "/health" && req.path != "/metrics") {
+            metrics.RecordRequest(res.status, 0);
+          }
+          return httplib::Server::HandlerResponse::Handled;
+        }));
+
+    server.Post("/v1/chat/completions", Guarded(&Impl::HandleChat));
+    server.Get("/v1/models", Guarded(&Impl::HandleModels));
+    server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      t_response_is_ours = true;
+      auto lib = CurrentLibrary();
+      nlohmann::json j;
+      j["status"] = "ok";
+      j["experiences"] = lib ? lib->library.size() : 0;
+      res.set_content(j.dump(), "application/json");
+    });
+    server.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
+      t_response_is_ours = true;
+      if (!Authorized(req)) {
+        RejectUnauthorized(res);
+        return;
+      }
+      res.set_content(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+  }
+};
+
+ProxyServer::ProxyServer(ServeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+ProxyServer::~ProxyServer() { Stop(); }
+
+Status ProxyServer::Start() {
+  Impl& im = *impl_;
+  const ServeOptions& o = im.options;
+  if (im.started) return Status::InvalidArgument("serve: already started");
+  if (!StartsWith(o.upstream, "http://") && !StartsWith(o.upstream, "https://")) {
+    return Status::InvalidArgument("--upstream \"" + UrlForLogs(o.upstream) +
+                                   "\": expected an http:// or https:// base URL such as "
+                                   "https://api.deepseek.com/v1");
+  }
+  if (!(o.upstream_timeout_s > 0)) {
+    return Status::InvalidArgument("--upstream-timeout-s must be greater than 0");
+  }
+  if (o.listen_port < 0 || o.listen_port > 65535) {
+    return Status::InvalidArgument("--listen: port must be 0-65535");
+  }
+  if (!IsLoopbackHost(o.listen_host) && o.client_api_key.empty()) {
+    return Status::InvalidArgument(
+        "--listen " + o.listen_host +
+        " is not a loopback address: pass --client-key-env NAME so clients must present a key");
+  }
+  Status loaded = im.LoadInitial();
+  if (!loaded.ok()) return loaded.WithContext("--experiences");
+
+  std::string base = o.upstream;
+  while (EndsWith(base, "/")) base.pop_back();
+  im.chat_url = base + "/chat/completions";
+  im.models_url = base + "/models";
+  im.InstallRoutes();
+
+  if (o.listen_port == 0) {
+    im.port = im.server.bind_to_any_port(o.listen_host);
+    if (im.port <= 0) {
+      return Status::Unavailable("could not listen on " + o.listen_host + " (any port)");
+    }
+  } else {
+    if (!im.server.bind_to_port(o.listen_host, o.listen_port)) {
+      return Status::Unavailable("could not listen on " + o.listen_host + ":" +
+                                 std::to_string(o.listen_port) + " (address in use?)");
+    }
+    im.port = o.listen_port;
+  }
+  im.server_thread = std::thread([&im] { im.server.listen_after_bind(); });
+  for (int i = 0; i < 2500 && !im.server.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  im.started = true;
+  if (!im.server.is_running()) {
+    Stop();
+    return Status::Internal("the HTTP server did not start");
+  }
+  im.watcher = std::thread([&im] { im.WatchLoop(); });
+  auto lib = im.CurrentLibrary();
+  spdlog::info("serve: listening on {}, upstream {}, {} experiences from {}", base_url(),
+               UrlForLogs(base), lib->library.size(), o.experiences.string());
+  return Status::Ok();
+}
+
+void ProxyServer::Stop() {
+  Impl& im = *impl_;
+  if (!im.started) return;
+  im.started = false;
+  im.stopping = true;
+  {
+    std::lock_guard lock(im.watch_mu);
+    im.stop_watching = true;
+  }
+  im.watch_cv.notify_all();
+  if (im.watcher.joinable()) im.watcher.join();
+  im.server.stop();
+  if (im.server_thread.joinable()) im.server_thread.join();
+}
+
+int ProxyServer::port() const { return impl_->port; }
+
+std::string ProxyServer::base_url() const {
+  const std::string& host = impl_->options.listen_host;
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return "http://" + h + ":" + std::to_string(impl_->port) + "/v1";
+}
+
+Status ProxyServer::Reload() { return impl_->Reload(); }
+
+std::shared_ptr<const ServedLibrary> ProxyServer::library() const { return impl_->CurrentLibrary(); }
+
+std::string ProxyServer::MetricsText() const { return impl_->metrics.Render(); }
+
+}  // namespace tfgrpo

@@ -1,0 +1,159 @@
+// SimModel: request body + role + call id -> OpenAI chat.completion object. The answer is a pure
+// function of (seed, body, role, call id); only the prefix-cache count in usage depends on what
+// this instance has seen before.
+#include <mutex>
+#include <unordered_set>
+
+#include "sim/sim_internal.h"
+#include "tfgrpo/sim.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+
+namespace {
+
+constexpr size_t kCacheBlockChars = 64;
+// Bounds the memory of a long-running `tfgrpo sim serve`; clearing is a cache eviction.
+constexpr size_t kMaxCachedBlocks = size_t{1} << 21;
+
+std::string Dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A message's text: a string, or the text parts of an array of content parts.
+std::string ContentText(const nlohmann::json& message) {
+  if (!message.is_object()) return "";
+  auto it = message.find("content");
+  if (it == message.end()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  std::string out;
+  if (it->is_array()) {
+    for (const auto& part : *it) {
+      if (part.is_object() && part.contains("text") && part["text"].is_string()) {
+        out += part["text"].get<std::string>();
+      }
+    }
+  }
+  return out;
+}
+
+struct Conversation {
+  std::string system;    // all system messages, joined
+  std::string user;      // the last user message
+  std::string all;       // every message's content, joined
+  std::string contents;  // every message's content, concatenated (for token counts)
+};
+
+Conversation ReadConversation(const nlohmann::json& messages) {
+  Conversation c;
+  if (!messages.is_array()) return c;
+  for (const auto& m : messages) {
+    std::string role = m.is_object() ? m.value("role", std::string()) : std::string();
+    std::string text = ContentText(m);
+    if (role == "system") c.system += (c.system.empty() ? "" : "\n") + text;
+    if (role == "user") c.user = text;
+    c.all += (c.all.empty() ? "" : "\n") + text;
+    c.contents += text;
+  }
+  if (c.user.empty()) c.user = c.all;  // no user turn: treat everything as the problem
+  return c;
+}
+
+}  // namespace
+
+struct SimModel::Impl {
+  SimOptions options;
+  std::mutex mu;
+  std::unordered_set<uint64_t> seen_prefixes;
+
+  // Characters of `serialized` covered by whole 64-char blocks whose prefix was seen before;
+  // then remembers every block prefix of this request.
+  size_t CachedPrefixChars(const std::string& serialized) {
+    std::vector<uint64_t> prefix_hashes;
+    uint64_t h = Fnv1a64("");
+    for (size_t start = 0; start + kCacheBlockChars <= serialized.size();
+         start += kCacheBlockChars) {
+      h = Fnv1a64(std::string_view(serialized).substr(start, kCacheBlockChars), h);
+      prefix_hashes.push_back(h);
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    size_t matched = 0;
+    while (matched < prefix_hashes.size() && seen_prefixes.count(prefix_hashes[matched])) ++matched;
+    if (seen_prefixes.size() + prefix_hashes.size() > kMaxCachedBlocks) seen_prefixes.clear();
+    seen_prefixes.insert(prefix_hashes.begin(), prefix_hashes.end());
+    return matched * kCacheBlockChars;
+  }
+};
+
+SimModel::SimModel(SimOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+}
+
+SimModel::~SimModel() = default;
+
+nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& role,
+                                 const std::string& call_id) {
+  using namespace sim_internal;
+  const SimOptions& opt = impl_->options;
+  nlohmann::json messages =
+      body.is_object() && body.contains("messages") ? body["messages"] : nlohmann::json::array();
+  Conversation conv = ReadConversation(messages);
+  std::string body_text = Dump(body);
+  std::string role_name = ToLower(Trim(role));
+
+  std::string reply;
+  try {
+    if (role_name == "summary") {
+      reply = SummaryReply(conv.all);
+    } else if (role_name == "advantage") {
+      reply = AdvantageReply(conv.all);
+    } else if (role_name == "group_update") {
+      reply = GroupUpdateReply(conv.all);
+    } else if (role_name == "batch_update") {
+      reply = BatchUpdateReply(conv.all);
+    } else if (role_name == "judge") {
+      reply = JudgeReply(conv.all);
+    } else {
+      // rollout, and anything unknown: answer the problem. The draw ignores the temperature,
+      // so training (0.7) and evaluation (0.3) samples follow the same success probabilities.
+      nlohmann::json draw_body = body;
+      if (draw_body.is_object()) draw_body.erase("temperature");
+      uint64_t state = opt.seed ^ Fnv1a64(call_id, Fnv1a64(Dump(draw_body) + '\x1f'));
+      uint64_t draw_seed = SplitMix64(state);
+      reply = RolloutReply(conv.system, conv.user, draw_seed, opt.p_success_without,
+                           opt.p_success_with);
+    }
+  } catch (const std::exception& e) {
+    // A parsing corner case must not take the simulator down; answer something well-formed.
+    reply =
+        std::string("I could not work this out (") + e.what() + ").\n\nThe answer is \\boxed{0}.";
+  }
+
+  int64_t prompt_tokens = ApproxTokens(conv.contents);
+  int64_t completion_tokens = ApproxTokens(reply);
+  int64_t cached_tokens = std::min<int64_t>(
+      prompt_tokens, static_cast<int64_t>(impl_->CachedPrefixChars(Dump(messages)) / 4));
+
+  std::string model = body.is_object() && body.contains("model") && body["model"].is_string()
+                          ? body["model"].get<std::string>()
+                          : "sim-1";
+  nlohmann::json message = {{"role", "assistant"}, {"content", reply}};
+  return {
+      {"id", "chatcmpl-sim-" +
+                 Fingerprint(body_text + '\x1f' + role_name + '\x1f' + call_id).substr(0, 24)},
+      {"object", "chat.completion"},
+      {"created", 0},
+      {"model", model},
+      {"choices",
+       nlohmann::json::array({{{"index", 0}, {"message", message}, {"finish_reason", "stop"}}})},
+      {"usage",
+       {{"prompt_tokens", prompt_tokens},
+        {"completion_tokens", completion_tokens},
+        {"total_tokens", prompt_tokens + completion_tokens},
+        {"prompt_cache_hit_tokens", cached_tokens},
+        {"prompt_cache_miss_tokens", prompt_tokens - cached_tokens},
+        {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}}},
+  };
+}
+
+}  // namespace tfgrpo

@@ -1,0 +1,345 @@
+// Reply builders of the simulated learner, one per X-Tfgrpo-Role. They find what they need by
+// markers (pitfall keywords, "[Gn]. " lines, numbered items, the first JSON array, \boxed{}),
+// never by the exact wording of the prompt templates, so overridden prompts still work.
+#include <cctype>
+#include <regex>
+#include <set>
+
+#include "sim/sim_internal.h"
+#include "tfgrpo/sim.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo::sim_internal {
+
+namespace {
+
+// A reward shown in the text ("Reward of this attempt\n1 (...)", "reward: 0", "(reward 0.0)").
+std::optional<double> FirstReward(std::string_view text) {
+  static const std::regex reward_re(R"(reward[^0-9\n]{0,40}\n?\s*([01](?:\.\d+)?)\b)",
+                                    std::regex::ECMAScript | std::regex::icase);
+  std::string s(text);
+  std::smatch m;
+  if (!std::regex_search(s, m, reward_re)) return std::nullopt;
+  return std::stod(m[1].str());
+}
+
+bool ShowsZeroReward(std::string_view text) {
+  static const std::regex zero_re(R"(reward[^0-9\n]{0,40}\n?\s*0(?:\.0+)?\b)",
+                                  std::regex::ECMAScript | std::regex::icase);
+  std::string s(text);
+  return std::regex_search(s, zero_re);
+}
+
+std::string ToUpper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string NormalizedLesson(std::string_view text) {
+  std::string out;
+  bool space = false;
+  for (char c : Trim(ToLower(text))) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out += ' ';
+    space = false;
+    out += c;
+  }
+  while (!out.empty() && out.back() == '.') out.pop_back();
+  return out;
+}
+
+// What a lesson is about: "kw:<index>" for a pitfall keyword, else its normalised text, so
+// two lessons with the same key are duplicates.
+std::string LessonKey(std::string_view lesson) {
+  int k = FindKeyword(lesson);
+  if (k >= 0) return "kw:" + std::to_string(k);
+  return "text:" + NormalizedLesson(lesson);
+}
+
+bool LibraryCovers(const std::vector<LibraryLine>& library, const std::string& key) {
+  for (const auto& line : library) {
+    if (LessonKey(line.text) == key) return true;
+    if (StartsWith(key, "kw:")) {
+      int k = std::stoi(key.substr(3));
+      if (ContainsCaseInsensitive(line.text, SimPitfalls()[k].keyword)) return true;
+    }
+  }
+  return false;
+}
+
+std::string OperationsReply(const std::string& prose, const nlohmann::json& ops) {
+  return prose + "\n\n```json\n" + ops.dump(2) + "\n```";
+}
+
+nlohmann::json Op(const std::string& kind, const std::optional<std::string>& id,
+                  const std::string& content) {
+  return {{"operation", kind},
+          {"id", id ? nlohmann::json(*id) : nlohmann::json(nullptr)},
+          {"content", content}};
+}
+
+}  // namespace
+
+std::vector<LibraryLine> ParseLibraryLines(std::string_view text) {
+  static const std::regex line_re(R"(^\s*\[(G\d+)\]\.\s?(.*)$)");
+  std::vector<LibraryLine> lines;
+  for (const std::string& line : SplitLines(text)) {
+    std::smatch m;
+    if (std::regex_match(line, m, line_re)) lines.push_back({m[1].str(), Trim(m[2].str())});
+  }
+  return lines;
+}
+
+std::optional<nlohmann::json> FirstJsonArray(std::string_view text) {
+  for (size_t start = text.find('['); start != std::string_view::npos;
+       start = text.find('[', start + 1)) {
+    // Find the matching close bracket, skipping string contents.
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    size_t end = std::string_view::npos;
+    for (size_t i = start; i < text.size(); ++i) {
+      char c = text[i];
+      if (in_string) {
+        if (escaped)
+          escaped = false;
+        else if (c == '\\')
+          escaped = true;
+        else if (c == '"')
+          in_string = false;
+        continue;
+      }
+      if (c == '"')
+        in_string = true;
+      else if (c == '[' || c == '{')
+        ++depth;
+      else if ((c == ']' || c == '}') && --depth == 0) {
+        end = i;
+        break;
+      }
+    }
+    if (end == std::string_view::npos) continue;
+    auto parsed = nlohmann::json::parse(text.substr(start, end - start + 1), nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_array()) continue;
+    bool all_objects = true;
+    for (const auto& item : parsed) all_objects = all_objects && item.is_object();
+    if (all_objects) return parsed;
+  }
+  return std::nullopt;
+}
+
+std::string RolloutReply(std::string_view system, std::string_view user, uint64_t draw_seed,
+                         double p_success_without, double p_success_with) {
+  SolvedProblem solved = SolveProblem(user);
+  const SimPitfall& pitfall = SimPitfalls()[solved.pitfall];
+  double p = ContainsCaseInsensitive(system, pitfall.keyword) ? p_success_with : p_success_without;
+  uint64_t state = draw_seed;
+  bool success = UnitDouble(state) < p;
+  return success ? solved.success_text : solved.failure_text;
+}
+
+std::string SummaryReply(std::string_view text) {
+  std::optional<SolvedProblem> family = FindFamilyProblem(text);
+  int pitfall = family ? family->pitfall : FindKeyword(text);
+  std::string boxed = LastBoxed(text);
+  std::optional<double> reward = FirstReward(text);
+
+  bool success;
+  if (reward) {
+    success = *reward >= 0.5;
+  } else if (family) {
+    success = AnswersMatch(boxed, family->correct);
+  } else {
+    success = !ContainsCaseInsensitive(text, "skipped the usual care") &&
+              !ContainsCaseInsensitive(text, "mistake");
+  }
+
+  std::string out = "1. The agent restated the task and identified the quantities involved.\n";
+  if (pitfall < 0) {
+    out += "2. It worked through the problem without any recognisable method.\n";
+    out += "3. It gave the final answer " + (boxed.empty() ? std::string("(none)") : boxed) + ".\n";
+    if (reward) out += "The attempt earned reward " + FormatNumber(*reward) + ".\n";
+    out += success ? "Verdict: the attempt looks sound; checking the final answer against the "
+                     "question is worth repeating."
+                   : "Verdict: the attempt made a mistake somewhere; a future attempt should check "
+                     "the final answer against the question.";
+    return out;
+  }
+  const std::string& keyword = SimPitfalls()[pitfall].keyword;
+  if (success) {
+    out +=
+        "2. It handled the " + keyword + " correctly, which moved it toward the correct result.\n";
+  } else {
+    out += "2. It made a mistake with the " + keyword + ": " + MistakePhrase(pitfall) +
+           ", which moved it away from the correct result.\n";
+  }
+  out += "3. It gave the final answer " + (boxed.empty() ? std::string("(none)") : boxed) +
+         (success ? ", consistent with the correct method.\n" : ", which is not correct.\n");
+  if (reward) out += "The attempt earned reward " + FormatNumber(*reward) + ".\n";
+  out += success ? "Verdict: the attempt applied the right idea about the " + keyword +
+                       "; future attempts should repeat it."
+                 : "Verdict: the attempt made a mistake with the " + keyword +
+                       "; future attempts should avoid it.";
+  return out;
+}
+
+std::string AdvantageReply(std::string_view text) {
+  const auto& pitfalls = SimPitfalls();
+  std::vector<int> present, failing;
+  bool zero_reward = ShowsZeroReward(text);
+  for (size_t i = 0; i < pitfalls.size(); ++i) {
+    if (!ContainsCaseInsensitive(text, pitfalls[i].keyword)) continue;
+    present.push_back(static_cast<int>(i));
+    if (zero_reward || ContainsCaseInsensitive(text, "mistake with the " + pitfalls[i].keyword)) {
+      failing.push_back(static_cast<int>(i));
+    }
+  }
+  if (present.empty()) {
+    if (auto family = FindFamilyProblem(text)) present.push_back(family->pitfall);
+  }
+  const std::vector<int>& chosen = failing.empty() ? present : failing;
+
+  std::string reasoning;
+  std::vector<std::string> lessons;
+  for (int k : chosen) {
+    reasoning += "The attempts that went wrong made a mistake with the " + pitfalls[k].keyword +
+                 ", while the successful ones handled it explicitly. ";
+    lessons.push_back(pitfalls[k].experience);
+  }
+  if (chosen.empty()) {
+    reasoning = "No specific method separates the attempts; the difference is care in checking. ";
+  }
+  reasoning += "Checking the final answer against the question also helps.";
+  lessons.push_back(kGenericLesson);
+
+  std::string out = reasoning + "\n\n<Experiences>\n";
+  for (size_t i = 0; i < lessons.size(); ++i) {
+    out += std::to_string(i + 1) + ". " + lessons[i] + "\n";
+  }
+  out += "</Experiences>";
+  return out;
+}
+
+std::string GroupUpdateReply(std::string_view text) {
+  static const std::regex lesson_re(R"(^\s*(\d+)[.)]\s+(\S.*)$)");
+  std::vector<LibraryLine> library = ParseLibraryLines(text);
+  nlohmann::json ops = nlohmann::json::array();
+  std::set<std::string> added;
+  for (const std::string& line : SplitLines(text)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, lesson_re)) continue;
+    std::string lesson = Trim(m[2].str());
+    std::string key = LessonKey(lesson);
+    if (LibraryCovers(library, key) || added.count(key)) {
+      ops.push_back(Op("NONE", std::nullopt, lesson));
+    } else {
+      added.insert(key);
+      ops.push_back(Op("ADD", std::nullopt, lesson));
+    }
+  }
+  return OperationsReply(
+      "Each new lesson was compared with the library: lessons whose idea is already covered get "
+      "NONE, new ideas are added.",
+      ops);
+}
+
+std::string BatchUpdateReply(std::string_view text) {
+  std::vector<LibraryLine> library = ParseLibraryLines(text);
+  nlohmann::json proposed = FirstJsonArray(text).value_or(nlohmann::json::array());
+  nlohmann::json ops = nlohmann::json::array();
+
+  // Redundant library entries: a later line repeating an earlier line's idea is deleted.
+  std::set<std::string> library_keys, deleted;
+  for (const auto& line : library) {
+    if (!library_keys.insert(LessonKey(line.text)).second) {
+      ops.push_back(Op("DELETE", line.id, ""));
+      deleted.insert(line.id);
+    }
+  }
+
+  std::set<std::string> kept_add_keys, kept_ops;
+  for (const auto& item : proposed) {
+    std::string kind = ToUpper(item.value("operation", std::string()));
+    std::string content = item.contains("content") && item["content"].is_string()
+                              ? item["content"].get<std::string>()
+                              : "";
+    std::optional<std::string> id;
+    if (item.contains("id") && item["id"].is_string()) id = item["id"].get<std::string>();
+    if (kind == "ADD") {
+      std::string key = LessonKey(content);
+      if (Trim(content).empty() || LibraryCovers(library, key) ||
+          !kept_add_keys.insert(key).second) {
+        continue;
+      }
+      ops.push_back(Op("ADD", std::nullopt, Trim(content)));
+    } else if (kind == "UPDATE" || kind == "DELETE") {
+      if (!id || deleted.count(*id)) continue;
+      std::string signature = kind + "|" + *id + "|" + NormalizedLesson(content);
+      if (!kept_ops.insert(signature).second) continue;
+      if (kind == "DELETE") deleted.insert(*id);
+      ops.push_back(Op(kind, id, kind == "DELETE" ? "" : Trim(content)));
+    }
+    // NONE proposals change nothing and are omitted.
+  }
+  return OperationsReply(
+      "Merged the proposals: one addition per idea not yet in the library, duplicates dropped.",
+      ops);
+}
+
+std::string JudgeReply(std::string_view text) {
+  // Sections start at heading lines ("## Reference answer", "Response:"); the reference is the
+  // first line of a section whose heading mentions "reference", the response the section whose
+  // heading mentions "response".
+  std::vector<std::string> lines = SplitLines(text);
+  auto is_heading = [](const std::string& t) {
+    return StartsWith(t, "#") || (EndsWith(t, ":") && t.size() < 40);
+  };
+  std::string reference, response_section;
+  bool have_response = false;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string t = Trim(lines[i]);
+    if (!is_heading(t)) continue;
+    bool is_reference = ContainsCaseInsensitive(t, "reference");
+    bool is_response = !is_reference && ContainsCaseInsensitive(t, "response");
+    if (!is_reference && !is_response) continue;
+    // The response runs to the end (it may hold its own markdown headings); the reference
+    // stops at the next heading.
+    std::string section;
+    for (size_t j = i + 1; j < lines.size() && (is_response || !StartsWith(Trim(lines[j]), "#"));
+         ++j) {
+      section += lines[j] + "\n";
+    }
+    if (is_reference && reference.empty()) {
+      for (const std::string& line : SplitLines(section)) {
+        if (!Trim(line).empty()) {
+          reference = Trim(line);
+          break;
+        }
+      }
+    }
+    if (is_response && !have_response) {
+      response_section = section;
+      have_response = true;
+    }
+  }
+  if (reference.empty()) {
+    if (auto family = FindFamilyProblem(text)) reference = family->correct;
+  }
+  // The response's answer: its last \boxed{}, else its last non-empty line.
+  std::string predicted = LastBoxed(have_response ? std::string_view(response_section) : text);
+  if (predicted.empty() && have_response) {
+    for (const std::string& line : SplitLines(response_section)) {
+      if (!Trim(line).empty()) predicted = Trim(line);
+    }
+  }
+  bool correct = !reference.empty() && AnswersMatch(predicted, reference);
+  return "The response's final answer is " +
+         (predicted.empty() ? std::string("missing") : predicted) +
+         " and the reference answer is " +
+         (reference.empty() ? std::string("unknown") : reference) + "; they " +
+         (correct ? "agree." : "do not agree.") + "\nGRADE: " + (correct ? "CORRECT" : "INCORRECT");
+}
+
+}  // namespace tfgrpo::sim_internal

@@ -1,0 +1,227 @@
+// The `tfgrpo` binary as users and scripts drive it: exit codes, error lines, files written, and
+// resuming after SIGKILL at several points.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <httplib.h>
+
+#include "test_util.h"
+#include "tfgrpo/library.h"
+#include "tfgrpo/sim.h"
+#include "tfgrpo/store.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+namespace {
+
+using testing::TempDir;
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// Runs the binary with `args` (a shell-quoted string), capturing stdout and stderr.
+Outcome RunTfgrpo(const TempDir& dir, const std::string& args, const std::string& env = "") {
+  const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
+  std::string cmd = env + " " + std::string(TFGRPO_BINARY) + " " + args + " >" + out.string() + " 2>" + err.string();
+  int status = std::system(cmd.c_str());
+  Outcome o;
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  o.out = ReadFile(out).value();
+  o.err = ReadFile(err).value();
+  return o;
+}
+
+void Write(const std::filesystem::path& p, const std::string& text) { ASSERT_TRUE(WriteFileAtomic(p, text).ok()); }
+
+void WriteSimTasks(const std::filesystem::path& p, int n, uint64_t seed) {
+  std::string text;
+  for (const auto& t : GenerateSimTasks(n, seed)) text += t.dump() + "\n";
+  Write(p, text);
+}
+
+std::string Yaml(const std::string& base_url, const std::string& extra_practice = "") {
+  return "model:\n  base_url: \"" + base_url +
+         "\"\n  name: \"sim\"\n  concurrency: 8\n  max_retries: 2\n  timeout_s: 5\n"
+         "data:\n  train: \"train.jsonl\"\n  eval: \"eval.jsonl\"\n"
+         "practice:\n  epochs: 1\n  batch_size: 4\n  group_size: 4\n  seed: 5\n" + extra_practice +
+         "eval:\n  k: 4\n";
+}
+
+TEST(Cli, MalformedJsonlNamesFileAndLine) {
+  TempDir dir;
+  Write(dir / "train.jsonl", "{\"problem\":\"a\",\"groundtruth\":\"1\"}\n{\"problem\": oops}\n");
+  Write(dir / "config.yaml", Yaml("http://127.0.0.1:9/v1"));
+  auto o = RunTfgrpo(dir, "train --config " + (dir / "config.yaml").string() + " --run-dir " + (dir / "run").string());
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.err.find("train.jsonl:2"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("error: "), std::string::npos);
+}
+
+TEST(Cli, UnknownConfigKeyIsNamed) {
+  TempDir dir;
+  Write(dir / "config.yaml", Yaml("http://127.0.0.1:9/v1", "  group_sise: 3\n"));
+  auto o = RunTfgrpo(dir, "train --config " + (dir / "config.yaml").string() + " --run-dir " + (dir / "run").string());
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.err.find("group_sise"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("config.yaml"), std::string::npos) << o.err;
+}
+
+TEST(Cli, UnreachableEndpointFailsEveryRolloutButEndsCleanly) {
+  TempDir dir;
+  WriteSimTasks(dir / "train.jsonl", 4, 1);
+  Write(dir / "config.yaml", Yaml("http://127.0.0.1:9/v1"));  // discard port: nothing listens
+  auto o = RunTfgrpo(dir, "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " + (dir / "run").string());
+  // The run is not fatal (a transient outage is not a bad key), but the summary says what happened.
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("16 rollouts (16 failed)"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("unavailable"), std::string::npos) << o.out;
+}
+
+TEST(Cli, RejectedApiKeyStopsWithOneClearLineAndNeverShowsTheKey) {
+  TempDir dir;
+  httplib::Server refusing;
+  std::atomic<int> requests{0};
+  refusing.Post("/v1/chat/completions", [&](const httplib::Request&, httplib::Response& res) {
+    ++requests;
+    res.status = 401;
+    res.set_content(R"({"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}})",
+                    "application/json");
+  });
+  int port = refusing.bind_to_any_port("127.0.0.1");
+  std::thread server([&] { refusing.listen_after_bind(); });
+  WriteSimTasks(dir / "train.jsonl", 4, 1);
+  Write(dir / "config.yaml", Yaml("http://127.0.0.1:" + std::to_string(port) + "/v1"));
+  auto o = RunTfgrpo(dir, "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " + (dir / "run").string(),
+               "TFGRPO_API_KEY=sk-secret-123456");
+  refusing.stop();
+  server.join();
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_NE(o.err.find("401"), std::string::npos) << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  EXPECT_EQ(o.err.find("sk-secret"), std::string::npos);
+  EXPECT_EQ(o.out.find("sk-secret"), std::string::npos);
+  EXPECT_LE(requests.load(), 16);  // at most the step's rollouts, each tried once
+}
+
+TEST(Cli, EvalWritesTheContractFields) {
+  TempDir dir;
+  SimServer sim(SimOptions{.seed = 3});
+  ASSERT_TRUE(sim.Start(0).ok());
+  WriteSimTasks(dir / "eval.jsonl", 5, 9);
+  Write(dir / "config.yaml", Yaml(sim.base_url()));
+  auto o = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 3 --out " + (dir / "e.json").string());
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  auto j = nlohmann::json::parse(ReadFile(dir / "e.json").value());
+  EXPECT_EQ(j["k"], 3);
+  EXPECT_EQ(j["tasks"], 5);
+  for (auto key : {"mean_at_k", "pass_at_k", "prompt_tokens", "completion_tokens"}) EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_GE(j["mean_at_k"].get<double>(), 0.0);
+  EXPECT_LE(j["mean_at_k"].get<double>(), j["pass_at_k"].get<double>() + 1e-9);
+  EXPECT_GT(j["prompt_tokens"].get<int64_t>(), 0);
+}
+
+TEST(Cli, ExperiencesShowAndExport) {
+  TempDir dir;
+  Write(dir / "lib.json", "{\"G0\": \"Check the endpoints.\", \"G1\": \"Convert units first.\"}");
+  auto md = RunTfgrpo(dir, "experiences show " + (dir / "lib.json").string());
+  ASSERT_EQ(md.exit_code, 0) << md.err;
+  EXPECT_NE(md.out.find("**G1**: Convert units first."), std::string::npos) << md.out;
+  auto prompt = RunTfgrpo(dir, "experiences export " + (dir / "lib.json").string() + " --format prompt");
+  ASSERT_EQ(prompt.exit_code, 0);
+  EXPECT_EQ(prompt.out, std::string(kLibraryHeading) + "\n[G0]. Check the endpoints.\n[G1]. Convert units first.\n");
+  auto json = RunTfgrpo(dir, "experiences export " + (dir / "lib.json").string() + " -o " + (dir / "copy.json").string());
+  ASSERT_EQ(json.exit_code, 0);
+  EXPECT_EQ(Library::Load(dir / "copy.json")->ToJson(), Library::Load(dir / "lib.json")->ToJson());
+  auto bad = RunTfgrpo(dir, "experiences show " + (dir / "missing.json").string());
+  EXPECT_NE(bad.exit_code, 0);
+}
+
+// The call ids the run store holds as successfully answered (read-only, beside a live writer).
+std::set<std::string> RecordedCallIds(const std::filesystem::path& db) {
+  std::set<std::string> ids;
+  sqlite3* conn = nullptr;
+  if (sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(conn);
+    return ids;
+  }
+  sqlite3_busy_timeout(conn, 2000);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(conn, "SELECT call_id FROM llm_calls WHERE ok = 1", -1, &stmt, nullptr) == SQLITE_OK) {
+    while (sqlite3_step(stmt) == SQLITE_ROW)
+      ids.insert(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(conn);
+  return ids;
+}
+
+TEST(Cli, SigkillAtSeveralPointsThenResumeEndsInTheSameLibraryWithoutResending) {
+  SimServer sim(SimOptions{.seed = 21, .latency_ms_mean = 3});
+  ASSERT_TRUE(sim.Start(0).ok());
+  TempDir dir;
+  WriteSimTasks(dir / "train.jsonl", 12, 4);  // 3 steps of 4 tasks x 4 samples
+  Write(dir / "config.yaml", Yaml(sim.base_url()));
+  const std::string config = (dir / "config.yaml").string();
+
+  auto reference = RunTfgrpo(dir, "--quiet train --config " + config + " --run-dir " + (dir / "ref").string());
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+  const std::string expected = ReadFile(dir / "ref" / "experiences.json").value();
+  ASSERT_NE(expected, "{}\n");
+
+  const auto run_dir = dir / "killed";
+  for (int64_t kill_after_calls : {2, 30, 70, 110}) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      execl(TFGRPO_BINARY, TFGRPO_BINARY, "--quiet", "train", "--config", config.c_str(), "--run-dir",
+            run_dir.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // Kill once the store holds at least `kill_after_calls` calls (or the run ends first).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    int status = 0;
+    bool exited = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        exited = true;
+        break;
+      }
+      if (static_cast<int64_t>(RecordedCallIds(run_dir / "run.db").size()) >= kill_after_calls) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    if (!exited) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+    if (kill_after_calls < 100) EXPECT_FALSE(exited) << "the run ended before it could be killed";
+    const size_t log_mark = sim.RequestLog().size();
+    const auto recorded = RecordedCallIds(run_dir / "run.db");
+    SCOPED_TRACE("killed after " + std::to_string(recorded.size()) + " recorded calls");
+
+    auto resumed = RunTfgrpo(dir, "--quiet train --config " + config + " --run-dir " + run_dir.string());
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    EXPECT_EQ(ReadFile(run_dir / "experiences.json").value(), expected);
+    auto log = sim.RequestLog();
+    for (size_t i = log_mark; i < log.size(); ++i)
+      EXPECT_EQ(recorded.count(log[i].call_id), 0u) << "re-sent recorded call " << log[i].call_id;
+    std::filesystem::remove_all(run_dir);
+  }
+}
+
+}  // namespace
+}  // namespace tfgrpo

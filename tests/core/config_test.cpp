@@ -1,0 +1,329 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+
+#include "tfgrpo/config.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Clears the variables the config reads and puts the caller's values back afterwards, so tests
+// neither see the developer's environment nor leak into each other.
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* name : {"TFGRPO_BASE_URL", "TFGRPO_MODEL", "TFGRPO_API_KEY", "OPENAI_API_KEY",
+                             "MY_TEST_KEY"}) {
+      const char* v = std::getenv(name);
+      saved_[name] = v ? std::optional<std::string>(v) : std::nullopt;
+      unsetenv(name);
+    }
+  }
+  void TearDown() override {
+    for (const auto& [name, value] : saved_) {
+      if (value) {
+        setenv(name.c_str(), value->c_str(), 1);
+      } else {
+        unsetenv(name.c_str());
+      }
+    }
+  }
+
+  static std::string Error(const std::string& yaml, const fs::path& source = "config.yaml") {
+    auto r = ParseConfig(yaml, source);
+    EXPECT_FALSE(r.ok()) << "expected an error for:\n" << yaml;
+    return r.ok() ? std::string() : r.status().message();
+  }
+
+  static constexpr const char* kMinimal = "model:\n  base_url: http://127.0.0.1:8000/v1\n  name: m\n";
+
+ private:
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+TEST_F(ConfigTest, FullExampleParsesEveryValue) {
+  const std::string yaml = R"(# every key, none left at its default
+model:
+  base_url: "https://api.example.com/v1"
+  name: "deepseek-chat"
+  api_key_env: "MY_TEST_KEY"
+  timeout_s: 120.5
+  max_retries: 3
+  concurrency: 16
+  max_tokens: 4096
+data:
+  train: "sets/train.jsonl"
+  eval: "/abs/eval.jsonl"
+  problem_key: "question"
+  answer_key: "answer"
+task:
+  mode: "agent"
+  reward: "exact"
+  instructions: |
+    Think.
+    Answer in \boxed{}.
+practice:
+  epochs: 2
+  batch_size: 50
+  group_size: 8
+  rollout_temperature: 1.0
+  given_ground_truth: false
+  experiences_per_group: 3
+  agent_objective: "solve maths"
+  learning_objective: "learn tricks"
+  seed: 18446744073709551615
+eval:
+  k: 4
+  temperature: 0
+)";
+  auto r = ParseConfig(yaml, "/runs/cfg/config.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Config& c = *r;
+  EXPECT_EQ(c.source, fs::path("/runs/cfg/config.yaml"));
+  EXPECT_EQ(c.model.base_url, "https://api.example.com/v1");
+  EXPECT_EQ(c.model.name, "deepseek-chat");
+  EXPECT_EQ(c.model.api_key_env, "MY_TEST_KEY");
+  EXPECT_TRUE(c.model.api_key_env_explicit);
+  EXPECT_DOUBLE_EQ(c.model.timeout_s, 120.5);
+  EXPECT_EQ(c.model.max_retries, 3);
+  EXPECT_EQ(c.model.concurrency, 16);
+  ASSERT_TRUE(c.model.max_tokens.has_value());
+  EXPECT_EQ(*c.model.max_tokens, 4096);
+  EXPECT_EQ(c.data.train, fs::path("/runs/cfg/sets/train.jsonl"));
+  EXPECT_EQ(c.data.eval, fs::path("/abs/eval.jsonl"));
+  EXPECT_EQ(c.data.problem_key, "question");
+  EXPECT_EQ(c.data.answer_key, "answer");
+  EXPECT_EQ(c.task.mode, "agent");
+  EXPECT_EQ(c.task.reward, "exact");
+  EXPECT_EQ(c.task.instructions, "Think.\nAnswer in \\boxed{}.\n");
+  EXPECT_EQ(c.practice.epochs, 2);
+  EXPECT_EQ(c.practice.batch_size, 50);
+  EXPECT_EQ(c.practice.group_size, 8);
+  EXPECT_DOUBLE_EQ(c.practice.rollout_temperature, 1.0);
+  EXPECT_FALSE(c.practice.given_ground_truth);
+  EXPECT_EQ(c.practice.experiences_per_group, 3);
+  EXPECT_EQ(c.practice.agent_objective, "solve maths");
+  EXPECT_EQ(c.practice.learning_objective, "learn tricks");
+  EXPECT_EQ(c.practice.seed, 18446744073709551615ULL);
+  EXPECT_EQ(c.eval.k, 4);
+  EXPECT_DOUBLE_EQ(c.eval.temperature, 0.0);
+}
+
+TEST_F(ConfigTest, OmittedKeysTakeTheDocumentedDefaults) {
+  auto r = ParseConfig(kMinimal, "config.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Config& c = *r;
+  EXPECT_EQ(c.model.api_key_env, "TFGRPO_API_KEY");
+  EXPECT_FALSE(c.model.api_key_env_explicit);
+  EXPECT_DOUBLE_EQ(c.model.timeout_s, 600);
+  EXPECT_EQ(c.model.max_retries, 6);
+  EXPECT_EQ(c.model.concurrency, 64);
+  EXPECT_FALSE(c.model.max_tokens.has_value());
+  EXPECT_TRUE(c.data.train.empty());
+  EXPECT_TRUE(c.data.eval.empty());
+  EXPECT_EQ(c.data.problem_key, "problem");
+  EXPECT_EQ(c.data.answer_key, "groundtruth");
+  EXPECT_EQ(c.task.mode, "prompt");
+  EXPECT_EQ(c.task.reward, "math");
+  EXPECT_EQ(c.task.instructions, "Solve the problem. Put the final answer in \\boxed{}.");
+  EXPECT_EQ(c.practice.epochs, 3);
+  EXPECT_EQ(c.practice.batch_size, 100);
+  EXPECT_EQ(c.practice.group_size, 5);
+  EXPECT_DOUBLE_EQ(c.practice.rollout_temperature, 0.7);
+  EXPECT_TRUE(c.practice.given_ground_truth);
+  EXPECT_EQ(c.practice.experiences_per_group, 2);
+  EXPECT_EQ(c.practice.seed, 42u);
+  EXPECT_EQ(c.eval.k, 32);
+  EXPECT_DOUBLE_EQ(c.eval.temperature, 0.3);
+}
+
+TEST_F(ConfigTest, EmptySectionsAndNullMaxTokensAreAccepted) {
+  auto r = ParseConfig(std::string(kMinimal) + "  max_tokens:\ndata:\neval:\n", "config.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->model.max_tokens.has_value());
+  EXPECT_EQ(r->eval.k, 32);
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesModelUrlAndName) {
+  setenv("TFGRPO_BASE_URL", "http://10.0.0.5:9000/v1", 1);
+  setenv("TFGRPO_MODEL", "qwen", 1);
+  auto r = ParseConfig(kMinimal, "config.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->model.base_url, "http://10.0.0.5:9000/v1");
+  EXPECT_EQ(r->model.name, "qwen");
+
+  // The overrides count as supplying the required keys.
+  auto bare = ParseConfig("practice:\n  epochs: 1\n", "config.yaml");
+  ASSERT_TRUE(bare.ok()) << bare.status().ToString();
+  EXPECT_EQ(bare->model.name, "qwen");
+
+  // An empty variable is treated as unset.
+  setenv("TFGRPO_MODEL", "", 1);
+  auto kept = ParseConfig(kMinimal, "config.yaml");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->model.name, "m");
+}
+
+TEST_F(ConfigTest, UnknownKeysAreNamedWithPathAndLine) {
+  EXPECT_EQ(Error("model:\n  base_url: http://x\n  nmae: m\n"),
+            "config.yaml:3: unknown key 'model.nmae'; did you mean 'name'?");
+  EXPECT_THAT(Error(std::string(kMinimal) + "practice:\n  epochs: 1\n  group_szie: 4\n"),
+              HasSubstr("config.yaml:6: unknown key 'practice.group_szie'; did you mean 'group_size'?"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "modle:\n  x: 1\n"),
+              HasSubstr("config.yaml:4: unknown key 'modle'; did you mean 'model'?"));
+  // Far from every known key: no suggestion.
+  std::string far = Error(std::string(kMinimal) + "eval:\n  completely_different: 1\n");
+  EXPECT_THAT(far, HasSubstr("config.yaml:5: unknown key 'eval.completely_different'"));
+  EXPECT_THAT(far, Not(HasSubstr("did you mean")));
+}
+
+TEST_F(ConfigTest, DuplicateKeyIsAnError) {
+  EXPECT_THAT(Error(std::string(kMinimal) + "  name: other\n"),
+              HasSubstr("config.yaml:4: duplicate key 'model.name'"));
+}
+
+TEST_F(ConfigTest, WrongTypesNameKeyAndExpectedType) {
+  EXPECT_EQ(Error(std::string(kMinimal) + "practice:\n  group_size: five\n"),
+            "config.yaml:5: practice.group_size: expected an integer, got 'five'");
+  EXPECT_THAT(Error(std::string(kMinimal) + "practice:\n  rollout_temperature: hot\n"),
+              HasSubstr("config.yaml:5: practice.rollout_temperature: expected a number, got 'hot'"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "practice:\n  given_ground_truth: maybe\n"),
+              HasSubstr("practice.given_ground_truth: expected true or false, got 'maybe'"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "practice:\n  seed: -3\n"),
+              HasSubstr("practice.seed: expected a non-negative integer, got '-3'"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  instructions: [a, b]\n"),
+              HasSubstr("config.yaml:5: task.instructions: expected a string, got a list"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "eval: 5\n"), HasSubstr("eval: expected a mapping, got '5'"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "eval:\n  k: 2.5\n"), HasSubstr("eval.k: expected an integer"));
+  EXPECT_THAT(Error("- a\n- b\n"), HasSubstr("expected a mapping of sections"));
+}
+
+TEST_F(ConfigTest, YamlSyntaxErrorNamesFileAndLine) {
+  std::string e = Error("model:\n  name: m\n  base_url: [unclosed\n", "dir/config.yaml");
+  EXPECT_THAT(e, HasSubstr("dir/config.yaml:"));
+  EXPECT_THAT(e, HasSubstr("YAML syntax error"));
+}
+
+TEST_F(ConfigTest, MissingRequiredKeyIsNamed) {
+  EXPECT_EQ(Error("model:\n  base_url: http://x/v1\n"), "config.yaml: missing required key 'model.name'");
+  EXPECT_EQ(Error("model:\n  name: m\n"), "config.yaml: missing required key 'model.base_url'");
+  EXPECT_EQ(Error(""), "config.yaml: missing required key 'model.base_url'");
+}
+
+TEST_F(ConfigTest, OutOfRangeValuesAreRejectedWithTheirLine) {
+  auto practice = [](const std::string& line) { return std::string(kMinimal) + "practice:\n  " + line + "\n"; };
+  EXPECT_EQ(Error(practice("group_size: 1")),
+            "config.yaml:5: practice.group_size: must be at least 2 (GRPO compares rollouts within a group), got 1");
+  EXPECT_THAT(Error(practice("batch_size: 0")), HasSubstr("config.yaml:5: practice.batch_size: must be at least 1"));
+  EXPECT_THAT(Error(practice("epochs: 0")), HasSubstr("practice.epochs: must be at least 1"));
+  EXPECT_THAT(Error(practice("experiences_per_group: 0")), HasSubstr("practice.experiences_per_group"));
+  EXPECT_THAT(Error(practice("rollout_temperature: 2.5")),
+              HasSubstr("practice.rollout_temperature: must be between 0 and 2, got 2.5"));
+  EXPECT_THAT(Error(practice("rollout_temperature: -0.1")), HasSubstr("practice.rollout_temperature"));
+  const std::string m = "model:\n  base_url: http://x/v1\n  name: m\n  ";
+  EXPECT_THAT(Error(m + "concurrency: 0\n"), HasSubstr("config.yaml:4: model.concurrency: must be at least 1"));
+  EXPECT_THAT(Error(m + "max_retries: -1\n"), HasSubstr("model.max_retries: must be at least 0"));
+  EXPECT_THAT(Error(m + "timeout_s: 0\n"), HasSubstr("model.timeout_s: must be greater than 0"));
+  EXPECT_THAT(Error(m + "max_tokens: 0\n"), HasSubstr("model.max_tokens: must be at least 1"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "eval:\n  k: 0\n"), HasSubstr("eval.k: must be at least 1"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "eval:\n  temperature: 3\n"), HasSubstr("eval.temperature"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  mode: chat\n"),
+              HasSubstr("config.yaml:5: task.mode: expected one of prompt, agent, got 'chat'"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  reward: fuzzy\n"),
+              HasSubstr("task.reward: expected one of math, exact, judge, got 'fuzzy'"));
+  EXPECT_THAT(Error("model:\n  base_url: localhost:8000\n  name: m\n"),
+              HasSubstr("model.base_url: expected an http:// or https:// URL"));
+  // Boundaries are legal.
+  EXPECT_TRUE(ParseConfig(practice("group_size: 2"), "c.yaml").ok());
+  EXPECT_TRUE(ParseConfig(practice("rollout_temperature: 2"), "c.yaml").ok());
+  EXPECT_TRUE(ParseConfig(m + "max_retries: 0\n", "c.yaml").ok());
+}
+
+TEST_F(ConfigTest, ApiKeyEnvHoldingAKeyIsRejectedWithoutEchoingIt) {
+  std::string e = Error(std::string(kMinimal) + "  api_key_env: sk-secret-123\n");
+  EXPECT_THAT(e, HasSubstr("model.api_key_env: expected the name of an environment variable"));
+  EXPECT_THAT(e, Not(HasSubstr("sk-secret-123")));
+}
+
+TEST_F(ConfigTest, RelativeDataPathsResolveAgainstTheConfigFolder) {
+  const std::string yaml = std::string(kMinimal) + "data:\n  train: train.jsonl\n  eval: ../shared/eval.jsonl\n";
+  auto nested = ParseConfig(yaml, "experiments/a/config.yaml");
+  ASSERT_TRUE(nested.ok()) << nested.status().ToString();
+  EXPECT_EQ(nested->data.train, fs::path("experiments/a/train.jsonl"));
+  EXPECT_EQ(nested->data.eval, fs::path("experiments/a/../shared/eval.jsonl"));
+
+  auto here = ParseConfig(yaml, "config.yaml");
+  ASSERT_TRUE(here.ok());
+  EXPECT_EQ(here->data.train, fs::path("train.jsonl"));
+
+  auto absolute = ParseConfig(std::string(kMinimal) + "data:\n  train: /data/t.jsonl\n", "/etc/x/config.yaml");
+  ASSERT_TRUE(absolute.ok());
+  EXPECT_EQ(absolute->data.train, fs::path("/data/t.jsonl"));
+}
+
+TEST_F(ConfigTest, ApiKeyFallsBackToOpenAiOnlyWhenNotExplicit) {
+  auto implicit = ParseConfig(kMinimal, "config.yaml");
+  ASSERT_TRUE(implicit.ok());
+  EXPECT_EQ(implicit->ApiKey(), "");
+  setenv("OPENAI_API_KEY", "openai-key", 1);
+  EXPECT_EQ(implicit->ApiKey(), "openai-key");
+  setenv("TFGRPO_API_KEY", "", 1);  // empty counts as unset
+  EXPECT_EQ(implicit->ApiKey(), "openai-key");
+  setenv("TFGRPO_API_KEY", "tfgrpo-key", 1);
+  EXPECT_EQ(implicit->ApiKey(), "tfgrpo-key");
+
+  auto explicit_env = ParseConfig(std::string(kMinimal) + "  api_key_env: MY_TEST_KEY\n", "config.yaml");
+  ASSERT_TRUE(explicit_env.ok()) << explicit_env.status().ToString();
+  EXPECT_EQ(explicit_env->ApiKey(), "");  // no fallback to either default variable
+  setenv("MY_TEST_KEY", "mine", 1);
+  EXPECT_EQ(explicit_env->ApiKey(), "mine");
+}
+
+TEST_F(ConfigTest, LoadConfigReadsTheFileAndNamesAMissingOne) {
+  fs::path dir = fs::temp_directory_path() / ("tfgrpo_config_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  ASSERT_TRUE(WriteFileAtomic(dir / "config.yaml", std::string(kMinimal) + "data:\n  train: t.jsonl\n").ok());
+  auto r = LoadConfig(dir / "config.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->data.train, dir / "t.jsonl");
+
+  auto missing = LoadConfig(dir / "absent.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), Status::Code::kIoError);
+  EXPECT_THAT(missing.status().message(), HasSubstr((dir / "absent.yaml").string()));
+  fs::remove_all(dir);
+}
+
+TEST_F(ConfigTest, FingerprintIgnoresEndpointAndThroughputButSeesResultSettings) {
+  const std::string base = std::string(kMinimal) + "data:\n  train: train.jsonl\n";
+  auto a = ParseConfig(base, "runs/config.yaml");
+  auto moved = ParseConfig(
+      "model:\n  base_url: https://elsewhere/v1\n  name: m\n  concurrency: 8\n  timeout_s: 5\n"
+      "  max_retries: 1\n  api_key_env: OTHER\ndata:\n  train: train.jsonl\n  eval: other.jsonl\n",
+      "/abs/elsewhere/config.yaml");
+  auto regrouped = ParseConfig(base + "practice:\n  group_size: 8\n", "runs/config.yaml");
+  auto renamed = ParseConfig("model:\n  base_url: http://127.0.0.1:8000/v1\n  name: other\n"
+                             "data:\n  train: train.jsonl\n", "runs/config.yaml");
+  ASSERT_TRUE(a.ok() && moved.ok() && regrouped.ok() && renamed.ok());
+  EXPECT_EQ(ConfigFingerprintJson(*a), ConfigFingerprintJson(*moved));
+  EXPECT_EQ(ConfigFingerprintJson(*a)["data"]["train"], "train.jsonl");
+  EXPECT_NE(ConfigFingerprintJson(*a), ConfigFingerprintJson(*regrouped));
+  EXPECT_EQ(ConfigFingerprintJson(*regrouped)["practice"]["group_size"], 8);
+  EXPECT_NE(ConfigFingerprintJson(*a), ConfigFingerprintJson(*renamed));
+  EXPECT_EQ(ConfigFingerprintJson(*a).dump().find("base_url"), std::string::npos);
+  EXPECT_EQ(ConfigFingerprintJson(*a).dump().find("concurrency"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tfgrpo

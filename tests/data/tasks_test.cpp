@@ -1,0 +1,144 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "tfgrpo/data.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class LoadTasksTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("tfgrpo_data_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path Write(const std::string& content, const std::string& name = "train.jsonl") {
+    fs::path p = dir_ / name;
+    EXPECT_TRUE(WriteFileAtomic(p, content).ok());
+    return p;
+  }
+  std::string Error(const std::string& content) {
+    auto r = LoadTasks(Write(content), "problem", "groundtruth");
+    EXPECT_FALSE(r.ok());
+    return r.ok() ? std::string() : r.status().message();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(LoadTasksTest, ReadsProblemsAnswersIdsAndRecords) {
+  auto r = LoadTasks(Write("{\"problem\": \"1+1?\", \"groundtruth\": \"2\", \"level\": 3}\n"
+                           "{\"id\": \"q-7\", \"problem\": \"2+2?\", \"groundtruth\": \"4\"}\n"
+                           "{\"id\": 17, \"problem\": \"3+3?\", \"groundtruth\": \"6\"}\n"),
+                     "problem", "groundtruth");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 3u);
+  const std::vector<Task>& t = *r;
+  EXPECT_EQ(t[0].id, "train:1");
+  EXPECT_EQ(t[0].problem, "1+1?");
+  EXPECT_EQ(t[0].answer, "2");
+  EXPECT_EQ(t[0].line, 1);
+  EXPECT_EQ(t[0].record["level"], 3);
+  EXPECT_EQ(t[1].id, "q-7");
+  EXPECT_EQ(t[1].line, 2);
+  EXPECT_EQ(t[2].id, "17");
+  EXPECT_EQ(t[2].answer, "6");
+}
+
+TEST_F(LoadTasksTest, UsesTheConfiguredKeys) {
+  auto r = LoadTasks(Write("{\"question\": \"q\", \"answer\": \"a\"}\n"), "question", "answer");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)[0].problem, "q");
+  EXPECT_EQ((*r)[0].answer, "a");
+}
+
+TEST_F(LoadTasksTest, HandlesBomCrlfAndBlankLines) {
+  auto r = LoadTasks(Write("\xEF\xBB\xBF{\"problem\": \"a\", \"groundtruth\": \"1\"}\r\n"
+                           "\r\n"
+                           "   \r\n"
+                           "{\"problem\": \"b\", \"groundtruth\": \"2\"}\r\n"
+                           "\n"),
+                     "problem", "groundtruth");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].problem, "a");
+  EXPECT_EQ((*r)[0].answer, "1");
+  EXPECT_EQ((*r)[1].problem, "b");
+  EXPECT_EQ((*r)[1].line, 4);  // blank lines still count
+  EXPECT_EQ((*r)[1].id, "train:4");
+}
+
+TEST_F(LoadTasksTest, NumericAndBooleanAnswersBecomeTheirText) {
+  auto r = LoadTasks(Write("{\"problem\": \"a\", \"groundtruth\": 42}\n"
+                           "{\"problem\": \"b\", \"groundtruth\": 0.5}\n"
+                           "{\"problem\": \"c\", \"groundtruth\": -3.0}\n"
+                           "{\"problem\": \"d\", \"groundtruth\": true}\n"
+                           "{\"problem\": \"e\", \"groundtruth\": 1e20}\n"),
+                     "problem", "groundtruth");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)[0].answer, "42");
+  EXPECT_EQ((*r)[1].answer, "0.5");
+  EXPECT_EQ((*r)[2].answer, "-3");
+  EXPECT_EQ((*r)[3].answer, "true");
+  EXPECT_EQ((*r)[4].answer, "1e+20");
+}
+
+TEST_F(LoadTasksTest, ErrorsNameFileLineAndField) {
+  const std::string good = "{\"problem\": \"a\", \"groundtruth\": \"1\"}\n";
+  std::string e = Error(good + "{\"problem\": \"b\", \"groundtruth\": oops}\n");
+  EXPECT_THAT(e, HasSubstr("train.jsonl:2: not a JSON object (parse error at byte "));
+  EXPECT_THAT(Error(good + good + "[1, 2]\n"), HasSubstr("train.jsonl:3: not a JSON object (got array)"));
+  EXPECT_THAT(Error(good + "{\"groundtruth\": \"1\"}\n"), HasSubstr("train.jsonl:2: missing field 'problem'"));
+  EXPECT_THAT(Error(good + "{\"problem\": \"b\"}\n"), HasSubstr("train.jsonl:2: missing field 'groundtruth'"));
+  EXPECT_THAT(Error("{\"problem\": \"b\", \"groundtruth\": [1]}\n"),
+              HasSubstr("train.jsonl:1: field 'groundtruth' must be a string or number, got array"));
+  EXPECT_THAT(Error("{\"problem\": 5, \"groundtruth\": \"1\"}\n"),
+              HasSubstr("train.jsonl:1: field 'problem' must be a string, got number"));
+  EXPECT_THAT(Error("{\"problem\": \"p\", \"groundtruth\": null}\n"),
+              HasSubstr("field 'groundtruth' must be a string or number, got null"));
+  EXPECT_THAT(Error("{\"id\": [1], \"problem\": \"p\", \"groundtruth\": \"1\"}\n"),
+              HasSubstr("train.jsonl:1: field 'id' must be a string or integer, got array"));
+}
+
+TEST_F(LoadTasksTest, DuplicateIdsNameBothLines) {
+  std::string e = Error("{\"id\": \"x\", \"problem\": \"a\", \"groundtruth\": \"1\"}\n"
+                        "{\"problem\": \"b\", \"groundtruth\": \"2\"}\n"
+                        "{\"id\": \"x\", \"problem\": \"c\", \"groundtruth\": \"3\"}\n");
+  EXPECT_THAT(e, HasSubstr("train.jsonl:3: duplicate id 'x' (first used on line 1)"));
+  // Integer and string forms of the same id collide too.
+  EXPECT_THAT(Error("{\"id\": 5, \"problem\": \"a\", \"groundtruth\": \"1\"}\n"
+                    "{\"id\": \"5\", \"problem\": \"b\", \"groundtruth\": \"2\"}\n"),
+              HasSubstr("train.jsonl:2: duplicate id '5' (first used on line 1)"));
+}
+
+TEST_F(LoadTasksTest, EmptyFileHasNoTasks) {
+  EXPECT_THAT(Error(""), HasSubstr("train.jsonl: no tasks"));
+  EXPECT_THAT(Error("\n  \n\r\n"), HasSubstr("train.jsonl: no tasks"));
+}
+
+TEST_F(LoadTasksTest, MissingFileIsAnIoErrorNamingThePath) {
+  auto r = LoadTasks(dir_ / "nope.jsonl", "problem", "groundtruth");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kIoError);
+  EXPECT_THAT(r.status().message(), HasSubstr((dir_ / "nope.jsonl").string()));
+
+  auto d = LoadTasks(dir_, "problem", "groundtruth");
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), Status::Code::kIoError);
+  EXPECT_THAT(d.status().message(), HasSubstr("is a directory"));
+}
+
+}  // namespace
+}  // namespace tfgrpo

@@ -1,0 +1,334 @@
+// The practice loop against a scripted client: which calls are made, what the learner sees,
+// and how failures are contained.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+
+#include "test_util.h"
+#include "tfgrpo/engine.h"
+#include "tfgrpo/library.h"
+#include "tfgrpo/store.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+namespace {
+
+using testing::Reply;
+using testing::ScriptedClient;
+using testing::TempDir;
+
+// Tasks "t0".."t{n-1}" with answers "ANS<i>".
+Config MakeConfig(const TempDir& dir, int n_tasks, int group_size = 4, int batch_size = 10, int epochs = 1) {
+  std::ofstream out(dir / "train.jsonl");
+  for (int i = 0; i < n_tasks; ++i)
+    out << "{\"id\":\"t" << i << "\",\"problem\":\"Problem number " << i << "\",\"groundtruth\":\"ANS" << i << "\"}\n";
+  out.close();
+  Config c;
+  c.source = dir / "config.yaml";
+  c.model.base_url = "http://unused";
+  c.model.name = "scripted";
+  c.model.concurrency = 8;
+  c.data.train = dir / "train.jsonl";
+  c.task.reward = "exact";
+  c.task.instructions = "Answer.";
+  c.practice.epochs = epochs;
+  c.practice.batch_size = batch_size;
+  c.practice.group_size = group_size;
+  c.practice.experiences_per_group = 2;
+  return c;
+}
+
+// The task a request is about: its problem text, or the lesson learned from it.
+std::string TaskNumber(const ChatRequest& r) {
+  std::smatch m;
+  static const std::regex re("(?:Problem number|Lesson from task) (\\d+)");
+  for (const auto& msg : r.messages)
+    if (std::regex_search(msg.content, m, re)) return m[1];
+  return "";
+}
+
+// Samples 0 and 1 answer correctly, the rest wrongly; the learner replies are well-formed.
+Result<ChatResponse> MixedScript(const ChatRequest& r) {
+  switch (r.role) {
+    case Role::kRollout: {
+      bool good = EndsWith(r.call_id, "/r0") || EndsWith(r.call_id, "/r1");
+      return Reply(good ? "\\boxed{ANS" + TaskNumber(r) + "}" : "\\boxed{WRONG}");
+    }
+    case Role::kSummary: return Reply("1. The attempt did things.");
+    case Role::kAdvantage:
+      return Reply("Reasoning.\n<Experiences>\n1. Lesson from task " + TaskNumber(r) +
+                   ".\n2. Second lesson.\n3. Third lesson beyond the cap.\n</Experiences>");
+    case Role::kGroupUpdate:
+      return Reply("```json\n[{\"operation\":\"ADD\",\"id\":null,\"content\":\"Lesson from task " + TaskNumber(r) +
+                   ".\"}]\n```");
+    case Role::kBatchUpdate: {
+      // Keep every proposed ADD: echo the operations array back.
+      const std::string& p = r.messages.back().content;
+      auto start = p.find("\n[\n"), end = p.find("\n]", start);  // the pretty-printed proposal array
+      return Reply("```json\n" + p.substr(start + 1, end + 1 - start) + "\n```");
+    }
+    default: return Status::Internal("unexpected role");
+  }
+}
+
+TEST(Engine, RunsEveryStageAndWritesVersionedLibraries) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 3, /*group_size=*/4);
+  ScriptedClient client(MixedScript);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto s = Train(c, opt, client);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+
+  EXPECT_EQ(client.requests(Role::kRollout).size(), 12u);
+  EXPECT_EQ(client.requests(Role::kSummary).size(), 12u);
+  EXPECT_EQ(client.requests(Role::kAdvantage).size(), 3u);
+  EXPECT_EQ(client.requests(Role::kGroupUpdate).size(), 3u);
+  EXPECT_EQ(client.requests(Role::kBatchUpdate).size(), 1u);
+  EXPECT_EQ(s->steps_total, 1);
+  EXPECT_EQ(s->informative_groups, 3);
+  EXPECT_EQ(s->library.size(), 3u);
+
+  // The advantage cap: "at most experiences_per_group" reaches the group update prompt.
+  for (const auto& r : client.requests(Role::kGroupUpdate)) {
+    EXPECT_NE(r.messages.back().content.find("Second lesson"), std::string::npos);
+    EXPECT_EQ(r.messages.back().content.find("Third lesson"), std::string::npos);
+  }
+  auto final_lib = Library::Load(dir / "run" / "experiences.json");
+  ASSERT_TRUE(final_lib.ok());
+  EXPECT_EQ(final_lib->ToJson(), s->library.ToJson());
+  auto step0 = Library::Load(dir / "run" / "steps" / "0" / "experiences.json");
+  auto step1 = Library::Load(dir / "run" / "steps" / "1" / "experiences.json");
+  ASSERT_TRUE(step0.ok() && step1.ok());
+  EXPECT_TRUE(step0->empty());
+  EXPECT_EQ(step1->size(), 3u);
+  EXPECT_TRUE(std::filesystem::exists(dir / "run" / "run.db"));
+}
+
+TEST(Engine, SystemPromptIsIdenticalForEveryCallOfAStepAndCarriesTheLibrary) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 4, 3, /*batch_size=*/2, /*epochs=*/1);  // two steps
+  ScriptedClient client(MixedScript);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ASSERT_TRUE(Train(c, opt, client).ok());
+  std::map<std::string, std::set<std::string>> systems_by_step;
+  for (const auto& r : client.requests(Role::kRollout)) {
+    ASSERT_EQ(r.messages.size(), 2u);
+    EXPECT_EQ(r.messages[0].role, "system");
+    EXPECT_EQ(r.messages[1].role, "user");
+    EXPECT_EQ(r.messages[0].content.find("Problem number"), std::string::npos) << "task text leaked into system";
+    systems_by_step[r.call_id.substr(0, r.call_id.find('/'))].insert(r.messages[0].content);
+  }
+  ASSERT_EQ(systems_by_step.size(), 2u);
+  for (const auto& [step, systems] : systems_by_step) EXPECT_EQ(systems.size(), 1u) << step;
+  EXPECT_EQ(*systems_by_step["s0"].begin(), "Answer.");
+  const std::string& second = *systems_by_step["s1"].begin();
+  EXPECT_TRUE(StartsWith(second, "Answer.\n\n" + std::string(kLibraryHeading) + "\n[G0]. ")) << second;
+}
+
+TEST(Engine, UninformativeGroupsAreSkipped) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 4);
+  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kRollout) return Reply("\\boxed{ANS" + TaskNumber(r) + "}");  // all correct
+    return MixedScript(r);
+  });
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto s = Train(c, opt, client);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->informative_groups, 0);
+  EXPECT_TRUE(client.requests(Role::kSummary).empty());
+  EXPECT_TRUE(client.requests(Role::kBatchUpdate).empty());
+  EXPECT_TRUE(s->library.empty());
+}
+
+TEST(Engine, WithGroundTruthTheLearnerSeesAnswerAndRewards) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 1, 4);
+  ScriptedClient client(MixedScript);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ASSERT_TRUE(Train(c, opt, client).ok());
+  auto adv = client.requests(Role::kAdvantage);
+  ASSERT_EQ(adv.size(), 1u);
+  EXPECT_NE(adv[0].messages.back().content.find("ANS0"), std::string::npos);
+  EXPECT_NE(adv[0].messages.back().content.find("(reward 1)"), std::string::npos);
+  EXPECT_NE(adv[0].messages.back().content.find("(reward 0)"), std::string::npos);
+}
+
+TEST(Engine, WithoutGroundTruthEveryGroupIsUsedAndNothingLeaks) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 3);
+  c.practice.given_ground_truth = false;
+  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kRollout) return Reply("\\boxed{WRONG}");  // all equal rewards
+    return MixedScript(r);
+  });
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto s = Train(c, opt, client);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->informative_groups, 2);
+  ASSERT_EQ(client.requests(Role::kSummary).size(), 6u);
+  for (Role role : {Role::kSummary, Role::kAdvantage, Role::kGroupUpdate, Role::kBatchUpdate}) {
+    for (const auto& r : client.requests(role)) {
+      const std::string& p = r.messages.back().content;
+      EXPECT_EQ(p.find("ANS"), std::string::npos) << RoleName(role) << ": ground truth leaked";
+      EXPECT_EQ(ToLower(p).find("reward"), std::string::npos) << RoleName(role) << ": reward leaked\n" << p;
+      EXPECT_EQ(p.find("Reference answer"), std::string::npos) << RoleName(role);
+    }
+  }
+}
+
+TEST(Engine, AFailedRolloutIsLeftOutAndCounted) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 4);
+  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kRollout && TaskNumber(r) == "0" && EndsWith(r.call_id, "/r2"))
+      return Status::ProviderError("HTTP 400 from http://x/v1/chat/completions: context length exceeded");
+    return MixedScript(r);
+  });
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto s = Train(c, opt, client);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->rollouts, 8);
+  EXPECT_EQ(s->rollouts_failed, 1);
+  EXPECT_EQ(client.requests(Role::kSummary).size(), 7u);  // the failed one is not summarised
+  EXPECT_EQ(s->call_failure_reasons.at("HTTP 400"), 1);
+  EXPECT_NE(FormatTrainSummary(*s).find("1 x HTTP 400"), std::string::npos);
+}
+
+TEST(Engine, AnUnparseableLearnerReplyFailsOnlyThatGroupsStage) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 3, 4);
+  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kAdvantage && TaskNumber(r) == "1") return Reply("I have no idea what format you want.");
+    if (r.role == Role::kGroupUpdate && TaskNumber(r) == "2") return Reply("[{\"operation\": \"ADD\", \"content\": ");
+    return MixedScript(r);
+  });
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto s = Train(c, opt, client);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->stages_failed, 2);
+  EXPECT_EQ(s->library.size(), 1u);  // only task 0's lesson got through
+  EXPECT_EQ(s->library.items()[0].text, "Lesson from task 0.");
+  auto store = RunStore::Open(dir / "run" / "run.db");
+  ASSERT_TRUE(store.ok());
+  auto failures = (*store)->Failures();
+  ASSERT_EQ(failures.size(), 2u);
+  std::set<std::string> stages;
+  for (auto& f : failures) stages.insert(f.stage);
+  EXPECT_EQ(stages, (std::set<std::string>{"advantage", "group_update"}));
+}
+
+TEST(Engine, FailedConsolidationStillAppliesTheGroupsProposals) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 4);
+  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kBatchUpdate) return Reply("not json at all");
+    return MixedScript(r);
+  });
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto s = Train(c, opt, client);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->library.size(), 2u);
+  EXPECT_EQ(s->stages_failed, 1);
+}
+
+TEST(Engine, UnauthorizedStopsTheRunWithAClearError) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 3, 4);
+  ScriptedClient client([](const ChatRequest&) -> Result<ChatResponse> {
+    return Status::Unauthorized("HTTP 401 from http://x/v1/chat/completions: the API key was rejected");
+  });
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto s = Train(c, opt, client);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Status::Code::kUnauthorized);
+  EXPECT_NE(s.status().message().find("401"), std::string::npos);
+  EXPECT_LT(client.requests().size(), 12u + 1);  // no learner calls after the refusal
+}
+
+TEST(Engine, ResumeReplaysRecordedCallsAndSkipsFinishedSteps) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 4, 3, /*batch_size=*/2, /*epochs=*/2);  // 4 steps
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+
+  ScriptedClient reference(MixedScript);
+  TempDir ref_dir;
+  TrainOptions ref_opt;
+  ref_opt.run_dir = ref_dir / "run";
+  auto full = Train(c, ref_opt, reference);
+  ASSERT_TRUE(full.ok());
+
+  ScriptedClient first(MixedScript);
+  opt.max_steps = 2;
+  auto part = Train(c, opt, first);
+  ASSERT_TRUE(part.ok());
+  EXPECT_EQ(part->steps_run, 2);
+
+  ScriptedClient second(MixedScript);
+  opt.max_steps = -1;
+  auto rest = Train(c, opt, second);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->steps_run, 2);
+  EXPECT_EQ(rest->library.ToJson(), full->library.ToJson());
+  EXPECT_EQ(first.requests().size() + second.requests().size(), reference.requests().size());
+  std::set<std::string> first_ids;
+  for (auto& r : first.requests()) first_ids.insert(r.call_id);
+  for (auto& r : second.requests()) EXPECT_EQ(first_ids.count(r.call_id), 0u) << r.call_id << " sent twice";
+
+  // A third run has nothing left to do and sends nothing.
+  ScriptedClient third(MixedScript);
+  auto again = Train(c, opt, third);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->steps_run, 0);
+  EXPECT_TRUE(third.requests().empty());
+  EXPECT_EQ(again->library.ToJson(), full->library.ToJson());
+}
+
+TEST(Engine, ShuffleOrderDependsOnlyOnSeed) {
+  auto first_step_tasks = [](uint64_t seed) {
+    TempDir dir;
+    Config c = MakeConfig(dir, 10, 2, /*batch_size=*/3);
+    c.practice.seed = seed;
+    ScriptedClient client(MixedScript);
+    TrainOptions opt;
+    opt.run_dir = dir / "run";
+    opt.max_steps = 1;
+    EXPECT_TRUE(Train(c, opt, client).ok());
+    std::set<std::string> ids;
+    for (auto& r : client.requests(Role::kRollout)) ids.insert(TaskNumber(r));
+    return ids;
+  };
+  auto a = first_step_tasks(42), b = first_step_tasks(42);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a.size(), 3u);
+  bool differs = false;
+  for (uint64_t seed : {1, 2, 3, 4, 5}) differs |= first_step_tasks(seed) != a;
+  EXPECT_TRUE(differs);
+}
+
+TEST(Engine, ChangedConfigOnResumeIsRejected) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 3);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ScriptedClient client(MixedScript);
+  ASSERT_TRUE(Train(c, opt, client).ok());
+  c.practice.group_size = 5;
+  auto s = Train(c, opt, client);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("group_size"), std::string::npos) << s.status().message();
+}
+
+}  // namespace
+}  // namespace tfgrpo

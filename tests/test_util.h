@@ -1,0 +1,77 @@
+// Helpers shared by the test binaries: scratch directories and a scripted ChatClient.
+#pragma once
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tfgrpo/llm.h"
+
+namespace tfgrpo::testing {
+
+// A fresh directory under /tmp, removed with everything in it when the object goes away.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("tfgrpo-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Answers every request with `script`, and keeps a copy of each request for assertions.
+class ScriptedClient : public ChatClient {
+ public:
+  using Script = std::function<Result<ChatResponse>(const ChatRequest&)>;
+  explicit ScriptedClient(Script script) : script_(std::move(script)) {}
+
+  Result<ChatResponse> Complete(const ChatRequest& request) override {
+    {
+      std::lock_guard lock(mu_);
+      requests_.push_back(request);
+    }
+    return script_(request);
+  }
+  std::vector<ChatRequest> requests() const {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  std::vector<ChatRequest> requests(Role role) const {
+    std::vector<ChatRequest> out;
+    for (auto& r : requests())
+      if (r.role == role) out.push_back(r);
+    return out;
+  }
+
+ private:
+  Script script_;
+  mutable std::mutex mu_;
+  std::vector<ChatRequest> requests_;
+};
+
+inline ChatResponse Reply(std::string content) {
+  ChatResponse r;
+  r.content = std::move(content);
+  r.message = {{"role", "assistant"}, {"content", r.content}};
+  r.usage.prompt_tokens = 10;
+  r.usage.completion_tokens = 5;
+  return r;
+}
+
+}  // namespace tfgrpo::testing
