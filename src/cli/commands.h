@@ -34,6 +34,8 @@ void AddSimCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* ru
 void AddDemoCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);
 void AddExperiencesCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);
 void AddServeCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);
+void AddRewardCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);  // reward_command.cpp
+void AddDataCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);    // data_command.cpp
 
 // Prints "error: <message>" to stderr and returns the exit code for that failure.
 int Fail(const std::string& message);
