@@ -19,6 +19,10 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   void Submit(std::function<void()> job);
+  // Runs before everything already queued. The engine uses it for a group's later stages, so a
+  // group that finished its rollouts is not kept waiting behind other groups' rollouts: that
+  // wait would lengthen the step's critical path.
+  void SubmitFirst(std::function<void()> job);
   // Blocks until the queue is empty and no job is running.
   void Wait();
 

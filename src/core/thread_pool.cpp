@@ -27,6 +27,14 @@ void ThreadPool::Submit(std::function<void()> job) {
   work_cv_.notify_one();
 }
 
+void ThreadPool::SubmitFirst(std::function<void()> job) {
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_front(std::move(job));
+  }
+  work_cv_.notify_one();
+}
+
 void ThreadPool::Wait() {
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock, [this] { return queue_.empty() && running_ == 0; });

@@ -285,7 +285,7 @@ void Trainer::OnRolloutsDone(int step, Group& g) {
   progress_.AddTotal("advantages", 1);
   progress_.AddTotal("updates", 1);
   for (int i = 0; i < static_cast<int>(g.rollouts.size()); ++i)
-    if (g.rollouts[i].ok) pool_->Submit([this, step, &g, i] { SummaryJob(step, g, i); });
+    if (g.rollouts[i].ok) pool_->SubmitFirst([this, step, &g, i] { SummaryJob(step, g, i); });
 }
 
 void Trainer::SummaryJob(int step, Group& g, int sample) {
