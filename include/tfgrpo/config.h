@@ -33,9 +33,17 @@ struct DataConfig {
 };
 
 struct TaskConfig {
-  std::string mode = "prompt";  // prompt (agent arrives with the math domain)
+  std::string mode = "prompt";  // prompt: one answer per rollout | agent: a ReAct loop with tools
   std::string reward = "math";  // math | exact | judge
   std::string instructions = "Solve the problem. Put the final answer in \\boxed{}.";
+  int max_turns = 50;                    // agent: model calls per rollout
+  double timeout_s = 1800;               // agent: wall time per rollout
+  std::string tool_protocol = "native";  // agent: native (OpenAI tools) | text (```python blocks)
+};
+
+struct ToolsConfig {
+  std::string sandbox = "bwrap";  // bwrap | none (runs tool code unsandboxed, with a warning)
+  double timeout_s = 30;          // wall-clock limit per tool call
 };
 
 struct PracticeConfig {
@@ -62,6 +70,7 @@ struct Config {
   TaskConfig task;
   PracticeConfig practice;
   EvalConfig eval;
+  ToolsConfig tools;
 
   // Reads the API key from the configured environment variable (never logged).
   std::string ApiKey() const;

@@ -115,7 +115,7 @@ class ConfigParser {
       if (prefix.empty()) {
         return Status::InvalidArgument(At(node.Mark()) +
                                        ": expected a mapping of sections (model, data, task, practice, "
-                                       "eval), got " + Describe(node));
+                                       "eval, tools), got " + Describe(node));
       }
       return TypeError(node, prefix, "a mapping");
     }
@@ -218,6 +218,7 @@ class ConfigParser {
         {"task", section(&ConfigParser::TaskFields)},
         {"practice", section(&ConfigParser::PracticeFields)},
         {"eval", section(&ConfigParser::EvalFields)},
+        {"tools", section(&ConfigParser::ToolsFields)},
     };
   }
 
@@ -276,6 +277,17 @@ class ConfigParser {
         {"mode", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.mode); }},
         {"reward", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.reward); }},
         {"instructions", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.instructions); }},
+        {"max_turns", [this, &t](auto& v, auto& p) { return ReadInt(v, p, &t.max_turns); }},
+        {"timeout_s", [this, &t](auto& v, auto& p) { return ReadDouble(v, p, &t.timeout_s); }},
+        {"tool_protocol", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.tool_protocol); }},
+    };
+  }
+
+  std::vector<Field> ToolsFields() {
+    ToolsConfig& tc = config_.tools;
+    return {
+        {"sandbox", [this, &tc](auto& v, auto& p) { return ReadString(v, p, &tc.sandbox); }},
+        {"timeout_s", [this, &tc](auto& v, auto& p) { return ReadDouble(v, p, &tc.timeout_s); }},
     };
   }
 
@@ -374,6 +386,15 @@ class ConfigParser {
         non_empty("data.answer_key", config_.data.answer_key),
         one_of("task.mode", config_.task.mode, {"prompt", "agent"}),
         one_of("task.reward", config_.task.reward, {"math", "exact", "judge"}),
+        at_least("task.max_turns", config_.task.max_turns, 1),
+        config_.task.timeout_s > 0 ? Status::Ok()
+                                   : RangeError("task.timeout_s", "must be greater than 0",
+                                                nlohmann::json(config_.task.timeout_s).dump()),
+        one_of("task.tool_protocol", config_.task.tool_protocol, {"native", "text"}),
+        one_of("tools.sandbox", config_.tools.sandbox, {"bwrap", "none"}),
+        config_.tools.timeout_s > 0 ? Status::Ok()
+                                    : RangeError("tools.timeout_s", "must be greater than 0",
+                                                 nlohmann::json(config_.tools.timeout_s).dump()),
         at_least("practice.epochs", config_.practice.epochs, 1),
         at_least("practice.batch_size", config_.practice.batch_size, 1),
         at_least("practice.group_size", config_.practice.group_size, 2,
@@ -446,6 +467,10 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
                {"problem_key", c.data.problem_key},
                {"answer_key", c.data.answer_key}};
   j["task"] = {{"mode", c.task.mode}, {"reward", c.task.reward}, {"instructions", c.task.instructions}};
+  if (c.task.mode == "agent") {
+    j["task"]["max_turns"] = c.task.max_turns;
+    j["task"]["tool_protocol"] = c.task.tool_protocol;
+  }
   j["practice"] = {{"epochs", c.practice.epochs},
                    {"batch_size", c.practice.batch_size},
                    {"group_size", c.practice.group_size},

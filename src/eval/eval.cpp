@@ -6,6 +6,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "tfgrpo/agent.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/thread_pool.h"
 
@@ -50,8 +51,15 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   auto reward = MakeReward(config.task.reward, &client, judge ? *judge : "");
   if (!reward.ok()) return reward.status();
 
+  std::unique_ptr<ToolRunner> tools;
+  if (config.task.mode == "agent") {
+    auto made = MakePythonToolRunner(config.tools);
+    if (!made.ok()) return made.status();
+    tools = std::move(made).value();
+  }
+
   const int k = options.k;
-  const std::string system_prompt = AppendLibrary(config.task.instructions, library);
+  const std::string system_prompt = AppendLibrary(RolloutInstructions(config.task), library);
   struct Sample {
     double reward = 0;
     bool error = false;
@@ -74,16 +82,16 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
             return;
           }
           const Task& task = tasks[t];
-          ChatRequest req;
-          req.role = Role::kRollout;
-          req.messages = {{"system", system_prompt}, {"user", task.problem}};
-          req.temperature = options.temperature;
-          req.call_id = "eval/t" + task.id + "/k" + std::to_string(j);
-          auto r = client.Complete(req);
+          RolloutSpec spec;
+          spec.system_prompt = system_prompt;
+          spec.problem = task.problem;
+          spec.temperature = options.temperature;
+          spec.call_id = "eval/t" + task.id + "/k" + std::to_string(j);
+          auto r = RunRollout(client, spec, config.task, tools.get());
           Usage spent;
           if (r.ok()) {
             spent = r->usage;
-            auto score = (*reward)->Score(task, r->content, req.call_id + "/judge");
+            auto score = (*reward)->Score(task, r->final_reply, spec.call_id + "/judge");
             if (score.ok()) {
               out.reward = score->score;
               spent += score->usage;

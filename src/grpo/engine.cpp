@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "grpo/recording_client.h"
+#include "tfgrpo/agent.h"
 #include "tfgrpo/data.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/reward.h"
@@ -30,6 +31,13 @@ using Clock = std::chrono::steady_clock;
 // deterministic as the provider allows.
 constexpr double kLearnerTemperature = 0.3;
 constexpr double kUpdateTemperature = 0.0;
+
+// A bad key, or a run store that cannot be written, stops the whole run; anything else fails only
+// the rollout or stage it happened in.
+bool IsFatal(const Status& s) {
+  return s.code() == Status::Code::kUnauthorized || s.code() == Status::Code::kIoError ||
+         s.code() == Status::Code::kInternal;
+}
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
@@ -99,6 +107,7 @@ class Trainer {
   std::unique_ptr<RunStore> store_;
   std::unique_ptr<RecordingClient> client_;
   std::unique_ptr<RewardFn> reward_;
+  std::unique_ptr<ToolRunner> tools_;  // agent mode only
   std::unique_ptr<ThreadPool> pool_;
   Library library_;
   int lock_fd_ = -1;
@@ -152,6 +161,11 @@ Status Trainer::Prepare() {
   auto reward = MakeReward(config_.task.reward, client_.get(), judge ? *judge : "");
   if (!reward.ok()) return reward.status();
   reward_ = std::move(reward).value();
+  if (config_.task.mode == "agent") {
+    auto tools = MakePythonToolRunner(config_.tools);
+    if (!tools.ok()) return tools.status();
+    tools_ = std::move(tools).value();
+  }
   pool_ = std::make_unique<ThreadPool>(config_.model.concurrency);
   return Status::Ok();
 }
@@ -183,8 +197,7 @@ Result<ChatResponse> Trainer::Call(ChatRequest req, int step, const std::string&
   auto r = client_->Complete(req);
   if (r.ok()) return r;
   const Status& st = r.status();
-  if (st.code() == Status::Code::kUnauthorized || st.code() == Status::Code::kIoError ||
-      st.code() == Status::Code::kInternal) {
+  if (IsFatal(st)) {
     SetFatal(st);
   } else if (st.code() != Status::Code::kCancelled) {
     RecordStageFailure(step, task_id, stage, st);
@@ -200,46 +213,37 @@ void Trainer::FinishGroup() {
 void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& system_prompt) {
   Rollout& ro = g.rollouts[sample];
   if (!aborted()) {
-    const std::string call_id =
-        "s" + std::to_string(step) + "/t" + g.task->id + "/r" + std::to_string(sample);
-    ChatRequest req;
-    req.role = Role::kRollout;
-    req.messages = {{"system", system_prompt}, {"user", g.task->problem}};
-    req.temperature = config_.practice.rollout_temperature;
-    req.call_id = call_id;
+    RolloutSpec spec;
+    spec.system_prompt = system_prompt;
+    spec.problem = g.task->problem;
+    spec.temperature = config_.practice.rollout_temperature;
+    spec.call_id = "s" + std::to_string(step) + "/t" + g.task->id + "/r" + std::to_string(sample);
 
     RolloutRecord rec;
     rec.step = step;
     rec.task_id = g.task->id;
     rec.sample = sample;
     rec.library_version = step;
-    nlohmann::json messages = nlohmann::json::array(
-        {{{"role", "system"}, {"content", system_prompt}}, {{"role", "user"}, {"content", g.task->problem}}});
-
-    auto r = client_->Complete(req);
+    auto r = RunRollout(*client_, spec, config_.task, tools_.get());
     if (r.ok()) {
       rec.prompt_tokens = r->usage.prompt_tokens;
       rec.completion_tokens = r->usage.completion_tokens;
       rec.latency_ms = r->latency_ms;
-      messages.push_back(r->message.is_object() && !r->message.empty()
-                             ? r->message
-                             : nlohmann::json{{"role", "assistant"}, {"content", r->content}});
-      auto score = reward_->Score(*g.task, r->content, call_id + "/judge");
+      rec.messages_json = r->messages.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      auto score = reward_->Score(*g.task, r->final_reply, spec.call_id + "/judge");
       if (score.ok()) {
         ro.ok = true;
-        ro.reply = r->content;
+        ro.reply = std::move(r->trajectory);
         ro.reward = score->score;
         rec.reward = score->score;
         rec.answer = score->extracted;
       } else {
         rec.error = "reward: " + score.status().ToString();
-        if (score.status().code() == Status::Code::kUnauthorized) SetFatal(score.status());
+        if (IsFatal(score.status())) SetFatal(score.status());
       }
     } else {
       rec.error = r.status().ToString();
-      if (r.status().code() == Status::Code::kUnauthorized || r.status().code() == Status::Code::kIoError ||
-          r.status().code() == Status::Code::kInternal)
-        SetFatal(r.status());
+      if (IsFatal(r.status())) SetFatal(r.status());
     }
     ++rollouts_;
     if (!ro.ok) {
@@ -251,7 +255,6 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
       step_reward_sum_ += ro.reward;
       ++step_reward_count_;
     }
-    rec.messages_json = messages.dump();
     if (!aborted()) {
       Status s = store_->RecordRollout(rec);
       if (!s.ok()) SetFatal(s);
@@ -471,7 +474,7 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch) {
   groups_remaining_ = static_cast<int>(groups.size());
 
   // Byte-identical for every rollout of the step, so provider prefix caches hit.
-  const std::string system_prompt = AppendLibrary(config_.task.instructions, library_);
+  const std::string system_prompt = AppendLibrary(RolloutInstructions(config_.task), library_);
   progress_.Begin("rollouts", static_cast<int64_t>(batch.size()) * G);
   progress_.Begin("summaries", 0);
   progress_.Begin("advantages", 0);

@@ -1,0 +1,599 @@
+// PythonSandbox: one fork+execve per snippet, bubblewrap in between unless mode is "none".
+//
+// Why the process plumbing looks the way it does (measured on Linux 6.x, bubblewrap 0.8):
+//  - The kernel never checks RLIMIT_NPROC for uid 0, and bwrap started by root keeps its
+//    capabilities inside the sandbox. A root host therefore drops to run_as_uid before exec'ing
+//    bwrap, which then builds an unprivileged user namespace like it would for any user.
+//  - RLIMIT_NPROC is counted per (user namespace, uid), and one level up against the limit the
+//    namespace's creator had. Set on bwrap itself, every concurrent sandbox of that uid shares one
+//    budget of 64; set inside the fresh namespace (prlimit, exec'd by bwrap) each sandbox gets its
+//    own 64 while the host user's normal limit still bounds the total.
+//  - SIGKILL to the outer bwrap makes the inner one (pid 1 of the sandbox's pid namespace) die via
+//    --die-with-parent, and the kernel then kills every process in that namespace. They all hold
+//    the output pipe, so draining it to EOF waits until the sandbox is really gone.
+#include "tfgrpo/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <spdlog/spdlog.h>
+
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// The PATH scripts see, and where bare interpreter names are looked up.
+constexpr const char* kSandboxPath = "/usr/local/bin:/usr/bin:/bin";
+constexpr const char* kProbeMarker = "tfgrpo-sandbox-ok";
+// How long to keep reading after the script exited or was killed, for processes that still hold
+// the output pipe (in bwrap mode: the pid namespace being torn down).
+constexpr int kDrainGraceMs = 2000;
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    reset(o.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string ErrnoText(int err) {
+  char buf[256];
+  // GNU strerror_r may return a static string instead of filling buf.
+  return std::string(strerror_r(err, buf, sizeof buf));
+}
+
+std::string FormatSeconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+std::optional<std::string> ResolveExecutable(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  if (name.find('/') != std::string::npos) {
+    return ::access(name.c_str(), X_OK) == 0 ? std::optional(name) : std::nullopt;
+  }
+  std::string dirs = kSandboxPath;
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string candidate = dirs.substr(start, end - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+// Copies `in`, replacing each byte that is not part of a well-formed UTF-8 sequence by U+FFFD,
+// so the output can go into JSON messages as is.
+std::string ValidUtf8(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  size_t i = 0;
+  while (i < in.size()) {
+    unsigned char c = static_cast<unsigned char>(in[i]);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    bool ok = len > 0 && i + len <= in.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
+    }
+    if (ok && len > 1) {
+      uint32_t cp = c & (0xFF >> (len + 1));
+      for (size_t k = 1; k < len; ++k) {
+        cp = (cp << 6) | (static_cast<unsigned char>(in[i + k]) & 0x3F);
+      }
+      static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (ok) {
+      out.append(in.substr(i, len));
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
+}
+
+// Everything the child needs, prepared before fork(): between fork and execve a multithreaded
+// parent's child may only make async-signal-safe calls, so no allocation happens there.
+struct SpawnPlan {
+  std::vector<std::string> argv;
+  std::vector<std::string> envp;
+  std::string cwd;
+  bool drop_root = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool set_nproc = false;       // bwrap mode sets it inside the sandbox instead
+  bool no_new_privs = false;    // not for bwrap: a setuid bwrap would stop working
+  const SandboxOptions* limits = nullptr;
+};
+
+enum ChildStage : int { kStageFds = 1, kStageLimits, kStageChdir, kStageDropRoot, kStageExec };
+
+const char* StageName(int stage) {
+  switch (stage) {
+    case kStageFds: return "setting up file descriptors";
+    case kStageLimits: return "setting resource limits";
+    case kStageChdir: return "changing directory";
+    case kStageDropRoot: return "dropping root privileges";
+    case kStageExec: return "executing";
+  }
+  return "starting";
+}
+
+[[noreturn]] void ChildFail(int report_fd, int stage) {
+  int msg[2] = {stage, errno};
+  ssize_t ignored = ::write(report_fd, msg, sizeof msg);
+  (void)ignored;
+  ::_exit(127);
+}
+
+// Runs in the forked child; async-signal-safe calls only.
+[[noreturn]] void ChildExec(const SpawnPlan& plan, char* const* argv, char* const* envp,
+                            int stdin_fd, int out_fd, int report_fd, int max_fd) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // SIG_IGN survives exec
+  setpgid(0, 0);
+
+  if (dup2(stdin_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0) {
+    ChildFail(report_fd, kStageFds);
+  }
+  if (report_fd != 3) {
+    if (dup3(report_fd, 3, O_CLOEXEC) < 0) ChildFail(report_fd, kStageFds);
+    report_fd = 3;
+  }
+  // Descriptors other threads opened without O_CLOEXEC must not reach the script.
+  if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {
+    for (int fd = 4; fd < max_fd; ++fd) ::close(fd);
+  }
+
+  const SandboxOptions& o = *plan.limits;
+  auto limit = [&](int resource, rlim_t soft, rlim_t hard) {
+    struct rlimit rl {soft, hard};
+    if (setrlimit(resource, &rl) != 0) ChildFail(report_fd, kStageLimits);
+  };
+  limit(RLIMIT_CPU, static_cast<rlim_t>(o.cpu_limit_s), static_cast<rlim_t>(o.cpu_limit_s) + 1);
+  limit(RLIMIT_AS, o.memory_bytes, o.memory_bytes);
+  limit(RLIMIT_FSIZE, o.max_file_bytes, o.max_file_bytes);
+  limit(RLIMIT_CORE, 0, 0);
+  if (plan.set_nproc) limit(RLIMIT_NPROC, o.max_processes, o.max_processes);
+
+  if (chdir(plan.cwd.c_str()) != 0) ChildFail(report_fd, kStageChdir);
+  if (plan.drop_root) {
+    // Raw syscalls: only this thread exists in the child, and glibc's wrappers would try to
+    // synchronise with threads that were not copied by fork().
+    if (syscall(SYS_setgroups, 0, nullptr) != 0 ||
+        syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0 ||
+        syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) {
+      ChildFail(report_fd, kStageDropRoot);
+    }
+  }
+  if (plan.no_new_privs) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  execve(argv[0], argv, envp);
+  ChildFail(report_fd, kStageExec);
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+int WaitForChild(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return 0;
+  }
+  return status;
+}
+
+// Exit code with bwrap's convention for signals (128 + N).
+int ExitCodeOf(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return -1;
+}
+
+// A scratch dir removed with its content when the run ends, however it ends.
+class ScratchDir {
+ public:
+  ~ScratchDir() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      fs::remove_all(path_, ec);
+    }
+  }
+  Status Create(const std::string& root) {
+    std::string templ = (fs::path(root) / "tfgrpo-tool-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr) {
+      return Status::IoError("cannot create a scratch dir under " + root + ": " + ErrnoText(errno));
+    }
+    path_ = templ;
+    return Status::Ok();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Status WriteScript(const std::string& path, const std::string& code) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return Status::IoError("cannot create " + path + ": " + ErrnoText(errno));
+  size_t done = 0;
+  while (done < code.size()) {
+    ssize_t n = ::write(fd.get(), code.data() + done, code.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IoError("cannot write " + path + ": " + ErrnoText(errno));
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+std::string ScratchRoot(const SandboxOptions& o) {
+  if (!o.scratch_root.empty()) return o.scratch_root;
+  const char* tmpdir = std::getenv("TMPDIR");
+  return tmpdir && *tmpdir ? tmpdir : "/tmp";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PythonSandbox>> PythonSandbox::Create(const SandboxOptions& options) {
+  const std::string none_hint =
+      "; to run tool code without a sandbox (not recommended) set tools.sandbox: none";
+  if (options.mode != "bwrap" && options.mode != "none") {
+    return Status::InvalidArgument("tools.sandbox: expected \"bwrap\" or \"none\", got \"" +
+                                   options.mode + "\"");
+  }
+  if (!(options.wall_timeout_s > 0) || options.cpu_limit_s <= 0 || options.memory_bytes == 0 ||
+      options.max_processes <= 0 || options.max_file_bytes == 0 || options.output_cap_bytes == 0) {
+    return Status::InvalidArgument(
+        "tools sandbox limits must be positive (wall_timeout_s, cpu_limit_s, memory_bytes, "
+        "max_processes, max_file_bytes, output_cap_bytes)");
+  }
+
+  std::unique_ptr<PythonSandbox> sandbox(new PythonSandbox(options));
+  auto python = ResolveExecutable(options.python);
+  if (!python) {
+    return Status::NotFound("tools: Python interpreter \"" + options.python + "\" not found in " +
+                            kSandboxPath + " (install the Debian package python3)");
+  }
+  sandbox->python_path_ = *python;
+
+  if (options.mode == "none") {
+    spdlog::warn(
+        "tools.sandbox: none: running tool code without a sandbox; snippets can read, write and "
+        "connect to anything this process can");
+    return sandbox;
+  }
+
+  if (::access(options.bwrap_path.c_str(), X_OK) != 0) {
+    return Status::Unavailable("tools.sandbox: bwrap: cannot execute bubblewrap at " +
+                               options.bwrap_path + ": " + ErrnoText(errno) +
+                               " (install the Debian package bubblewrap)" + none_hint);
+  }
+  auto prlimit = ResolveExecutable("prlimit");
+  if (!prlimit) {
+    return Status::Unavailable(std::string("tools.sandbox: bwrap: prlimit (Debian package "
+                                           "util-linux) not found in ") +
+                               kSandboxPath + "; it sets the process limit inside the sandbox" +
+                               none_hint);
+  }
+  sandbox->prlimit_path_ = *prlimit;
+  sandbox->drop_root_ = ::geteuid() == 0;
+  if (sandbox->drop_root_ && options.run_as_uid == 0) {
+    return Status::InvalidArgument(
+        "tools sandbox: run_as_uid must not be 0: the kernel does not limit root's processes");
+  }
+
+  std::vector<std::string>& a = sandbox->bwrap_prefix_;
+  a = {options.bwrap_path, "--unshare-all", "--unshare-user", "--disable-userns",
+       "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"};
+  // Merged-/usr systems have /bin, /lib... as symlinks into /usr; others have real dirs.
+  for (const char* top : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
+    std::error_code ec;
+    auto st = fs::symlink_status(top, ec);
+    if (ec) continue;
+    if (fs::is_symlink(st)) {
+      a.insert(a.end(), {"--symlink", fs::read_symlink(top, ec).string(), top});
+    } else if (fs::is_directory(st)) {
+      a.insert(a.end(), {"--ro-bind", top, top});
+    }
+  }
+  a.insert(a.end(), {"--ro-bind", "/etc", "/etc", "--dev", "/dev", "--remount-ro", "/dev",
+                     "--proc", "/proc", "--perms", "0700", "--size",
+                     std::to_string(options.work_dir_bytes), "--tmpfs", "/work"});
+
+  // Proves the namespaces can be created here (and that python runs inside) before any real
+  // tool call depends on it.
+  const double probe_timeout_s = std::max(10.0, options.wall_timeout_s);
+  auto probe = sandbox->RunWithLimits(std::string("print('") + kProbeMarker + "')",
+                                      probe_timeout_s, 4096);
+  if (!probe.ok()) {
+    return Status::Unavailable("tools.sandbox: bwrap: cannot start bubblewrap (" +
+                               options.bwrap_path + "): " + probe.status().message() + none_hint);
+  }
+  if (probe->exit_code != 0 || Trim(probe->output) != kProbeMarker) {
+    std::string detail = Trim(probe->output);
+    if (detail.size() > 600) detail = detail.substr(0, 600) + "...";
+    if (detail.empty()) detail = "no output, exit code " + std::to_string(probe->exit_code);
+    const bool bwrap_said = detail.find("bwrap:") != std::string::npos;
+    bool namespaces = !bwrap_said && detail.find("python") == std::string::npos;
+    for (const char* hint : {"namespace", "uid map", "unshare", "Operation not permitted"}) {
+      namespaces = namespaces || (bwrap_said && detail.find(hint) != std::string::npos);
+    }
+    std::string cause;
+    if (namespaces) {
+      cause = "bubblewrap (" + options.bwrap_path +
+              ") cannot create its namespaces here; unprivileged user namespaces must be allowed "
+              "(sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone = 1 where "
+              "it exists, no AppArmor userns restriction, and a container that permits unshare)";
+    } else if (bwrap_said) {
+      cause = "bubblewrap (" + options.bwrap_path + ") could not set up the sandbox";
+      if (sandbox->drop_root_) {
+        cause += " (the scratch dir under " + ScratchRoot(options) +
+                 " must be reachable by uid " + std::to_string(options.run_as_uid) + ")";
+      }
+    } else {
+      cause = "the interpreter " + sandbox->python_path_ + " did not run inside the sandbox";
+    }
+    return Status::Unavailable("tools.sandbox: bwrap: " + cause + ". Probe output: " + detail +
+                               none_hint);
+  }
+  return sandbox;
+}
+
+Result<ToolRun> PythonSandbox::Run(const std::string& code) const {
+  return RunWithLimits(code, options_.wall_timeout_s, options_.output_cap_bytes);
+}
+
+Result<ToolRun> PythonSandbox::RunWithLimits(const std::string& code, double wall_timeout_s,
+                                             size_t output_cap_bytes) const {
+  const SandboxOptions& o = options_;
+  const auto start = Clock::now();
+  const bool sandboxed = o.mode == "bwrap";
+
+  ScratchDir scratch;
+  if (Status s = scratch.Create(ScratchRoot(o)); !s.ok()) return s;
+  const std::string script = scratch.path() + "/main.py";
+  if (Status s = WriteScript(script, code); !s.ok()) return s;
+
+  SpawnPlan plan;
+  plan.limits = &o;
+  std::vector<std::string> env_vars = {"LANG=C.UTF-8", "OMP_NUM_THREADS=1",
+                                       "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1"};
+  if (sandboxed) {
+    plan.drop_root = drop_root_;
+    plan.uid = o.run_as_uid;
+    plan.gid = o.run_as_gid;
+    plan.cwd = "/";
+    if (drop_root_ && ::chown(scratch.path().c_str(), o.run_as_uid, o.run_as_gid) != 0) {
+      return Status::IoError("cannot hand " + scratch.path() + " to uid " +
+                             std::to_string(o.run_as_uid) + ": " + ErrnoText(errno));
+    }
+    plan.argv = bwrap_prefix_;
+    plan.argv.insert(plan.argv.end(), {"--ro-bind", script, "/work/main.py", "--remount-ro", "/",
+                                       "--chdir", "/work", "--clearenv"});
+    env_vars.insert(env_vars.end(),
+                    {std::string("PATH=") + kSandboxPath, "HOME=/work", "TMPDIR=/work"});
+    for (const auto& kv : env_vars) {
+      size_t eq = kv.find('=');
+      plan.argv.insert(plan.argv.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
+    }
+    const std::string nproc = std::to_string(o.max_processes);
+    plan.argv.insert(plan.argv.end(), {"--", prlimit_path_, "--nproc=" + nproc + ":" + nproc,
+                                       "--", python_path_, "-I", "-u", "main.py"});
+    plan.envp = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8"};
+  } else {
+    plan.cwd = scratch.path();
+    plan.set_nproc = true;
+    plan.no_new_privs = true;
+    plan.argv = {python_path_, "-I", "-u", "main.py"};
+    env_vars.insert(env_vars.end(), {std::string("PATH=") + kSandboxPath,
+                                     "HOME=" + scratch.path(), "TMPDIR=" + scratch.path()});
+    plan.envp = env_vars;
+  }
+
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::IoError("pipe: " + ErrnoText(errno));
+  UniqueFd out_r(pipe_fds[0]), out_w(pipe_fds[1]);
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::IoError("pipe: " + ErrnoText(errno));
+  UniqueFd report_r(pipe_fds[0]), report_w(pipe_fds[1]);
+  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (devnull.get() < 0) return Status::IoError("/dev/null: " + ErrnoText(errno));
+  // Only our end is non-blocking: a script whose stdout returned EAGAIN would crash on print.
+  ::fcntl(out_r.get(), F_SETFL, ::fcntl(out_r.get(), F_GETFL) | O_NONBLOCK);
+
+  std::vector<char*> argv = CStrings(plan.argv);
+  std::vector<char*> envp = CStrings(plan.envp);
+  struct rlimit nofile {};
+  ::getrlimit(RLIMIT_NOFILE, &nofile);
+  const int max_fd = static_cast<int>(std::min<rlim_t>(nofile.rlim_cur, 65536));
+
+  const pid_t pid = ::fork();
+  if (pid < 0) return Status::Unavailable("fork: " + ErrnoText(errno));
+  if (pid == 0) {
+    ChildExec(plan, argv.data(), envp.data(), devnull.get(), out_w.get(), report_w.get(), max_fd);
+  }
+  ::setpgid(pid, pid);  // also done by the child; whichever runs first wins the race
+  out_w.reset();
+  report_w.reset();
+  devnull.reset();
+
+  int report[2] = {0, 0};
+  size_t got = 0;
+  while (got < sizeof report) {
+    ssize_t n = ::read(report_r.get(), reinterpret_cast<char*>(report) + got, sizeof report - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got == sizeof report) {
+    WaitForChild(pid);
+    return Status::Unavailable(std::string(StageName(report[0])) + " " + plan.argv[0] + ": " +
+                               ErrnoText(report[1]));
+  }
+
+  // pidfd makes the child's exit pollable next to the pipe; older kernels fall back to ticks.
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(wall_timeout_s));
+  const size_t keep = output_cap_bytes + 4;  // a few extra bytes to cut on a UTF-8 boundary
+  std::string captured;
+  size_t total_bytes = 0;
+  bool pipe_open = true, exited = false, timed_out = false, killed = false;
+  int wait_status = 0;
+  std::optional<Clock::time_point> drain_until;
+  char buf[65536];
+
+  auto kill_all = [&] {
+    ::kill(-pid, SIGKILL);
+    ::kill(pid, SIGKILL);
+    killed = true;
+  };
+
+  while (pipe_open || !exited) {
+    const auto now = Clock::now();
+    if (!timed_out && !killed && now >= deadline) {
+      timed_out = true;
+      kill_all();
+      drain_until = now + std::chrono::milliseconds(kDrainGraceMs);
+    }
+    if (exited && pipe_open && !drain_until) {
+      // The script is gone but something it started still holds the pipe.
+      drain_until = now + std::chrono::milliseconds(kDrainGraceMs);
+      kill_all();
+    }
+    if (drain_until && now >= *drain_until) break;
+
+    auto until = drain_until ? *drain_until : deadline;
+    int timeout_ms = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count()) + 1;
+    if (!exited && pidfd.get() < 0) timeout_ms = std::min(timeout_ms, 20);
+
+    pollfd fds[2];
+    int nfds = 0;
+    if (pipe_open) fds[nfds++] = {out_r.get(), POLLIN, 0};
+    if (!exited && pidfd.get() >= 0) fds[nfds++] = {pidfd.get(), POLLIN, 0};
+    int rc = ::poll(fds, nfds, std::max(timeout_ms, 0));
+    if (rc < 0 && errno != EINTR) return Status::Internal("poll: " + ErrnoText(errno));
+
+    if (pipe_open) {
+      while (true) {
+        ssize_t n = ::read(out_r.get(), buf, sizeof buf);
+        if (n > 0) {
+          total_bytes += static_cast<size_t>(n);
+          if (captured.size() < keep) {
+            captured.append(buf, std::min(static_cast<size_t>(n), keep - captured.size()));
+          }
+          continue;
+        }
+        if (n == 0) pipe_open = false;
+        if (n < 0 && errno == EINTR) continue;
+        break;  // EAGAIN: nothing more for now
+      }
+    }
+    if (!exited) {
+      // WNOWAIT leaves the zombie in place: while it exists its pid, and so the process group
+      // id killed below, cannot be handed to an unrelated process.
+      siginfo_t info{};
+      int w = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+      if ((w == 0 && info.si_pid == pid) || (w < 0 && errno == ECHILD)) exited = true;
+    }
+  }
+  // Whatever is left of the process group (none mode: background children) goes with it.
+  if (!exited) kill_all();
+  ::kill(-pid, SIGKILL);
+  wait_status = WaitForChild(pid);
+
+  ToolRun run;
+  run.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  run.timed_out = timed_out;
+  run.truncated = total_bytes > output_cap_bytes;
+  run.exit_code = timed_out ? -1 : ExitCodeOf(wait_status);
+
+  size_t cut = std::min(captured.size(), output_cap_bytes);
+  if (run.truncated) {
+    // Step back over continuation bytes so a multi-byte character is not split.
+    size_t back = 0;
+    while (cut > 0 && back < 3 && cut < captured.size() &&
+           (static_cast<unsigned char>(captured[cut]) & 0xC0) == 0x80) {
+      --cut;
+      ++back;
+    }
+  }
+  run.output = ValidUtf8(std::string_view(captured).substr(0, cut));
+  auto note = [&run](const std::string& text) {
+    if (!run.output.empty() && run.output.back() != '\n') run.output += '\n';
+    run.output += text + "\n";
+  };
+  if (run.truncated) note("[output truncated at " + std::to_string(output_cap_bytes) + " bytes]");
+  if (timed_out) {
+    note("[killed: wall-clock limit of " + FormatSeconds(wall_timeout_s) + " s]");
+  } else if (run.exit_code > 128 && run.exit_code < 128 + NSIG) {
+    const int sig = run.exit_code - 128;
+    if (sig == SIGXCPU) {
+      note("[killed: CPU time limit of " + std::to_string(o.cpu_limit_s) + " s]");
+    } else {
+      note("[killed by signal " + std::to_string(sig) + " (" + SignalName(sig) + ")]");
+    }
+  } else if (run.exit_code != 0) {
+    note("[exit code " + std::to_string(run.exit_code) + "]");
+  }
+  return run;
+}
+
+}  // namespace tfgrpo
