@@ -327,3 +327,55 @@ TEST_F(ConfigTest, FingerprintIgnoresEndpointAndThroughputButSeesResultSettings)
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST(ConfigAgentKeys, AgentModeAndToolsParseWithDefaults) {
+  auto defaults = ParseConfig("model:\n  base_url: http://x/v1\n  name: m\n", "c.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->task.max_turns, 50);
+  EXPECT_EQ(defaults->task.timeout_s, 1800);
+  EXPECT_EQ(defaults->task.tool_protocol, "native");
+  EXPECT_EQ(defaults->tools.sandbox, "bwrap");
+
+  auto c = ParseConfig(
+      "model:\n  base_url: http://x/v1\n  name: m\n"
+      "task:\n  mode: agent\n  max_turns: 8\n  timeout_s: 60\n  tool_protocol: text\n"
+      "tools:\n  sandbox: none\n  timeout_s: 5\n",
+      "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->task.mode, "agent");
+  EXPECT_EQ(c->task.max_turns, 8);
+  EXPECT_EQ(c->task.timeout_s, 60);
+  EXPECT_EQ(c->task.tool_protocol, "text");
+  EXPECT_EQ(c->tools.sandbox, "none");
+  EXPECT_EQ(c->tools.timeout_s, 5);
+}
+
+TEST(ConfigAgentKeys, BadAgentValuesAreNamed) {
+  const std::string m = "model:\n  base_url: http://x/v1\n  name: m\n";
+  auto error = [](const std::string& yaml) {
+    auto r = ParseConfig(yaml, "c.yaml");
+    return r.ok() ? std::string() : r.status().message();
+  };
+  EXPECT_NE(error(m + "task:\n  tool_protocol: xml\n").find("task.tool_protocol: expected one of native, text"),
+            std::string::npos);
+  EXPECT_NE(error(m + "tools:\n  sandbox: docker\n").find("tools.sandbox: expected one of bwrap, none"),
+            std::string::npos);
+  EXPECT_NE(error(m + "task:\n  max_turns: 0\n").find("task.max_turns"), std::string::npos);
+  EXPECT_NE(error(m + "tools:\n  sandbx: none\n").find("unknown key 'tools.sandbx'"), std::string::npos);
+}
+
+TEST(ConfigAgentKeys, FingerprintSeesAgentSettingsOnlyInAgentMode) {
+  const std::string m = "model:\n  base_url: http://x/v1\n  name: m\n";
+  auto prompt_a = ParseConfig(m + "task:\n  max_turns: 3\n", "c.yaml");
+  auto prompt_b = ParseConfig(m + "task:\n  max_turns: 9\n", "c.yaml");
+  EXPECT_EQ(ConfigFingerprintJson(*prompt_a), ConfigFingerprintJson(*prompt_b));
+  auto agent_a = ParseConfig(m + "task:\n  mode: agent\n  max_turns: 3\n", "c.yaml");
+  auto agent_b = ParseConfig(m + "task:\n  mode: agent\n  max_turns: 9\n", "c.yaml");
+  EXPECT_NE(ConfigFingerprintJson(*agent_a), ConfigFingerprintJson(*agent_b));
+}
+
+}  // namespace
+}  // namespace tfgrpo
