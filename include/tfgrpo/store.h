@@ -77,6 +77,9 @@ class RunStore {
   Status BeginOrResume(const std::string& config_json);
 
   std::optional<CallRecord> FindCall(const std::string& fingerprint);
+  // Every recorded call's fingerprint, read once at the start of a run so that a fresh run's
+  // calls need no lookup at all.
+  std::vector<std::string> CallFingerprints();
   Status RecordCall(const CallRecord& record);  // insert or replace
   Status RecordRollout(const RolloutRecord& record);
   Status RecordFailure(const FailureRecord& record);

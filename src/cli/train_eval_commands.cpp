@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "tfgrpo/compare.h"
 #include "tfgrpo/data.h"
 #include "tfgrpo/engine.h"
 #include "tfgrpo/eval.h"
@@ -49,10 +50,53 @@ struct EvalArgs {
   std::string experiences;
   int k = 0;
   std::string out;
+  bool per_task = false;
+  std::vector<std::string> compare;  // A.json B.json
+  std::string json_out;              // --json: the comparison as JSON
+  int resamples = 10000;
 };
+
+int RunCompare(const EvalArgs& args) {
+  EvalReport reports[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::string& path = args.compare[i];
+    auto text = ReadFile(path);
+    if (!text.ok()) return Fail(text.status().message());
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return Fail(path + ": not valid JSON (expected an eval report written by tfgrpo eval)");
+    auto report = EvalReportFromJson(j);
+    if (!report.ok()) return Fail(path + ": " + report.status().message());
+    reports[i] = std::move(report).value();
+  }
+  CompareOptions options;
+  options.resamples = args.resamples;
+  auto comparison = CompareReports(reports[0], reports[1], options);
+  if (!comparison.ok()) {
+    return Fail(comparison.status().message() + " (A = " + args.compare[0] + ", B = " + args.compare[1] + ")");
+  }
+  if (!args.json_out.empty()) {
+    nlohmann::json j = comparison->ToJson();
+    j["a"] = args.compare[0];
+    j["b"] = args.compare[1];
+    Status s = WriteFileAtomic(args.json_out, j.dump(2) + "\n");
+    if (!s.ok()) return Fail(s.message());
+  }
+  std::fputs(FormatComparison(*comparison, args.compare[0], args.compare[1], args.per_task).c_str(), stdout);
+  return 0;
+}
 
 int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   InitLogging(global.verbosity());
+  if (!args.compare.empty()) {
+    if (!args.config.empty() || !args.experiences.empty() || args.k > 0 || !args.out.empty()) {
+      return Fail("--compare reads two existing reports; --config, --experiences, --k and --out do not apply "
+                  "(use --json OUT to save the comparison)");
+    }
+    return RunCompare(args);
+  }
+  if (!args.json_out.empty()) return Fail("--json writes a comparison; it needs --compare A.json B.json");
+  if (args.config.empty()) return Fail("eval needs --config (or --compare A.json B.json to compare two reports)");
+  if (args.out.empty()) return Fail("eval needs --out FILE for the JSON report");
   auto config = LoadConfig(args.config);
   if (!config.ok()) return Fail(config.status().message());
   if (config->data.eval.empty())
@@ -84,6 +128,7 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
               static_cast<long long>(report->usage.prompt_tokens),
               static_cast<long long>(report->usage.cached_tokens),
               static_cast<long long>(report->usage.completion_tokens), report->wall_s, args.out.c_str());
+  if (args.per_task) std::fputs(FormatPerTaskTable(*report).c_str(), stdout);
   return 0;
 }
 
@@ -100,12 +145,22 @@ void AddTrainCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
 
 void AddEvalCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner) {
   auto args = std::make_shared<EvalArgs>();
-  auto* cmd = app.add_subcommand("eval", "Evaluate on the eval split: Mean@k and Pass@k");
-  cmd->add_option("--config", args->config, "YAML run configuration")->required()->check(CLI::ExistingFile);
+  auto* cmd = app.add_subcommand("eval", "Evaluate on the eval split (Mean@k, Pass@k), or compare two reports");
+  cmd->add_option("--config", args->config, "YAML run configuration (required unless --compare)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--experiences", args->experiences, "Library JSON (absent: no library, the baseline)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--k", args->k, "Samples per task (default: eval.k)")->check(CLI::PositiveNumber);
-  cmd->add_option("--out", args->out, "Where to write the JSON report")->required();
+  cmd->add_option("--out", args->out, "Where to write the JSON report (required unless --compare)");
+  cmd->add_flag("--per-task", args->per_task, "Also print a table per task (k, successes, mean reward)");
+  cmd->add_option("--compare", args->compare,
+                  "Compare two eval reports A.json B.json: B-A for Mean@k and Pass@k with a bootstrap 95% "
+                  "interval over tasks")
+      ->expected(2)
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--json", args->json_out, "With --compare: also write the comparison as JSON here");
+  cmd->add_option("--resamples", args->resamples, "With --compare: bootstrap resamples")
+      ->check(CLI::Range(100, 10000000));
   cmd->callback([&global, args, runner] { *runner = [&global, args] { return RunEval(global, *args); }; });
 }
 

@@ -1,5 +1,6 @@
 #include "grpo/recording_client.h"
 
+#include <cstdio>
 #include <regex>
 
 #include "tfgrpo/util.h"
@@ -11,6 +12,41 @@ std::string ShortReason(const Status& status) {
   std::smatch m;
   if (std::regex_search(status.message(), m, http_status)) return "HTTP " + m[1].str();
   return Status::CodeName(status.code());
+}
+
+RecordingClient::RecordingClient(ChatClient& inner, RunStore& store, std::string model,
+                                 std::optional<int> max_tokens)
+    : inner_(inner), store_(store), model_(std::move(model)), max_tokens_(max_tokens) {
+  for (auto& f : store_.CallFingerprints()) recorded_.insert(std::move(f));
+}
+
+std::string RequestFingerprint(const ChatRequest& request, std::string_view model,
+                               std::optional<int> default_max_tokens) {
+  // Length-prefixed fields, so that no two different requests concatenate to the same text.
+  std::string key;
+  size_t size = request.call_id.size() + model.size() + 64;
+  for (const auto& m : request.messages) size += m.role.size() + m.content.size() + 16;
+  key.reserve(size);
+  auto field = [&key](std::string_view v) {
+    key += std::to_string(v.size());
+    key += ':';
+    key += v;
+  };
+  field(request.call_id);
+  field(RoleName(request.role));
+  field(model);
+  char number[64];
+  std::snprintf(number, sizeof number, "%.17g", request.temperature);
+  field(number);
+  const auto max_tokens = request.max_tokens ? request.max_tokens : default_max_tokens;
+  field(max_tokens ? std::to_string(*max_tokens) : "-");
+  for (const auto& m : request.messages) {
+    field(m.role);
+    field(m.content);
+    field(m.extra.empty() ? std::string() : m.extra.dump());
+  }
+  field(request.extra_body.empty() ? std::string() : request.extra_body.dump());
+  return Fingerprint(key);
 }
 
 Usage RecordingClient::sent_usage() const {
@@ -36,10 +72,9 @@ static constexpr std::string_view kDefinitivePrefix = "provider error: ";
 
 Result<ChatResponse> RecordingClient::Complete(const ChatRequest& request) {
   if (request.call_id.empty()) return inner_.Complete(request);
-  const std::string body = ChatRequestBody(request, model_, max_tokens_).dump();
-  const std::string fingerprint = Fingerprint(request.call_id + "\n" + body);
+  const std::string fingerprint = RequestFingerprint(request, model_, max_tokens_);
 
-  if (auto recorded = store_.FindCall(fingerprint)) {
+  if (auto recorded = recorded_.count(fingerprint) ? store_.FindCall(fingerprint) : std::nullopt) {
     if (recorded->ok) {
       ++replayed_;
       try {

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "tfgrpo/llm.h"
 #include "tfgrpo/store.h"
@@ -15,8 +16,7 @@ namespace tfgrpo {
 
 class RecordingClient : public ChatClient {
  public:
-  RecordingClient(ChatClient& inner, RunStore& store, std::string model, std::optional<int> max_tokens)
-      : inner_(inner), store_(store), model_(std::move(model)), max_tokens_(max_tokens) {}
+  RecordingClient(ChatClient& inner, RunStore& store, std::string model, std::optional<int> max_tokens);
 
   // Requests without a call id are not cached (they could not be told apart on resume).
   Result<ChatResponse> Complete(const ChatRequest& request) override;
@@ -40,7 +40,13 @@ class RecordingClient : public ChatClient {
   mutable std::mutex mu_;
   Usage usage_;
   std::map<std::string, int64_t> reasons_;
+  std::unordered_set<std::string> recorded_;  // fingerprints in the store when the run started
 };
+
+// A stable key for a request: every field that shapes the body the provider receives, plus the
+// call id. Built from the fields directly (no JSON serialisation: this runs on every call).
+std::string RequestFingerprint(const ChatRequest& request, std::string_view model,
+                               std::optional<int> default_max_tokens);
 
 // "HTTP 400", "unauthorized", "unavailable", "timeout", "parse error"...: a bucket for counting.
 std::string ShortReason(const Status& status);

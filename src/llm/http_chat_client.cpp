@@ -18,6 +18,7 @@
 
 #include "llm/http_internal.h"
 #include "tfgrpo/llm.h"
+#include "tfgrpo/retry.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
@@ -284,7 +285,7 @@ Result<ChatResponse> HttpChatClient::Complete(const ChatRequest& request) {
         last_error = Clean("HTTP " + std::to_string(status) + ": " +
                            llm_internal::ProviderErrorMessage(r.body, 300));
         if (r.retry_after) {
-          retry_after = llm_internal::ParseRetryAfter(*r.retry_after, std::time(nullptr));
+          retry_after = ParseRetryAfter(*r.retry_after, std::time(nullptr));
         }
       } else {
         return Status::ProviderError(Clean("HTTP " + std::to_string(status) + " from " + url_ +
@@ -295,7 +296,7 @@ Result<ChatResponse> HttpChatClient::Complete(const ChatRequest& request) {
     if (attempt >= max_attempts) break;
     const double wait_s =
         retry_after ? std::min(*retry_after, std::max(0.0, options_.retry_after_max_s))
-                    : llm_internal::BackoffSeconds(attempt, options_.backoff_initial_s,
+                    : BackoffSeconds(attempt, options_.backoff_initial_s,
                                                    options_.backoff_max_s, UnitRandom());
     spdlog::debug("llm retry: role={} call_id={} attempt={}/{} error=\"{}\" wait={:.3f}s{}", role,
                   request.call_id, attempt, max_attempts, last_error, wait_s,

@@ -156,7 +156,7 @@ struct RunStore::Impl {
 
   Statement find_call, record_call, record_rollout, record_failure, record_step;
   Statement record_library, delete_experiences, record_experience;
-  Statement latest_library, steps, failures, count_calls, count_rollouts;
+  Statement latest_library, steps, failures, count_calls, count_rollouts, call_fingerprints;
   Statement begin, commit, rollback;
 
   Status Error(const std::string& what) const {
@@ -289,6 +289,7 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
       {&im.steps, "SELECT step, epoch, batch, stats_json FROM steps ORDER BY step"},
       {&im.failures, "SELECT step, task_id, stage, error FROM failures ORDER BY step, id"},
       {&im.count_calls, "SELECT COUNT(*) FROM llm_calls"},
+      {&im.call_fingerprints, "SELECT fingerprint FROM llm_calls"},
       {&im.count_rollouts, "SELECT COUNT(*) FROM rollouts"},
       {&im.begin, "BEGIN IMMEDIATE"},
       {&im.commit, "COMMIT"},
@@ -504,6 +505,16 @@ int64_t RunStore::CountCalls() {
   Statement& s = impl_->count_calls;
   ResetOnExit reset{s};
   return sqlite3_step(s.get()) == SQLITE_ROW ? s.Int(0) : 0;
+}
+
+std::vector<std::string> RunStore::CallFingerprints() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->call_fingerprints;
+  ResetOnExit reset{s};
+  std::vector<std::string> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW)
+    out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
+  return out;
 }
 
 int64_t RunStore::CountRollouts() {

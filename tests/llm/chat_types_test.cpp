@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "llm/http_internal.h"
+#include "tfgrpo/retry.h"
 #include "tfgrpo/llm.h"
 
 namespace tfgrpo {
@@ -136,22 +137,22 @@ TEST(ProviderErrorMessage, PrefersTheErrorMessageElseTruncatedBody) {
 
 TEST(RetryAfter, SecondsAndHttpDateForms) {
   const std::time_t now = 1700000000;  // Tue, 14 Nov 2023 22:13:20 GMT
-  EXPECT_EQ(llm_internal::ParseRetryAfter("3", now), 3.0);
-  EXPECT_EQ(llm_internal::ParseRetryAfter(" 0 ", now), 0.0);
-  EXPECT_DOUBLE_EQ(*llm_internal::ParseRetryAfter("1.5", now), 1.5);
-  EXPECT_EQ(llm_internal::ParseRetryAfter("Tue, 14 Nov 2023 22:13:27 GMT", now), 7.0);
-  EXPECT_EQ(llm_internal::ParseRetryAfter("Tue, 14 Nov 2023 22:00:00 GMT", now), 0.0);
-  EXPECT_FALSE(llm_internal::ParseRetryAfter("soon", now).has_value());
-  EXPECT_FALSE(llm_internal::ParseRetryAfter("3s", now).has_value());
-  EXPECT_FALSE(llm_internal::ParseRetryAfter("", now).has_value());
+  EXPECT_EQ(ParseRetryAfter("3", now), 3.0);
+  EXPECT_EQ(ParseRetryAfter(" 0 ", now), 0.0);
+  EXPECT_DOUBLE_EQ(*ParseRetryAfter("1.5", now), 1.5);
+  EXPECT_EQ(ParseRetryAfter("Tue, 14 Nov 2023 22:13:27 GMT", now), 7.0);
+  EXPECT_EQ(ParseRetryAfter("Tue, 14 Nov 2023 22:00:00 GMT", now), 0.0);
+  EXPECT_FALSE(ParseRetryAfter("soon", now).has_value());
+  EXPECT_FALSE(ParseRetryAfter("3s", now).has_value());
+  EXPECT_FALSE(ParseRetryAfter("", now).has_value());
 }
 
 TEST(Backoff, DoublesFromInitialUpToTheCapWithJitterInHalfToOne) {
-  EXPECT_DOUBLE_EQ(llm_internal::BackoffSeconds(1, 0.5, 30, 0.0), 0.25);
-  EXPECT_DOUBLE_EQ(llm_internal::BackoffSeconds(1, 0.5, 30, 0.999999), 0.5 * (0.5 + 0.5 * 0.999999));
-  EXPECT_DOUBLE_EQ(llm_internal::BackoffSeconds(3, 0.5, 30, 0.0), 1.0);
-  EXPECT_DOUBLE_EQ(llm_internal::BackoffSeconds(10, 0.5, 30, 0.0), 15.0);
-  EXPECT_DOUBLE_EQ(llm_internal::BackoffSeconds(40, 0.5, 30, 0.5), 22.5);
+  EXPECT_DOUBLE_EQ(BackoffSeconds(1, 0.5, 30, 0.0), 0.25);
+  EXPECT_DOUBLE_EQ(BackoffSeconds(1, 0.5, 30, 0.999999), 0.5 * (0.5 + 0.5 * 0.999999));
+  EXPECT_DOUBLE_EQ(BackoffSeconds(3, 0.5, 30, 0.0), 1.0);
+  EXPECT_DOUBLE_EQ(BackoffSeconds(10, 0.5, 30, 0.0), 15.0);
+  EXPECT_DOUBLE_EQ(BackoffSeconds(40, 0.5, 30, 0.5), 22.5);
 }
 
 TEST(Redact, RemovesEverySecretOccurrence) {

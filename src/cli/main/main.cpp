@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   AddDemoCommand(app, global, &runner);
   AddExperiencesCommand(app, global, &runner);
   AddServeCommand(app, global, &runner);
+  AddDataCommand(app, global, &runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

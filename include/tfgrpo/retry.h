@@ -1,0 +1,19 @@
+// HTTP retry policy shared by every client tfgrpo runs (the LLM client, dataset pulls): how long
+// a server's Retry-After asks us to wait, and exponential backoff with jitter otherwise.
+#pragma once
+
+#include <ctime>
+#include <optional>
+#include <string_view>
+
+namespace tfgrpo {
+
+// Retry-After as delta-seconds ("3", "0.5") or an HTTP-date relative to `now`; nullopt when
+// absent or unreadable.
+std::optional<double> ParseRetryAfter(std::string_view value, std::time_t now);
+
+// Wait before retry number `retry` (1-based): initial_s * 2^(retry-1) capped at max_s, scaled by
+// a jitter factor in [0.5, 1) from `unit` in [0, 1).
+double BackoffSeconds(int retry, double initial_s, double max_s, double unit);
+
+}  // namespace tfgrpo

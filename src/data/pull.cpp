@@ -1,0 +1,507 @@
+// `tfgrpo data pull`: a Hugging Face dataset split through the datasets-server rows API.
+#include "tfgrpo/pull.h"
+
+#include <curl/curl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "tfgrpo/retry.h"
+#include "tfgrpo/util.h"
+
+namespace tfgrpo {
+namespace {
+
+using nlohmann::json;
+
+std::string Truncate(std::string s, size_t max_chars) {
+  if (s.size() <= max_chars) return s;
+  s.resize(max_chars);
+  return s + "...";
+}
+
+// RFC 3986 query-component encoding ("openai/gsm8k" -> "openai%2Fgsm8k").
+std::string UrlEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string MapSpec(const std::vector<FieldMapping>& map) {
+  std::string spec;
+  for (const auto& m : map) spec += (spec.empty() ? "" : ",") + m.ours + "=" + m.theirs;
+  return spec;
+}
+
+// The server's {"error": "..."} text, else the body itself, shortened.
+std::string ServerMessage(const std::string& body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_discarded() && j.is_object()) {
+    auto e = j.find("error");
+    if (e != j.end() && e->is_string()) return Truncate(e->get<std::string>(), 300);
+  }
+  std::string text = Trim(body);
+  return text.empty() ? "(empty body)" : Truncate(text, 300);
+}
+
+struct HttpReply {
+  CURLcode curl = CURLE_OK;
+  std::string curl_error;
+  long status = 0;
+  std::string body;
+  std::string retry_after;
+};
+
+size_t CollectBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+size_t CollectHeader(char* data, size_t size, size_t n, void* user) {
+  auto* reply = static_cast<HttpReply*>(user);
+  std::string_view line(data, size * n);
+  if (StartsWith(line, "HTTP/")) reply->retry_after.clear();  // a new response after a redirect
+  const std::string_view name = "retry-after:";
+  if (line.size() > name.size() && ToLower(line.substr(0, name.size())) == name) {
+    reply->retry_after = Trim(line.substr(name.size()));
+  }
+  return size * n;
+}
+
+HttpReply HttpGet(const std::string& url, const std::string& token, double timeout_s) {
+  static std::once_flag curl_init;
+  std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  HttpReply reply;
+  CURL* curl = curl_easy_init();
+  if (!curl) {
+    reply.curl = CURLE_FAILED_INIT;
+    reply.curl_error = "curl_easy_init failed";
+    return reply;
+  }
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+  if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, CollectBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &reply);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);  // credentials stay on the original host
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min(timeout_s, 30.0) * 1000));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_s * 1000));
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "tfgrpo-data-pull/0.1");
+  reply.curl = curl_easy_perform(curl);
+  if (reply.curl != CURLE_OK) {
+    reply.curl_error = error[0] ? error : curl_easy_strerror(reply.curl);
+  } else {
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return reply;
+}
+
+// GETs `url` and parses its JSON body, retrying network errors, 429 and 5xx with backoff (or the
+// server's Retry-After). `what` describes the request for errors; `not_found` is the 404 message.
+Result<json> GetJson(const std::string& url, const std::string& what, const std::string& not_found,
+                     const PullOptions& options, PullSummary& summary) {
+  static uint64_t jitter_state = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::string last_error;
+  for (int attempt = 0;; ++attempt) {
+    ++summary.requests;
+    HttpReply reply = HttpGet(url, options.token, options.timeout_s);
+    std::optional<double> server_wait;
+    if (reply.curl != CURLE_OK) {
+      last_error = reply.curl_error;
+    } else if (reply.status == 200) {
+      json j = json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_discarded() && j.is_object()) return j;
+      last_error = "HTTP 200 with a body that is not a JSON object: " + Truncate(Trim(reply.body), 200);
+    } else if (reply.status == 401 || reply.status == 403) {
+      return Status::Unauthorized(what + ": HTTP " + std::to_string(reply.status) +
+                                  " (the dataset may be private or gated: set HF_TOKEN to a token with access): " +
+                                  ServerMessage(reply.body));
+    } else if (reply.status == 404) {
+      return Status::NotFound(not_found + ": " + ServerMessage(reply.body));
+    } else if (reply.status == 429 || reply.status >= 500) {
+      last_error = "HTTP " + std::to_string(reply.status) + ": " + ServerMessage(reply.body);
+      server_wait = ParseRetryAfter(reply.retry_after, std::time(nullptr));
+    } else {
+      return Status::ProviderError(what + ": HTTP " + std::to_string(reply.status) + ": " +
+                                   ServerMessage(reply.body));
+    }
+    if (attempt >= options.max_retries) {
+      return Status::Unavailable(what + ": failed after " + std::to_string(attempt + 1) +
+                                 " attempts; last error: " + last_error);
+    }
+    double wait = server_wait
+                      ? std::min(*server_wait, options.max_backoff_s)
+                      : BackoffSeconds(attempt + 1, options.initial_backoff_s, options.max_backoff_s,
+                                       UnitDouble(jitter_state));
+    ++summary.retries;
+    spdlog::warn("{}: {}; retry {}/{} in {:.1f} s", what, last_error, attempt + 1, options.max_retries, wait);
+    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+  }
+}
+
+// A field of `row` by name, or by dotted path into objects and arrays. A key containing dots
+// that exists as is wins over the path reading.
+const json* Lookup(const json& row, const std::string& path) {
+  if (auto it = row.find(path); it != row.end()) return &*it;
+  const json* node = &row;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t dot = path.find('.', start);
+    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (node->is_object()) {
+      auto it = node->find(part);
+      if (it == node->end()) return nullptr;
+      node = &*it;
+    } else if (node->is_array() && !part.empty() && part.size() <= 9 &&
+               std::all_of(part.begin(), part.end(), [](unsigned char c) { return std::isdigit(c); })) {
+      size_t index = std::stoul(part);
+      if (index >= node->size()) return nullptr;
+      node = &(*node)[index];
+    } else {
+      return nullptr;
+    }
+    if (dot == std::string::npos) return node;
+    start = dot + 1;
+  }
+  return nullptr;
+}
+
+std::string KeyList(const json& row) {
+  std::string keys;
+  if (row.is_object()) {
+    for (auto it = row.begin(); it != row.end(); ++it) keys += (keys.empty() ? "" : ", ") + it.key();
+  }
+  return keys.empty() ? "none" : keys;
+}
+
+// The resumption record next to FILE.partial: what the partial file holds rows of.
+struct PartialMeta {
+  std::string dataset, config, split, map;
+  int64_t total = -1;  // num_rows_total once a page has been seen
+  json ToJson() const {
+    return {{"dataset", dataset}, {"config", config}, {"split", split}, {"map", map}, {"num_rows_total", total}};
+  }
+};
+
+std::optional<PartialMeta> ReadMeta(const std::filesystem::path& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return std::nullopt;
+  json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  PartialMeta m;
+  m.dataset = j.value("dataset", "");
+  m.config = j.value("config", "");
+  m.split = j.value("split", "");
+  m.map = j.value("map", "");
+  m.total = j.value("num_rows_total", int64_t{-1});
+  return m;
+}
+
+// Complete (newline-terminated) lines in `path`; a torn last line from an interrupted write is
+// cut off so appending continues on a line boundary.
+Result<int64_t> CountCompleteLines(const std::filesystem::path& path) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  int64_t lines = std::count(text->begin(), text->end(), '\n');
+  size_t keep = text->rfind('\n');
+  keep = keep == std::string::npos ? 0 : keep + 1;
+  if (keep < text->size()) {
+    std::error_code ec;
+    std::filesystem::resize_file(path, keep, ec);
+    if (ec) return Status::IoError(path.string() + ": cannot cut the incomplete last line: " + ec.message());
+    spdlog::info("{}: dropped an incomplete last line ({} bytes)", path.string(), text->size() - keep);
+  }
+  return lines;
+}
+
+// Appends JSONL lines and makes each page durable before the next request, so an interruption
+// loses at most the page in flight.
+class PartialWriter {
+ public:
+  ~PartialWriter() {
+    if (file_) std::fclose(file_);
+  }
+  Status Open(const std::filesystem::path& path) {
+    path_ = path;
+    file_ = std::fopen(path.c_str(), "ab");
+    if (!file_) return Status::IoError(path.string() + ": cannot open for appending");
+    return Status::Ok();
+  }
+  Status Append(const std::string& lines) {
+    if (std::fwrite(lines.data(), 1, lines.size(), file_) != lines.size() || std::fflush(file_) != 0 ||
+        ::fsync(::fileno(file_)) != 0) {
+      return Status::IoError(path_.string() + ": write failed");
+    }
+    return Status::Ok();
+  }
+  bool is_open() const { return file_ != nullptr; }
+  Status Close() {
+    int rc = std::fclose(file_);
+    file_ = nullptr;
+    return rc == 0 ? Status::Ok() : Status::IoError(path_.string() + ": close failed");
+  }
+
+ private:
+  std::filesystem::path path_;
+  FILE* file_ = nullptr;
+};
+
+Result<std::string> ResolveConfig(const std::string& endpoint, const PullOptions& options, PullSummary& summary) {
+  const std::string url = endpoint + "/splits?dataset=" + UrlEncode(options.dataset);
+  auto splits = GetJson(url, "listing the splits of dataset '" + options.dataset + "'",
+                        "dataset '" + options.dataset + "' not found at " + endpoint +
+                            " (if it is private or gated, set HF_TOKEN)",
+                        options, summary);
+  if (!splits.ok()) return splits.status();
+  auto list = splits->find("splits");
+  if (list == splits->end() || !list->is_array() || list->empty()) return std::string("default");
+  std::string available;
+  for (const auto& entry : *list) {
+    if (!entry.is_object()) continue;
+    std::string config = entry.value("config", ""), split = entry.value("split", "");
+    if (split == options.split && !config.empty()) return config;
+    available += (available.empty() ? "" : ", ") + config + "/" + split;
+  }
+  return Status::NotFound("dataset '" + options.dataset + "' has no split '" + options.split +
+                          "' (available config/split: " + available + ")");
+}
+
+bool UsesCell(const PullOptions& options, const std::string& cell) {
+  if (options.map.empty()) return true;
+  for (const auto& m : options.map) {
+    if (m.theirs == cell || StartsWith(m.theirs, cell + ".")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::vector<FieldMapping>> ParseFieldMap(std::string_view spec) {
+  std::vector<FieldMapping> map;
+  size_t start = 0;
+  while (start <= spec.size()) {
+    size_t comma = spec.find(',', start);
+    std::string pair = Trim(spec.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    size_t eq = pair.find('=');
+    if (eq == std::string::npos) {
+      return Status::InvalidArgument("--map: '" + pair + "' is not of the form ours=theirs");
+    }
+    FieldMapping m{Trim(pair.substr(0, eq)), Trim(pair.substr(eq + 1))};
+    if (m.ours.empty() || m.theirs.empty()) {
+      return Status::InvalidArgument("--map: '" + pair + "' needs a field name on both sides of '='");
+    }
+    for (const auto& prior : map) {
+      if (prior.ours == m.ours) return Status::InvalidArgument("--map: field '" + m.ours + "' is mapped twice");
+    }
+    map.push_back(std::move(m));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return map;
+}
+
+std::string ResolveHfEndpoint(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("TFGRPO_HF_ENDPOINT");
+  if (env && *env) return env;
+  return kDefaultHfEndpoint;
+}
+
+Result<json> MapRow(const json& row, int64_t row_idx, const PullOptions& options) {
+  const std::string where = "row " + std::to_string(row_idx);
+  if (!row.is_object()) return Status::InvalidArgument(where + ": not a JSON object");
+  json record;
+  if (options.map.empty()) {
+    record = row;
+  } else {
+    record = json::object();
+    for (const auto& m : options.map) {
+      const json* value = Lookup(row, m.theirs);
+      if (!value) {
+        return Status::InvalidArgument(where + ": no field '" + m.theirs + "' (for '" + m.ours +
+                                       "'); the row has: " + KeyList(row));
+      }
+      record[m.ours] = *value;
+    }
+  }
+  if (!record.contains("id")) {
+    auto source_id = row.find("id");
+    if (source_id != row.end() && (source_id->is_string() || source_id->is_number_integer())) {
+      record["id"] = *source_id;
+    } else {
+      record["id"] = options.dataset + ":" + options.split + ":" + std::to_string(row_idx);
+    }
+  }
+  return record;
+}
+
+Result<PullSummary> PullDataset(const PullOptions& options) {
+  if (options.dataset.empty()) return Status::InvalidArgument("no dataset given");
+  if (options.split.empty()) return Status::InvalidArgument("no split given (--split)");
+  if (options.out.empty()) return Status::InvalidArgument("no output file given (-o)");
+  if (options.page_size < 1 || options.page_size > 100) {
+    return Status::InvalidArgument("page size must be within 1..100, got " + std::to_string(options.page_size));
+  }
+  std::string endpoint = options.endpoint.empty() ? kDefaultHfEndpoint : options.endpoint;
+  while (EndsWith(endpoint, "/")) endpoint.pop_back();
+  Progress& progress = options.progress ? *options.progress : NullProgress();
+  const std::filesystem::path partial = options.out.string() + ".partial";
+  const std::filesystem::path meta_path = options.out.string() + ".partial.meta";
+  const std::string map_spec = MapSpec(options.map);
+
+  PullSummary summary;
+  std::error_code ec;
+  int64_t offset = 0;
+  if (std::filesystem::exists(partial, ec)) {
+    auto lines = CountCompleteLines(partial);
+    if (!lines.ok()) return lines.status();
+    offset = *lines;
+  }
+  // An empty partial file (a first page that failed to map, say) holds nothing worth keeping.
+  const bool resuming = offset > 0;
+  PartialMeta meta{options.dataset, options.config, options.split, map_spec, -1};
+  if (resuming) {
+    if (auto prior = ReadMeta(meta_path)) {
+      const bool same = prior->dataset == options.dataset && prior->split == options.split &&
+                        prior->map == map_spec && (options.config.empty() || prior->config == options.config);
+      if (!same) {
+        return Status::InvalidArgument(
+            partial.string() + " holds rows of dataset '" + prior->dataset + "' config '" + prior->config +
+            "' split '" + prior->split + "' map '" + prior->map + "', not of this pull; delete it to start over");
+      }
+      meta = *prior;
+    } else {
+      spdlog::warn("{}: no {} next to it; resuming on the assumption it holds rows of this pull", partial.string(),
+                   meta_path.filename().string());
+    }
+  }
+  if (meta.config.empty()) {
+    auto config = ResolveConfig(endpoint, options, summary);
+    if (!config.ok()) return config.status();
+    meta.config = *config;
+  }
+  summary.config = meta.config;
+
+  if (resuming) {
+    summary.resumed_from = offset;
+    spdlog::info("pull: resuming {} from row {} ({} already in {})", options.dataset, offset, offset,
+                 partial.string());
+  }
+  // FILE.partial and its meta appear only once a page has arrived, so a pull that fails on its
+  // first request (a misspelt split, say) leaves nothing behind to trip over later.
+  PartialWriter writer;
+  Status s;
+
+  const std::string label = "dataset '" + options.dataset + "' config '" + meta.config + "' split '" +
+                            options.split + "'";
+  const std::string not_found = "split '" + options.split + "' (config '" + meta.config + "') of dataset '" +
+                                options.dataset + "' not found at " + endpoint;
+  int64_t total = meta.total;
+  bool begun = false;
+  while (total < 0 || offset < total) {
+    const std::string url = endpoint + "/rows?dataset=" + UrlEncode(options.dataset) + "&config=" +
+                            UrlEncode(meta.config) + "&split=" + UrlEncode(options.split) +
+                            "&offset=" + std::to_string(offset) + "&length=" + std::to_string(options.page_size);
+    auto page = GetJson(url, label + " rows from " + std::to_string(offset), not_found, options, summary);
+    if (!page.ok()) return page.status();
+    auto rows = page->find("rows");
+    auto reported_total = page->find("num_rows_total");
+    if (rows == page->end() || !rows->is_array() || reported_total == page->end() ||
+        !reported_total->is_number_integer()) {
+      return Status::ProviderError(label + " rows from " + std::to_string(offset) +
+                                   ": response lacks a 'rows' array or an integer 'num_rows_total'");
+    }
+    total = reported_total->get<int64_t>();
+    if (!writer.is_open()) {
+      meta.total = total;
+      s = WriteFileAtomic(meta_path, meta.ToJson().dump() + "\n");
+      if (s.ok()) s = writer.Open(partial);
+      if (!s.ok()) return s;
+    }
+    if (offset > total) {
+      return Status::InvalidArgument(partial.string() + " holds " + std::to_string(offset) + " rows but " + label +
+                                     " has only " + std::to_string(total) + "; delete it to start over");
+    }
+    if (!begun) {
+      progress.Begin("pull", total);
+      for (int64_t i = 0; i < offset; ++i) progress.Advance("pull");
+      begun = true;
+    }
+    if (offset == total) break;
+    if (rows->empty()) {
+      return Status::ProviderError(label + ": the server returned no rows at offset " + std::to_string(offset) +
+                                   " of " + std::to_string(total));
+    }
+
+    std::string lines;
+    for (size_t i = 0; i < rows->size(); ++i) {
+      const json& item = (*rows)[i];
+      const int64_t expected = offset + static_cast<int64_t>(i);
+      if (!item.is_object() || !item.contains("row")) {
+        return Status::ProviderError(label + ": row " + std::to_string(expected) + " has no 'row' object");
+      }
+      const int64_t row_idx = item.value("row_idx", expected);
+      if (row_idx != expected) {
+        // The partial file's line count is the resume offset, so rows must arrive in order.
+        return Status::ProviderError(label + ": expected row_idx " + std::to_string(expected) + ", got " +
+                                     std::to_string(row_idx));
+      }
+      if (auto cut = item.find("truncated_cells"); cut != item.end() && cut->is_array()) {
+        for (const auto& cell : *cut) {
+          if (cell.is_string() && UsesCell(options, cell.get<std::string>())) {
+            return Status::ProviderError(label + ": row " + std::to_string(row_idx) + ": the server truncated cell '" +
+                                         cell.get<std::string>() + "' (too large for the rows API)");
+          }
+        }
+      }
+      auto record = MapRow(item["row"], row_idx, options);
+      if (!record.ok()) return record.status().WithContext(label);
+      lines += record->dump() + "\n";
+    }
+    s = writer.Append(lines);
+    if (!s.ok()) return s;
+    offset += static_cast<int64_t>(rows->size());
+    for (size_t i = 0; i < rows->size(); ++i) progress.Advance("pull");
+  }
+  if (begun) progress.End("pull");
+  if (!writer.is_open()) s = writer.Open(partial);  // resumed at the very end: nothing fetched
+  if (s.ok()) s = writer.Close();
+  if (!s.ok()) return s;
+  std::filesystem::rename(partial, options.out, ec);
+  if (ec) return Status::IoError("cannot rename " + partial.string() + " to " + options.out.string() + ": " + ec.message());
+  std::filesystem::remove(meta_path, ec);
+  summary.rows = offset;
+  return summary;
+}
+
+}  // namespace tfgrpo
