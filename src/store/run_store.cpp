@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS rollouts(
   completion_tokens INTEGER NOT NULL,
   latency_ms REAL NOT NULL,
   error TEXT NOT NULL,
+  -- The group a rollout belongs to: one task within one step.
+  group_id TEXT GENERATED ALWAYS AS ('s' || step || '/' || task_id) VIRTUAL,
   UNIQUE(step, task_id, sample));
 CREATE TABLE IF NOT EXISTS llm_calls(
   fingerprint TEXT PRIMARY KEY,
@@ -49,7 +51,8 @@ CREATE TABLE IF NOT EXISTS llm_calls(
   cached_tokens INTEGER NOT NULL,
   latency_ms REAL NOT NULL,
   response_json TEXT NOT NULL,
-  created_at TEXT NOT NULL);
+  created_at TEXT NOT NULL,
+  status TEXT GENERATED ALWAYS AS (CASE ok WHEN 1 THEN 'ok' ELSE 'error' END) VIRTUAL);
 CREATE TABLE IF NOT EXISTS libraries(
   step INTEGER PRIMARY KEY,
   json TEXT NOT NULL,

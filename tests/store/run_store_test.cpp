@@ -343,3 +343,47 @@ TEST_F(RunStoreTest, RecordsSurviveAKillWithoutClose) {
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST(RunStoreSchema, CallStatusAndRolloutGroupAreQueryable) {
+  auto dir = std::filesystem::temp_directory_path() / ("tfgrpo-schema-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    auto store = RunStore::Open(dir / "run.db");
+    ASSERT_TRUE(store.ok());
+    CallRecord ok_call;
+    ok_call.fingerprint = "a";
+    ok_call.role = "rollout";
+    ok_call.ok = true;
+    CallRecord failed_call = ok_call;
+    failed_call.fingerprint = "b";
+    failed_call.ok = false;
+    failed_call.error = "provider error: HTTP 400";
+    ASSERT_TRUE((*store)->RecordCall(ok_call).ok());
+    ASSERT_TRUE((*store)->RecordCall(failed_call).ok());
+    RolloutRecord r;
+    r.step = 3;
+    r.task_id = "t7";
+    ASSERT_TRUE((*store)->RecordRollout(r).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "run.db").c_str(), &db), SQLITE_OK);
+  auto scalar = [db](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
+  };
+  EXPECT_EQ(scalar("SELECT status FROM llm_calls WHERE fingerprint = 'a'"), "ok");
+  EXPECT_EQ(scalar("SELECT status FROM llm_calls WHERE fingerprint = 'b'"), "error");
+  EXPECT_EQ(scalar("SELECT group_id FROM rollouts"), "s3/t7");
+  sqlite3_close(db);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tfgrpo
