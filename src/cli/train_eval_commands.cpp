@@ -10,6 +10,8 @@
 #include "tfgrpo/engine.h"
 #include "tfgrpo/eval.h"
 #include "tfgrpo/library.h"
+#include "tfgrpo/recording_client.h"
+#include "tfgrpo/store.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo::cli {
@@ -54,6 +56,7 @@ struct EvalArgs {
   std::vector<std::string> compare;  // A.json B.json
   std::string json_out;              // --json: the comparison as JSON
   int resamples = 10000;
+  std::string cache;                 // --cache FILE: record calls, replay them on a re-run
 };
 
 int RunCompare(const EvalArgs& args) {
@@ -88,8 +91,10 @@ int RunCompare(const EvalArgs& args) {
 int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   InitLogging(global.verbosity());
   if (!args.compare.empty()) {
-    if (!args.config.empty() || !args.experiences.empty() || args.k > 0 || !args.out.empty()) {
-      return Fail("--compare reads two existing reports; --config, --experiences, --k and --out do not apply "
+    if (!args.config.empty() || !args.experiences.empty() || args.k > 0 || !args.out.empty() ||
+        !args.cache.empty()) {
+      return Fail("--compare reads two existing reports; --config, --experiences, --k, --out and --cache do "
+                  "not apply "
                   "(use --json OUT to save the comparison)");
     }
     return RunCompare(args);
@@ -115,10 +120,25 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   options.prompts_dir = PromptsDir(global);
   auto progress = MakeProgress(global.verbosity());
   options.progress = progress.get();
-  auto client = MakeHttpChatClient(ClientOptionsFrom(*config));
+  auto http = MakeHttpChatClient(ClientOptionsFrom(*config));
+  ChatClient* client = http.get();
+  std::unique_ptr<RunStore> cache_store;
+  std::unique_ptr<RecordingClient> cached;
+  if (!args.cache.empty()) {
+    // Every call is keyed by its id and exact request (library included), so one cache file can
+    // serve the baseline and the learned runs without mixing them up.
+    auto store = RunStore::Open(args.cache);
+    if (!store.ok()) return Fail(store.status().message());
+    cache_store = std::move(store).value();
+    cached = std::make_unique<RecordingClient>(*http, *cache_store, config->model.name, config->model.max_tokens);
+    client = cached.get();
+  }
   auto report = Evaluate(*config, *tasks, library, options, *client);
   progress.reset();
   if (!report.ok()) return Fail(report.status().message());
+  if (cached && cached->replayed() > 0)
+    std::printf("eval: %lld calls replayed from %s, %lld sent\n", static_cast<long long>(cached->replayed()),
+                args.cache.c_str(), static_cast<long long>(cached->sent()));
   Status s = WriteFileAtomic(args.out, report->ToJson().dump(2) + "\n");
   if (!s.ok()) return Fail(s.message());
   std::printf("eval: %d tasks x %d samples, library of %d experiences: Mean@%d %.4f, Pass@%d %.4f, "
@@ -152,6 +172,8 @@ void AddEvalCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* r
       ->check(CLI::ExistingFile);
   cmd->add_option("--k", args->k, "Samples per task (default: eval.k)")->check(CLI::PositiveNumber);
   cmd->add_option("--out", args->out, "Where to write the JSON report (required unless --compare)");
+  cmd->add_option("--cache", args->cache,
+                  "SQLite file recording every call; re-running the same eval replays them instead of resending");
   cmd->add_flag("--per-task", args->per_task, "Also print a table per task (k, successes, mean reward)");
   cmd->add_option("--compare", args->compare,
                   "Compare two eval reports A.json B.json: B-A for Mean@k and Pass@k with a bootstrap 95% "

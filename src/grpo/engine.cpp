@@ -13,7 +13,7 @@
 #include <set>
 #include <sstream>
 
-#include "grpo/recording_client.h"
+#include "tfgrpo/recording_client.h"
 #include "tfgrpo/agent.h"
 #include "tfgrpo/data.h"
 #include "tfgrpo/prompts.h"

@@ -1,4 +1,4 @@
-#include "grpo/recording_client.h"
+#include "tfgrpo/recording_client.h"
 
 #include <cstdio>
 #include <regex>

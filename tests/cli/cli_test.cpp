@@ -225,3 +225,31 @@ TEST(Cli, SigkillAtSeveralPointsThenResumeEndsInTheSameLibraryWithoutResending) 
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST(Cli, EvalCacheReplaysEveryCallOnARerun) {
+  SimServer sim(SimOptions{.seed = 4});
+  ASSERT_TRUE(sim.Start(0).ok());
+  testing::TempDir dir;
+  std::string tasks;
+  for (const auto& t : GenerateSimTasks(4, 3)) tasks += t.dump() + "\n";
+  ASSERT_TRUE(WriteFileAtomic(dir / "eval.jsonl", tasks).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir / "config.yaml",
+                              "model:\n  base_url: \"" + sim.base_url() + "\"\n  name: sim\ndata:\n  eval: eval.jsonl\n")
+                  .ok());
+  const std::string cmd = std::string(TFGRPO_BINARY) + " --quiet eval --config " + (dir / "config.yaml").string() +
+                          " --k 3 --cache " + (dir / "cache.db").string() + " --out ";
+  ASSERT_EQ(std::system((cmd + (dir / "a.json").string() + " >/dev/null").c_str()), 0);
+  const int64_t after_first = sim.requests();
+  EXPECT_EQ(after_first, 12);
+  ASSERT_EQ(std::system((cmd + (dir / "b.json").string() + " >/dev/null").c_str()), 0);
+  EXPECT_EQ(sim.requests(), after_first);  // nothing sent the second time
+  auto a = nlohmann::json::parse(ReadFile(dir / "a.json").value());
+  auto b = nlohmann::json::parse(ReadFile(dir / "b.json").value());
+  EXPECT_EQ(a["mean_at_k"], b["mean_at_k"]);
+}
+
+}  // namespace
+}  // namespace tfgrpo

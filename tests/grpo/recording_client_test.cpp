@@ -1,7 +1,7 @@
 // The resume cache: which results are replayed from the run store and which are sent again.
 #include <gtest/gtest.h>
 
-#include "grpo/recording_client.h"
+#include "tfgrpo/recording_client.h"
 #include "test_util.h"
 
 namespace tfgrpo {

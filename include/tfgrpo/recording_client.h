@@ -1,6 +1,7 @@
 // The resume cache: a ChatClient decorator that answers a call from the run store when the same
 // call (same logical id, same request body) was recorded before, and records every new result the
-// moment it arrives. This is what makes `tfgrpo train` resumable without re-sending calls.
+// moment it arrives. This is what makes `tfgrpo train` (and `tfgrpo eval --cache`) resumable
+// without re-sending calls. Part of the grpo module.
 #pragma once
 
 #include <atomic>
