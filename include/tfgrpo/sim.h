@@ -59,7 +59,10 @@ struct SimRequestLog {
 };
 
 // The simulator as an HTTP server on 127.0.0.1: POST /v1/chat/completions, GET /v1/models,
-// GET /health. Port 0 picks a free port.
+// GET /health. Port 0 picks a free port. Like a strict provider, it answers 400 to a malformed
+// body and to a broken tool history (a tool call left unanswered, a tool message answering
+// nothing). Rollouts that declare a `python` tool, or whose system message explains ```python
+// blocks, get the agent protocol: a tool call first, the final answer after its output.
 class SimServer {
  public:
   explicit SimServer(SimOptions options);

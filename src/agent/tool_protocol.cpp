@@ -18,12 +18,15 @@ nlohmann::json PythonToolSchema() {
 }
 
 std::string TextToolProtocolInstructions() {
+  // The simulator recognises the text protocol by the "```python" fence in the system message.
   return "You can run Python code. To run a script, write it in a fenced block:\n"
          "```python\n"
          "print(2 + 2)\n"
          "```\n"
-         "and stop; the printed output comes back in the next message. Each block runs as a fresh, "
-         "complete script without network access. When you are done, reply without a python block.";
+         "and stop there; what the script prints comes back in the next message, starting with "
+         "\"Python output\". Each block runs separately, in order, as a fresh and complete script "
+         "without network access, so import and print everything it needs. When you are done, "
+         "give your final answer in a reply without a python block.";
 }
 
 std::string RolloutInstructions(const TaskConfig& task) {

@@ -37,26 +37,75 @@ std::string ContentText(const nlohmann::json& message) {
   return out;
 }
 
+// The arguments of an assistant message's tool calls, concatenated (they cost tokens too).
+std::string ToolCallArguments(const nlohmann::json& message) {
+  std::string out;
+  if (!message.is_object()) return out;
+  auto calls = message.find("tool_calls");
+  if (calls == message.end() || !calls->is_array()) return out;
+  for (const auto& call : *calls) {
+    if (call.is_object() && call.contains("function") && call["function"].is_object() &&
+        call["function"].contains("arguments") && call["function"]["arguments"].is_string()) {
+      out += call["function"]["arguments"].get<std::string>();
+    }
+  }
+  return out;
+}
+
 struct Conversation {
-  std::string system;    // all system messages, joined
-  std::string user;      // the last user message
-  std::string all;       // every message's content, joined
-  std::string contents;  // every message's content, concatenated (for token counts)
+  std::string system;      // all system messages, joined
+  std::string user;        // the last user message
+  std::string first_user;  // the first user message (an agent's problem)
+  std::string all;         // every message's content, joined
+  std::string contents;    // every message's content and tool-call arguments (for token counts)
+  int assistant_turns = 0;
+  size_t opening = 0;      // messages before the first assistant message
 };
 
 Conversation ReadConversation(const nlohmann::json& messages) {
   Conversation c;
   if (!messages.is_array()) return c;
+  bool first_user_seen = false;
   for (const auto& m : messages) {
     std::string role = m.is_object() ? m.value("role", std::string()) : std::string();
     std::string text = ContentText(m);
     if (role == "system") c.system += (c.system.empty() ? "" : "\n") + text;
     if (role == "user") c.user = text;
+    if (role == "user" && !first_user_seen) {
+      c.first_user = text;
+      first_user_seen = true;
+    }
+    if (role == "assistant") ++c.assistant_turns;
+    if (c.assistant_turns == 0) ++c.opening;
     c.all += (c.all.empty() ? "" : "\n") + text;
-    c.contents += text;
+    c.contents += text + ToolCallArguments(m);
   }
   if (c.user.empty()) c.user = c.all;  // no user turn: treat everything as the problem
+  if (c.first_user.empty()) c.first_user = c.user;
   return c;
+}
+
+enum class AgentProtocol { kNone, kNative, kText };
+
+// A rollout is an agent's when the request declares a python function tool (native), or the
+// system message shows the text protocol's ```python fence.
+AgentProtocol DetectAgent(const nlohmann::json& body, const Conversation& conv) {
+  if (body.is_object() && body.contains("tools") && body["tools"].is_array()) {
+    for (const auto& tool : body["tools"]) {
+      if (tool.is_object() && tool.contains("function") && tool["function"].is_object() &&
+          tool["function"].value("name", std::string()) == "python") {
+        return AgentProtocol::kNative;
+      }
+    }
+  }
+  if (conv.system.find("```python") != std::string::npos) return AgentProtocol::kText;
+  return AgentProtocol::kNone;
+}
+
+// The part of an agent call id shared by all turns of one rollout ("<id>/turn3" -> "<id>").
+std::string RolloutCallId(const std::string& call_id) {
+  size_t pos = call_id.rfind("/turn");
+  return pos == std::string::npos ? call_id : call_id.substr(0, pos);
 }
 
 }  // namespace
@@ -102,6 +151,8 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
   std::string role_name = ToLower(Trim(role));
 
   std::string reply;
+  sim_internal::AgentReply agent;
+  bool is_agent = false;
   try {
     if (role_name == "summary") {
       reply = SummaryReply(conv.all);
@@ -113,6 +164,25 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
       reply = BatchUpdateReply(conv.all);
     } else if (role_name == "judge") {
       reply = JudgeReply(conv.all);
+    } else if (AgentProtocol protocol = DetectAgent(body, conv); protocol != AgentProtocol::kNone) {
+      // An agent's turns share one draw, from the opening messages and the rollout's call id,
+      // so the final answer follows the path its tool call took.
+      nlohmann::json draw_body = body;
+      draw_body.erase("temperature");
+      draw_body.erase("tools");
+      nlohmann::json opening = nlohmann::json::array();
+      for (size_t i = 0; i < conv.opening && i < messages.size(); ++i) {
+        opening.push_back(messages[i]);
+      }
+      draw_body["messages"] = opening;
+      uint64_t state =
+          opt.seed ^ Fnv1a64(RolloutCallId(call_id), Fnv1a64(Dump(draw_body) + '\x1f'));
+      uint64_t draw_seed = SplitMix64(state);
+      agent = AgentRolloutReply(conv.system, conv.first_user, conv.assistant_turns,
+                                protocol == AgentProtocol::kNative, draw_seed,
+                                opt.p_success_without, opt.p_success_with);
+      is_agent = true;
+      reply = agent.content.is_string() ? agent.content.get<std::string>() : "";
     } else {
       // rollout, and anything unknown: answer the problem. The draw ignores the temperature,
       // so training (0.7) and evaluation (0.3) samples follow the same success probabilities.
@@ -127,10 +197,11 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
     // A parsing corner case must not take the simulator down; answer something well-formed.
     reply =
         std::string("I could not work this out (") + e.what() + ").\n\nThe answer is \\boxed{0}.";
+    is_agent = false;
   }
 
   int64_t prompt_tokens = ApproxTokens(conv.contents);
-  int64_t completion_tokens = ApproxTokens(reply);
+  int64_t completion_tokens = ApproxTokens(reply + (is_agent ? agent.arguments_text : ""));
   int64_t cached_tokens = std::min<int64_t>(
       prompt_tokens, static_cast<int64_t>(impl_->CachedPrefixChars(Dump(messages)) / 4));
 
@@ -138,6 +209,12 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
                           ? body["model"].get<std::string>()
                           : "sim-1";
   nlohmann::json message = {{"role", "assistant"}, {"content", reply}};
+  std::string finish_reason = "stop";
+  if (is_agent) {
+    message["content"] = agent.content;
+    if (!agent.tool_calls.empty()) message["tool_calls"] = agent.tool_calls;
+    finish_reason = agent.finish_reason;
+  }
   return {
       {"id", "chatcmpl-sim-" +
                  Fingerprint(body_text + '\x1f' + role_name + '\x1f' + call_id).substr(0, 24)},
@@ -145,7 +222,8 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
       {"created", 0},
       {"model", model},
       {"choices",
-       nlohmann::json::array({{{"index", 0}, {"message", message}, {"finish_reason", "stop"}}})},
+       nlohmann::json::array(
+           {{{"index", 0}, {"message", message}, {"finish_reason", finish_reason}}})},
       {"usage",
        {{"prompt_tokens", prompt_tokens},
         {"completion_tokens", completion_tokens},

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "sim/sim_internal.h"
 #include "tfgrpo/llm.h"
 #include "tfgrpo/sim.h"
 #include "tfgrpo/util.h"
@@ -93,6 +94,9 @@ struct SimServer::Impl {
     } else if (!body.contains("messages") || !body["messages"].is_array() ||
                body["messages"].empty()) {
       problem = "'messages' must be a non-empty array";
+    } else {
+      // Strict like OpenAI's API, so an agent loop that mangles its tool turns fails here too.
+      problem = sim_internal::ToolHistoryProblem(body["messages"]);
     }
     if (!problem.empty()) {
       res.status = 400;

@@ -19,6 +19,9 @@ struct SolvedProblem {
   std::string wrong;         // the answer the pitfall leads to
   std::string success_text;  // a rollout that avoids the pitfall, ending with \boxed{correct}
   std::string failure_text;  // a rollout that falls into it (naming the keyword), \boxed{wrong}
+  // Agent mode: a python script that prints the right answer, and one that embodies the pitfall.
+  std::string success_code;
+  std::string failure_code;
 };
 
 // The first task-family problem found anywhere in `text` (so it also works on summary or judge
@@ -60,5 +63,23 @@ std::string AdvantageReply(std::string_view text);
 std::string GroupUpdateReply(std::string_view text);
 std::string BatchUpdateReply(std::string_view text);
 std::string JudgeReply(std::string_view text);
+
+// Agent mode (a rollout request that declares a python tool, natively or in the system message).
+// Turn 0 calls the tool with the code of the path drawn by `draw_seed`; every later turn gives
+// that path's final answer. The draw happens the same way at every turn, so the answer stays
+// consistent with the tool call.
+struct AgentReply {
+  nlohmann::json content;  // string, or null for a native tool call without text
+  nlohmann::json tool_calls = nlohmann::json::array();  // native only
+  std::string finish_reason = "stop";
+  std::string arguments_text;  // the tool calls' arguments, for token counts
+};
+AgentReply AgentRolloutReply(std::string_view system, std::string_view problem, int turn,
+                             bool native, uint64_t draw_seed, double p_success_without,
+                             double p_success_with);
+// What a strict OpenAI-compatible server rejects in a conversation's tool turns: tool_calls
+// that are malformed or left unanswered, tool messages that answer nothing, an assistant message
+// with neither content nor tool_calls. "" when the history is acceptable.
+std::string ToolHistoryProblem(const nlohmann::json& messages);
 
 }  // namespace tfgrpo::sim_internal

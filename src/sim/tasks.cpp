@@ -98,6 +98,8 @@ sim_internal::SolvedProblem Solve(int pitfall, const std::smatch& m) {
                        ".\nI did not add 1 for the inclusive range, since the "
                        "difference already seemed to be the count.\n\nThe answer is " +
                        Boxed(s.wrong) + ".";
+      s.success_code = "first, last = " + N(a) + ", " + N(b) + "\nprint(last - first + 1)";
+      s.failure_code = "first, last = " + N(a) + ", " + N(b) + "\nprint(last - first)";
       break;
     }
     case kPercentChange: {
@@ -121,6 +123,10 @@ sim_internal::SolvedProblem Solve(int pitfall, const std::smatch& m) {
                        "the net change is " +
                        N(x - y) + "% and the value is " + s.wrong + ".\n\nThe answer is " +
                        Boxed(s.wrong) + ".";
+      s.success_code = "value = " + N(p) + "\nvalue *= 1 + " + N(x) + " / 100\nvalue *= 1 - " +
+                       N(y) + " / 100\nprint(round(value, 6))";
+      s.failure_code = "net_change = " + N(x) + " - " + N(y) + "\nprint(round(" + N(p) +
+                       " * (1 + net_change / 100), 6))";
       break;
     }
     case kNegativeSubtraction: {
@@ -135,6 +141,8 @@ sim_internal::SolvedProblem Solve(int pitfall, const std::smatch& m) {
                        " - (-" + N(b) + ") as " + N(a) + " - " + N(b) + " = " + N(a - b) +
                        ".\nThen " + N(a - b) + " - " + N(c) + " = " + s.wrong +
                        ".\n\nThe answer is " + Boxed(s.wrong) + ".";
+      s.success_code = "print(" + N(a) + " - (-" + N(b) + ") - " + N(c) + ")";
+      s.failure_code = "print(" + N(a) + " - " + N(b) + " - " + N(c) + ")";
       break;
     }
     case kHoursToMinutes: {
@@ -150,6 +158,10 @@ sim_internal::SolvedProblem Solve(int pitfall, const std::smatch& m) {
                        N(mins) + " = " + N(wrong_per_day) + " minutes per day.\nOver " + N(d) +
                        " days: " + N(wrong_per_day) + " x " + N(d) + " = " + s.wrong +
                        ".\n\nThe answer is " + Boxed(s.wrong) + ".";
+      s.success_code =
+          "per_day = " + N(h) + " * 60 + " + N(mins) + "\nprint(per_day * " + N(d) + ")";
+      s.failure_code =
+          "per_day = " + N(h) + " * 100 + " + N(mins) + "\nprint(per_day * " + N(d) + ")";
       break;
     }
     case kAverageSpeed: {
@@ -167,6 +179,8 @@ sim_internal::SolvedProblem Solve(int pitfall, const std::smatch& m) {
       s.failure_text =
           "I took the arithmetic mean of the two speeds instead of the harmonic mean: (" + N(a) +
           " + " + N(b) + ") / 2 = " + s.wrong + ".\n\nThe answer is " + Boxed(s.wrong) + ".";
+      s.success_code = "a, b = " + N(a) + ", " + N(b) + "\nprint(2 * a * b / (a + b))";
+      s.failure_code = "a, b = " + N(a) + ", " + N(b) + "\nprint((a + b) / 2)";
       break;
     }
     case kNegativeRemainder: {
@@ -186,6 +200,8 @@ sim_internal::SolvedProblem Solve(int pitfall, const std::smatch& m) {
                        ".\nI kept that value rather than converting it to a "
                        "non-negative remainder.\n\nThe answer is " +
                        Boxed(s.wrong) + ".";
+      s.success_code = "print(-" + N(a) + " % " + N(n) + ")";
+      s.failure_code = "print(-(" + N(a) + " % " + N(n) + "))";
       break;
     }
     default:
@@ -375,6 +391,8 @@ SolvedProblem SolveProblem(std::string_view problem) {
                    Boxed(s.correct) + ".";
   s.failure_text = "I worked quickly and skipped the usual care about the " + keyword +
                    ", answering directly.\n\nThe answer is " + Boxed(s.wrong) + ".";
+  s.success_code = "print(" + s.correct + ")";
+  s.failure_code = "print(" + s.correct + " + 1)";
   return s;
 }
 

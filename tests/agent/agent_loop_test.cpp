@@ -1,0 +1,423 @@
+// The ReAct loop against a scripted model and a fake python tool: both tool protocols, the
+// exact history sent back, bad tool calls, the stop conditions, failures, and the transcript.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "test_util.h"
+#include "tfgrpo/agent.h"
+
+namespace tfgrpo {
+namespace {
+
+using json = nlohmann::json;
+using testing::Reply;
+using testing::ScriptedClient;
+
+// Records every script it is asked to run; answers from `answer` (default: "ran: <code>").
+class FakeTools : public ToolRunner {
+ public:
+  using Answer = std::function<Result<std::string>(const std::string&)>;
+  explicit FakeTools(Answer answer = nullptr) : answer_(std::move(answer)) {}
+  Result<std::string> RunPython(const std::string& code) override {
+    {
+      std::lock_guard lock(mu_);
+      codes_.push_back(code);
+    }
+    if (answer_) return answer_(code);
+    return "ran: " + code + "\n";
+  }
+  std::vector<std::string> codes() const {
+    std::lock_guard lock(mu_);
+    return codes_;
+  }
+
+ private:
+  Answer answer_;
+  mutable std::mutex mu_;
+  std::vector<std::string> codes_;
+};
+
+json Call(const std::string& id, const std::string& arguments, const std::string& name = "python") {
+  return {
+      {"id", id}, {"type", "function"}, {"function", {{"name", name}, {"arguments", arguments}}}};
+}
+
+json CodeArguments(const std::string& code) { return json{{"code", code}}.dump(); }
+
+// A native tool-call reply, as a provider sends it: content null unless given.
+ChatResponse ToolCallReply(json calls, json content = nullptr) {
+  ChatResponse r;
+  r.content = content.is_string() ? content.get<std::string>() : "";
+  r.finish_reason = "tool_calls";
+  r.message = {{"role", "assistant"}, {"content", content}, {"tool_calls", calls}};
+  r.usage.prompt_tokens = 10;
+  r.usage.completion_tokens = 5;
+  r.usage.cached_tokens = 2;
+  return r;
+}
+
+TaskConfig AgentTask(const std::string& protocol = "native") {
+  TaskConfig t;
+  t.mode = "agent";
+  t.tool_protocol = protocol;
+  return t;
+}
+
+RolloutSpec Spec(const std::string& call_id = "s0/tA/r1") {
+  RolloutSpec s;
+  s.system_prompt = "Solve it. Put the final answer in \\boxed{}.";
+  s.problem = "What is 6 x 7?";
+  s.temperature = 0.7;
+  s.call_id = call_id;
+  return s;
+}
+
+// The request body the HTTP client would send for the n-th request.
+json Body(const ScriptedClient& client, size_t n) {
+  auto requests = client.requests();
+  EXPECT_LT(n, requests.size());
+  return n < requests.size() ? ChatRequestBody(requests[n], "m", std::nullopt) : json();
+}
+
+// Answers the n-th request of a rollout with script[n] (the last entry repeats).
+ScriptedClient::Script Turns(std::vector<std::function<Result<ChatResponse>()>> script) {
+  auto calls = std::make_shared<std::atomic<size_t>>(0);
+  return [script, calls](const ChatRequest&) {
+    size_t n = (*calls)++;
+    return script[std::min(n, script.size() - 1)]();
+  };
+}
+
+TEST(AgentLoop, NativeToolCallThenFinalAnswer) {
+  const json calls = json::array({Call("call_a", CodeArguments("print(6*7)"))});
+  ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
+                               [] { return Result<ChatResponse>(Reply("So \\boxed{42}.")); }}));
+  FakeTools tools([](const std::string&) { return Result<std::string>("42\n"); });
+
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->stop_reason, "answer");
+  EXPECT_EQ(out->final_reply, "So \\boxed{42}.");
+  EXPECT_EQ(out->turns, 2);
+  EXPECT_EQ(out->tool_calls, 1);
+  EXPECT_EQ(tools.codes(), std::vector<std::string>{"print(6*7)"});
+
+  auto requests = client.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].call_id, "s0/tA/r1/turn0");
+  EXPECT_EQ(requests[1].call_id, "s0/tA/r1/turn1");
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.role, Role::kRollout);
+    EXPECT_DOUBLE_EQ(r.temperature, 0.7);
+  }
+
+  // The second request carries the assistant's tool call exactly as received (content null),
+  // then the tool's answer to that call id, and declares the tool on every turn.
+  json body = Body(client, 1);
+  EXPECT_EQ(body["tools"], PythonToolSchema());
+  EXPECT_EQ(Body(client, 0)["tools"], PythonToolSchema());
+  ASSERT_EQ(body["messages"].size(), 4u);
+  EXPECT_EQ(body["messages"][0], (json{{"role", "system"}, {"content", Spec().system_prompt}}));
+  EXPECT_EQ(body["messages"][1], (json{{"role", "user"}, {"content", "What is 6 x 7?"}}));
+  EXPECT_EQ(body["messages"][2],
+            (json{{"role", "assistant"}, {"content", nullptr}, {"tool_calls", calls}}));
+  EXPECT_EQ(body["messages"][3],
+            (json{{"role", "tool"}, {"tool_call_id", "call_a"}, {"content", "42\n"}}));
+
+  // The stored conversation is that history plus the final reply.
+  ASSERT_EQ(out->messages.size(), 5u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(out->messages[i], body["messages"][i]) << i;
+  EXPECT_EQ(out->messages[4]["content"], "So \\boxed{42}.");
+
+  EXPECT_EQ(out->usage.prompt_tokens, 20);
+  EXPECT_EQ(out->usage.completion_tokens, 10);
+  EXPECT_EQ(out->usage.cached_tokens, 2);
+  EXPECT_GE(out->latency_ms, 0);
+
+  // The transcript shows the move, what it printed, and the answer, in that order.
+  size_t code = out->trajectory.find("print(6*7)");
+  size_t output = out->trajectory.find("42\n", code);
+  size_t answer = out->trajectory.find("\\boxed{42}", output);
+  EXPECT_NE(code, std::string::npos) << out->trajectory;
+  EXPECT_NE(output, std::string::npos) << out->trajectory;
+  EXPECT_NE(answer, std::string::npos) << out->trajectory;
+  EXPECT_NE(out->trajectory.find("final answer"), std::string::npos) << out->trajectory;
+}
+
+TEST(AgentLoop, TextProtocolRunsPythonBlocksAndReturnsTheOutputAsAUserMessage) {
+  const std::string first = "I will check.\n```python\nprint(6*7)\n```";
+  ScriptedClient client(Turns({[&] { return Result<ChatResponse>(Reply(first)); },
+                               [] { return Result<ChatResponse>(Reply("\\boxed{42}")); }}));
+  FakeTools tools([](const std::string&) { return Result<std::string>("42\n"); });
+
+  auto out = RunRollout(client, Spec(), AgentTask("text"), &tools);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->stop_reason, "answer");
+  EXPECT_EQ(out->final_reply, "\\boxed{42}");
+  EXPECT_EQ(out->tool_calls, 1);
+  EXPECT_EQ(tools.codes(), std::vector<std::string>{"print(6*7)\n"});
+
+  json body = Body(client, 1);
+  EXPECT_FALSE(body.contains("tools"));
+  ASSERT_EQ(body["messages"].size(), 4u);
+  EXPECT_EQ(body["messages"][2], (json{{"role", "assistant"}, {"content", first}}));
+  EXPECT_EQ(body["messages"][3]["role"], "user");
+  EXPECT_EQ(body["messages"][3]["content"], "Python output:\n```\n42\n```");
+  EXPECT_NE(out->trajectory.find("print(6*7)"), std::string::npos);
+  EXPECT_NE(out->trajectory.find("Tool output 1"), std::string::npos) << out->trajectory;
+}
+
+TEST(AgentLoop, TextProtocolRunsEveryBlockInOrderIncludingAnUnclosedOne) {
+  const std::string first =
+      "Two checks.\n```py\nprint(1)\n```\nand\n  ```Python3\nprint(2)\n```\n```text\nnot code\n```"
+      "\n```python\nprint(3";
+  ScriptedClient client(Turns({[&] { return Result<ChatResponse>(Reply(first)); },
+                               [] { return Result<ChatResponse>(Reply("\\boxed{6}")); }}));
+  FakeTools tools;
+  auto out = RunRollout(client, Spec(), AgentTask("text"), &tools);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(tools.codes(), (std::vector<std::string>{"print(1)\n", "print(2)\n", "print(3\n"}));
+  EXPECT_EQ(out->tool_calls, 3);
+  std::string fed_back = Body(client, 1)["messages"][3]["content"];
+  size_t b1 = fed_back.find("Python output of block 1:\n```\nran: print(1)");
+  size_t b2 = fed_back.find("Python output of block 2:\n```\nran: print(2)");
+  size_t b3 = fed_back.find("Python output of block 3:\n```\nran: print(3");
+  EXPECT_NE(b1, std::string::npos) << fed_back;
+  EXPECT_LT(b1, b2);
+  EXPECT_LT(b2, b3);
+  EXPECT_NE(b3, std::string::npos) << fed_back;
+}
+
+TEST(AgentLoop, TextProtocolIgnoresNativeToolCalls) {
+  // A server that volunteers tool_calls in text mode: nothing answers them, so they must not
+  // reach the history (a strict server would reject it) and the reply counts as the answer.
+  ScriptedClient client([](const ChatRequest&) {
+    return Result<ChatResponse>(
+        ToolCallReply(json::array({Call("c", CodeArguments("1"))}), "\\boxed{1}"));
+  });
+  FakeTools tools;
+  auto out = RunRollout(client, Spec(), AgentTask("text"), &tools);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->stop_reason, "answer");
+  EXPECT_EQ(out->final_reply, "\\boxed{1}");
+  EXPECT_TRUE(tools.codes().empty());
+}
+
+TEST(AgentLoop, SeveralToolCallsInOneTurnAreAnsweredInOrder) {
+  const json calls =
+      json::array({Call("c1", CodeArguments("print(1)")), Call("c2", CodeArguments("print(2)"))});
+  ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls, "Both.")); },
+                               [] { return Result<ChatResponse>(Reply("\\boxed{3}")); }}));
+  FakeTools tools;
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->tool_calls, 2);
+  EXPECT_EQ(tools.codes(), (std::vector<std::string>{"print(1)", "print(2)"}));
+  json messages = Body(client, 1)["messages"];
+  ASSERT_EQ(messages.size(), 5u);
+  EXPECT_EQ(messages[2]["content"], "Both.");
+  EXPECT_EQ(messages[2]["tool_calls"], calls);
+  EXPECT_EQ(messages[3],
+            (json{{"role", "tool"}, {"tool_call_id", "c1"}, {"content", "ran: print(1)\n"}}));
+  EXPECT_EQ(messages[4],
+            (json{{"role", "tool"}, {"tool_call_id", "c2"}, {"content", "ran: print(2)\n"}}));
+}
+
+TEST(AgentLoop, MalformedArgumentsAndUnknownToolsGetAnErrorAsTheirOutput) {
+  const json calls = json::array(
+      {Call("bad_json", "print(1)"), Call("no_code", R"({"script": "x"})"),
+       Call("other", CodeArguments("ls"), "bash"), Call("good", CodeArguments("print(2)"))});
+  ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
+                               [] { return Result<ChatResponse>(Reply("\\boxed{2}")); }}));
+  FakeTools tools;
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->stop_reason, "answer");
+  EXPECT_EQ(tools.codes(), std::vector<std::string>{"print(2)"});  // only the well-formed call ran
+  json messages = Body(client, 1)["messages"];
+  ASSERT_EQ(messages.size(), 7u);
+  std::vector<std::string> ids;
+  for (size_t i = 3; i < 7; ++i) ids.push_back(messages[i]["tool_call_id"]);
+  EXPECT_EQ(ids, (std::vector<std::string>{"bad_json", "no_code", "other", "good"}));
+  std::string bad_json = messages[3]["content"], no_code = messages[4]["content"];
+  std::string other = messages[5]["content"];
+  EXPECT_EQ(bad_json.rfind("error: expected arguments {\"code\":", 0), 0u) << bad_json;
+  EXPECT_NE(bad_json.find("print(1)"), std::string::npos) << "quotes what it got: " << bad_json;
+  EXPECT_EQ(no_code.rfind("error: expected arguments", 0), 0u) << no_code;
+  EXPECT_EQ(other.rfind("error: unknown tool \"bash\"", 0), 0u) << other;
+  EXPECT_EQ(messages[6]["content"], "ran: print(2)\n");
+  EXPECT_EQ(out->tool_calls, 4);
+}
+
+TEST(AgentLoop, ArgumentsSentAsAnObjectAndMissingIdsAreAccepted) {
+  json call = {{"type", "function"},
+               {"function", {{"name", "python"}, {"arguments", {{"code", "print(5)"}}}}}};
+  ScriptedClient client(
+      Turns({[&] { return Result<ChatResponse>(ToolCallReply(json::array({call}))); },
+             [] { return Result<ChatResponse>(Reply("\\boxed{5}")); }}));
+  FakeTools tools;
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(tools.codes(), std::vector<std::string>{"print(5)"});
+  json messages = Body(client, 1)["messages"];
+  ASSERT_EQ(messages.size(), 4u);
+  // The generated id is used on both sides, so the history stays consistent.
+  std::string id = messages[2]["tool_calls"][0]["id"];
+  EXPECT_FALSE(id.empty());
+  EXPECT_EQ(messages[3]["tool_call_id"], id);
+}
+
+TEST(AgentLoop, EmptyToolOutputIsExplainedToTheModel) {
+  const json calls = json::array({Call("c", CodeArguments("x = 1"))});
+  ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
+                               [] { return Result<ChatResponse>(Reply("\\boxed{1}")); }}));
+  FakeTools tools([](const std::string&) { return Result<std::string>(""); });
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  ASSERT_TRUE(out.ok());
+  std::string fed_back = Body(client, 1)["messages"][3]["content"];
+  EXPECT_NE(fed_back.find("no output"), std::string::npos) << fed_back;
+  EXPECT_NE(fed_back.find("print"), std::string::npos) << fed_back;
+}
+
+TEST(AgentLoop, StopsAtMaxTurnsWithTheLastReply) {
+  auto turn = std::make_shared<std::atomic<int>>(0);
+  ScriptedClient client([turn](const ChatRequest&) {
+    int n = (*turn)++;
+    return Result<ChatResponse>(ToolCallReply(
+        json::array(
+            {Call("c" + std::to_string(n), CodeArguments("print(" + std::to_string(n) + ")"))}),
+        "attempt " + std::to_string(n)));
+  });
+  FakeTools tools;
+  TaskConfig task = AgentTask();
+  task.max_turns = 3;
+  auto out = RunRollout(client, Spec(), task, &tools);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->stop_reason, "max_turns");
+  EXPECT_EQ(out->turns, 3);
+  EXPECT_EQ(client.requests().size(), 3u);
+  EXPECT_EQ(out->tool_calls, 3);
+  EXPECT_EQ(out->final_reply, "attempt 2");
+  EXPECT_EQ(client.requests().back().call_id, "s0/tA/r1/turn2");
+  EXPECT_NE(out->trajectory.find("max_turns"), std::string::npos) << out->trajectory;
+}
+
+TEST(AgentLoop, StopsAtTheTimeoutBetweenTurns) {
+  ScriptedClient client([](const ChatRequest&) {
+    return Result<ChatResponse>(ToolCallReply(json::array({Call("c", CodeArguments("slow()"))})));
+  });
+  FakeTools slow([](const std::string&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    return Result<std::string>("done\n");
+  });
+  TaskConfig task = AgentTask();
+  task.timeout_s = 0.05;
+  auto t0 = std::chrono::steady_clock::now();
+  auto out = RunRollout(client, Spec(), task, &slow);
+  double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->stop_reason, "timeout");
+  EXPECT_EQ(out->turns, 1);  // the first tool run alone outlasts the budget
+  EXPECT_EQ(slow.codes().size(), 1u);
+  EXPECT_LT(wall_s, 5.0);
+  EXPECT_GE(out->latency_ms, 60);
+  EXPECT_NE(out->trajectory.find("timeout"), std::string::npos) << out->trajectory;
+}
+
+TEST(AgentLoop, AFailedModelCallFailsTheRolloutWithItsStatus) {
+  const json calls = json::array({Call("c", CodeArguments("print(1)"))});
+  ScriptedClient client(
+      Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
+             [] { return Result<ChatResponse>(Status::Unavailable("retries exhausted: 503")); }}));
+  FakeTools tools;
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(out.status().message().find("503"), std::string::npos);
+  EXPECT_NE(out.status().message().find("turn 1"), std::string::npos) << out.status().message();
+}
+
+TEST(AgentLoop, AToolRunnerThatCannotStartFailsTheRollout) {
+  const json calls = json::array({Call("c", CodeArguments("print(1)"))});
+  ScriptedClient client(
+      [&](const ChatRequest&) { return Result<ChatResponse>(ToolCallReply(calls)); });
+  FakeTools broken([](const std::string&) {
+    return Result<std::string>(Status::IoError("fork: out of memory"));
+  });
+  for (const std::string protocol : {"native", "text"}) {
+    ScriptedClient text_client(
+        [](const ChatRequest&) { return Result<ChatResponse>(Reply("```python\nprint(1)\n```")); });
+    auto out = RunRollout(protocol == "native" ? client : text_client, Spec(), AgentTask(protocol),
+                          &broken);
+    ASSERT_FALSE(out.ok()) << protocol;
+    EXPECT_EQ(out.status().code(), Status::Code::kIoError) << protocol;
+    EXPECT_NE(out.status().message().find("fork: out of memory"), std::string::npos);
+  }
+}
+
+TEST(AgentLoop, AgentModeWithoutAToolRunnerIsRejected) {
+  ScriptedClient client(
+      [](const ChatRequest&) { return Result<ChatResponse>(Reply("\\boxed{1}")); });
+  auto out = RunRollout(client, Spec(), AgentTask(), nullptr);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(out.status().message().find("task.mode: agent"), std::string::npos)
+      << out.status().message();
+  EXPECT_TRUE(client.requests().empty());
+
+  FakeTools tools;
+  auto bad_protocol = RunRollout(client, Spec(), AgentTask("xml"), &tools);
+  ASSERT_FALSE(bad_protocol.ok());
+  EXPECT_NE(bad_protocol.status().message().find("task.tool_protocol"), std::string::npos);
+}
+
+TEST(AgentLoop, TheTranscriptClipsLongOutputsButTheConversationKeepsThem) {
+  const std::string huge(10000, 'x');
+  const json calls = json::array({Call("c", CodeArguments("print('x' * 10000)"))});
+  ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
+                               [] { return Result<ChatResponse>(Reply("\\boxed{x}")); }}));
+  FakeTools tools([&](const std::string&) { return Result<std::string>(huge); });
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  ASSERT_TRUE(out.ok());
+  EXPECT_LT(out->trajectory.size(), 4000u);
+  EXPECT_NE(out->trajectory.find("more bytes not shown"), std::string::npos);
+  EXPECT_EQ(out->messages[3]["content"], huge);
+}
+
+TEST(AgentLoop, ReasoningContentReachesTheTranscriptButNotTheHistory) {
+  const json calls = json::array({Call("c", CodeArguments("print(1)"))});
+  ScriptedClient client(Turns({[&] {
+                                 ChatResponse r = ToolCallReply(calls);
+                                 r.reasoning_content = "Counting needs the endpoints.";
+                                 r.message["reasoning_content"] = r.reasoning_content;
+                                 return Result<ChatResponse>(r);
+                               },
+                               [] { return Result<ChatResponse>(Reply("\\boxed{1}")); }}));
+  FakeTools tools;
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  ASSERT_TRUE(out.ok());
+  EXPECT_NE(out->trajectory.find("Counting needs the endpoints."), std::string::npos);
+  EXPECT_FALSE(Body(client, 1)["messages"][2].contains("reasoning_content"));
+  EXPECT_EQ(out->messages[2]["reasoning_content"],
+            "Counting needs the endpoints.");  // stored verbatim
+}
+
+TEST(AgentLoop, TextProtocolInstructionsAreAddedOnlyInTextAgentMode) {
+  TaskConfig prompt;
+  EXPECT_EQ(RolloutInstructions(prompt), prompt.instructions);
+  EXPECT_EQ(RolloutInstructions(AgentTask("native")), prompt.instructions);
+  std::string text = RolloutInstructions(AgentTask("text"));
+  EXPECT_EQ(text.rfind(prompt.instructions, 0), 0u);
+  EXPECT_NE(text.find(TextToolProtocolInstructions()), std::string::npos);
+  EXPECT_NE(text.find("```python"), std::string::npos);
+  json schema = PythonToolSchema();
+  ASSERT_EQ(schema.size(), 1u);
+  EXPECT_EQ(schema[0]["function"]["name"], "python");
+  EXPECT_EQ(schema[0]["function"]["parameters"]["required"], json::array({"code"}));
+}
+
+}  // namespace
+}  // namespace tfgrpo
