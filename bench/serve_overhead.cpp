@@ -6,6 +6,7 @@
 //
 //   build/bench_serve_overhead [--duration S] [--connections N] [--no-wrk]
 #include <httplib.h>
+#include <sys/socket.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -72,9 +73,9 @@ double ParseDurationMs(const std::string& text) {
 std::optional<Figures> RunWrk(const std::string& wrk, const std::string& url,
                               const std::filesystem::path& script, int seconds, int connections) {
   int threads = std::min(2, connections);
-  std::string cmd = wrk + " -t" + std::to_string(threads) + " -c" + std::to_string(connections) + " -d" +
-                    std::to_string(seconds) + "s --latency -s " + script.string() + " " + url +
-                    " 2>&1";
+  std::string cmd = wrk + " -t" + std::to_string(threads) + " -c" +
+                    std::to_string(connections) + " -d" + std::to_string(seconds) +
+                    "s --latency -s " + script.string() + " " + url + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (pipe == nullptr) return std::nullopt;
   std::string out;
@@ -82,6 +83,7 @@ std::optional<Figures> RunWrk(const std::string& wrk, const std::string& url,
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
   ::pclose(pipe);
+  if (std::getenv("BENCH_SHOW_WRK") != nullptr) std::fprintf(stderr, "%s\n", out.c_str());
   Figures f;
   bool have_p50 = false, have_rps = false;
   for (const std::string& raw : tfgrpo::SplitLines(out)) {
@@ -123,6 +125,7 @@ Figures RunInProcess(int port, int seconds, int connections) {
     threads.emplace_back([&, c] {
       httplib::Client client("127.0.0.1", port);
       client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);  // else each POST waits ~40 ms for a delayed ACK
       while (!stop) {
         auto start = Clock::now();
         auto r = client.Post("/v1/chat/completions", kRequest, "application/json");
@@ -130,7 +133,8 @@ Figures RunInProcess(int port, int seconds, int connections) {
           ++errors;
           continue;
         }
-        latencies[c].push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+        latencies[c].push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - start).count());
       }
     });
   }
@@ -177,10 +181,17 @@ int main(int argc, char** argv) {
   upstream.new_task_queue = [] { return new httplib::ThreadPool(64); };
   upstream.set_tcp_nodelay(true);
   upstream.set_keep_alive_max_count(1000000);
+  int upstream_socket = -1;
+  upstream.set_socket_options([&upstream_socket](socket_t sock) {
+    httplib::default_socket_options(sock);
+    upstream_socket = sock;
+  });
   upstream.Post("/v1/chat/completions", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(kReply, "application/json");
   });
   int upstream_port = upstream.bind_to_any_port("127.0.0.1");
+  // As the proxy does: httplib's backlog of 5 drops SYNs when 32 connections open at once.
+  if (upstream_socket >= 0) ::listen(upstream_socket, SOMAXCONN);
   std::thread upstream_thread([&] { upstream.listen_after_bind(); });
   while (!upstream.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 
@@ -213,8 +224,9 @@ int main(int argc, char** argv) {
   std::optional<std::string> wrk = use_wrk ? FindOnPath("wrk") : std::nullopt;
   std::filesystem::path script = dir / "post.lua";
   if (wrk) {
-    std::string lua = "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
-                      "wrk.body = [[" + std::string(kRequest) + "]]\n";
+    std::string lua =
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        "wrk.body = [[" + std::string(kRequest) + "]]\n";
     if (!tfgrpo::WriteFileAtomic(script, lua).ok()) wrk.reset();
   }
   std::string direct_url = "http://127.0.0.1:" + std::to_string(upstream_port) +

@@ -38,6 +38,7 @@ struct ServeOptions {
   double upstream_timeout_s = 600;
   int threads = 64;  // connections served at once (each keep-alive connection holds one)
   std::chrono::milliseconds reload_poll{200};  // how often the library file is checked
+  std::chrono::milliseconds stop_grace{5000};  // Stop() lets requests in flight run this long
 };
 
 // The experiences file as parsed plus what injection needs; immutable once built.

@@ -91,7 +91,8 @@ int RunServe(const GlobalOptions& global, const ServeArgs& args) {
                                                : args.upstream_key_env);
   }
   if (options.pass_through_auth && !options.client_api_key.empty()) {
-    spdlog::warn("serve: --pass-through-auth with --client-key-env forwards the proxy key upstream");
+    spdlog::warn(
+        "serve: --pass-through-auth with --client-key-env forwards the proxy key upstream");
   }
 
   ProxyServer server(options);

@@ -1,6 +1,7 @@
 // The `tfgrpo serve` HTTP server: routes, client auth, injection, relaying to the upstream,
 // hot reload of the library file, and /metrics.
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -166,8 +167,13 @@ struct ProxyServer::Impl {
   UpstreamPool pool;
   ServeMetrics metrics;
   int port = 0;
+  int listen_socket = -1;
   bool started = false;
-  std::atomic<bool> stopping{false};
+  // Set when in-flight requests have had their grace period after Stop(); they then end.
+  std::atomic<bool> abandon{false};
+  std::mutex listener_mu;
+  std::condition_variable listener_cv;
+  bool listener_done = false;
 
   mutable std::mutex library_mu;
   std::shared_ptr<const ServedLibrary> served;
@@ -287,7 +293,9 @@ struct ProxyServer::Impl {
   }
 
   void UpstreamFailure(httplib::Response& res, const Status& status) const {
-    if (status.code() == Status::Code::kTimeout) {
+    if (status.code() == Status::Code::kCancelled) {
+      SetError(res, 503, "the proxy is shutting down", "server_error", "shutting_down");
+    } else if (status.code() == Status::Code::kTimeout) {
       char secs[32];
       std::snprintf(secs, sizeof secs, "%g", options.upstream_timeout_s);
       spdlog::warn("serve: upstream timed out after {} s", secs);
@@ -314,7 +322,7 @@ struct ProxyServer::Impl {
                              std::chrono::duration<double>(options.upstream_timeout_s));
     request.connect_timeout = std::chrono::milliseconds(static_cast<int64_t>(
         1000 * std::min(options.upstream_timeout_s, 30.0)));
-    auto call = std::make_unique<UpstreamCall>(pool);
+    auto call = std::make_unique<UpstreamCall>(pool, &abandon);
     Status s = call->Start(std::move(request));
     if (s.ok()) s = call->AwaitHeaders(deadline);
     if (!s.ok()) {
@@ -370,13 +378,13 @@ struct ProxyServer::Impl {
     const auto idle_limit = std::chrono::duration<double>(options.upstream_timeout_s);
     auto last_data = Clock::now();
     while (true) {
+      if (abandon.load()) return CancelStream(r, "the proxy is shutting down");
       if (!chunk.empty()) {
         r.scanner.Feed(chunk);
         if (!sink.write(chunk.data(), chunk.size())) return CancelStream(r, "client went away");
         chunk.clear();
         last_data = Clock::now();
       } else if (!r.call->finished()) {
-        if (stopping.load()) return CancelStream(r, "server stopping");
         if (!sink.is_writable()) return CancelStream(r, "client went away");
         if (Clock::now() - last_data > idle_limit) {
           r.call->Abort();
@@ -505,6 +513,14 @@ struct ProxyServer::Impl {
     server.set_payload_max_length(kServeMaxBodyBytes);
     server.set_tcp_nodelay(true);
     server.set_keep_alive_max_count(100000);
+    // httplib's default sets SO_REUSEPORT, which would let a second proxy silently share the
+    // port; SO_REUSEADDR alone still allows a quick restart. The socket is remembered so its
+    // backlog (httplib's is 5) can be raised once it listens.
+    server.set_socket_options([this](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      listen_socket = sock;
+    });
     server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
       t_response_is_ours = false;
       return httplib::Server::HandlerResponse::Unhandled;
@@ -552,7 +568,8 @@ struct ProxyServer::Impl {
   }
 };
 
-ProxyServer::ProxyServer(ServeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+ProxyServer::ProxyServer(ServeOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 ProxyServer::~ProxyServer() { Stop(); }
 
@@ -597,7 +614,15 @@ Status ProxyServer::Start() {
     }
     im.port = o.listen_port;
   }
-  im.server_thread = std::thread([&im] { im.server.listen_after_bind(); });
+  // A burst of new connections beyond the backlog would have its SYNs dropped and retried a
+  // second later.
+  if (im.listen_socket >= 0) ::listen(im.listen_socket, SOMAXCONN);
+  im.server_thread = std::thread([&im] {
+    im.server.listen_after_bind();
+    std::lock_guard lock(im.listener_mu);
+    im.listener_done = true;
+    im.listener_cv.notify_all();
+  });
   for (int i = 0; i < 2500 && !im.server.is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
@@ -617,14 +642,23 @@ void ProxyServer::Stop() {
   Impl& im = *impl_;
   if (!im.started) return;
   im.started = false;
-  im.stopping = true;
   {
     std::lock_guard lock(im.watch_mu);
     im.stop_watching = true;
   }
   im.watch_cv.notify_all();
   if (im.watcher.joinable()) im.watcher.join();
+  // No new connections; requests in flight get a grace period to finish, then are cut.
   im.server.stop();
+  {
+    std::unique_lock lock(im.listener_mu);
+    if (!im.listener_cv.wait_for(lock, im.options.stop_grace,
+                                 [&im] { return im.listener_done; })) {
+      spdlog::warn("serve: requests still running {} ms after stop; ending them",
+                   im.options.stop_grace.count());
+      im.abandon = true;
+    }
+  }
   if (im.server_thread.joinable()) im.server_thread.join();
 }
 
@@ -638,7 +672,9 @@ std::string ProxyServer::base_url() const {
 
 Status ProxyServer::Reload() { return impl_->Reload(); }
 
-std::shared_ptr<const ServedLibrary> ProxyServer::library() const { return impl_->CurrentLibrary(); }
+std::shared_ptr<const ServedLibrary> ProxyServer::library() const {
+  return impl_->CurrentLibrary();
+}
 
 std::string ProxyServer::MetricsText() const { return impl_->metrics.Render(); }
 

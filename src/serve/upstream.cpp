@@ -17,6 +17,9 @@ void GlobalInitOnce() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// Waits are sliced so an abandoned call notices within this time.
+constexpr std::chrono::milliseconds kAbandonCheckInterval{100};
+
 bool HeadersDone(const UpstreamCall& c) { return c.finished() || c.status() >= 200; }
 bool Never(const UpstreamCall&) { return false; }
 
@@ -59,7 +62,8 @@ void UpstreamPool::Release(Handles h) {
   curl_multi_cleanup(h.multi);
 }
 
-UpstreamCall::UpstreamCall(UpstreamPool& pool) : pool_(pool), handles_(pool.Acquire()) {}
+UpstreamCall::UpstreamCall(UpstreamPool& pool, const std::atomic<bool>* abandon)
+    : pool_(pool), abandon_(abandon), handles_(pool.Acquire()) {}
 
 UpstreamCall::~UpstreamCall() {
   Detach();
@@ -126,7 +130,9 @@ Status UpstreamCall::Start(UpstreamRequest request) {
   CURL* e = handles_.easy;
   // Reset keeps the multi handle's connection cache, so the provider connection is reused.
   curl_easy_reset(e);
-  for (const std::string& h : request_.headers) header_list_ = curl_slist_append(header_list_, h.c_str());
+  for (const std::string& h : request_.headers) {
+    header_list_ = curl_slist_append(header_list_, h.c_str());
+  }
   // No "Expect: 100-continue" round trip on large bodies.
   header_list_ = curl_slist_append(header_list_, "Expect:");
   curl_easy_setopt(e, CURLOPT_URL, request_.url.c_str());
@@ -137,7 +143,8 @@ Status UpstreamCall::Start(UpstreamRequest request) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &UpstreamCall::OnBody);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request_.connect_timeout.count()));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(request_.connect_timeout.count()));
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   if (request_.post) {
@@ -183,9 +190,11 @@ Status UpstreamCall::result() const {
   std::string detail = error_buffer_[0] != '\0' ? std::string(error_buffer_)
                                                 : std::string(curl_easy_strerror(curl_result_));
   // No overall curl timeout is set (deadlines are ours), so this is the connect timeout.
-  if (curl_result_ == CURLE_OPERATION_TIMEDOUT) return Status::Timeout("upstream: " + detail);
-  if (curl_result_ == CURLE_ABORTED_BY_CALLBACK) return Status::Cancelled("upstream call abandoned");
-  return Status::Unavailable("upstream: " + detail);
+  if (curl_result_ == CURLE_OPERATION_TIMEDOUT) return Status::Timeout(detail);
+  if (curl_result_ == CURLE_ABORTED_BY_CALLBACK) {
+    return Status::Cancelled("upstream call abandoned");
+  }
+  return Status::Unavailable(detail);
 }
 
 Status UpstreamCall::Drive(bool (*done)(const UpstreamCall&), Clock::time_point deadline) {
@@ -196,13 +205,17 @@ Status UpstreamCall::Drive(bool (*done)(const UpstreamCall&), Clock::time_point 
     if (!s.ok()) return s;
     if (finished_) return result();
     if (done(*this)) return Status::Ok();
+    if (abandon_ != nullptr && abandon_->load()) {
+      Abort();
+      return Status::Cancelled("the proxy is shutting down");
+    }
     auto now = Clock::now();
     if (now >= deadline) {
       Abort();
       return Status::Timeout("the upstream did not answer in time");
     }
     wait = std::chrono::ceil<std::chrono::milliseconds>(
-        std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(1000)));
+        std::min<Clock::duration>(deadline - now, kAbandonCheckInterval));
   }
 }
 

@@ -4,6 +4,7 @@
 // provider are kept alive across requests. Private to the serve module.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -48,7 +49,8 @@ class UpstreamPool {
 
 class UpstreamCall {
  public:
-  explicit UpstreamCall(UpstreamPool& pool);
+  // `abandon` (may be null) is checked while waiting: once true, the call ends with kCancelled.
+  UpstreamCall(UpstreamPool& pool, const std::atomic<bool>* abandon);
   ~UpstreamCall();  // abandons an unfinished transfer (closing its connection)
   UpstreamCall(const UpstreamCall&) = delete;
   UpstreamCall& operator=(const UpstreamCall&) = delete;
@@ -56,7 +58,8 @@ class UpstreamCall {
   // Begins the transfer. Error only for a request curl refuses outright (bad URL).
   Status Start(UpstreamRequest request);
   // Drives the transfer until the final response's headers are in or it ends. Errors:
-  // kUnavailable (could not connect, connection broken, nothing received), kTimeout (deadline).
+  // kUnavailable (could not connect, connection broken, nothing received), kTimeout (deadline),
+  // kCancelled (abandoned).
   Status AwaitHeaders(Clock::time_point deadline);
   // Drives the transfer to its end, body accumulating (see TakeBody). Same errors.
   Status AwaitEnd(Clock::time_point deadline);
@@ -84,6 +87,7 @@ class UpstreamCall {
   void Detach();
 
   UpstreamPool& pool_;
+  const std::atomic<bool>* abandon_;
   UpstreamPool::Handles handles_;
   UpstreamRequest request_;
   curl_slist* header_list_ = nullptr;

@@ -253,7 +253,8 @@ TEST_F(ServeTest, OptOutHeaderForwardsTheOriginalBytes) {
   auto proxy = StartProxy(OptionsFor(library_path_, upstream.base_url()));
   ASSERT_TRUE(proxy);
   auto client = ClientFor(*proxy);
-  std::string body = "{ \"messages\" : [ {\"role\":\"user\",\"content\":\"q\"} ], \"model\":\"m\" }";
+  std::string body =
+      "{ \"messages\" : [ {\"role\":\"user\",\"content\":\"q\"} ], \"model\":\"m\" }";
   auto r = client->Post("/v1/chat/completions", {{"X-Tfgrpo-Experiences", "off"}}, body,
                         "application/json");
   ASSERT_TRUE(r);
@@ -465,9 +466,24 @@ TEST_F(ServeTest, RefusesANonLoopbackAddressWithoutAClientKey) {
   EXPECT_NE(s.message().find("--client-key-env"), std::string::npos);
 }
 
+TEST_F(ServeTest, APortAlreadyInUseIsAnError) {
+  auto first = StartProxy(OptionsFor(library_path_, "http://127.0.0.1:9/v1"));
+  ASSERT_TRUE(first);
+  ServeOptions options = OptionsFor(library_path_, "http://127.0.0.1:9/v1");
+  options.listen_port = first->port();
+  ProxyServer second(options);
+  Status s = second.Start();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find(std::to_string(first->port())), std::string::npos) << s.message();
+}
+
 TEST_F(ServeTest, KeysNeverReachLogsOrMetrics) {
   std::ostringstream captured;
-  auto previous = spdlog::default_logger();
+  // Restores the default logger however the test ends, before `captured` goes away.
+  struct LoggerSwap {
+    std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+    ~LoggerSwap() { spdlog::set_default_logger(previous); }
+  } swap;
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
   auto logger = std::make_shared<spdlog::logger>("serve-test", sink);
   logger->set_level(spdlog::level::trace);
@@ -507,7 +523,6 @@ TEST_F(ServeTest, KeysNeverReachLogsOrMetrics) {
     EXPECT_EQ(r->body.find(kUrlPassword), std::string::npos);
     EXPECT_EQ(r->body.find(kUpstream), std::string::npos);
   }
-  spdlog::set_default_logger(previous);
   std::string logs = captured.str();
   EXPECT_NE(logs.find("listening on"), std::string::npos);  // the capture did work
   EXPECT_NE(logs.find("unreachable"), std::string::npos);
@@ -559,6 +574,23 @@ TEST_F(ServeTest, UnreachableUpstreamGets502) {
   ExpectOpenAiError(client->Get("/v1/models"), 502, "upstream_unreachable");
 }
 
+TEST_F(ServeTest, UpstreamDroppingTheConnectionMidReplyGets502) {
+  Upstream upstream;
+  upstream.server().Post("/v1/chat/completions",
+                         [](const httplib::Request&, httplib::Response& res) {
+                           // Promises 4096 bytes, then closes the connection.
+                           res.set_content_provider(
+                               4096, "application/json",
+                               [](size_t, size_t, httplib::DataSink&) { return false; });
+                         });
+  ASSERT_TRUE(upstream.Start());
+  auto proxy = StartProxy(OptionsFor(library_path_, upstream.base_url()));
+  ASSERT_TRUE(proxy);
+  ExpectOpenAiError(
+      ClientFor(*proxy)->Post("/v1/chat/completions", ChatBody("q"), "application/json"), 502,
+      "upstream_unreachable");
+}
+
 TEST_F(ServeTest, SlowUpstreamGets504) {
   Upstream upstream;
   std::mutex mu;
@@ -587,6 +619,43 @@ TEST_F(ServeTest, SlowUpstreamGets504) {
   ExpectOpenAiError(r, 504, "upstream_timeout");
   EXPECT_GE(elapsed, 280);
   EXPECT_LT(elapsed, 1500);
+}
+
+TEST_F(ServeTest, StopEndsRequestsStillRunningAfterTheGracePeriod) {
+  Upstream upstream;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  upstream.server().Post("/v1/chat/completions",
+                         [&](const httplib::Request&, httplib::Response& res) {
+                           std::unique_lock lock(mu);
+                           cv.wait_for(lock, std::chrono::seconds(3), [&] { return release; });
+                           res.set_content("{}", "application/json");
+                         });
+  ASSERT_TRUE(upstream.Start());
+  ServeOptions options = OptionsFor(library_path_, upstream.base_url());
+  options.stop_grace = std::chrono::milliseconds(200);
+  auto proxy = StartProxy(options);
+  ASSERT_TRUE(proxy);
+  std::optional<httplib::Result> result;
+  std::thread caller([&] {
+    result.emplace(
+        ClientFor(*proxy)->Post("/v1/chat/completions", ChatBody("q"), "application/json"));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto t0 = Clock::now();
+  proxy->Stop();
+  double stop_ms = MsSince(t0);
+  caller.join();
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(result.has_value());
+  ExpectOpenAiError(*result, 503, "shutting_down");
+  EXPECT_GE(stop_ms, 190);
+  EXPECT_LT(stop_ms, 1500);
 }
 
 TEST_F(ServeTest, UpstreamErrorsPassThroughWithStatusHeadersAndBody) {
@@ -634,6 +703,7 @@ TEST_F(ServeTest, HotReloadUnderConcurrentRequestsNeverMixesLibraries) {
     workers.emplace_back([&] {
       httplib::Client client("127.0.0.1", proxy->port());
       client.set_read_timeout(5, 0);
+      client.set_tcp_nodelay(true);
       for (int i = 0; i < 5000 && !done; ++i) {
         auto r = client.Post("/v1/chat/completions", ChatBody("q"), "application/json");
         if (!r || r->status != 200) {

@@ -155,6 +155,7 @@ inline std::unique_ptr<httplib::Client> ClientFor(const ProxyServer& proxy) {
   auto c = std::make_unique<httplib::Client>("127.0.0.1", proxy.port());
   c->set_read_timeout(10, 0);
   c->set_keep_alive(false);
+  c->set_tcp_nodelay(true);
   return c;
 }
 
