@@ -1,5 +1,5 @@
 // Rewards: turn a model's final reply into a score in [0, 1] against a task's ground truth.
-// math: answer extraction plus normalised/numeric comparison; exact: normalised string equality;
+// math: VerifyMath (math_verify.h), symbolic equivalence of the extracted answer; exact: normalised string equality;
 // judge: an LLM call (role judge) that ends with GRADE: CORRECT or GRADE: INCORRECT.
 #pragma once
 

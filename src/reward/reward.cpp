@@ -3,26 +3,21 @@
 #include <cctype>
 #include <optional>
 
+#include "tfgrpo/math_verify.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
 namespace {
 
-// A reply with no \boxed{} or Answer: line may still be a bare answer ("42"); only a short
-// single line is taken as one, so prose never gets compared as if it were an answer.
-constexpr size_t kBareAnswerMaxChars = 100;
-
+// Symbolic answer checking (math_verify.h): extraction from the whole reply, then equivalence.
 class MathReward : public RewardFn {
  public:
   Result<RewardResult> Score(const Task& task, std::string_view response, const std::string&) override {
+    MathVerdict verdict = VerifyMath(task.answer, response);
     RewardResult r;
-    r.extracted = ExtractFinalAnswer(response);
-    if (r.extracted.empty()) {
-      std::string bare = Trim(response);
-      if (bare.size() <= kBareAnswerMaxChars && bare.find('\n') == std::string::npos) r.extracted = bare;
-    }
-    r.score = !r.extracted.empty() && MathAnswersEqual(task.answer, r.extracted) ? 1.0 : 0.0;
+    r.score = verdict.score;
+    r.extracted = verdict.pred_parsed;
     return r;
   }
 };

@@ -189,7 +189,7 @@ TEST(MathReward, ScoresBoxedAnswer) {
   auto right = (*fn)->Score(task, "Compute... so \\boxed{\\frac{1}{2}}", "c1");
   ASSERT_TRUE(right.ok());
   EXPECT_EQ(right->score, 1.0);
-  EXPECT_EQ(right->extracted, "\\frac{1}{2}");
+  EXPECT_EQ(right->extracted, "1/2");  // VerifyMath's canonical form of what it compared
   auto wrong = (*fn)->Score(task, "\\boxed{\\frac{1}{3}}", "c2");
   ASSERT_TRUE(wrong.ok());
   EXPECT_EQ(wrong->score, 0.0);

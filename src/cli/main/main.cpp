@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   AddExperiencesCommand(app, global, &runner);
   AddServeCommand(app, global, &runner);
   AddDataCommand(app, global, &runner);
+  AddRewardCommand(app, global, &runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,88 @@
+// Math answer verification: pulls the final answer out of a model reply, translates the LaTeX of
+// the gold and predicted answers into structured values (expressions, sets, tuples, intervals,
+// equations, text) and decides equivalence, symbolically with GiNaC where numbers alone cannot.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+namespace tfgrpo {
+
+struct MathVerifyOptions {
+  // Wall-clock limit for one comparison; past it the score is 0 and MathVerifyTimeouts() grows.
+  // Values <= 0 mean the default.
+  double timeout_s = 2.0;
+  // Numeric agreement: |a - b| <= rel_tol * max(|a|, |b|).
+  double rel_tol = 1e-6;
+};
+
+struct MathVerdict {
+  double score = 0;         // 1.0 equivalent, 0.0 otherwise
+  std::string gold_parsed;  // canonical print of what was understood: "1/2", "2*sqrt(3)", "{1, 2}", "[1, 2)"
+  std::string pred_parsed;
+  bool timed_out = false;
+  std::string error;        // why nothing could be compared (no answer in the reply, unparsable, ...)
+};
+
+// Scores `prediction_or_reply` (a bare answer or a whole model reply) against `gold` (a bare
+// answer, or text holding a \boxed{} answer). Thread-safe, never throws, never blocks longer than
+// options.timeout_s (plus a few microseconds).
+//
+// Threads: parsing and the exact/floating fast paths (integers, fractions, decimals, radicals, pi,
+// most symbolic answers) run on the calling thread, in parallel. What needs GiNaC (huge integers,
+// complex numbers, cancellations floating point cannot settle) runs on one dedicated thread, because
+// GiNaC/CLN reference counts are not thread-safe. A caller past its deadline stops waiting (score 0,
+// timed_out, MathVerifyTimeouts() + 1); the abandoned GiNaC computation cannot be interrupted and
+// runs to its end (input guards bound it: answer length, nesting depth, sizes of exact powers,
+// factorials, expansions), delaying GiNaC work queued behind it.
+//
+// How answers compare:
+//  * Exact numbers (integers, fractions) compare exactly: 1000000 != 1000001. When either side is
+//    written with a decimal point or involves irrationals (\pi, \sqrt{2}, e) or symbols, the sides are
+//    equal when exactly equal after simplification or numerically within rel_tol (at several
+//    random positive values of the free symbols).
+//  * Percentages: when the gold is a percentage ("50\%"), the prediction may be "50\%", "50" or the
+//    fraction "0.5" / "\frac{1}{2}". When the gold is not a percentage, a prediction's "\%" is read
+//    as a unit and dropped: gold "50" accepts "50\%", gold "0.5" rejects "50\%".
+//  * Degrees: a whole answer "30^\circ" is 30 (the sign is a unit); if exactly one side is in
+//    degrees, the other may also give the angle in radians (gold "30^\circ" accepts "\frac{\pi}{6}").
+//    Inside an expression a degree is an angle: "\sin 30^\circ" = 1/2.
+//  * "x=5" / "a=5" / "f(x)=..." / "x \in [1,2]" against a bare answer compares the right-hand side
+//    when the left-hand side is a name (a symbol, possibly subscripted or applied: x, a_1, f(x)).
+//    Two equations compare their right-hand sides when both left-hand sides are names (so x=5
+//    matches y=5), else as lhs - rhs (up to sign). Relations (x > 2) compare operator and sides.
+//  * Scientific "1e-9" and repeating "0.\overline{3}" decimals are numbers; "\pm" gives a pair.
+//  * "1, 2" (several answers), "\{1,2\}" and "1 \text{ and } 2" are unordered multisets; "(1,2)" is
+//    an ordered tuple (equal to the open interval (1,2)); "[1,2)" an interval (bracket kinds matter,
+//    except next to \infty); unions "A \cup B" are sets of intervals.
+//  * A mixed number "2\frac{1}{2}" is 5/2; a number followed by words or \text{} units
+//    ("5 \text{ cm}", "\$5", "5 apples") is that number.
+//  * Text answers (yes, Monday, no solution) compare case-insensitively; a choice letter "B",
+//    "(B)", "\text{(B)}" or "(B) 12" matches the gold choice B ("(B) or (C)" matches nothing).
+//  * Answers that cannot be parsed compare as text (lower case, spaces removed), with `error` set.
+MathVerdict VerifyMath(std::string_view gold, std::string_view prediction_or_reply,
+                       const MathVerifyOptions& options = {});
+
+// The answer in a model reply: the last \boxed{} / \fbox{} (balanced braces); else the last
+// <answer>...</answer>; else the text after the last "Answer:" / "the answer is" (same line, or the
+// next non-empty line); else the whole reply when it is a single line of at most 2000 characters;
+// else "".
+std::string ExtractAnswerForVerify(std::string_view reply);
+
+// Comparisons abandoned at the time limit since the process started (all threads).
+int64_t MathVerifyTimeouts();
+
+// `tfgrpo reward math --jsonl`: reads lines {"gold": "...", "pred": "..."} and writes, in input
+// order and flushed per line, {"score": 1.0|0.0, "gold_parsed": "...", "pred_parsed": "..."};
+// a line that is not such an object gives {"error": "line N: ..."} and the rest go on.
+struct MathJsonlSummary {
+  int64_t lines = 0;
+  int64_t errors = 0;    // malformed input lines
+  int64_t timeouts = 0;
+  double score_sum = 0;
+};
+MathJsonlSummary VerifyMathJsonl(std::istream& in, std::ostream& out, const MathVerifyOptions& options = {});
+
+}  // namespace tfgrpo

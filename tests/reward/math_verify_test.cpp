@@ -1,0 +1,753 @@
+// VerifyMath against a table of gold/prediction pairs spanning every answer form the issue lists
+// (equivalent and not), plus extraction, malformed input, the time limit, threads and the JSONL driver.
+#include "tfgrpo/math_verify.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "tfgrpo/reward.h"
+
+namespace tfgrpo {
+namespace {
+
+struct Case {
+  const char* gold;
+  const char* pred;
+  bool equal;
+};
+
+void ExpectCases(const char* group, std::initializer_list<Case> cases) {
+  for (const Case& c : cases) {
+    MathVerdict v = VerifyMath(c.gold, c.pred);
+    EXPECT_EQ(v.score, c.equal ? 1.0 : 0.0)
+        << group << ": gold '" << c.gold << "' pred '" << c.pred << "' parsed as '" << v.gold_parsed << "' vs '"
+        << v.pred_parsed << "'" << (v.error.empty() ? "" : " error: " + v.error);
+    EXPECT_FALSE(v.timed_out) << c.gold << " vs " << c.pred;
+    // An equivalence must come from understanding both sides, not from the raw-text fallback.
+    if (c.equal) {
+      EXPECT_EQ(v.error, "") << group << ": " << c.gold << " vs " << c.pred;
+    }
+  }
+}
+
+TEST(VerifyMath, Integers) {
+  ExpectCases("integers", {
+                              {"42", "42", true},
+                              {"42", " 42 ", true},
+                              {"42", "042", true},
+                              {"42", "42.", true},
+                              {"42", "43", false},
+                              {"42", "-42", false},
+                              {"-7", "-7", true},
+                              {"-7", "- 7", true},
+                              {"-7", "+7", false},
+                              {"7", "+7", true},
+                              {"0", "-0", true},
+                              {"1000000", "1000001", false},
+                              {"12345678901234567890", "12345678901234567890", true},
+                              {"12345678901234567890", "12345678901234567891", false},
+                              {"1234567890123456789012345678901234567890", "1234567890123456789012345678901234567890",
+                               true},
+                              {"1234567890123456789012345678901234567890", "1234567890123456789012345678901234567891",
+                               false},
+                              {"100", "10^2", true},
+                              {"1024", "2^{10}", true},
+                              {"1024", "2^10", true},
+                              {"120", "5!", true},
+                              {"10", "\\binom{5}{2}", true},
+                              {"10", "\\dbinom52", true},
+                          });
+}
+
+TEST(VerifyMath, ThousandsSeparators) {
+  ExpectCases("thousands", {
+                               {"1000", "1,000", true},
+                               {"1000000", "1,000,000", true},
+                               {"1000", "1{,}000", true},
+                               {"1000", "1\\,000", true},
+                               {"1234567", "1\\,234\\,567", true},
+                               {"1234567", "1{,}234{,}567", true},
+                               {"1000", "1 000", true},
+                               {"1,000", "1000", true},
+                               {"\\$1,000", "1000", true},
+                               {"12", "1,2", false},
+                               {"1000", "1,00", false},
+                               {"1000", "10,00", false},
+                               {"2023", "2,023", true},
+                               {"1000", "1,001", false},
+                           });
+}
+
+TEST(VerifyMath, Decimals) {
+  ExpectCases("decimals", {
+                              {"0.5", "0.5", true},
+                              {"0.5", "0.50", true},
+                              {"0.5", ".5", true},
+                              {"0.5", "1/2", true},
+                              {"0.5", "\\frac{1}{2}", true},
+                              {"0.5", "0.51", false},
+                              {"3.14", "3.14", true},
+                              {"3.14", "3.15", false},
+                              {"2.5", "\\frac{5}{2}", true},
+                              {"5", "5.0", true},
+                              {"5", "5.00001", false},
+                              {"0.3333333", "\\frac{1}{3}", true},
+                              {"\\frac{1}{3}", "0.333", false},
+                              {"1.5", "1\\frac{1}{2}", true},
+                              {"0", "0.0000000001", false},
+                              {"0.1", "0.1000000001", true},
+                              {"1.2\\times 10^{3}", "1200", true},
+                              {"-0.25", "-\\frac14", true},
+                          });
+}
+
+TEST(VerifyMath, Fractions) {
+  ExpectCases("fractions", {
+                               {"\\frac{1}{2}", "\\frac{1}{2}", true},
+                               {"\\frac{1}{2}", "\\dfrac{1}{2}", true},
+                               {"\\frac{1}{2}", "\\tfrac{1}{2}", true},
+                               {"\\frac{1}{2}", "\\frac12", true},
+                               {"\\frac{1}{2}", "2/4", true},
+                               {"\\frac{1}{2}", "\\frac{2}{4}", true},
+                               {"\\frac{1}{2}", "\\frac{1}{3}", false},
+                               {"\\frac{1}{2}", "\\frac{2}{1}", false},
+                               {"\\frac{3}{4}", "3/4", true},
+                               {"\\frac{3}{4}", "0.75", true},
+                               {"-\\frac{1}{2}", "\\frac{-1}{2}", true},
+                               {"-\\frac{1}{2}", "\\frac{1}{-2}", true},
+                               {"-\\frac{1}{2}", "-1/2", true},
+                               {"-\\frac{1}{2}", "\\frac{1}{2}", false},
+                               {"\\frac{7}{3}", "2\\frac{1}{3}", true},
+                               {"\\frac{7}{3}", "2 \\frac{1}{3}", true},
+                               {"\\frac{a}{b}", "a/b", true},
+                               {"\\frac{\\frac{1}{2}}{3}", "\\frac{1}{6}", true},
+                               {"2", "\\frac{4}{2}", true},
+                               {"5", "\\frac{5}{0}", false},
+                               {"\\frac{1}{2}", "\\frac{1}{2.0}", true},
+                           });
+}
+
+TEST(VerifyMath, MixedSigns) {
+  ExpectCases("signs", {
+                           {"-3", "-(3)", true},
+                           {"-3", "(-3)", true},
+                           {"3", "-(-3)", true},
+                           {"3", "--3", true},
+                           {"-3", "+-3", true},
+                           {"2-3", "-1", true},
+                           {"-2+5", "3", true},
+                           {"-x", "-1\\cdot x", true},
+                           {"x-y", "-(y-x)", true},
+                           {"x-y", "y-x", false},
+                       });
+}
+
+TEST(VerifyMath, Radicals) {
+  ExpectCases("radicals", {
+                              {"\\sqrt{2}", "\\sqrt{2}", true},
+                              {"\\sqrt{2}", "\\sqrt2", true},
+                              {"\\sqrt{2}", "\\sqrt{3}", false},
+                              {"2\\sqrt{2}", "\\sqrt{8}", true},
+                              {"2\\sqrt{3}", "\\sqrt{12}", true},
+                              {"2\\sqrt{3}", "2 \\sqrt 3", true},
+                              {"2\\sqrt{3}", "3\\sqrt{2}", false},
+                              {"\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}", true},
+                              {"\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt3}2", true},
+                              {"\\sqrt[3]{2}", "2^{1/3}", true},
+                              {"\\sqrt[3]{8}", "2", true},
+                              {"\\sqrt[3]{-8}", "-2", true},
+                              {"\\sqrt[4]{16}", "2", true},
+                              {"\\sqrt[3]{2}", "\\sqrt{2}", false},
+                              {"1+\\sqrt{2}", "\\sqrt{2}+1", true},
+                              {"\\sqrt{2}", "1.41421356", true},
+                              {"\\sqrt{2}", "1.41", false},
+                              {"3+2\\sqrt{2}", "(1+\\sqrt{2})^2", true},
+                              {"\\sqrt{5}-1", "\\frac{4}{\\sqrt{5}+1}", true},
+                              {"4", "\\sqrt{16}", true},
+                          });
+}
+
+TEST(VerifyMath, PowersPiAndE) {
+  ExpectCases("powers/constants", {
+                                      {"x^2", "x^{2}", true},
+                                      {"x^2", "x*x", true},
+                                      {"x^2", "x^3", false},
+                                      {"2^{-1}", "\\frac{1}{2}", true},
+                                      {"2^{-1}", "0.5", true},
+                                      {"4^{1/2}", "2", true},
+                                      {"\\pi", "\\pi", true},
+                                      {"2\\pi", "2 \\pi", true},
+                                      {"2\\pi", "\\pi \\cdot 2", true},
+                                      {"\\frac{\\pi}{2}", "\\frac{1}{2}\\pi", true},
+                                      {"\\pi", "3.14159265", true},
+                                      {"\\pi", "3.14", false},
+                                      {"\\pi", "2\\pi", false},
+                                      {"\\pi^2", "\\pi\\cdot\\pi", true},
+                                      {"e", "e", true},
+                                      {"e^2", "e\\cdot e", true},
+                                      {"e", "2.718281828", true},
+                                      {"e", "\\pi", false},
+                                      {"e^{i\\pi}", "-1", true},
+                                      {"\\ln(e^3)", "3", true},
+                                      {"\\log_2 8", "3", true},
+                                      {"\\sin(\\pi/6)", "\\frac{1}{2}", true},
+                                      {"0", "\\sin(\\pi)", true},
+                                      {"\\cos^2 x + \\sin^2 x", "1", true},
+                                      {"\\pi r^2", "r^2\\pi", true},
+                                      {"\\pi r^2", "2\\pi r", false},
+                                      {"2^{100}", "1267650600228229401496703205376", true},
+                                      {"2^{100}", "1267650600228229401496703205377", false},
+                                      {"2^{1000}", "2^{1000}", true},
+                                      {"2^{1000}", "2\\cdot 2^{999}", true},
+                                      {"2^{1000}", "2^{1000}+1", false},
+                                  });
+}
+
+TEST(VerifyMath, MultiplicationSigns) {
+  ExpectCases("multiplication", {
+                                    {"6", "2\\cdot 3", true},
+                                    {"6", "2\\times 3", true},
+                                    {"6", "2 * 3", true},
+                                    {"6", "2(3)", true},
+                                    {"6x", "6 x", true},
+                                    {"6x", "2\\cdot 3x", true},
+                                    {"6x", "x \\times 6", true},
+                                    {"3x", "3\\cdot x", true},
+                                    {"3x", "x3", true},
+                                    {"3x", "3y", false},
+                                    {"2\\sqrt{3}", "2\\cdot\\sqrt{3}", true},
+                                    {"(x+1)(x-1)", "x^2-1", true},
+                                    {"(x+1)^2", "x^2+2x+1", true},
+                                    {"(x+1)^2", "x^2+x+1", false},
+                                    {"2xy", "2yx", true},
+                                    {"\\frac{x}{2}", "0.5x", true},
+                                    {"6", "12 \\div 2", true},
+                                });
+}
+
+TEST(VerifyMath, LeftRightAndDelimiters) {
+  ExpectCases("delimiters", {
+                                {"\\left( \\frac{1}{2} \\right)", "\\frac{1}{2}", true},
+                                {"(1, 2)", "\\left(1,2\\right)", true},
+                                {"\\left[1, 2\\right)", "[1,2)", true},
+                                {"\\left\\{1, 2\\right\\}", "\\{2,1\\}", true},
+                                {"\\left| -3 \\right|", "3", true},
+                                {"|x|", "\\left|x\\right|", true},
+                                {"42", "$42$", true},
+                                {"42", "\\(42\\)", true},
+                                {"42", "\\[42\\]", true},
+                                {"42", "$$42$$", true},
+                                {"{7}", "7", true},
+                                {"\\displaystyle\\frac{1}{2}", "0.5", true},
+                            });
+}
+
+TEST(VerifyMath, Percentages) {
+  ExpectCases("percent", {
+                             // gold is a percentage: the number, the number with %, or the fraction
+                             {"50\\%", "50\\%", true},
+                             {"50\\%", "50", true},
+                             {"50\\%", "0.5", true},
+                             {"50\\%", "\\frac{1}{2}", true},
+                             {"50\\%", "50%", true},
+                             {"50\\%", "0.5\\%", false},
+                             {"50\\%", "5", false},
+                             {"12.5\\%", "0.125", true},
+                             {"12.5\\%", "\\frac{1}{8}", true},
+                             // gold is not a percentage: a % in the prediction is only a unit
+                             {"50", "50\\%", true},
+                             {"0.5", "50\\%", false},
+                             {"\\frac{1}{2}", "50\\%", false},
+                             {"10\\%", "10", true},
+                             {"10\\%", "11\\%", false},
+                         });
+}
+
+TEST(VerifyMath, Degrees) {
+  ExpectCases("degrees", {
+                             {"90^\\circ", "90", true},
+                             {"90", "90^\\circ", true},
+                             {"90^{\\circ}", "90^\\circ", true},
+                             {"90^\\circ", "90\xC2\xB0", true},
+                             {"30^\\circ", "\\frac{\\pi}{6}", true},
+                             {"\\frac{\\pi}{6}", "30^\\circ", true},
+                             {"30^\\circ", "60^\\circ", false},
+                             {"45^\\circ", "45 \\text{ degrees}", true},
+                             {"\\frac{1}{2}", "\\sin 30^\\circ", true},
+                             {"\\frac{1}{2}", "\\cos(60^{\\circ})", true},
+                             {"90^\\circ", "30^\\circ + 60^\\circ", true},
+                             {"-45^\\circ", "-45", true},
+                         });
+}
+
+TEST(VerifyMath, UnitsAndWords) {
+  ExpectCases("units", {
+                           {"5", "5 \\text{ cm}", true},
+                           {"5", "5\\text{cm}", true},
+                           {"5", "5 \\mbox{ meters}", true},
+                           {"5", "\\text{5 apples}", true},
+                           {"5", "5 apples", true},
+                           {"5", "\\$5", true},
+                           {"5", "5 \\text{ dollars}", true},
+                           {"5", "6 \\text{ cm}", false},
+                           {"10", "\\text{The answer is } 10", true},
+                           {"12 \\text{ inches}", "12", true},
+                           {"12 \\text{ inches}", "12 \\text{ in}", true},
+                           {"12 \\text{ inches}", "13", false},
+                           {"3\\text{ m}^2", "3", true},
+                       });
+}
+
+TEST(VerifyMath, InfinityAndIntervals) {
+  ExpectCases("intervals", {
+                               {"\\infty", "\\infty", true},
+                               {"\\infty", "+\\infty", true},
+                               {"-\\infty", "-\\infty", true},
+                               {"\\infty", "-\\infty", false},
+                               {"\\infty", "\xE2\x88\x9E", true},
+                               {"[1, 2)", "[1,2)", true},
+                               {"[1, 2)", "[1, 2]", false},
+                               {"[1, 2)", "(1, 2)", false},
+                               {"[1, 2)", "[1, 3)", false},
+                               {"(0, 1]", "(0,1]", true},
+                               {"[0, 1]", "\\left[0, 1\\right]", true},
+                               {"[0, 1]", "[0, \\frac{2}{2}]", true},
+                               {"(-\\infty, 3)", "(-\\infty,3)", true},
+                               {"(-\\infty, 3)", "(-\\infty, 3]", false},
+                               {"[2, \\infty)", "[2, \\infty]", true},
+                               {"[2, \\infty)", "(2, \\infty)", false},
+                               {"(-\\infty, 0) \\cup (1, \\infty)", "(1,\\infty)\\cup(-\\infty,0)", true},
+                               {"(-\\infty, 0) \\cup (1, \\infty)", "(-\\infty,0)\\cup[1,\\infty)", false},
+                               {"[\\frac{1}{2}, \\sqrt{2}]", "[0.5, \\sqrt{2}]", true},
+                               {"x \\in [1, 2]", "[1, 2]", true},
+                           });
+}
+
+TEST(VerifyMath, TuplesAndSets) {
+  ExpectCases("tuples/sets", {
+                                 {"(1, 2)", "(1, 2)", true},
+                                 {"(1, 2)", "(2, 1)", false},
+                                 {"(1, 2)", "(1, 2, 3)", false},
+                                 {"(1, -2, 3)", "\\left(1,-2,3\\right)", true},
+                                 {"(\\frac{1}{2}, \\sqrt{3})", "(0.5, \\sqrt 3)", true},
+                                 {"(0, 1)", "(0,1)", true},
+                                 {"\\{1, 2\\}", "\\{2, 1\\}", true},
+                                 {"\\{1, 2\\}", "\\{1, 3\\}", false},
+                                 {"\\{1, 2\\}", "\\{1, 2, 3\\}", false},
+                                 {"\\{1, 2\\}", "1, 2", true},
+                                 {"\\{1, 2\\}", "2, 1", true},
+                                 {"\\{5\\}", "5", true},
+                                 {"5", "\\{5\\}", true},
+                                 {"\\{1, 1, 2\\}", "\\{1, 2, 1\\}", true},
+                                 {"\\{1, 1, 2\\}", "\\{1, 2, 2\\}", false},
+                                 {"\\emptyset", "\\varnothing", true},
+                                 {"\\emptyset", "\\{\\}", true},
+                                 {"\\emptyset", "\\{0\\}", false},
+                                 {"\\{(1,2), (3,4)\\}", "\\{(3,4), (1,2)\\}", true},
+                                 {"\\{(1,2), (3,4)\\}", "\\{(2,1), (3,4)\\}", false},
+                                 {"\\langle 1, 2 \\rangle", "(1, 2)", true},
+                             });
+}
+
+TEST(VerifyMath, EquationsAgainstValues) {
+  ExpectCases("equations", {
+                               {"5", "x=5", true},
+                               {"5", "x = 5", true},
+                               {"x=5", "5", true},
+                               {"a=5", "5", true},
+                               {"5", "a = 5", true},
+                               {"5", "x=6", false},
+                               {"x=5", "x=5", true},
+                               {"x=5", "y=5", true},
+                               {"x=5", "x=6", false},
+                               {"y=2x+1", "y=1+2x", true},
+                               {"y=2x+1", "y=2x-1", false},
+                               {"x+y=5", "y+x=5", true},
+                               {"x+y=5", "5=x+y", true},
+                               {"x+y=5", "x+y=6", false},
+                               {"1, 2", "x=1, x=2", true},
+                               {"1, 2", "x = 2 \\text{ or } x = 1", true},
+                               {"3", "k = \\frac{6}{2}", true},
+                               {"x > 2", "x>2", true},
+                               {"x > 2", "2 < x", true},
+                               {"x > 2", "x \\ge 2", false},
+                               {"1 \\le x < 3", "1 \\leq x < 3", true},
+                           });
+}
+
+TEST(VerifyMath, MultipleAnswers) {
+  ExpectCases("multiple", {
+                              {"1, 2", "1, 2", true},
+                              {"1, 2", "2, 1", true},
+                              {"1, 2", "1,2", true},
+                              {"1, 2", "1", false},
+                              {"1, 2", "1, 2, 3", false},
+                              {"1, 2", "1 \\text{ and } 2", true},
+                              {"1, 2", "2 and 1", true},
+                              {"-1, 3", "3, -1", true},
+                              {"1 \\pm \\sqrt{2}", "1+\\sqrt{2}, 1-\\sqrt{2}", true},
+                              {"1 \\pm \\sqrt{2}", "1-\\sqrt2, 1+\\sqrt2", true},
+                              {"\\pm 2", "2, -2", true},
+                              {"\\pm 2", "2", false},
+                              {"\\frac{1}{2}, \\frac{1}{3}", "\\frac13, 0.5", true},
+                              {"1, 2", "(1, 2)", false},
+                          });
+}
+
+TEST(VerifyMath, TextAnswers) {
+  ExpectCases("text", {
+                          {"yes", "yes", true},
+                          {"yes", "Yes", true},
+                          {"yes", "YES.", true},
+                          {"yes", "\\text{yes}", true},
+                          {"\\text{Yes}", "yes", true},
+                          {"yes", "no", false},
+                          {"Monday", "monday", true},
+                          {"Monday", "Tuesday", false},
+                          {"\\text{no solution}", "No Solution", true},
+                          {"\\text{no solution}", "no", false},
+                          {"B", "B", true},
+                          {"B", "(B)", true},
+                          {"B", "\\text{B}", true},
+                          {"B", "\\textbf{(B)}", true},
+                          {"B", "b", true},
+                          {"B", "C", false},
+                          {"B", "(C)", false},
+                          {"(C)", "C", true},
+                          {"(C)", "\\text{(C)}", true},
+                          {"(C)", "(C) 12", true},
+                          {"(C)", "(D) 12", false},
+                          {"C", "c)", true},
+                          {"\\text{(A)}", "A", true},
+                      });
+}
+
+TEST(VerifyMath, BoxedAndReplies) {
+  ExpectCases("replies", {
+                             {"42", "\\boxed{42}", true},
+                             {"\\boxed{42}", "42", true},
+                             {"$\\boxed{42}$", "42", true},
+                             {"42", "The answer is $\\boxed{42}$.", true},
+                             {"42", "We get $x = \\boxed{42}$ in the end.", true},
+                             {"42", "First \\boxed{41}, then corrected: \\boxed{42}", true},
+                             {"42", "\\boxed{42} was wrong, it is \\boxed{43}", false},
+                             {"\\frac{1}{2}", "so \\boxed{\\frac{1}{2}}", true},
+                             {"\\frac{1}{2}", "\\fbox{\\dfrac{1}{2}}", true},
+                             {"\\{1,2\\}", "\\boxed{\\left\\{1, 2\\right\\}}", true},
+                             {"42", "Some work...\n<answer>42</answer>", true},
+                             {"42", "Work...\nAnswer: 42", true},
+                             {"42", "Work...\n**Answer:** $42$\n", true},
+                             {"42", "Lots of work\nso the answer is 42.", true},
+                             {"42", "Final Answer: The final answer is $42$. I hope it is correct.", true},
+                             {"42", "I think it is forty-two, written\nas a number maybe 42 or so", false},
+                             {"42", "", false},
+                         });
+}
+
+TEST(VerifyMath, SymbolicExpressions) {
+  ExpectCases("symbolic", {
+                              {"\\frac{x^2-1}{x-1}", "x+1", true},
+                              {"\\frac{1}{x}+\\frac{1}{y}", "\\frac{x+y}{xy}", true},
+                              {"\\frac{1}{x}+\\frac{1}{y}", "\\frac{2}{x+y}", false},
+                              {"a^2-b^2", "(a-b)(a+b)", true},
+                              {"x^{10}", "(x^5)^2", true},
+                              {"\\sqrt{x^2}", "x", true},
+                              {"2\\sin x\\cos x", "\\sin(2x)", true},
+                              {"\\ln(xy)", "\\ln x + \\ln y", true},
+                              {"3+4i", "4i+3", true},
+                              {"3+4i", "3-4i", false},
+                              {"i^2", "-1", true},
+                              {"\\alpha+\\beta", "\\beta+\\alpha", true},
+                              {"x_1+x_2", "x_2+x_1", true},
+                              {"x_1", "x_2", false},
+                              {"n(n+1)/2", "\\frac{n^2+n}{2}", true},
+                          });
+}
+
+// Plausible wrong answers a model gives: each must score 0 (a lenient checker is a hackable reward).
+TEST(VerifyMath, NearMissesAreRejected) {
+  ExpectCases("near misses", {
+                                 {"204", "240", false},
+                                 {"204", "20.4", false},
+                                 {"204", "2040", false},
+                                 {"204", "204x", false},
+                                 {"204", "x", false},
+                                 {"204", "\\infty", false},
+                                 {"204", "204, 205", false},
+                                 {"204", "204 \\text{ or } 205", false},
+                                 {"204", "\\{204, 205\\}", false},
+                                 {"204", "(204, 205)", false},
+                                 {"204", "204 \\pm 1", false},
+                                 {"204", "x = 205", false},
+                                 {"204", "204 = 205", false},
+                                 {"204", "\\frac{204}{1000}", false},
+                                 {"204", "2.04\\%", false},
+                                 {"\\frac{2}{3}", "\\frac{3}{2}", false},
+                                 {"\\frac{2}{3}", "0.67", false},
+                                 {"\\frac{2}{3}", "\\frac{2}{3}x", false},
+                                 {"\\frac{2}{3}", "-\\frac{2}{3}", false},
+                                 {"\\frac{2}{3}", "2/3/2", false},
+                                 {"2\\sqrt{3}", "2\\sqrt{3}+1", false},
+                                 {"2\\sqrt{3}", "\\sqrt{6}", false},
+                                 {"2\\sqrt{3}", "3.46", false},
+                                 {"2\\sqrt{3}", "2\\sqrt[3]{3}", false},
+                                 {"\\frac{\\pi}{3}", "\\frac{\\pi}{6}", false},
+                                 {"\\frac{\\pi}{3}", "60", false},
+                                 {"\\frac{\\pi}{3}", "1.047", false},
+                                 {"e", "2.718", false},
+                                 {"x^2+1", "x^2-1", false},
+                                 {"x^2+1", "(x+1)^2", false},
+                                 {"\\frac{1}{x}", "x", false},
+                                 {"\\sqrt{x}", "x^2", false},
+                                 {"\\{1, 2, 3\\}", "\\{1, 2\\}", false},
+                                 {"\\{1, 2, 3\\}", "\\{1, 2, 4\\}", false},
+                                 {"(1, 2, 3)", "(1, 3, 2)", false},
+                                 {"(-\\infty, 1]", "(-\\infty, 1)", false},
+                                 {"(-\\infty, 1]", "[1, \\infty)", false},
+                                 {"(-\\infty, 1]", "(-\\infty, 2]", false},
+                                 {"[0, 1]", "\\{0, 1\\}", false},
+                                 {"\\text{yes}", "\\text{yes and no}", false},
+                                 {"\\text{A}", "\\text{A and B}", false},
+                                 {"B", "(B) or (C)", false},
+                                 {"35", "Not 5 but 7", false},
+                                 {"6", "2 3", false},
+                             });
+}
+
+TEST(VerifyMath, NumericToleranceIsRelative) {
+  MathVerifyOptions loose;
+  loose.rel_tol = 1e-2;
+  EXPECT_EQ(VerifyMath("\\pi", "3.14", loose).score, 1.0);
+  EXPECT_EQ(VerifyMath("\\pi", "3.14").score, 0.0);
+  EXPECT_EQ(VerifyMath("1000000", "1000000.5").score, 1.0);  // decimal: relative 5e-7
+  EXPECT_EQ(VerifyMath("1000000", "1000001").score, 0.0);    // integers: exact
+}
+
+// ---- parsed forms -------------------------------------------------------------------------------------
+
+TEST(VerifyMath, ParsedFormsAreCanonical) {
+  struct Printed {
+    const char* input;
+    const char* expected;
+  };
+  for (const Printed& p : std::initializer_list<Printed>{
+           {"\\frac{2}{4}", "1/2"},
+           {"0.50", "0.5"},
+           {"1,000", "1000"},
+           {"2\\sqrt{3}", "2*sqrt(3)"},
+           {"\\{1, 2\\}", "{1, 2}"},
+           {"[1, 2)", "[1, 2)"},
+           {"(1, 2)", "(1, 2)"},
+           {"x = 5", "x = 5"},
+           {"50\\%", "50%"},
+           {"\\text{Yes}", "yes"},
+           {"(B)", "B"},
+           {"-\\infty", "-inf"},
+           {"\\frac{\\pi}{2}", "pi/2"},
+           {"x^{2}+1", "x^2 + 1"},
+       }) {
+    MathVerdict v = VerifyMath(p.input, p.input);
+    EXPECT_EQ(v.gold_parsed, p.expected) << p.input;
+    EXPECT_EQ(v.pred_parsed, p.expected) << p.input;
+    EXPECT_EQ(v.score, 1.0) << p.input;
+  }
+}
+
+// ---- extraction ---------------------------------------------------------------------------------------
+
+TEST(ExtractAnswerForVerify, Priorities) {
+  EXPECT_EQ(ExtractAnswerForVerify("so \\boxed{\\frac{1}{2}}."), "\\frac{1}{2}");
+  EXPECT_EQ(ExtractAnswerForVerify("\\boxed{1} then \\fbox{2}"), "2");
+  EXPECT_EQ(ExtractAnswerForVerify("\\boxed {12}"), "12");
+  EXPECT_EQ(ExtractAnswerForVerify("\\boxed{5} ... \\boxed{\\frac{1}{2}"), "5");  // last one unbalanced
+  EXPECT_EQ(ExtractAnswerForVerify("<answer>7</answer>\nAnswer: 8"), "7");
+  EXPECT_EQ(ExtractAnswerForVerify("<ANSWER> 7 </ANSWER>"), "7");
+  EXPECT_EQ(ExtractAnswerForVerify("\\boxed{1}\n<answer>2</answer>"), "1");
+  EXPECT_EQ(ExtractAnswerForVerify("work\nAnswer: 9\nmore work\nAnswer: 10"), "10");
+  EXPECT_EQ(ExtractAnswerForVerify("Answer:\n\n  17\n"), "17");
+  EXPECT_EQ(ExtractAnswerForVerify("Therefore the answer is $\\frac{3}{4}$."), "\\frac{3}{4}");
+  EXPECT_EQ(ExtractAnswerForVerify(" 3/4 "), "3/4");
+  EXPECT_EQ(ExtractAnswerForVerify("line one\nline two"), "");
+  EXPECT_EQ(ExtractAnswerForVerify(std::string(3000, 'x')), "");
+  EXPECT_EQ(ExtractAnswerForVerify(std::string(300, 'x')), std::string(300, 'x'));
+  EXPECT_EQ(ExtractAnswerForVerify(""), "");
+}
+
+TEST(VerifyMath, GoldWithoutBoxedIsTakenWhole) {
+  // A gold answer that happens to contain "Answer:" or several lines is still the answer itself.
+  EXPECT_EQ(VerifyMath("1, 2", "\\boxed{1, 2}").score, 1.0);
+  EXPECT_EQ(VerifyMath("\\text{yes}", "\\boxed{\\text{yes}}").score, 1.0);
+  EXPECT_EQ(VerifyMath("The answer is \\boxed{3}", "3").score, 1.0);
+}
+
+// ---- robustness ---------------------------------------------------------------------------------------
+
+TEST(VerifyMath, MalformedInputsNeverThrowOrMatch) {
+  const char* junk[] = {
+      "\\frac{1}{",       "\\frac",         "((((",          "))))",          "\\sqrt[",
+      "{",                "}",              "^",             "1/",            "\\left(",
+      "\\unknowncommand", "\xFF\xFE\xFD",   "1 +* 2",        "x^^2",          "\\boxed{",
+      "$",                "\\",             "[1,",           "\\{1, 2",       "1 = = 2",
+      "\\frac{1}{0}",     "0^0",            "\\sqrt{-1}",    "\\ln(0)",       "\\log_1 5",
+      "10!!!!!!!!",       "\\binom{-1}{3}", "|||",           "\\text{",       "\\sqrt[0]{2}",
+  };
+  for (const char* g : junk) {
+    for (const char* p : junk) {
+      MathVerdict v;
+      ASSERT_NO_THROW(v = VerifyMath(g, p)) << g << " vs " << p;
+      EXPECT_FALSE(v.timed_out) << g << " vs " << p;
+    }
+    EXPECT_EQ(VerifyMath(g, "42").score, 0.0) << g;
+    EXPECT_EQ(VerifyMath("42", g).score, 0.0) << g;
+  }
+  std::string deep(5000, '(');
+  EXPECT_EQ(VerifyMath("1", deep + "1" + std::string(5000, ')')).score, 0.0);
+  std::string nested;
+  for (int i = 0; i < 300; ++i) nested += "\\sqrt{";
+  nested += "2" + std::string(300, '}');
+  MathVerdict v = VerifyMath("2", nested);
+  EXPECT_EQ(v.score, 0.0);
+  EXPECT_FALSE(v.error.empty());
+}
+
+TEST(VerifyMath, UnparsableAnswersFallBackToTextEquality) {
+  MathVerdict same = VerifyMath("\\ldots", "\\ldots");
+  EXPECT_EQ(same.score, 1.0);
+  EXPECT_FALSE(same.error.empty());
+  EXPECT_EQ(VerifyMath("\\ldots", "\\cdots").score, 0.0);
+}
+
+TEST(VerifyMath, GuardedHugeInputsAreDecidedQuickly) {
+  // Each of these is refused or short-circuited by a guard rather than computed.
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(VerifyMath("10^{10^{10}}", "10^{10^{10}}").score, 1.0);
+  EXPECT_EQ(VerifyMath("10^{10^{10}}", "10^{10^{10}}+1").score, 0.0);
+  EXPECT_EQ(VerifyMath("100000!", "100000!").score, 1.0);
+  EXPECT_EQ(VerifyMath("(x+1)^{100000}", "(1+x)^{100000}").score, 1.0);
+  EXPECT_EQ(VerifyMath("9^{9^{9}}", "9^{9^{9}}").score, 1.0);
+  EXPECT_EQ(VerifyMath("1", std::string(100000, '1')).score, 0.0);
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(elapsed, 5.0);
+  EXPECT_EQ(VerifyMath("1", "1").score, 1.0);
+}
+
+TEST(VerifyMath, TimeLimitScoresZeroAndCounts) {
+  MathVerifyOptions tiny;
+  tiny.timeout_s = 1e-6;
+  int64_t before = MathVerifyTimeouts();
+  // Exact integers past 128 bits need GiNaC, which the deadline does not wait for.
+  MathVerdict v = VerifyMath("3^{200000}", "3^{200000}", tiny);
+  EXPECT_TRUE(v.timed_out);
+  EXPECT_EQ(v.score, 0.0);
+  EXPECT_EQ(MathVerifyTimeouts(), before + 1);
+  EXPECT_FALSE(v.gold_parsed.empty());
+  // The fast paths are not subject to GiNaC's queue, and GiNaC recovers once the job is done.
+  EXPECT_EQ(VerifyMath("1/2", "0.5", tiny).score, 1.0);
+  MathVerdict later = VerifyMath("3^{200000}", "3^{200000}");
+  EXPECT_EQ(later.score, 1.0);
+  EXPECT_FALSE(later.timed_out);
+  EXPECT_EQ(MathVerifyTimeouts(), before + 1);
+}
+
+TEST(VerifyMath, ConcurrentCallersGetTheSameAnswers) {
+  const Case cases[] = {
+      {"\\frac{1}{2}", "0.5", true},        {"2\\sqrt{2}", "\\sqrt{8}", true}, {"x^2-1", "(x-1)(x+1)", true},
+      {"2^{200}", "2^{200}+1", false},      {"3+4i", "4i+3", true},            {"\\{1,2\\}", "2, 1", true},
+      {"[1,2)", "[1,2]", false},            {"0", "\\sin(\\pi)", true},        {"yes", "No", false},
+      {"2^{300}", "2\\cdot 2^{299}", true}, {"\\pi", "3.14", false},           {"e^{i\\pi}", "-1", true},
+  };
+  std::vector<double> expected;
+  for (const Case& c : cases) expected.push_back(VerifyMath(c.gold, c.pred).score);
+  for (size_t k = 0; k < std::size(cases); ++k) ASSERT_EQ(expected[k], cases[k].equal ? 1.0 : 0.0) << cases[k].gold;
+  std::vector<std::vector<double>> got(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        for (const Case& c : cases) got[t].push_back(VerifyMath(c.gold, c.pred).score);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 8; ++t) {
+    ASSERT_EQ(got[t].size(), 20 * std::size(cases));
+    for (size_t i = 0; i < got[t].size(); ++i) EXPECT_EQ(got[t][i], expected[i % std::size(cases)]) << t << "/" << i;
+  }
+}
+
+// ---- the math reward ------------------------------------------------------------------------------------
+
+TEST(MathRewardUsesVerifier, ScoresAndReportsParsedForm) {
+  auto fn = MakeReward("math", nullptr);
+  ASSERT_TRUE(fn.ok());
+  Task task;
+  task.id = "t";
+  task.answer = "50\\%";
+  auto r = (*fn)->Score(task, "Half of them: \\boxed{\\frac{1}{2}}", "c");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->score, 1.0);
+  EXPECT_EQ(r->extracted, "1/2");
+  task.answer = "(1, 2)";
+  EXPECT_EQ((*fn)->Score(task, "\\boxed{(2, 1)}", "c")->score, 0.0);
+}
+
+// ---- JSONL driver ---------------------------------------------------------------------------------------
+
+TEST(VerifyMathJsonl, OneLinePerInputInOrderWithErrorsInPlace) {
+  std::istringstream in(
+      "{\"gold\": \"\\\\frac{1}{2}\", \"pred\": \"The answer is \\\\boxed{0.5}.\"}\n"
+      "{\"gold\": \"3\", \"pred\": \"4\"}\n"
+      "not json\n"
+      "{\"gold\": \"1\"}\n"
+      "[1, 2]\n"
+      "{\"gold\": 42, \"pred\": \"42\"}\n"
+      "{\"gold\": \"x\", \"pred\": null}\n"
+      "\n"
+      "{\"gold\": \"\\\\{1,2\\\\}\", \"pred\": \"2, 1\"}\r\n");
+  std::ostringstream out;
+  MathJsonlSummary summary = VerifyMathJsonl(in, out);
+  std::vector<nlohmann::json> lines;
+  std::istringstream result(out.str());
+  std::string line;
+  while (std::getline(result, line)) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 9u) << out.str();
+  EXPECT_EQ(summary.lines, 9);
+  EXPECT_EQ(summary.errors, 5);
+  EXPECT_EQ(summary.score_sum, 3.0);
+
+  EXPECT_EQ(lines[0]["score"], 1.0);
+  EXPECT_EQ(lines[0]["gold_parsed"], "1/2");
+  EXPECT_EQ(lines[0]["pred_parsed"], "0.5");
+  EXPECT_EQ(out.str().substr(0, out.str().find('\n')), R"({"score":1.0,"gold_parsed":"1/2","pred_parsed":"0.5"})");
+  EXPECT_EQ(lines[1]["score"], 0.0);
+  EXPECT_EQ(lines[1]["pred_parsed"], "4");
+  ASSERT_TRUE(lines[2].contains("error"));
+  EXPECT_NE(lines[2]["error"].get<std::string>().find("line 3"), std::string::npos);
+  EXPECT_FALSE(lines[2].contains("score"));
+  EXPECT_NE(lines[3]["error"].get<std::string>().find("\"pred\""), std::string::npos);
+  EXPECT_NE(lines[4]["error"].get<std::string>().find("JSON object"), std::string::npos);
+  EXPECT_EQ(lines[5]["score"], 1.0);
+  EXPECT_NE(lines[6]["error"].get<std::string>().find("must be a string"), std::string::npos);
+  EXPECT_TRUE(lines[7].contains("error"));
+  EXPECT_EQ(lines[8]["score"], 1.0);
+  EXPECT_EQ(lines[8]["gold_parsed"], "{1, 2}");
+}
+
+TEST(VerifyMathJsonl, InvalidUtf8IsReplacedNotFatal) {
+  std::istringstream in(std::string("{\"gold\": \"1\", \"pred\": \"1\"}\n{\"gold\": \"\xFF\", \"pred\": \"1\"}\n"));
+  std::ostringstream out;
+  MathJsonlSummary summary = VerifyMathJsonl(in, out);
+  EXPECT_EQ(summary.lines, 2);
+  EXPECT_EQ(summary.errors, 1);
+  const std::string text = out.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2);
+  EXPECT_NE(text.find("line 2: invalid JSON"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace tfgrpo
