@@ -35,13 +35,6 @@ int RunRewardMath(const GlobalOptions& global, const RewardMathArgs& args) {
                  static_cast<long long>(summary.timeouts),
                  summary.lines > summary.errors ? summary.score_sum / (summary.lines - summary.errors) : 0.0);
   }
-  if (summary.timeouts > 0) {
-    // A timed-out GiNaC computation may still be running on its thread; exiting without static
-    // destructors keeps GiNaC from being torn down underneath it.
-    std::cout.flush();
-    std::fflush(nullptr);
-    std::_Exit(0);
-  }
   return 0;
 }
 

@@ -1,9 +1,13 @@
 // tfgrpo: Training-Free GRPO from the command line. See README.md for the commands.
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "tfgrpo/math_verify.h"
 
 int main(int argc, char** argv) {
   using namespace tfgrpo::cli;
@@ -33,5 +37,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  return runner ? runner() : 0;
+  const int code = runner ? runner() : 0;
+  if (tfgrpo::MathVerifyTimeouts() > 0) {
+    // A timed-out GiNaC computation may still be running on its own thread (it cannot be
+    // interrupted); exiting without static destructors keeps GiNaC from being torn down under it.
+    std::cout.flush();
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
+  return code;
 }
