@@ -5,7 +5,7 @@
 //      critical-path bound (target < 1.2).
 // The simulator runs in a forked child so that its CPU and memory are not counted as the engine's.
 //
-// Usage: bench_engine [tasks=100] [latency_ms=200]
+// Usage: bench_engine [tasks=100] [latency_ms=200] [concurrency=64]
 #include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -69,7 +69,7 @@ CpuTimes Cpu() {
   return {u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6, u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6};
 }
 
-Config MakeConfig(const std::filesystem::path& dir, int port, int tasks, int batch, int epochs) {
+Config MakeConfig(const std::filesystem::path& dir, int port, int tasks, int batch, int epochs, int concurrency) {
   std::ofstream out(dir / "train.jsonl");
   for (const auto& t : GenerateSimTasks(tasks, 5)) out << t.dump() << "\n";
   out.close();
@@ -77,7 +77,7 @@ Config MakeConfig(const std::filesystem::path& dir, int port, int tasks, int bat
   c.source = dir / "config.yaml";
   c.model.base_url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
   c.model.name = "sim";
-  c.model.concurrency = 64;
+  c.model.concurrency = concurrency;
   c.data.train = dir / "train.jsonl";
   c.practice.epochs = epochs;
   c.practice.batch_size = batch;
@@ -152,6 +152,7 @@ long PeakRssMb() {
 int main(int argc, char** argv) {
   const int tasks = argc > 1 ? std::atoi(argv[1]) : 100;
   const double latency_ms = argc > 2 ? std::atof(argv[2]) : 200;
+  const int concurrency = argc > 3 ? std::atoi(argv[3]) : 64;
   auto root = std::filesystem::temp_directory_path() / ("tfgrpo-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(root);
 
@@ -159,7 +160,7 @@ int main(int argc, char** argv) {
     SimProcess sim = StartSim(0);
     auto dir = root / "zero";
     std::filesystem::create_directories(dir);
-    Config c = MakeConfig(dir, sim.port, tasks, tasks, 1);
+    Config c = MakeConfig(dir, sim.port, tasks, tasks, 1, concurrency);
     auto client = Client(c);
     TrainOptions opt;
     opt.run_dir = dir / "run";
@@ -185,7 +186,7 @@ int main(int argc, char** argv) {
     SimProcess sim = StartSim(latency_ms);
     auto dir = root / "latency";
     std::filesystem::create_directories(dir);
-    Config c = MakeConfig(dir, sim.port, tasks, tasks, 1);
+    Config c = MakeConfig(dir, sim.port, tasks, tasks, 1, concurrency);
     auto client = Client(c);
     TrainOptions opt;
     opt.run_dir = dir / "run";
