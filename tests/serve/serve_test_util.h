@@ -21,6 +21,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "local_http_server.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/serve.h"
 #include "tfgrpo/util.h"
@@ -28,35 +29,9 @@
 namespace tfgrpo::serve_testing {
 
 // Register handlers on server(), then Start(). Stops and joins on destruction.
-class Upstream {
+class Upstream : public testing::LocalHttpServer {
  public:
-  Upstream() {
-    server_.set_keep_alive_timeout(1);
-    server_.new_task_queue = [] { return new httplib::ThreadPool(16); };
-  }
-  ~Upstream() { Stop(); }
-  void Stop() {
-    if (thread_.joinable()) {
-      server_.stop();
-      thread_.join();
-    }
-  }
-  httplib::Server& server() { return server_; }
-  bool Start() {
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    if (port_ <= 0) return false;
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 1000 && !server_.is_running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return server_.is_running();
-  }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
-
- private:
-  httplib::Server server_;
-  std::thread thread_;
-  int port_ = 0;
+  Upstream() : LocalHttpServer(16) {}
 };
 
 // What an echoing upstream received for one request.
@@ -170,19 +145,7 @@ inline std::string ChatBody(const std::string& user, const std::string& system =
   return body.dump();
 }
 
-// A port on 127.0.0.1 that nothing listens on (bound, then closed).
-inline int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
+using testing::ClosedPort;
 
 // The value of a metric line "NAME VALUE" in Prometheus text (-1 when absent).
 inline double MetricValue(const std::string& text, const std::string& name) {
