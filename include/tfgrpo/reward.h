@@ -36,10 +36,6 @@ Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient
 // The final answer in a reply: the last \boxed{...} (balanced braces), else a trailing
 // "Answer: ..." line, else "" (nothing to compare).
 std::string ExtractFinalAnswer(std::string_view reply);
-// Strips whitespace, \left/\right, $, a trailing period; \dfrac -> \frac; and so on.
-std::string NormalizeMathAnswer(std::string_view answer);
-// Equal after normalisation, or numerically equal (commas in integers, decimals, a/b, \frac{a}{b}).
-bool MathAnswersEqual(std::string_view gold, std::string_view predicted);
 // Lower-cased, whitespace-collapsed, trimmed, trailing period removed.
 std::string NormalizeExactAnswer(std::string_view answer);
 

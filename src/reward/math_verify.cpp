@@ -17,16 +17,9 @@
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
-namespace {
+namespace mathverify {
 
-using namespace mathverify;
-using Clock = std::chrono::steady_clock;
-
-std::atomic<int64_t> g_timeouts{0};
-
-// A reply with no marker is taken whole only when it is one line, short enough to be a bare answer.
-constexpr size_t kBareAnswerMaxChars = kMaxAnswerChars;
-
+// Index of the '}' closing the '{' at `open`; escaped braces (\{ \}) are literal text.
 size_t MatchingBrace(std::string_view s, size_t open) {
   int depth = 0;
   for (size_t i = open; i < s.size(); ++i) {
@@ -59,6 +52,18 @@ std::optional<std::string> LastBoxed(std::string_view s) {
   }
   return best;
 }
+
+}  // namespace mathverify
+
+namespace {
+
+using namespace mathverify;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<int64_t> g_timeouts{0};
+
+// A reply with no marker is taken whole only when it is one line, short enough to be a bare answer.
+constexpr size_t kBareAnswerMaxChars = kMaxAnswerChars;
 
 std::optional<std::string> LastAnswerTag(std::string_view reply) {
   std::string lower = ToLower(reply);

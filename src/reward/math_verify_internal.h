@@ -93,6 +93,11 @@ struct ParsedAnswer {
 
 // `answer` is a bare answer (already extracted from a reply).
 ParsedAnswer ParseAnswer(std::string_view answer);
+
+// Index of the '}' closing the '{' at `open` (escaped braces are text), npos when unbalanced.
+size_t MatchingBrace(std::string_view s, size_t open);
+// Contents of the last \boxed{...} / \fbox{...} whose braces balance.
+std::optional<std::string> LastBoxed(std::string_view s);
 std::string PrintExpr(const Tree& tree, int node);
 
 // ---- fast evaluation (math_verify_eval.cpp) -------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "tfgrpo/prompts.h"
+#include "tfgrpo/math_verify.h"
 #include "tfgrpo/reward.h"
 
 namespace tfgrpo {
@@ -58,24 +59,12 @@ TEST(ExtractFinalAnswer, NothingToCompare) {
 
 // ---- normalisation and equality -----------------------------------------------------------------
 
-TEST(NormalizeMathAnswer, StripsLatexNoise) {
-  EXPECT_EQ(NormalizeMathAnswer(" $\\left( 1, 2 \\right)$. "), "(1,2)");
-  EXPECT_EQ(NormalizeMathAnswer("\\dfrac{3}{4}"), "\\frac{3}{4}");
-  EXPECT_EQ(NormalizeMathAnswer("\\tfrac12"), "\\frac{1}{2}");
-  EXPECT_EQ(NormalizeMathAnswer("90^\\circ"), "90");
-  EXPECT_EQ(NormalizeMathAnswer("90^{\\circ}"), "90");
-  EXPECT_EQ(NormalizeMathAnswer("\\text{Monday}"), "Monday");
-  EXPECT_EQ(NormalizeMathAnswer("{5}"), "5");
-  EXPECT_EQ(NormalizeMathAnswer("1\\,000\\!"), "1000");
-  EXPECT_EQ(NormalizeMathAnswer("\\boxed{7}"), "7");
-  EXPECT_EQ(NormalizeMathAnswer("x = 3"), "3");
-}
-
 struct Pair {
   const char* gold;
   const char* predicted;
 };
 
+// The first table of pairs written for the string-level checker, now held against the symbolic one.
 TEST(MathAnswersEqual, EqualPairs) {
   const Pair pairs[] = {
       {"42", "42"},
@@ -121,10 +110,13 @@ TEST(MathAnswersEqual, EqualPairs) {
       {"1.25", "\\frac{5}{4}"},
       {"3/4", "0.75"},
       {"42", "\\(42\\)"},
+      // Numeric agreement is relative 1e-6 (the rule): these sit inside it.
+      {"\\pi", "3.14159"},
+      {"1", "1.000001"},
   };
   for (const Pair& p : pairs) {
-    EXPECT_TRUE(MathAnswersEqual(p.gold, p.predicted)) << "gold '" << p.gold << "' predicted '" << p.predicted
-                                                         << "' normalised '" << NormalizeMathAnswer(p.predicted)
+    EXPECT_EQ(VerifyMath(p.gold, p.predicted).score, 1.0) << "gold '" << p.gold << "' predicted '" << p.predicted
+                                                           << "' parsed '" << VerifyMath(p.gold, p.predicted).pred_parsed
                                                          << "'";
   }
 }
@@ -136,6 +128,8 @@ TEST(MathAnswersEqual, NotEqualPairs) {
       {"", ""},
       {"42", "4.2"},
       {"0.5", "0.51"},
+      {"1", "1.0000011"},  // just outside the relative 1e-6
+      {"\\pi", "3.1415"},
       {"1/2", "1/3"},
       {"\\frac{1}{2}", "\\frac{2}{1}"},
       {"-3", "3"},
@@ -144,18 +138,16 @@ TEST(MathAnswersEqual, NotEqualPairs) {
       {"1,000", "1,00"},         // not a thousands grouping
       {"12", "1,2"},
       {"\\sqrt{2}", "\\sqrt{3}"},
-      {"\\pi", "3.14159"},
       {"x+1", "x-1"},
       {"(1,2)", "(2,1)"},
       {"12345678901234567890", "12345678901234567891"},
       {"0", "0.0000000001"},
-      {"1", "1.000001"},
       {"Monday", "Tuesday"},
       {"2", "2x"},
       {"5", "\\frac{5}{0}"},
   };
   for (const Pair& p : pairs) {
-    EXPECT_FALSE(MathAnswersEqual(p.gold, p.predicted)) << "gold '" << p.gold << "' predicted '" << p.predicted
+    EXPECT_EQ(VerifyMath(p.gold, p.predicted).score, 0.0) << "gold '" << p.gold << "' predicted '" << p.predicted
                                                           << "'";
   }
 }
