@@ -20,19 +20,6 @@ bool OneOf(std::string_view word, std::initializer_list<std::string_view> set) {
   return std::find(set.begin(), set.end(), word) != set.end();
 }
 
-// Index of the '}' closing the '{' at `open` (escaped braces are text), or npos.
-size_t MatchingBrace(std::string_view s, size_t open) {
-  int depth = 0;
-  for (size_t i = open; i < s.size(); ++i) {
-    if (s[i] == '\\') {
-      ++i;
-      continue;
-    }
-    if (s[i] == '{') ++depth;
-    if (s[i] == '}' && --depth == 0) return i;
-  }
-  return std::string_view::npos;
-}
 
 // "\frac12" -> "\frac{1}{2}", "\sqrt3" -> "\sqrt{3}", "\frac\pi2" -> "\frac{\pi}{2}": LaTeX takes a
 // single character (or command) as an unbraced argument, while the tokenizer reads "12" as one number.
