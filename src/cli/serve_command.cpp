@@ -99,9 +99,9 @@ int RunServe(const GlobalOptions& global, const ServeArgs& args) {
   Status s = server.Start();
   if (!s.ok()) return Fail(s.message());
   auto lib = server.library();
-  std::printf("tfgrpo serve listening on %s (upstream key from %s, %zu experiences)\n",
-              server.base_url().c_str(), key_source.empty() ? "nowhere" : key_source.c_str(),
-              lib ? lib->library.size() : size_t{0});
+  const std::string key_note = key_source.empty() ? "no upstream key" : "upstream key from " + key_source;
+  std::printf("tfgrpo serve listening on %s (%s, %zu experiences)\n", server.base_url().c_str(),
+              key_note.c_str(), lib ? lib->library.size() : size_t{0});
   std::fflush(stdout);
   WaitForTerminationSignal([&server] {
     spdlog::info("serve: SIGHUP, reloading the library");
