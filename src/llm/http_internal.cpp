@@ -70,7 +70,6 @@ Result<ChatResponse> ParseChatCompletion(std::string_view body) {
   }
 
   ChatResponse r;
-  r.message = *message;
   if (auto c = message->find("content"); c != message->end()) r.content = ContentText(*c);
   if (auto rc = message->find("reasoning_content"); rc != message->end() && rc->is_string()) {
     r.reasoning_content = rc->get<std::string>();
@@ -89,6 +88,8 @@ Result<ChatResponse> ParseChatCompletion(std::string_view body) {
       r.usage.cached_tokens = TokenCount(*d, "cached_tokens");
     }
   }
+  // Last: the parsed document is thrown away, so the message is moved out rather than copied.
+  r.message = std::move(j["choices"][0]["message"]);
   return r;
 }
 
