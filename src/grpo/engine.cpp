@@ -79,7 +79,8 @@ class Trainer {
 
  private:
   Status Prepare();
-  Status RunStep(int step, const std::vector<const Task*>& batch);
+  // Runs one step and adds its counts to `totals`.
+  Status RunStep(int step, const std::vector<const Task*>& batch, TrainSummary& totals);
 
   // Dataflow stages. Each runs on a pool worker; the last finisher of a stage starts the next.
   void RolloutJob(int step, Group& g, int sample, const std::string& system_prompt);
@@ -89,8 +90,14 @@ class Trainer {
   void FinishGroup();
 
   std::vector<Operation> Consolidate(int step, const std::vector<Group>& groups, bool* failed);
-  // Calls the model; on failure records a stage failure for `task_id` and returns the status.
-  Result<ChatResponse> Call(ChatRequest req, int step, const std::string& task_id, const std::string& stage);
+  // One learner call: the template named after `role` (summary, advantage, group_update,
+  // batch_update) rendered into a single user message. A template that cannot be rendered stops
+  // the run; a failed call is recorded as a failure of that stage for `task_id`. On success the
+  // progress stage `progress_stage` advances.
+  Result<ChatResponse> AskLearner(Role role, const PromptVars& vars, double temperature, std::string call_id,
+                                  int step, const std::string& task_id, const std::string& progress_stage);
+  // The library as the learner prompts show it.
+  std::string LibraryForPrompt() const { return library_.empty() ? "(empty)" : library_.RenderLines(); }
   void RecordStageFailure(int step, const std::string& task_id, const std::string& stage,
                           const Status& status);
   void SetFatal(const Status& status);
@@ -121,7 +128,7 @@ class Trainer {
   std::mutex fatal_mu_;
   Status fatal_;
 
-  std::atomic<int64_t> rollouts_{0}, rollouts_failed_{0}, stages_failed_{0}, informative_{0};
+  // Counts for the step in progress; RunStep adds them to the run's totals when the step ends.
   std::atomic<int64_t> step_rollouts_failed_{0}, step_stages_failed_{0}, step_informative_{0};
   std::mutex reward_mu_;
   double step_reward_sum_ = 0;
@@ -181,7 +188,6 @@ void Trainer::SetFatal(const Status& status) {
 
 void Trainer::RecordStageFailure(int step, const std::string& task_id, const std::string& stage,
                                  const Status& status) {
-  ++stages_failed_;
   ++step_stages_failed_;
   {
     std::lock_guard lock(reasons_mu_);
@@ -192,10 +198,25 @@ void Trainer::RecordStageFailure(int step, const std::string& task_id, const std
   if (!s.ok()) SetFatal(s);
 }
 
-Result<ChatResponse> Trainer::Call(ChatRequest req, int step, const std::string& task_id,
-                                   const std::string& stage) {
+Result<ChatResponse> Trainer::AskLearner(Role role, const PromptVars& vars, double temperature,
+                                         std::string call_id, int step, const std::string& task_id,
+                                         const std::string& progress_stage) {
+  const std::string stage(RoleName(role));
+  auto prompt = prompts_.Render(stage, vars);
+  if (!prompt.ok()) {
+    SetFatal(prompt.status());
+    return prompt.status();
+  }
+  ChatRequest req;
+  req.role = role;
+  req.messages = {{"user", std::move(prompt).value()}};
+  req.temperature = temperature;
+  req.call_id = std::move(call_id);
   auto r = client_->Complete(req);
-  if (r.ok()) return r;
+  if (r.ok()) {
+    progress_.Advance(progress_stage, r->usage.prompt_tokens + r->usage.completion_tokens);
+    return r;
+  }
   const Status& st = r.status();
   if (IsFatal(st)) {
     SetFatal(st);
@@ -245,9 +266,7 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
       rec.error = r.status().ToString();
       if (IsFatal(r.status())) SetFatal(r.status());
     }
-    ++rollouts_;
     if (!ro.ok) {
-      ++rollouts_failed_;
       ++step_rollouts_failed_;
       if (!aborted()) spdlog::warn("step {} task {} sample {}: rollout failed: {}", step, g.task->id, sample, rec.error);
     } else {
@@ -281,7 +300,6 @@ void Trainer::OnRolloutsDone(int step, Group& g) {
     informative = var > 0;
   }
   if (!informative) return FinishGroup();
-  ++informative_;
   ++step_informative_;
   g.pending = static_cast<int>(rewards.size());
   progress_.AddTotal("summaries", static_cast<int64_t>(rewards.size()));
@@ -295,25 +313,18 @@ void Trainer::SummaryJob(int step, Group& g, int sample) {
   Rollout& ro = g.rollouts[sample];
   if (!aborted()) {
     const bool gt = config_.practice.given_ground_truth;
-    auto prompt = prompts_.Render("summary", {{"problem", g.task->problem},
-                                              {"trajectory", ro.reply},
-                                              {"ground_truth", gt ? g.task->answer : ""},
-                                              {"reward", gt ? FormatReward(ro.reward) : ""},
-                                              {"agent_objective", config_.practice.agent_objective}});
-    if (!prompt.ok()) {
-      SetFatal(prompt.status());
-    } else {
-      ChatRequest req;
-      req.role = Role::kSummary;
-      req.messages = {{"user", *prompt}};
-      req.temperature = kLearnerTemperature;
-      req.call_id = "s" + std::to_string(step) + "/t" + g.task->id + "/summary" + std::to_string(sample);
-      auto r = Call(req, step, g.task->id, "summary");
-      if (r.ok()) {
-        ro.summary = r->content;
-        ro.summary_ok = true;
-        progress_.Advance("summaries", r->usage.prompt_tokens + r->usage.completion_tokens);
-      }
+    auto r = AskLearner(Role::kSummary,
+                        {{"problem", g.task->problem},
+                         {"trajectory", ro.reply},
+                         {"ground_truth", gt ? g.task->answer : ""},
+                         {"reward", gt ? FormatReward(ro.reward) : ""},
+                         {"agent_objective", config_.practice.agent_objective}},
+                        kLearnerTemperature,
+                        "s" + std::to_string(step) + "/t" + g.task->id + "/summary" + std::to_string(sample), step,
+                        g.task->id, "summaries");
+    if (r.ok()) {
+      ro.summary = r->content;
+      ro.summary_ok = true;
     }
   }
   if (--g.pending == 0) OnSummariesDone(step, g);
@@ -335,25 +346,15 @@ void Trainer::OnSummariesDone(int step, Group& g) {
   if (n < 2) return FinishGroup();  // the failed summaries were recorded as they failed
   const std::string tag = "s" + std::to_string(step) + "/t" + g.task->id;
 
-  auto adv_prompt = prompts_.Render(
-      "advantage", {{"problem", g.task->problem},
-                    {"ground_truth", gt ? g.task->answer : ""},
-                    {"summaries", Trim(summaries)},
-                    {"max_experiences", std::to_string(config_.practice.experiences_per_group)},
-                    {"agent_objective", config_.practice.agent_objective},
-                    {"learning_objective", config_.practice.learning_objective}});
-  if (!adv_prompt.ok()) {
-    SetFatal(adv_prompt.status());
-    return FinishGroup();
-  }
-  ChatRequest adv;
-  adv.role = Role::kAdvantage;
-  adv.messages = {{"user", *adv_prompt}};
-  adv.temperature = kLearnerTemperature;
-  adv.call_id = tag + "/advantage";
-  auto adv_reply = Call(adv, step, g.task->id, "advantage");
+  auto adv_reply = AskLearner(Role::kAdvantage,
+                              {{"problem", g.task->problem},
+                               {"ground_truth", gt ? g.task->answer : ""},
+                               {"summaries", Trim(summaries)},
+                               {"max_experiences", std::to_string(config_.practice.experiences_per_group)},
+                               {"agent_objective", config_.practice.agent_objective},
+                               {"learning_objective", config_.practice.learning_objective}},
+                              kLearnerTemperature, tag + "/advantage", step, g.task->id, "advantages");
   if (!adv_reply.ok()) return FinishGroup();
-  progress_.Advance("advantages", adv_reply->usage.prompt_tokens + adv_reply->usage.completion_tokens);
   auto experiences = ParseExperiences(adv_reply->content, config_.practice.experiences_per_group);
   if (!experiences.ok()) {
     RecordStageFailure(step, g.task->id, "advantage", experiences.status());
@@ -363,22 +364,12 @@ void Trainer::OnSummariesDone(int step, Group& g) {
   std::string numbered;
   for (size_t i = 0; i < experiences->size(); ++i)
     numbered += std::to_string(i + 1) + ". " + (*experiences)[i] + "\n";
-  auto upd_prompt = prompts_.Render("group_update",
-                                    {{"library", library_.empty() ? "(empty)" : library_.RenderLines()},
-                                     {"experiences", Trim(numbered)},
-                                     {"learning_objective", config_.practice.learning_objective}});
-  if (!upd_prompt.ok()) {
-    SetFatal(upd_prompt.status());
-    return FinishGroup();
-  }
-  ChatRequest upd;
-  upd.role = Role::kGroupUpdate;
-  upd.messages = {{"user", *upd_prompt}};
-  upd.temperature = kUpdateTemperature;
-  upd.call_id = tag + "/group_update";
-  auto upd_reply = Call(upd, step, g.task->id, "group_update");
+  auto upd_reply = AskLearner(Role::kGroupUpdate,
+                              {{"library", LibraryForPrompt()},
+                               {"experiences", Trim(numbered)},
+                               {"learning_objective", config_.practice.learning_objective}},
+                              kUpdateTemperature, tag + "/group_update", step, g.task->id, "updates");
   if (!upd_reply.ok()) return FinishGroup();
-  progress_.Advance("updates", upd_reply->usage.prompt_tokens + upd_reply->usage.completion_tokens);
   auto ops = ParseOperations(upd_reply->content);
   if (!ops.ok()) {
     RecordStageFailure(step, g.task->id, "group_update", ops.status());
@@ -418,24 +409,14 @@ std::vector<Operation> Trainer::Consolidate(int step, const std::vector<Group>& 
       if (op.kind != OpKind::kNone) proposed.push_back(op);
   if (proposed.empty()) return {};
 
-  auto prompt = prompts_.Render("batch_update",
-                                {{"library", library_.empty() ? "(empty)" : library_.RenderLines()},
-                                 {"operations", OperationsToJson(proposed).dump(2)}});
-  if (!prompt.ok()) {
-    SetFatal(prompt.status());
-    return {};
-  }
-  ChatRequest req;
-  req.role = Role::kBatchUpdate;
-  req.messages = {{"user", *prompt}};
-  req.temperature = kUpdateTemperature;
-  req.call_id = "s" + std::to_string(step) + "/batch_update";
   progress_.Begin("consolidation", 1);
-  auto reply = Call(req, step, "", "batch_update");
+  auto reply = AskLearner(Role::kBatchUpdate,
+                          {{"library", LibraryForPrompt()}, {"operations", OperationsToJson(proposed).dump(2)}},
+                          kUpdateTemperature, "s" + std::to_string(step) + "/batch_update", step, "", "consolidation");
+  progress_.End("consolidation");
+  if (aborted()) return {};
   Result<std::vector<Operation>> ops = reply.ok() ? ParseOperations(reply->content) : reply.status();
   if (reply.ok() && !ops.ok()) RecordStageFailure(step, "", "batch_update", ops.status());
-  progress_.Advance("consolidation", reply.ok() ? reply->usage.prompt_tokens + reply->usage.completion_tokens : 0);
-  progress_.End("consolidation");
   if (!ops.ok()) {
     // The groups' work is not thrown away: apply their proposals as they are, minus exact
     // duplicates, which is what a consolidation would at least have done.
@@ -459,7 +440,7 @@ Status Trainer::WriteLibraryFiles(int step) {
   return library_.Save(options_.run_dir / "experiences.json");
 }
 
-Status Trainer::RunStep(int step, const std::vector<const Task*>& batch) {
+Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSummary& totals) {
   const auto start = Clock::now();
   const int G = config_.practice.group_size;
   std::vector<Group> groups(batch.size());
@@ -522,6 +503,10 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch) {
       (static_cast<int>(tasks_.size()) + config_.practice.batch_size - 1) / config_.practice.batch_size;
   s = store_->RecordStep({step, step / steps_per_epoch, step % steps_per_epoch, stats.dump()});
   if (!s.ok()) return s;
+  totals.rollouts += static_cast<int64_t>(batch.size()) * G;
+  totals.rollouts_failed += step_rollouts_failed_;
+  totals.stages_failed += step_stages_failed_;
+  totals.informative_groups += step_informative_;
   spdlog::info("step {} (epoch {}): mean reward {:.3f}, {}/{} groups informative, library {} -> {} experiences{}",
                step + 1, step / steps_per_epoch + 1, mean_reward, step_informative_.load(), batch.size(),
                size_before, library_.size(), consolidation_failed ? " (consolidation failed; proposals applied as-is)" : "");
@@ -571,7 +556,7 @@ Result<TrainSummary> Trainer::Run() {
     const auto order = ShuffledIndices(tasks_.size(), Fnv1a64(std::to_string(epoch), config_.practice.seed));
     std::vector<const Task*> batch;
     for (int i = b * batch_size; i < std::min(n, (b + 1) * batch_size); ++i) batch.push_back(&tasks_[order[i]]);
-    s = RunStep(step, batch);
+    s = RunStep(step, batch, summary);
     if (!s.ok()) return s;
     ++summary.steps_run;
   }
@@ -580,10 +565,6 @@ Result<TrainSummary> Trainer::Run() {
   summary.llm_calls_replayed = client_->replayed();
   summary.llm_calls_failed = client_->failed();
   summary.llm_retries = client_->retries();
-  summary.rollouts = rollouts_;
-  summary.rollouts_failed = rollouts_failed_;
-  summary.stages_failed = stages_failed_;
-  summary.informative_groups = informative_;
   summary.call_failure_reasons = client_->failure_reasons();
   summary.stage_failure_reasons = stage_reasons_;
   summary.usage = client_->sent_usage();
