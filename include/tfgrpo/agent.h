@@ -26,6 +26,8 @@ class ToolRunner {
 // The sandboxed python tool configured by `tools` (bubblewrap, or none with a warning). Error
 // when the sandbox cannot be created (the message says why and how to opt out).
 Result<std::unique_ptr<ToolRunner>> MakePythonToolRunner(const ToolsConfig& tools);
+// The tools a config's rollouts need: the python tool in agent mode, none (null) in prompt mode.
+Result<std::unique_ptr<ToolRunner>> MakeToolsFor(const Config& config);
 
 struct RolloutSpec {
   std::string system_prompt;  // instructions + rendered library (byte-identical within a step)

@@ -9,6 +9,7 @@
 
 #include "tfgrpo/data.h"
 #include "tfgrpo/llm.h"
+#include "tfgrpo/prompts.h"
 #include "tfgrpo/status.h"
 
 namespace tfgrpo {
@@ -32,6 +33,9 @@ class RewardFn {
 // `judge_prompt` is the judge template (from the prompt set) for "judge".
 Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
                                              std::string judge_prompt = "");
+// The reward `kind` with the judge template taken from `prompts` (built-in or overridden).
+Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
+                                             const PromptSet& prompts);
 
 // The final answer in a reply: the last \boxed{...} (balanced braces), else a trailing
 // "Answer: ..." line, else "" (nothing to compare).

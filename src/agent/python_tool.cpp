@@ -30,4 +30,9 @@ Result<std::unique_ptr<ToolRunner>> MakePythonToolRunner(const ToolsConfig& tool
   return std::unique_ptr<ToolRunner>(std::make_unique<SandboxedPython>(std::move(sandbox).value()));
 }
 
+Result<std::unique_ptr<ToolRunner>> MakeToolsFor(const Config& config) {
+  if (config.task.mode != "agent") return std::unique_ptr<ToolRunner>();
+  return MakePythonToolRunner(config.tools);
+}
+
 }  // namespace tfgrpo

@@ -47,16 +47,11 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   Progress& progress = options.progress ? *options.progress : NullProgress();
   auto prompts = PromptSet::Load(options.prompts_dir);
   if (!prompts.ok()) return prompts.status();
-  const std::string* judge = prompts->Find("judge");
-  auto reward = MakeReward(config.task.reward, &client, judge ? *judge : "");
+  auto reward = MakeReward(config.task.reward, &client, *prompts);
   if (!reward.ok()) return reward.status();
-
-  std::unique_ptr<ToolRunner> tools;
-  if (config.task.mode == "agent") {
-    auto made = MakePythonToolRunner(config.tools);
-    if (!made.ok()) return made.status();
-    tools = std::move(made).value();
-  }
+  auto made_tools = MakeToolsFor(config);
+  if (!made_tools.ok()) return made_tools.status();
+  std::unique_ptr<ToolRunner> tools = std::move(made_tools).value();
 
   const int k = options.k;
   const std::string system_prompt = AppendLibrary(RolloutInstructions(config.task), library);

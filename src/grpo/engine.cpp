@@ -164,15 +164,12 @@ Status Trainer::Prepare() {
   if (!s.ok()) return s;
 
   client_ = std::make_unique<RecordingClient>(raw_client_, *store_, config_.model.name, config_.model.max_tokens);
-  const std::string* judge = prompts_.Find("judge");
-  auto reward = MakeReward(config_.task.reward, client_.get(), judge ? *judge : "");
+  auto reward = MakeReward(config_.task.reward, client_.get(), prompts_);
   if (!reward.ok()) return reward.status();
   reward_ = std::move(reward).value();
-  if (config_.task.mode == "agent") {
-    auto tools = MakePythonToolRunner(config_.tools);
-    if (!tools.ok()) return tools.status();
-    tools_ = std::move(tools).value();
-  }
+  auto tools = MakeToolsFor(config_);
+  if (!tools.ok()) return tools.status();
+  tools_ = std::move(tools).value();
   pool_ = std::make_unique<ThreadPool>(config_.model.concurrency);
   return Status::Ok();
 }

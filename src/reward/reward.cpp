@@ -120,4 +120,10 @@ Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient
   return std::unique_ptr<RewardFn>(new JudgeReward(judge_client, std::move(judge_prompt)));
 }
 
+Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
+                                             const PromptSet& prompts) {
+  const std::string* judge = prompts.Find("judge");
+  return MakeReward(kind, judge_client, judge ? *judge : "");
+}
+
 }  // namespace tfgrpo
