@@ -20,7 +20,6 @@ struct PullArgs {
 };
 
 int RunPull(const GlobalOptions& global, const PullArgs& args) {
-  InitLogging(global.verbosity());
   PullOptions options;
   options.dataset = args.dataset;
   options.split = args.split;

@@ -84,7 +84,6 @@ int RunServe(const GlobalOptions& global, const ServeArgs& args) {
 
   BlockTerminationSignals();
   std::signal(SIGPIPE, SIG_IGN);  // a client hanging up must not end the process
-  InitLogging(global.verbosity());
   if (options.upstream_api_key.empty() && !options.pass_through_auth) {
     spdlog::warn("serve: no upstream key ({} unset); requests go upstream without Authorization",
                  args.upstream_key_env.empty() ? "TFGRPO_API_KEY and OPENAI_API_KEY"

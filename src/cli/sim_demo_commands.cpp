@@ -23,7 +23,6 @@ struct SimServeArgs {
 
 int RunSimServe(const GlobalOptions& global, const SimServeArgs& args) {
   BlockTerminationSignals();
-  InitLogging(global.verbosity());
   SimOptions options;
   options.seed = args.seed;
   options.latency_ms_mean = args.latency_ms;
@@ -95,7 +94,6 @@ std::string DemoConfigYaml(const std::string& base_url, int k) {
 }
 
 int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
-  InitLogging(global.verbosity());
   const auto start = std::chrono::steady_clock::now();
   namespace fs = std::filesystem;
   const fs::path dir = args.dir;

@@ -29,7 +29,6 @@ struct TrainArgs {
 };
 
 int RunTrain(const GlobalOptions& global, const TrainArgs& args) {
-  InitLogging(global.verbosity());
   auto config = LoadConfig(args.config);
   if (!config.ok()) return Fail(config.status().message());
   auto progress = MakeProgress(global.verbosity());
@@ -89,7 +88,6 @@ int RunCompare(const EvalArgs& args) {
 }
 
 int RunEval(const GlobalOptions& global, const EvalArgs& args) {
-  InitLogging(global.verbosity());
   if (!args.compare.empty()) {
     if (!args.config.empty() || !args.experiences.empty() || args.k > 0 || !args.out.empty() ||
         !args.cache.empty()) {

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  tfgrpo::InitLogging(global.verbosity());
   const int code = runner ? runner() : 0;
   if (tfgrpo::MathVerifyTimeouts() > 0) {
     // A timed-out GiNaC computation may still be running on its own thread (it cannot be
