@@ -2,6 +2,7 @@
 // selected. Private to the cli module.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -18,6 +19,10 @@ struct GlobalOptions {
   bool quiet = false;
   bool verbose = false;
   std::string prompts_dir;  // --prompts DIR ("" = built-in templates)
+  std::optional<std::filesystem::path> prompts() const {
+    if (prompts_dir.empty()) return std::nullopt;
+    return std::filesystem::path(prompts_dir);
+  }
   Verbosity verbosity() const {
     return quiet ? Verbosity::kQuiet : verbose ? Verbosity::kVerbose : Verbosity::kNormal;
   }

@@ -128,6 +128,7 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   std::fflush(stdout);
   TrainOptions train_options;
   train_options.run_dir = dir / "run";
+  train_options.prompts_dir = global.prompts();
   train_options.progress = progress.get();
   auto trained = Train(*config, train_options, *client);
   if (!trained.ok()) return Fail(trained.status().message());
@@ -137,6 +138,7 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   EvalOptions eval_options;
   eval_options.k = args.k;
   eval_options.temperature = config->eval.temperature;
+  eval_options.prompts_dir = global.prompts();
   eval_options.progress = progress.get();
   auto baseline = Evaluate(*config, *eval_tasks, Library(), eval_options, *client);
   if (!baseline.ok()) return Fail(baseline.status().message());

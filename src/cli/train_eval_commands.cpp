@@ -17,10 +17,6 @@
 namespace tfgrpo::cli {
 namespace {
 
-std::optional<std::filesystem::path> PromptsDir(const GlobalOptions& g) {
-  if (g.prompts_dir.empty()) return std::nullopt;
-  return std::filesystem::path(g.prompts_dir);
-}
 
 struct TrainArgs {
   std::string config;
@@ -35,7 +31,7 @@ int RunTrain(const GlobalOptions& global, const TrainArgs& args) {
   auto client = MakeHttpChatClient(ClientOptionsFrom(*config));
   TrainOptions options;
   options.run_dir = args.run_dir;
-  options.prompts_dir = PromptsDir(global);
+  options.prompts_dir = global.prompts();
   options.progress = progress.get();
   options.max_steps = args.max_steps;
   auto summary = Train(*config, options, *client);
@@ -115,7 +111,7 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   EvalOptions options;
   options.k = args.k > 0 ? args.k : config->eval.k;
   options.temperature = config->eval.temperature;
-  options.prompts_dir = PromptsDir(global);
+  options.prompts_dir = global.prompts();
   auto progress = MakeProgress(global.verbosity());
   options.progress = progress.get();
   auto http = MakeHttpChatClient(ClientOptionsFrom(*config));

@@ -253,3 +253,23 @@ TEST(Cli, EvalCacheReplaysEveryCallOnARerun) {
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST(Cli, DemoUsesPromptOverrides) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir / "prompts");
+  // An override with a variable no caller provides: if the demo reads it, it must stop on it.
+  ASSERT_TRUE(WriteFileAtomic(dir / "prompts" / "summary.txt", "Summarise {{no_such_variable}}").ok());
+  const std::string cmd = std::string(TFGRPO_BINARY) + " --quiet --prompts " + (dir / "prompts").string() +
+                          " demo --latency-ms 0 --fault-rate 0 --k 1 --dir " + (dir / "demo").string() + " >" +
+                          (dir / "out.txt").string() + " 2>" + (dir / "err.txt").string();
+  int status = std::system(cmd.c_str());
+  EXPECT_NE(status, 0);
+  EXPECT_NE(ReadFile(dir / "err.txt").value().find("no_such_variable"), std::string::npos)
+      << ReadFile(dir / "err.txt").value();
+}
+
+}  // namespace
+}  // namespace tfgrpo
