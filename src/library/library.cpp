@@ -4,6 +4,7 @@
 #include <cctype>
 #include <map>
 
+#include "tfgrpo/json.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
@@ -353,6 +354,17 @@ json OperationsToJson(const std::vector<Operation>& ops) {
 
 // ---- Library --------------------------------------------------------------------------------
 
+Library::Library(std::vector<Experience> items) : items_(std::move(items)) {
+  for (const Experience& e : items_) next_uid_ = std::max(next_uid_, e.uid + 1);
+  for (Experience& e : items_)
+    if (e.uid == 0) AssignUid(e);
+}
+
+uint64_t Library::AssignUid(Experience& e) {
+  e.uid = next_uid_++;
+  return e.uid;
+}
+
 std::string Library::RenderLines() const {
   std::string out;
   for (size_t i = 0; i < items_.size(); ++i) {
@@ -360,6 +372,55 @@ std::string Library::RenderLines() const {
     out += "[G" + std::to_string(i) + "]. " + items_[i].text;
   }
   return out;
+}
+
+std::string Library::RenderLinesWithCredit() const {
+  std::string out;
+  for (size_t i = 0; i < items_.size(); ++i) {
+    if (i) out += '\n';
+    out += "[G" + std::to_string(i) + "]. " + items_[i].text + " (helpful=" + std::to_string(items_[i].helpful) +
+           " harmful=" + std::to_string(items_[i].harmful) + ")";
+  }
+  return out;
+}
+
+void Library::AddCredit(size_t index, bool helpful) {
+  if (index >= items_.size()) return;
+  ++(helpful ? items_[index].helpful : items_[index].harmful);
+}
+
+std::vector<Experience> Library::EvictOverCap(size_t max_items) {
+  std::vector<Experience> evicted;
+  if (max_items == 0) return evicted;
+  while (items_.size() > max_items) {
+    auto worse = [](const Experience& a, const Experience& b) {
+      const int64_t sa = a.helpful - a.harmful, sb = b.helpful - b.harmful;
+      if (sa != sb) return sa < sb;
+      if (a.created_step != b.created_step) return a.created_step < b.created_step;
+      return a.uid < b.uid;
+    };
+    auto victim = std::min_element(items_.begin(), items_.end(), worse);
+    evicted.push_back(std::move(*victim));
+    items_.erase(victim);
+  }
+  return evicted;
+}
+
+std::vector<size_t> ReferencedExperiences(std::string_view text, size_t library_size) {
+  std::vector<size_t> found;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != 'G' && text[i] != 'g') continue;
+    // A word of its own: "G3", "[G3]", "(G3)", "G3," but not "MG3" or "G3x".
+    if (i > 0 && std::isalnum(static_cast<unsigned char>(text[i - 1]))) continue;
+    size_t j = i + 1;
+    size_t n = 0;
+    while (j < text.size() && IsDigit(text[j]) && j - i <= 9) n = n * 10 + static_cast<size_t>(text[j++] - '0');
+    if (j == i + 1) continue;
+    if (j < text.size() && (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_')) continue;
+    if (n < library_size && std::find(found.begin(), found.end(), n) == found.end()) found.push_back(n);
+    i = j - 1;
+  }
+  return found;
 }
 
 json Library::ToJson() const {
@@ -370,8 +431,98 @@ json Library::ToJson() const {
   return out;
 }
 
+namespace {
+
+// Artifact steps count from 1 (0 = before training); in memory they are 0-based (-1 = before).
+int ArtifactStep(int step) { return step < 0 ? 0 : step + 1; }
+int StepFromArtifact(int64_t n) { return n <= 0 ? -1 : static_cast<int>(n - 1); }
+
+Result<Library> FromArtifactJson(const json& j) {
+  auto format = j.find("format");
+  if (!format->is_string() || format->get<std::string>() != kLibraryFormat) {
+    return Status::InvalidArgument("\"format\": expected \"" + std::string(kLibraryFormat) + "\", got " +
+                                   format->dump());
+  }
+  auto list = j.find("experiences");
+  if (list == j.end() || !list->is_array())
+    return Status::InvalidArgument("\"experiences\": expected an array of experience objects");
+  std::vector<Experience> items;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& item = (*list)[i];
+    const std::string where = "experiences[" + std::to_string(i) + "]";
+    if (!item.is_object()) return Status::InvalidArgument(where + ": expected an object, got " + item.type_name());
+    auto text = item.find("text");
+    if (text == item.end() || !text->is_string())
+      return Status::InvalidArgument(where + ": \"text\" must be a string");
+    Experience e;
+    e.text = text->get<std::string>();
+    auto integer = [&](const char* key, int64_t* out) -> Status {
+      auto it = item.find(key);
+      if (it == item.end() || it->is_null()) return Status::Ok();
+      if (!it->is_number_integer() && !it->is_number_unsigned())
+        return Status::InvalidArgument(where + ": \"" + key + "\" must be an integer, got " + it->type_name());
+      *out = it->get<int64_t>();
+      if (*out < 0) return Status::InvalidArgument(where + ": \"" + key + "\" must not be negative");
+      return Status::Ok();
+    };
+    int64_t created = 0, updated = 0, uid = 0;
+    for (auto [key, out] : {std::pair{"helpful", &e.helpful}, std::pair{"harmful", &e.harmful},
+                            std::pair{"created_step", &created}, std::pair{"updated_step", &updated},
+                            std::pair{"uid", &uid}}) {
+      Status s = integer(key, out);
+      if (!s.ok()) return s;
+    }
+    e.created_step = StepFromArtifact(created);
+    e.step = StepFromArtifact(updated);
+    e.uid = static_cast<uint64_t>(uid);
+    auto origin = item.find("origin_task");
+    if (origin != item.end() && origin->is_string()) e.origin_task = e.group = origin->get<std::string>();
+    items.push_back(std::move(e));
+  }
+  // Uids must stay unique: a file edited by hand may repeat or drop them.
+  std::vector<uint64_t> seen;
+  for (Experience& e : items) {
+    if (e.uid != 0 && std::find(seen.begin(), seen.end(), e.uid) != seen.end()) e.uid = 0;
+    if (e.uid != 0) seen.push_back(e.uid);
+  }
+  return Library(std::move(items));
+}
+
+}  // namespace
+
+json Library::ToArtifactJson(const json& provenance) const {
+  json list = json::array();
+  for (size_t i = 0; i < items_.size(); ++i) {
+    const Experience& e = items_[i];
+    list.push_back({{"id", "G" + std::to_string(i)},
+                    {"text", e.text},
+                    {"helpful", e.helpful},
+                    {"harmful", e.harmful},
+                    {"created_step", ArtifactStep(e.created_step)},
+                    {"updated_step", ArtifactStep(e.step)},
+                    {"origin_task", e.origin_task},
+                    {"uid", e.uid}});
+  }
+  return {{"format", kLibraryFormat}, {"provenance", provenance.is_object() ? provenance : json::object()},
+          {"experiences", std::move(list)}};
+}
+
+json Library::ProvenanceOf(const json& j) {
+  if (j.is_object() && j.contains("format") && j.contains("provenance") && j["provenance"].is_object())
+    return j["provenance"];
+  return json::object();
+}
+
+Status Library::SaveArtifact(const std::filesystem::path& path, const json& provenance) const {
+  Status s = WriteFileAtomic(
+      path, ToArtifactJson(provenance).dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  if (!s.ok()) return s.WithContext("saving library artifact");
+  return s;
+}
+
 Result<Library> Library::FromJson(const json& j) {
   std::vector<Experience> items;
+  if (j.is_object() && j.contains("format")) return FromArtifactJson(j);
   if (j.is_array()) {
     for (size_t i = 0; i < j.size(); ++i) {
       if (!j[i].is_string()) {
@@ -410,6 +561,9 @@ Result<Library> Library::FromJson(const json& j) {
 Result<Library> Library::Load(const std::filesystem::path& path) {
   Result<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
+  if (JsonNestingDepth(*text) > kMaxJsonDepth)
+    return Status::InvalidArgument(path.string() + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                   " levels");
   json j;
   try {
     j = json::parse(*text);
@@ -471,9 +625,16 @@ void Library::Apply(const std::vector<Operation>& ops, int step) {
         if (text.empty()) break;
         if (op.kind == OpKind::kUpdate && index != kNoItem) {
           if (deleted[index]) break;
-          items_[index] = Experience{std::move(text), step, op.group};
+          Experience& e = items_[index];
+          e.text = std::move(text);
+          e.step = step;
+          e.group = op.group;
         } else {
-          added.push_back(Experience{std::move(text), step, op.group});
+          Experience e{std::move(text), step, op.group};
+          e.created_step = step;
+          e.origin_task = op.group;
+          AssignUid(e);
+          added.push_back(std::move(e));
         }
         break;
       }

@@ -512,3 +512,122 @@ TEST(OpKindName, NamesEachKind) {
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+// ---- stable ids, credit, cap, artifact -------------------------------------------------------
+
+TEST(LibraryCredit, UidsSurviveRenumberingAndUpdateKeepsCredit) {
+  Library lib = Lib({"a", "b", "c"});
+  const uint64_t uid_c = lib.items()[2].uid;
+  EXPECT_NE(lib.items()[0].uid, lib.items()[1].uid);
+  lib.AddCredit(2, true);
+  lib.AddCredit(2, true);
+  lib.AddCredit(2, false);
+  lib.AddCredit(9, true);  // out of range: ignored
+  lib.Apply({Op(OpKind::kDelete, "G0", ""), Op(OpKind::kUpdate, "G2", "c sharpened", "t9")}, 4);
+  ASSERT_EQ(lib.size(), 2u);
+  EXPECT_EQ(lib.items()[1].text, "c sharpened");
+  EXPECT_EQ(lib.items()[1].uid, uid_c);
+  EXPECT_EQ(lib.items()[1].helpful, 2);
+  EXPECT_EQ(lib.items()[1].harmful, 1);
+  EXPECT_EQ(lib.items()[1].step, 4);
+  EXPECT_EQ(lib.items()[1].created_step, -1);
+  EXPECT_EQ(lib.RenderLinesWithCredit(), "[G0]. b (helpful=0 harmful=0)\n[G1]. c sharpened (helpful=2 harmful=1)");
+  EXPECT_EQ(lib.RenderLines(), "[G0]. b\n[G1]. c sharpened");
+}
+
+TEST(LibraryCredit, AddedExperiencesGetFreshUidsAndOrigin) {
+  Library lib = Lib({"a"});
+  lib.Apply({Op(OpKind::kAdd, std::nullopt, "x", "t1"), Op(OpKind::kAdd, std::nullopt, "y", "t2")}, 2);
+  ASSERT_EQ(lib.size(), 3u);
+  EXPECT_NE(lib.items()[1].uid, lib.items()[2].uid);
+  EXPECT_NE(lib.items()[0].uid, lib.items()[1].uid);
+  EXPECT_EQ(lib.items()[2].origin_task, "t2");
+  EXPECT_EQ(lib.items()[2].created_step, 2);
+  lib.Apply({Op(OpKind::kUpdate, "G2", "y2", "t7")}, 3);
+  EXPECT_EQ(lib.items()[2].origin_task, "t2");  // origin stays with the experience
+  EXPECT_EQ(lib.items()[2].group, "t7");        // the last writer
+}
+
+TEST(LibraryCap, EvictsLowestNetCreditOldestFirst) {
+  Library lib = Lib({"old-neutral", "hurts", "helps"});
+  lib.AddCredit(1, false);
+  lib.AddCredit(2, true);
+  lib.Apply({Op(OpKind::kAdd, std::nullopt, "new-neutral", "t")}, 5);
+  std::vector<Experience> out = lib.EvictOverCap(2);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].text, "hurts");
+  EXPECT_EQ(out[1].text, "old-neutral");  // tie with new-neutral: the older goes first
+  EXPECT_EQ(Texts(lib), (std::vector<std::string>{"helps", "new-neutral"}));
+  EXPECT_TRUE(lib.EvictOverCap(0).empty());
+  EXPECT_TRUE(lib.EvictOverCap(5).empty());
+}
+
+TEST(LibraryReferences, FindsNamedIdsThatExist) {
+  EXPECT_EQ(ReferencedExperiences("Applied [G2] and G0; also (g1). G2 again, G7 unknown.", 3),
+            (std::vector<size_t>{2, 0, 1}));
+  EXPECT_TRUE(ReferencedExperiences("MG3 G3x XG1 Gx G", 5).empty());
+  EXPECT_EQ(ReferencedExperiences("G10, G1.", 11), (std::vector<size_t>{10, 1}));
+}
+
+TEST(LibraryArtifact, RoundTripsCreditStepsAndProvenance) {
+  Library lib = Lib({"a"});
+  lib.Apply({Op(OpKind::kAdd, std::nullopt, "b", "t3")}, 0);
+  lib.AddCredit(1, true);
+  lib.AddCredit(0, false);
+  json prov = {{"model", "m"}, {"steps_run", 1}};
+  json j = lib.ToArtifactJson(prov);
+  EXPECT_EQ(j["format"], "tfgrpo-library/1");
+  EXPECT_EQ(j["experiences"][1]["id"], "G1");
+  EXPECT_EQ(j["experiences"][1]["created_step"], 1);
+  EXPECT_EQ(j["experiences"][0]["created_step"], 0);
+  EXPECT_EQ(j["experiences"][1]["origin_task"], "t3");
+  EXPECT_EQ(Library::ProvenanceOf(j), prov);
+  EXPECT_EQ(Library::ProvenanceOf(lib.ToJson()), json::object());
+
+  const auto path = std::filesystem::temp_directory_path() / ("lib_artifact_" + std::to_string(::getpid()) + ".json");
+  ASSERT_TRUE(lib.SaveArtifact(path, prov).ok());
+  auto back = Library::Load(path);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(back->items()[i].text, lib.items()[i].text);
+    EXPECT_EQ(back->items()[i].helpful, lib.items()[i].helpful);
+    EXPECT_EQ(back->items()[i].harmful, lib.items()[i].harmful);
+    EXPECT_EQ(back->items()[i].created_step, lib.items()[i].created_step);
+    EXPECT_EQ(back->items()[i].step, lib.items()[i].step);
+    EXPECT_EQ(back->items()[i].uid, lib.items()[i].uid);
+  }
+  EXPECT_EQ(back->items()[1].origin_task, "t3");
+}
+
+TEST(LibraryArtifact, RejectsWrongFormatAndBadFieldsByName) {
+  auto wrong = Library::FromJson(json{{"format", "other/2"}, {"experiences", json::array()}});
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("tfgrpo-library/1"), std::string::npos);
+  auto bad = Library::FromJson(json{{"format", "tfgrpo-library/1"},
+                                    {"experiences", json::array({json{{"text", "a"}, {"helpful", "many"}}})}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("experiences[0]"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("helpful"), std::string::npos);
+  auto dup = Library::FromJson(json{{"format", "tfgrpo-library/1"},
+                                    {"experiences", json::array({json{{"text", "a"}, {"uid", 3}},
+                                                                 json{{"text", "b"}, {"uid", 3}}})}});
+  ASSERT_TRUE(dup.ok());
+  EXPECT_NE(dup->items()[0].uid, dup->items()[1].uid);
+}
+
+TEST(LibraryLoad, RefusesDeeplyNestedFiles) {
+  const auto path = std::filesystem::temp_directory_path() / ("lib_deep_" + std::to_string(::getpid()) + ".json");
+  ASSERT_TRUE(WriteFileAtomic(path, std::string(100000, '[') + std::string(100000, ']')).ok());
+  auto lib = Library::Load(path);
+  std::filesystem::remove(path);
+  ASSERT_FALSE(lib.ok());
+  EXPECT_NE(lib.status().message().find("nested"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tfgrpo
