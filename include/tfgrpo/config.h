@@ -56,6 +56,9 @@ struct PracticeConfig {
   std::string agent_objective;
   std::string learning_objective;
   uint64_t seed = 42;
+  // Most experiences the library may hold after a step (0 = no limit); past it, the lowest
+  // helpful-minus-harmful experiences are evicted, oldest first on ties.
+  int max_experiences = 64;
 };
 
 struct EvalConfig {

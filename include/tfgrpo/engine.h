@@ -24,6 +24,9 @@ struct TrainOptions {
   Progress* progress = nullptr;  // NullProgress() when null
   // Stop after this many steps have completed in this invocation (tests of resume); -1 = all.
   int max_steps = -1;
+  // A library (experiences.json or library.json) to start a new run from; it becomes steps/0. A
+  // resumed run must be given the same library or none.
+  std::optional<std::filesystem::path> init_experiences;
 };
 
 struct TrainSummary {
@@ -37,6 +40,8 @@ struct TrainSummary {
   int64_t rollouts_failed = 0;
   int64_t stages_failed = 0;
   int64_t informative_groups = 0;
+  int64_t leaks_dropped = 0;   // ADD/UPDATE refused for holding a task's answer or problem text
+  int64_t evicted = 0;         // experiences removed to respect practice.max_experiences
   std::map<std::string, int64_t> call_failure_reasons;   // "HTTP 400" -> count
   std::map<std::string, int64_t> stage_failure_reasons;  // "advantage: invalid argument" -> count
   Usage usage;

@@ -18,7 +18,7 @@ namespace tfgrpo {
 
 struct Experience {
   Experience() = default;
-  explicit Experience(std::string text_, int step_ = -1, std::string group_ = {})
+  Experience(std::string text_, int step_ = -1, std::string group_ = {})  // NOLINT: implicit by design
       : text(std::move(text_)), step(step_), group(std::move(group_)) {}
 
   std::string text;

@@ -90,6 +90,8 @@ class RunStore {
 
   // Highest step with a recorded library, and its JSON; nullopt for a new run.
   Result<std::optional<std::pair<int, std::string>>> LatestLibrary();
+  // The library JSON recorded after `step` steps; nullopt when none was.
+  Result<std::optional<std::string>> LibraryAt(int step);
   std::vector<StepRecord> Steps();
   std::vector<FailureRecord> Failures();
   int64_t CountCalls();

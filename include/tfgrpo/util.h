@@ -16,6 +16,8 @@ namespace tfgrpo {
 uint64_t Fnv1a64(std::string_view data, uint64_t seed = 0xcbf29ce484222325ULL);
 // 128-bit hex fingerprint of `data` (two independent 64-bit hashes).
 std::string Fingerprint(std::string_view data);
+// SHA-256 of `data` as 64 lower-case hex digits (OpenSSL); for provenance, not for keys.
+std::string Sha256Hex(std::string_view data);
 // SplitMix64 step: a tiny deterministic PRNG used where reproducibility across platforms matters.
 uint64_t SplitMix64(uint64_t& state);
 // Uniform double in [0, 1) from a SplitMix64 state.

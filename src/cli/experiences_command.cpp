@@ -18,7 +18,11 @@ std::string Render(const Library& lib, const std::string& format) {
   if (format == "json") return lib.ToJsonText();
   if (format == "prompt") return AppendLibrary("", lib) + "\n";
   std::string md = "# Experience library (" + std::to_string(lib.size()) + ")\n\n";
-  for (size_t i = 0; i < lib.size(); ++i) md += "- **G" + std::to_string(i) + "**: " + lib.items()[i].text + "\n";
+  for (size_t i = 0; i < lib.size(); ++i) {
+    const Experience& e = lib.items()[i];
+    md += "- **G" + std::to_string(i) + "** (helpful " + std::to_string(e.helpful) + ", harmful " +
+          std::to_string(e.harmful) + "): " + e.text + "\n";
+  }
   return md;
 }
 

@@ -22,6 +22,7 @@ struct TrainArgs {
   std::string config;
   std::string run_dir;
   int max_steps = -1;
+  std::string init_experiences;
 };
 
 int RunTrain(const GlobalOptions& global, const TrainArgs& args) {
@@ -34,6 +35,7 @@ int RunTrain(const GlobalOptions& global, const TrainArgs& args) {
   options.prompts_dir = global.prompts();
   options.progress = progress.get();
   options.max_steps = args.max_steps;
+  if (!args.init_experiences.empty()) options.init_experiences = args.init_experiences;
   auto summary = Train(*config, options, *client);
   progress.reset();
   if (!summary.ok()) return Fail(summary.status().message());
@@ -154,6 +156,9 @@ void AddTrainCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
   cmd->add_option("--config", args->config, "YAML run configuration")->required()->check(CLI::ExistingFile);
   cmd->add_option("--run-dir", args->run_dir, "Run directory (run.db, experiences.json, steps/)")->required();
   cmd->add_option("--max-steps", args->max_steps, "Stop after this many steps in this invocation");
+  cmd->add_option("--init-experiences", args->init_experiences,
+                  "Start a new run from this library (experiences.json or library.json)")
+      ->check(CLI::ExistingFile);
   cmd->callback([&global, args, runner] { *runner = [&global, args] { return RunTrain(global, *args); }; });
 }
 

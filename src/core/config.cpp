@@ -296,6 +296,7 @@ class ConfigParser {
     return {
         {"epochs", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.epochs); }},
         {"batch_size", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.batch_size); }},
+        {"max_experiences", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.max_experiences); }},
         {"group_size", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.group_size); }},
         {"rollout_temperature",
          [this, &pr](auto& v, auto& p) { return ReadDouble(v, p, &pr.rollout_temperature); }},
@@ -401,6 +402,7 @@ class ConfigParser {
                  " (GRPO compares rollouts within a group)"),
         temperature_in_range("practice.rollout_temperature", config_.practice.rollout_temperature),
         at_least("practice.experiences_per_group", config_.practice.experiences_per_group, 1),
+        at_least("practice.max_experiences", config_.practice.max_experiences, 0),
         at_least("eval.k", config_.eval.k, 1),
         temperature_in_range("eval.temperature", config_.eval.temperature),
     };
@@ -480,6 +482,10 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
                    {"agent_objective", c.practice.agent_objective},
                    {"learning_objective", c.practice.learning_objective},
                    {"seed", c.practice.seed}};
+  // Keys added after the first release enter the fingerprint only when they differ from their
+  // default, so run dirs created before them still resume.
+  if (c.practice.max_experiences != PracticeConfig().max_experiences)
+    j["practice"]["max_experiences"] = c.practice.max_experiences;
   return j;
 }
 

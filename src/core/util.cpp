@@ -1,4 +1,5 @@
 #include "tfgrpo/util.h"
+#include <openssl/evp.h>
 
 #include <unistd.h>
 
@@ -9,6 +10,19 @@
 #include <sstream>
 
 namespace tfgrpo {
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
 
 uint64_t Fnv1a64(std::string_view data, uint64_t seed) {
   uint64_t h = seed;

@@ -16,11 +16,13 @@
 #include "tfgrpo/recording_client.h"
 #include "tfgrpo/agent.h"
 #include "tfgrpo/data.h"
+#include "tfgrpo/leak_guard.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/reward.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/thread_pool.h"
 #include "tfgrpo/util.h"
+#include "tfgrpo/version.h"
 
 namespace tfgrpo {
 namespace {
@@ -55,6 +57,7 @@ struct Rollout {
   double reward = 0;
   std::string summary;
   bool summary_ok = false;
+  std::vector<size_t> applied;  // experiences the summary says the attempt applied (positions)
 };
 
 struct Group {
@@ -96,8 +99,19 @@ class Trainer {
   // progress stage `progress_stage` advances.
   Result<ChatResponse> AskLearner(Role role, const PromptVars& vars, double temperature, std::string call_id,
                                   int step, const std::string& task_id, const std::string& progress_stage);
-  // The library as the learner prompts show it.
+  // The library as the learner prompts show it; the consolidation prompt also sees each
+  // experience's credit.
   std::string LibraryForPrompt() const { return library_.empty() ? "(empty)" : library_.RenderLines(); }
+  std::string LibraryWithCreditForPrompt() const {
+    return library_.empty() ? "(empty)" : library_.RenderLinesWithCredit();
+  }
+  // Credit from one group's summaries: rollouts above the group's mean reward credit what they
+  // applied as helpful, below it as harmful. Collected during the step, applied at its end.
+  void CreditGroup(const Group& g);
+  // Drops ADD/UPDATE operations that leak a task's answer or problem text, recording each.
+  std::vector<Operation> DropLeaks(int step, std::vector<Operation> ops, int64_t* dropped);
+  Status LoadInitialLibrary();
+  nlohmann::json Provenance(int steps_done) const;
   void RecordStageFailure(int step, const std::string& task_id, const std::string& stage,
                           const Status& status);
   void SetFatal(const Status& status);
@@ -117,6 +131,8 @@ class Trainer {
   std::unique_ptr<ToolRunner> tools_;  // agent mode only
   std::unique_ptr<ThreadPool> pool_;
   Library library_;
+  LeakGuard leak_guard_;
+  std::string train_data_sha256_;
   int lock_fd_ = -1;
 
   // Per-step coordination.
@@ -135,6 +151,9 @@ class Trainer {
   int64_t step_reward_count_ = 0;
   std::mutex reasons_mu_;
   std::map<std::string, int64_t> stage_reasons_;
+  std::mutex credit_mu_;
+  std::vector<std::pair<size_t, bool>> step_credit_;  // (position, helpful) in arrival order
+  int64_t leaks_dropped_ = 0, evicted_ = 0;
 };
 
 Status Trainer::Prepare() {
@@ -143,6 +162,15 @@ Status Trainer::Prepare() {
   auto tasks = LoadTasks(config_.data.train, config_.data.problem_key, config_.data.answer_key);
   if (!tasks.ok()) return tasks.status();
   tasks_ = std::move(tasks).value();
+  {
+    std::vector<LeakSource> sources;
+    sources.reserve(tasks_.size());
+    for (const Task& t : tasks_) sources.push_back({t.id, t.problem, t.answer});
+    leak_guard_ = LeakGuard(sources);
+    auto bytes = ReadFile(config_.data.train);
+    if (!bytes.ok()) return bytes.status();
+    train_data_sha256_ = Sha256Hex(*bytes);
+  }
 
   auto prompts = PromptSet::Load(options_.prompts_dir);
   if (!prompts.ok()) return prompts.status();
@@ -312,6 +340,7 @@ void Trainer::SummaryJob(int step, Group& g, int sample) {
     const bool gt = config_.practice.given_ground_truth;
     auto r = AskLearner(Role::kSummary,
                         {{"problem", g.task->problem},
+                         {"library", LibraryForPrompt()},
                          {"trajectory", ro.reply},
                          {"ground_truth", gt ? g.task->answer : ""},
                          {"reward", gt ? FormatReward(ro.reward) : ""},
@@ -322,6 +351,7 @@ void Trainer::SummaryJob(int step, Group& g, int sample) {
     if (r.ok()) {
       ro.summary = r->content;
       ro.summary_ok = true;
+      ro.applied = ReferencedExperiences(r->content, library_.size());
     }
   }
   if (--g.pending == 0) OnSummariesDone(step, g);
@@ -339,12 +369,14 @@ void Trainer::OnSummariesDone(int step, Group& g) {
     if (gt) summaries += " (reward " + FormatReward(ro.reward) + ")";
     summaries += "\n" + Trim(ro.summary) + "\n\n";
   }
+  if (gt) CreditGroup(g);
   // A lost summary costs one attempt, not the group, as long as a comparison is still possible.
   if (n < 2) return FinishGroup();  // the failed summaries were recorded as they failed
   const std::string tag = "s" + std::to_string(step) + "/t" + g.task->id;
 
   auto adv_reply = AskLearner(Role::kAdvantage,
                               {{"problem", g.task->problem},
+                               {"library", LibraryForPrompt()},
                                {"ground_truth", gt ? g.task->answer : ""},
                                {"summaries", Trim(summaries)},
                                {"max_experiences", std::to_string(config_.practice.experiences_per_group)},
@@ -375,6 +407,38 @@ void Trainer::OnSummariesDone(int step, Group& g) {
   for (auto& op : *ops) op.group = g.task->id;
   g.operations = std::move(ops).value();
   FinishGroup();
+}
+
+void Trainer::CreditGroup(const Group& g) {
+  double sum = 0;
+  int n = 0;
+  for (const auto& ro : g.rollouts)
+    if (ro.ok) sum += ro.reward, ++n;
+  if (n == 0) return;
+  const double mean = sum / n;
+  std::lock_guard lock(credit_mu_);
+  for (const auto& ro : g.rollouts) {
+    if (!ro.summary_ok || ro.reward == mean) continue;
+    for (size_t id : ro.applied) step_credit_.emplace_back(id, ro.reward > mean);
+  }
+}
+
+std::vector<Operation> Trainer::DropLeaks(int step, std::vector<Operation> ops, int64_t* dropped) {
+  std::vector<Operation> kept;
+  for (Operation& op : ops) {
+    if (op.kind == OpKind::kAdd || op.kind == OpKind::kUpdate) {
+      if (auto leak = leak_guard_.Find(op.content)) {
+        ++*dropped;
+        spdlog::warn("step {}: dropped {} from group {}: {}", step + 1, OpKindName(op.kind),
+                     op.group.empty() ? "(unknown)" : op.group, leak->Describe());
+        Status s = store_->RecordFailure({step, op.group, "leak", leak->Describe() + ": " + op.content});
+        if (!s.ok()) SetFatal(s);
+        continue;
+      }
+    }
+    kept.push_back(std::move(op));
+  }
+  return kept;
 }
 
 // Which proposing group an operation of the consolidated set came from: the proposal with the
@@ -408,7 +472,11 @@ std::vector<Operation> Trainer::Consolidate(int step, const std::vector<Group>& 
 
   progress_.Begin("consolidation", 1);
   auto reply = AskLearner(Role::kBatchUpdate,
-                          {{"library", LibraryForPrompt()}, {"operations", OperationsToJson(proposed).dump(2)}},
+                          {{"library", LibraryWithCreditForPrompt()},
+                           {"operations", OperationsToJson(proposed).dump(2)},
+                           {"max_library", config_.practice.max_experiences > 0
+                                               ? std::to_string(config_.practice.max_experiences)
+                                               : ""}},
                           kUpdateTemperature, "s" + std::to_string(step) + "/batch_update", step, "", "consolidation");
   progress_.End("consolidation");
   if (aborted()) return {};
@@ -429,12 +497,44 @@ std::vector<Operation> Trainer::Consolidate(int step, const std::vector<Group>& 
   return std::move(ops).value();
 }
 
+// "https://user:secret@api.example.com:8443/v1" -> "api.example.com:8443": where the library was
+// learned, never with credentials.
+std::string EndpointHost(std::string_view url) {
+  size_t start = url.find("://");
+  start = start == std::string_view::npos ? 0 : start + 3;
+  std::string_view rest = url.substr(start);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  return std::string(rest);
+}
+
+nlohmann::json Trainer::Provenance(int steps_done) const {
+  char created[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return {{"model", config_.model.name},
+          {"endpoint_host", EndpointHost(config_.model.base_url)},
+          {"tfgrpo_version", std::string(kVersion)},
+          {"created_at", created},
+          {"train_data_sha256", train_data_sha256_},
+          {"config_fingerprint", Fingerprint(ConfigFingerprintJson(config_).dump())},
+          {"steps_run", steps_done},
+          {"validation", nullptr}};
+}
+
 Status Trainer::WriteLibraryFiles(int step) {
   std::error_code ec;
-  std::filesystem::create_directories(options_.run_dir / "steps" / std::to_string(step), ec);
-  Status s = library_.Save(options_.run_dir / "steps" / std::to_string(step) / "experiences.json");
-  if (!s.ok()) return s;
-  return library_.Save(options_.run_dir / "experiences.json");
+  const auto step_dir = options_.run_dir / "steps" / std::to_string(step);
+  std::filesystem::create_directories(step_dir, ec);
+  const nlohmann::json provenance = Provenance(step);
+  for (const auto& dir : {step_dir, options_.run_dir}) {
+    Status s = library_.Save(dir / "experiences.json");
+    if (s.ok()) s = library_.SaveArtifact(dir / "library.json", provenance);
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSummary& totals) {
@@ -467,18 +567,38 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
   for (auto stage : {"rollouts", "summaries", "advantages", "updates"}) progress_.End(stage);
   if (aborted()) return fatal_;
 
+  // Credit first, so the consolidation prompt shows what the step's rollouts learned about the
+  // experiences they applied.
+  for (const auto& [position, helpful] : step_credit_) library_.AddCredit(position, helpful);
+  step_credit_.clear();
+
   bool consolidation_failed = false;
   const size_t size_before = library_.size();
   std::vector<Operation> ops = Consolidate(step, groups, &consolidation_failed);
   if (aborted()) return fatal_;
+  int64_t step_leaks = 0;
+  ops = DropLeaks(step, std::move(ops), &step_leaks);
+  if (aborted()) return fatal_;
   library_.Apply(ops, step);
+  const std::vector<Experience> evicted =
+      library_.EvictOverCap(static_cast<size_t>(std::max(0, config_.practice.max_experiences)));
+  for (const Experience& e : evicted) {
+    Status rs = store_->RecordFailure({step, e.origin_task, "eviction",
+                                       "library over practice.max_experiences (" +
+                                           std::to_string(config_.practice.max_experiences) + "): evicted helpful=" +
+                                           std::to_string(e.helpful) + " harmful=" + std::to_string(e.harmful) +
+                                           ": " + e.text});
+    if (!rs.ok()) return rs;
+  }
+  leaks_dropped_ += step_leaks;
+  evicted_ += static_cast<int64_t>(evicted.size());
 
   std::vector<ExperienceOrigin> origins;
   for (size_t i = 0; i < library_.size(); ++i) {
     const auto& e = library_.items()[i];
     origins.push_back({"G" + std::to_string(i), e.text, e.step, e.group});
   }
-  Status s = store_->RecordLibrary(step + 1, library_.ToJson().dump(), origins);
+  Status s = store_->RecordLibrary(step + 1, library_.ToArtifactJson().dump(), origins);
   if (!s.ok()) return s;
   s = WriteLibraryFiles(step + 1);
   if (!s.ok()) return s;
@@ -494,6 +614,8 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
                           {"stages_failed", step_stages_failed_.load()},
                           {"proposed_operations", proposed},
                           {"consolidation_failed", consolidation_failed},
+                          {"leaks_dropped", step_leaks},
+                          {"evicted", evicted.size()},
                           {"library_size", library_.size()},
                           {"wall_s", Seconds(start)}};
   const int steps_per_epoch =
@@ -504,9 +626,22 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
   totals.rollouts_failed += step_rollouts_failed_;
   totals.stages_failed += step_stages_failed_;
   totals.informative_groups += step_informative_;
+  std::string notes;
+  if (step_leaks) notes += ", " + std::to_string(step_leaks) + " leaking operation(s) dropped";
+  if (!evicted.empty()) notes += ", " + std::to_string(evicted.size()) + " evicted over the cap";
+  if (consolidation_failed) notes += " (consolidation failed; proposals applied as-is)";
   spdlog::info("step {} (epoch {}): mean reward {:.3f}, {}/{} groups informative, library {} -> {} experiences{}",
                step + 1, step / steps_per_epoch + 1, mean_reward, step_informative_.load(), batch.size(),
-               size_before, library_.size(), consolidation_failed ? " (consolidation failed; proposals applied as-is)" : "");
+               size_before, library_.size(), notes);
+  return Status::Ok();
+}
+
+Status Trainer::LoadInitialLibrary() {
+  if (!options_.init_experiences) return Status::Ok();
+  auto given = Library::Load(*options_.init_experiences);
+  if (!given.ok()) return given.status().WithContext("--init-experiences");
+  library_ = std::move(given).value();
+  spdlog::info("starting from {} ({} experiences)", options_.init_experiences->string(), library_.size());
   return Status::Ok();
 }
 
@@ -520,6 +655,18 @@ Result<TrainSummary> Trainer::Run() {
   if (!latest.ok()) return latest.status();
   if (latest->has_value()) {
     done_steps = (*latest)->first;
+    if (options_.init_experiences) {
+      // A resumed run must start from the library it was created with.
+      auto given = Library::Load(*options_.init_experiences);
+      if (!given.ok()) return given.status();
+      auto initial = store_->LibraryAt(0);
+      if (!initial.ok()) return initial.status();
+      auto recorded = Library::FromJson(nlohmann::json::parse(initial->value_or("{}"), nullptr, false));
+      if (!recorded.ok() || recorded->RenderLines() != given->RenderLines())
+        return Status::InvalidArgument("--init-experiences " + options_.init_experiences->string() +
+                                       " differs from the library " + options_.run_dir.string() +
+                                       " was started with; resume with the same file or none");
+    }
     nlohmann::json j;
     try {
       j = nlohmann::json::parse((*latest)->second);
@@ -532,7 +679,9 @@ Result<TrainSummary> Trainer::Run() {
     if (done_steps > 0) spdlog::info("resuming {}: {} steps already done, library has {} experiences",
                                      options_.run_dir.string(), done_steps, library_.size());
   } else {
-    s = store_->RecordLibrary(0, library_.ToJson().dump(), {});
+    s = LoadInitialLibrary();
+    if (!s.ok()) return s;
+    s = store_->RecordLibrary(0, library_.ToArtifactJson().dump(), {});
     if (!s.ok()) return s;
   }
   s = WriteLibraryFiles(done_steps);
@@ -564,6 +713,8 @@ Result<TrainSummary> Trainer::Run() {
   summary.llm_retries = client_->retries();
   summary.call_failure_reasons = client_->failure_reasons();
   summary.stage_failure_reasons = stage_reasons_;
+  summary.leaks_dropped = leaks_dropped_;
+  summary.evicted = evicted_;
   summary.usage = client_->sent_usage();
   summary.wall_s = Seconds(start);
   summary.library = library_;
@@ -583,7 +734,10 @@ std::string FormatTrainSummary(const TrainSummary& s) {
       << s.llm_calls_replayed << " replayed from the run store, " << s.llm_retries << " retried, "
       << s.llm_calls_failed << " failed), "
       << s.rollouts << " rollouts (" << s.rollouts_failed << " failed), " << s.informative_groups
-      << " informative groups, " << s.stages_failed << " learner stages failed, " << s.usage.prompt_tokens
+      << " informative groups, " << s.stages_failed << " learner stages failed, ";
+  if (s.leaks_dropped) out << s.leaks_dropped << " leaking operations dropped, ";
+  if (s.evicted) out << s.evicted << " experiences evicted over the cap, ";
+  out << s.usage.prompt_tokens
       << " prompt tokens (" << s.usage.cached_tokens << " cached), " << s.usage.completion_tokens
       << " completion tokens, " << s.library.size() << " experiences, " << std::fixed;
   out.precision(1);

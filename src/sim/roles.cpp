@@ -81,6 +81,19 @@ nlohmann::json Op(const std::string& kind, const std::optional<std::string>& id,
           {"content", content}};
 }
 
+// The prompt without its library lines ("[G3]. ..."), so that what an attempt did is read from
+// the attempt, not from the experiences shown beside it.
+std::string WithoutLibraryLines(std::string_view text) {
+  static const std::regex line_re(R"(^\s*\[G\d+\]\.)");
+  std::string out;
+  for (const std::string& line : SplitLines(text)) {
+    if (std::regex_search(line, line_re)) continue;
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<LibraryLine> ParseLibraryLines(std::string_view text) {
@@ -140,7 +153,10 @@ std::string RolloutReply(std::string_view system, std::string_view user, uint64_
   return success ? solved.success_text : solved.failure_text;
 }
 
-std::string SummaryReply(std::string_view text) {
+std::string SummaryReply(std::string_view prompt) {
+  const std::vector<LibraryLine> library = ParseLibraryLines(prompt);
+  const std::string attempt = WithoutLibraryLines(prompt);
+  std::string_view text = attempt;
   std::optional<SolvedProblem> family = FindFamilyProblem(text);
   int pitfall = family ? family->pitfall : FindKeyword(text);
   std::string boxed = LastBoxed(text);
@@ -168,6 +184,10 @@ std::string SummaryReply(std::string_view text) {
     return out;
   }
   const std::string& keyword = SimPitfalls()[pitfall].keyword;
+  // The attempt applied the experiences about its own pitfall, whatever came of it.
+  std::string applied;
+  for (const auto& line : library)
+    if (ContainsCaseInsensitive(line.text, keyword)) applied += (applied.empty() ? "" : ", ") + line.id;
   if (success) {
     out +=
         "2. It handled the " + keyword + " correctly, which moved it toward the correct result.\n";
@@ -182,10 +202,13 @@ std::string SummaryReply(std::string_view text) {
                        "; future attempts should repeat it."
                  : "Verdict: the attempt made a mistake with the " + keyword +
                        "; future attempts should avoid it.";
+  out += "\nApplied: " + (applied.empty() ? std::string("none") : applied);
   return out;
 }
 
-std::string AdvantageReply(std::string_view text) {
+std::string AdvantageReply(std::string_view prompt) {
+  const std::string summaries = WithoutLibraryLines(prompt);
+  std::string_view text = summaries;
   const auto& pitfalls = SimPitfalls();
   std::vector<int> present, failing;
   bool zero_reward = ShowsZeroReward(text);

@@ -159,7 +159,7 @@ struct RunStore::Impl {
 
   Statement find_call, record_call, record_rollout, record_failure, record_step;
   Statement record_library, delete_experiences, record_experience;
-  Statement latest_library, steps, failures, count_calls, count_rollouts, call_fingerprints;
+  Statement latest_library, library_at, steps, failures, count_calls, count_rollouts, call_fingerprints;
   Statement begin, commit, rollback;
 
   Status Error(const std::string& what) const {
@@ -289,6 +289,7 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
       {&im.record_experience,
        "INSERT OR REPLACE INTO experiences(step, id, text, origin_step, origin_group) VALUES(?1, ?2, ?3, ?4, ?5)"},
       {&im.latest_library, "SELECT step, json FROM libraries ORDER BY step DESC LIMIT 1"},
+      {&im.library_at, "SELECT json FROM libraries WHERE step = ?1"},
       {&im.steps, "SELECT step, epoch, batch, stats_json FROM steps ORDER BY step"},
       {&im.failures, "SELECT step, task_id, stage, error FROM failures ORDER BY step, id"},
       {&im.count_calls, "SELECT COUNT(*) FROM llm_calls"},
@@ -479,6 +480,17 @@ Result<std::optional<std::pair<int, std::string>>> RunStore::LatestLibrary() {
   if (rc == SQLITE_DONE) return std::optional<std::pair<int, std::string>>();
   if (rc != SQLITE_ROW) return impl_->Error("cannot read libraries");
   return std::optional<std::pair<int, std::string>>(std::pair<int, std::string>(static_cast<int>(s.Int(0)), s.Text(1)));
+}
+
+Result<std::optional<std::string>> RunStore::LibraryAt(int step) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->library_at;
+  ResetOnExit reset{s};
+  s.Bind(1, static_cast<int64_t>(step));
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return impl_->Error("cannot read libraries");
+  return std::optional<std::string>(s.Text(0));
 }
 
 std::vector<StepRecord> RunStore::Steps() {

@@ -137,7 +137,7 @@ TEST(Cli, ExperiencesShowAndExport) {
   Write(dir / "lib.json", "{\"G0\": \"Check the endpoints.\", \"G1\": \"Convert units first.\"}");
   auto md = RunTfgrpo(dir, "experiences show " + (dir / "lib.json").string());
   ASSERT_EQ(md.exit_code, 0) << md.err;
-  EXPECT_NE(md.out.find("**G1**: Convert units first."), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("**G1** (helpful 0, harmful 0): Convert units first."), std::string::npos) << md.out;
   auto prompt = RunTfgrpo(dir, "experiences export " + (dir / "lib.json").string() + " --format prompt");
   ASSERT_EQ(prompt.exit_code, 0);
   EXPECT_EQ(prompt.out, std::string(kLibraryHeading) + "\n[G0]. Check the endpoints.\n[G1]. Convert units first.\n");

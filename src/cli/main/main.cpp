@@ -1,4 +1,5 @@
 // tfgrpo: Training-Free GRPO from the command line. See README.md for the commands.
+#include "tfgrpo/version.h"
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +16,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"tfgrpo: learn an experience library for a frozen LLM (Training-Free GRPO)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "tfgrpo 0.1.0");
+  app.set_version_flag("--version", "tfgrpo " + std::string(tfgrpo::kVersion));
   GlobalOptions global;
   app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors")->configurable(false);
   app.add_flag("-v,--verbose", global.verbose, "Debug logging (retries, per-call detail)");
