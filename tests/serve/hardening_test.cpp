@@ -581,5 +581,27 @@ TEST_F(ServeHardeningTest, AFifoInPlaceOfTheLibraryKeepsTheOldOneAndStopStaysPro
   EXPECT_LT(MsSince(t0), 1000);
 }
 
+TEST_F(ServeHardeningTest, StartingOnAFifoFailsAtOnce) {
+  std::filesystem::remove(library_path_);
+  ASSERT_EQ(::mkfifo(library_path_.c_str(), 0600), 0);
+  // Frees a Start() stuck opening the FIFO (the bug) after a while, so the test fails, not hangs.
+  std::atomic<bool> started{false};
+  std::thread unblocker([&] {
+    for (int i = 0; i < 150 && !started; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    int fd = ::open(library_path_.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+  });
+  ProxyServer proxy(OptionsFor(library_path_, "http://127.0.0.1:9/v1"));
+  auto t0 = Clock::now();
+  Status s = proxy.Start();
+  started = true;
+  unblocker.join();
+  EXPECT_LT(MsSince(t0), 1000);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("not a regular file"), std::string::npos) << s.message();
+}
+
 }  // namespace
 }  // namespace tfgrpo
