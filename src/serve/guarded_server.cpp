@@ -131,7 +131,10 @@ class ConnectionThreads final : public httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override {
     std::lock_guard lock(mu_);
     jobs_.push_back(std::move(fn));
-    if (idle_ == 0 && threads_.size() < max_threads_) {
+    // Each job is a whole connection, so one left queued could wait for minutes: a thread is
+    // started whenever the queued jobs outnumber the idle threads that will take them (a
+    // thread woken by an earlier notify still counts as idle until it takes its job).
+    if (jobs_.size() > idle_ && threads_.size() < max_threads_) {
       threads_.emplace_back([this] { Work(); });
     } else {
       cv_.notify_one();

@@ -481,6 +481,37 @@ TEST_F(ServeHardeningTest, HealthAnswersWhile150ConnectionsSendHalfARequestLine)
   EXPECT_LT(MsSince(t0), 2000);
 }
 
+// Each connection holds its thread while kept alive, so a connection left queued behind a lost
+// wake-up would wait for another connection to end.
+TEST_F(ServeHardeningTest, ABurstOfKeptAliveConnectionsIsServedAtOnce) {
+  auto proxy = StartProxy(OptionsFor(library_path_, "http://127.0.0.1:9/v1"));
+  ASSERT_TRUE(proxy);
+  const std::string request = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int round = 0; round < 3; ++round) {
+    // Leaves idle threads behind (the pool keeps them), which the burst below then wakes.
+    {
+      std::vector<std::unique_ptr<Socket>> warm;
+      for (int i = 0; i < 16; ++i) {
+        warm.push_back(std::make_unique<Socket>(proxy->port()));
+        ASSERT_TRUE(warm.back()->Send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+      }
+      for (auto& w : warm) w->ReadToClose(2000);
+    }
+    std::vector<std::unique_ptr<Socket>> burst;
+    for (int i = 0; i < 48; ++i) {
+      burst.push_back(std::make_unique<Socket>(proxy->port()));
+      ASSERT_TRUE(burst.back()->connected());
+      ASSERT_TRUE(burst.back()->Send(request));
+    }
+    auto t0 = Clock::now();
+    for (size_t i = 0; i < burst.size(); ++i) {
+      int left = std::max(1, 2000 - static_cast<int>(MsSince(t0)));
+      ASSERT_TRUE(burst[i]->ReadResponse(left)) << "round " << round << ", connection " << i;
+      EXPECT_EQ(burst[i]->status(), 200);
+    }
+  }
+}
+
 TEST_F(ServeHardeningTest, AHeadThatDoesNotArriveInTimeGets408) {
   ServeOptions options = OptionsFor(library_path_, "http://127.0.0.1:9/v1");
   options.header_timeout = std::chrono::milliseconds(300);
