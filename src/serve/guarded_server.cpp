@@ -29,6 +29,7 @@ constexpr size_t kRecvChunk = 16 * 1024;
 // After refusing a request whose client may still be sending, its bytes are read and dropped
 // for this long before closing, so the refusal is not lost to a TCP reset.
 constexpr std::chrono::milliseconds kDrainBeforeClose{1000};
+constexpr size_t kDrainMaxBytes = 16u << 20;
 // Connection threads beyond max_connections, for connections being closed to make room.
 constexpr size_t kSpareThreads = 16;
 
@@ -557,14 +558,15 @@ void GuardedHttpServer::SendRefusal(ConnectionStream& strm, const HeadError& err
 
 namespace {
 
-// Stops sending, then reads and drops what the client still sends for a short while, so the
-// reply just written reaches it instead of being discarded by the reset a close with unread
-// data causes.
+// Stops sending, then reads and drops what the client still sends for a short while (1 s, 16
+// MiB at most), so the reply just written reaches it instead of being discarded by the reset a
+// close with unread data causes.
 void DrainBeforeClose(socket_t sock, int wake_fd) {
   ::shutdown(sock, SHUT_WR);
   const auto deadline = Clock::now() + kDrainBeforeClose;
   char buf[kRecvChunk];
-  while (true) {
+  size_t dropped = 0;
+  while (dropped < kDrainMaxBytes) {
     int wait_ms = MillisUntil(deadline);
     if (wait_ms <= 0) return;
     pollfd fds[2] = {{sock, POLLIN, 0}, {wake_fd, POLLIN, 0}};
@@ -572,7 +574,11 @@ void DrainBeforeClose(socket_t sock, int wake_fd) {
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0 || fds[1].revents != 0) return;
     ssize_t n = ::recv(sock, buf, sizeof buf, 0);
-    if (n <= 0 && !(n < 0 && errno == EINTR)) return;
+    if (n > 0) {
+      dropped += static_cast<size_t>(n);
+    } else if (!(n < 0 && errno == EINTR)) {
+      return;
+    }
   }
 }
 
