@@ -494,11 +494,6 @@ bool GuardedHttpServer::stopping() const {
   return stopping_.load() || svr_sock_ == INVALID_SOCKET;
 }
 
-size_t GuardedHttpServer::open_connections() const {
-  std::lock_guard lock(conn_mu_);
-  return live_connections_;
-}
-
 bool GuardedHttpServer::Admit(socket_t sock, ConnectionList::iterator* out) {
   std::lock_guard lock(conn_mu_);
   if (live_connections_ >= std::max<size_t>(1, limits_.max_connections)) {

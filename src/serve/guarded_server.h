@@ -117,8 +117,6 @@ class GuardedHttpServer : public httplib::Server {
   // Stops accepting, closes connections waiting for a request at once, refuses requests still
   // waiting for a slot, and lets requests in flight finish (then listen_after_bind returns).
   void Shutdown();
-  size_t open_connections() const;
-  const FrontLimits& limits() const { return limits_; }
 
  protected:
   bool process_and_close_socket(socket_t sock) override;
@@ -146,7 +144,7 @@ class GuardedHttpServer : public httplib::Server {
   RequestSlots slots_;
   int wake_pipe_[2] = {-1, -1};  // readable once Shutdown() ran
   std::atomic<bool> stopping_{false};
-  mutable std::mutex conn_mu_;
+  std::mutex conn_mu_;
   ConnectionList connections_;
   size_t live_connections_ = 0;  // entries not evicted
 };
