@@ -164,7 +164,7 @@ class SaxErrorCatcher : public nlohmann::json_sax<json> {
 
 BodyProblem DiagnoseBody(const std::string& body, int64_t first_row) {
   auto where = [&](size_t byte) {
-    std::string text = " at byte " + std::to_string(byte);
+    std::string text = " at body offset " + std::to_string(byte);
     if (first_row >= 0) {
       if (auto element = LocateInRows(body, byte).row_element) {
         text += " (in row_idx " + std::to_string(first_row + *element) + ")";
