@@ -70,7 +70,8 @@ struct ToolRun {
   // cut at output_cap_bytes (on a UTF-8 boundary, invalid bytes replaced by U+FFFD), then
   // status notes, each on its own line: "[output truncated at 16384 bytes]",
   // "[exit code 1]", "[killed: CPU time limit of 10 s]", "[killed: wall-clock limit of 30 s]",
-  // "[killed by signal 9 (SIGKILL)]". A clean exit adds no note.
+  // "[killed by signal 9 (SIGKILL)]", and with a per-call cgroup
+  // "[memory limit of 2048 MiB reached: 2 processes killed]". A clean exit adds no note.
   std::string output;
   // The script's exit status; 128+N when it died of signal N (bwrap's convention, used in both
   // modes); -1 when the run was killed at the wall-clock limit.

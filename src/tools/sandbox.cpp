@@ -785,6 +785,10 @@ Result<ToolRun> PythonSandbox::RunWithLimits(const std::string& code, double wal
   } else if (run.exit_code != 0) {
     note("[exit code " + std::to_string(run.exit_code) + "]");
   }
+  if (const int64_t oom = cgroup_parent_.empty() ? 0 : cgroup.OomKills(); oom > 0) {
+    note("[memory limit of " + std::to_string(o.memory_bytes >> 20) + " MiB reached: " + std::to_string(oom) +
+         (oom == 1 ? " process" : " processes") + " killed]");
+  }
   return run;
 }
 

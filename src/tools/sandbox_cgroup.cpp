@@ -138,6 +138,18 @@ Status CallCgroup::Create(const std::string& parent, uint64_t memory_bytes, int 
   return Status::Ok();
 }
 
+int64_t CallCgroup::OomKills() const {
+  auto events = ReadSmallFile(path_ + "/memory.events");
+  if (!events) return 0;
+  std::istringstream in(*events);
+  std::string key;
+  int64_t value = 0;
+  while (in >> key >> value) {
+    if (key == "oom_kill") return value;
+  }
+  return 0;
+}
+
 CallCgroup::~CallCgroup() {
   if (procs_fd_ >= 0) ::close(procs_fd_);
   if (path_.empty()) return;

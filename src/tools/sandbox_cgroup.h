@@ -36,6 +36,9 @@ class CallCgroup {
 
   Status Create(const std::string& parent, uint64_t memory_bytes, int max_pids);
   int procs_fd() const { return procs_fd_; }
+  // Processes the OOM killer killed in this cgroup so far ("oom_kill" of memory.events; 0 when
+  // unreadable).
+  int64_t OomKills() const;
   const std::string& path() const { return path_; }
 
  private:

@@ -665,6 +665,23 @@ TEST(SandboxCgroupTest, EachCallGetsItsOwnCgroupWithTheCallsLimits) {
   EXPECT_EQ(calls, 3);  // the trial, the Create() probe and the call
 }
 
+TEST(SandboxCgroupTest, OomKillsInTheCallsCgroupAreReported) {
+  FakeCgroupTree tree("memory pids", "memory pids");
+  SandboxOptions o = FastOptions();
+  o.mode = "none";  // so the script can reach the fake tree and play the kernel's part
+  o.cgroup_mount = tree.mount();
+  o.memory_bytes = 300ull << 20;
+  auto sandbox = MustCreate(o);
+  ASSERT_TRUE(sandbox);
+  ASSERT_EQ(sandbox->memory_bound(), MemoryBound::kCgroup) << sandbox->cgroup_unavailable_reason();
+  ToolRun run = RunOk(*sandbox,
+                      "import glob, os\n"
+                      "mine = max(glob.glob('" + tree.dir() + "/tfgrpo-*'), key=lambda p: int(p.rsplit('-', 1)[1]))\n"
+                      "open(mine + '/memory.events', 'w').write('low 0\\nhigh 0\\nmax 9\\noom 2\\noom_kill 2\\n')\n"
+                      "print('done')\n");
+  EXPECT_EQ(run.output, "done\n[memory limit of 300 MiB reached: 2 processes killed]\n");
+}
+
 TEST(SandboxNoneTest, RunsUnsandboxedWithAWarning) {
   std::ostringstream log;
   auto previous = spdlog::default_logger();
