@@ -15,8 +15,8 @@ namespace tfgrpo {
 
 struct SandboxOptions {
   // "bwrap" (the default) or "none"; "none" runs tool code unsandboxed and logs a warning. It
-  // keeps the rlimits and the wall-clock limit, but RLIMIT_NPROC then counts all processes of
-  // the caller's uid and is not enforced at all for root.
+  // keeps the rlimits, the seccomp filter, the per-call cgroup and the wall-clock limit, but
+  // RLIMIT_NPROC then counts all processes of the caller's uid and is not enforced for root.
   std::string mode = "bwrap";
   double wall_timeout_s = 30;
   int cpu_limit_s = 10;                     // per process; SIGXCPU at the limit, SIGKILL 1 s later
@@ -83,7 +83,10 @@ struct ToolRun {
 
 class PythonSandbox {
  public:
-  // Validates the options and, in bwrap mode, runs a trivial script to prove that bubblewrap can
+  // Validates the options, compiles the seccomp filter, looks for a delegated cgroup (trying that
+  // a process can move itself into a child cgroup; otherwise memory_bound() falls back, logged
+  // at debug level, or as a warning when allow_subprocess leaves memory bounded per process
+  // only) and, in bwrap mode, runs a trivial script to prove that bubblewrap can
   // create its namespaces here. On failure the Status names the cause and says that
   // `tools.sandbox: none` runs tool code unsandboxed.
   static Result<std::unique_ptr<PythonSandbox>> Create(const SandboxOptions& options);
