@@ -44,6 +44,8 @@ struct TaskConfig {
 struct ToolsConfig {
   std::string sandbox = "bwrap";  // bwrap | none (runs tool code unsandboxed, with a warning)
   double timeout_s = 30;          // wall-clock limit per tool call
+  int memory_mb = 2048;           // memory of one tool call, all its processes together
+  bool allow_subprocess = false;  // false: tool code cannot start processes (seccomp)
 };
 
 struct PracticeConfig {

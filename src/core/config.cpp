@@ -288,6 +288,8 @@ class ConfigParser {
     return {
         {"sandbox", [this, &tc](auto& v, auto& p) { return ReadString(v, p, &tc.sandbox); }},
         {"timeout_s", [this, &tc](auto& v, auto& p) { return ReadDouble(v, p, &tc.timeout_s); }},
+        {"memory_mb", [this, &tc](auto& v, auto& p) { return ReadInt(v, p, &tc.memory_mb); }},
+        {"allow_subprocess", [this, &tc](auto& v, auto& p) { return ReadBool(v, p, &tc.allow_subprocess); }},
     };
   }
 
@@ -395,6 +397,7 @@ class ConfigParser {
         config_.tools.timeout_s > 0 ? Status::Ok()
                                     : RangeError("tools.timeout_s", "must be greater than 0",
                                                  nlohmann::json(config_.tools.timeout_s).dump()),
+        at_least("tools.memory_mb", config_.tools.memory_mb, 64, " (python itself needs some)"),
         at_least("practice.epochs", config_.practice.epochs, 1),
         at_least("practice.batch_size", config_.practice.batch_size, 1),
         at_least("practice.group_size", config_.practice.group_size, 2,

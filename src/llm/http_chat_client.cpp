@@ -56,10 +56,6 @@ bool IsPermanentCurlError(CURLcode code) {
   }
 }
 
-bool IsRetryableHttpStatus(long status) {
-  return status == 408 || status == 409 || status == 429 || (status >= 500 && status <= 599);
-}
-
 double UnitRandom() {
   thread_local uint64_t state = [] {
     std::random_device rd;

@@ -338,11 +338,13 @@ TEST(ConfigAgentKeys, AgentModeAndToolsParseWithDefaults) {
   EXPECT_EQ(defaults->task.timeout_s, 1800);
   EXPECT_EQ(defaults->task.tool_protocol, "native");
   EXPECT_EQ(defaults->tools.sandbox, "bwrap");
+  EXPECT_EQ(defaults->tools.memory_mb, 2048);
+  EXPECT_FALSE(defaults->tools.allow_subprocess);
 
   auto c = ParseConfig(
       "model:\n  base_url: http://x/v1\n  name: m\n"
       "task:\n  mode: agent\n  max_turns: 8\n  timeout_s: 60\n  tool_protocol: text\n"
-      "tools:\n  sandbox: none\n  timeout_s: 5\n",
+      "tools:\n  sandbox: none\n  timeout_s: 5\n  memory_mb: 512\n  allow_subprocess: true\n",
       "c.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->task.mode, "agent");
@@ -351,6 +353,8 @@ TEST(ConfigAgentKeys, AgentModeAndToolsParseWithDefaults) {
   EXPECT_EQ(c->task.tool_protocol, "text");
   EXPECT_EQ(c->tools.sandbox, "none");
   EXPECT_EQ(c->tools.timeout_s, 5);
+  EXPECT_EQ(c->tools.memory_mb, 512);
+  EXPECT_TRUE(c->tools.allow_subprocess);
 }
 
 TEST(ConfigAgentKeys, BadAgentValuesAreNamed) {
@@ -365,6 +369,9 @@ TEST(ConfigAgentKeys, BadAgentValuesAreNamed) {
             std::string::npos);
   EXPECT_NE(error(m + "task:\n  max_turns: 0\n").find("task.max_turns"), std::string::npos);
   EXPECT_NE(error(m + "tools:\n  sandbx: none\n").find("unknown key 'tools.sandbx'"), std::string::npos);
+  EXPECT_NE(error(m + "tools:\n  memory_mb: 10\n").find("tools.memory_mb: must be at least 64"), std::string::npos)
+      << error(m + "tools:\n  memory_mb: 10\n");
+  EXPECT_NE(error(m + "tools:\n  allow_subprocess: maybe\n").find("tools.allow_subprocess"), std::string::npos);
 }
 
 TEST(ConfigAgentKeys, FingerprintSeesAgentSettingsOnlyInAgentMode) {
