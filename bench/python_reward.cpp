@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   ::chmod(dir.c_str(), 0755);  // readable by the sandbox's uid when run as root
   const fs::path file = dir / "verify.py";
   std::ofstream(file) << "def verify(problem, answer, response, task):\n"
-                         "    return response.strip() == answer\n";
+                         "    return response.strip().endswith(answer)\n";
   ::chmod(file.c_str(), 0644);
 
   tfgrpo::ScriptRewardOptions options;
