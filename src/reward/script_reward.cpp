@@ -2,6 +2,7 @@
 // score in each direction. A score takes a free worker, writes its request and waits for one line
 // until the per-score deadline; a worker that hangs past it, exits, or answers out of protocol is
 // killed and a fresh one is started on its slot's next use, so only that one score fails.
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -80,10 +81,14 @@ class ScopedSigpipeBlock {
 // One worker process and its line-oriented pipes.
 class Worker {
  public:
-  explicit Worker(std::unique_ptr<SandboxedProcess> proc) : proc_(std::move(proc)) {}
+  explicit Worker(std::unique_ptr<SandboxedProcess> proc) : proc_(std::move(proc)) {
+    // A request bigger than the pipe buffer must not block forever on a worker that stopped
+    // reading (user code may have started a thread that keeps it busy).
+    ::fcntl(proc_->stdin_fd(), F_SETFL, ::fcntl(proc_->stdin_fd(), F_GETFL) | O_NONBLOCK);
+  }
 
   // Ok, or a Status saying the worker is gone or out of time (then it must be discarded).
-  Status WriteLine(const std::string& line, Clock::time_point deadline) {
+  Status WriteLine(const std::string& line, Clock::time_point deadline, double timeout_s) {
     ScopedSigpipeBlock block;
     size_t done = 0;
     std::string data = line + "\n";
@@ -94,10 +99,21 @@ class Worker {
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        const auto now = Clock::now();
+        if (now >= deadline) {
+          proc_->Kill();
+          return Status::Timeout("the worker did not read its request within " + FormatSeconds(timeout_s) +
+                                 " s; it was killed and will be replaced");
+        }
+        pollfd fd = {proc_->stdin_fd(), POLLOUT, 0};
+        ::poll(&fd, 1,
+               static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count()) + 1);
+        continue;
+      }
       if (n < 0 && errno == EPIPE) block.NoteEpipe();
       return Exited("while reading its request");
     }
-    (void)deadline;  // the request is read by an idle worker; a hang shows up in ReadLine
     return Status::Ok();
   }
 
@@ -249,7 +265,7 @@ class WorkerPool {
       worker = std::move(started).value();
     }
     const auto deadline = After(timeout_s_);
-    Status written = worker->WriteLine(request, deadline);
+    Status written = worker->WriteLine(request, deadline, timeout_s_);
     if (!written.ok()) {
       Discard(worker);
       return written;

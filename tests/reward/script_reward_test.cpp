@@ -436,6 +436,17 @@ for line in sys.stdin:
             out = "refused"
         print(json.dumps({"reward": 0, "reasoning": out}), flush=True)
         continue
+    if p == "write":
+        results = []
+        for path in [req["task"]["outside"], "/reward/escaped.txt", "/tmp/tfgrpo-cmd-escaped.txt"]:
+            try:
+                open(path, "w").write("x")
+                results.append("wrote " + path)
+            except OSError:
+                results.append("refused " + path)
+        open(os.path.join(os.environ["TMPDIR"], "ok.txt"), "w").write("ok")
+        print(json.dumps({"reward": 1, "reasoning": "; ".join(results) + "; scratch ok"}), flush=True)
+        continue
     if p == "dict":
         print(json.dumps({"reward": 0.5, "reasoning": "strict: " + " ".join(sys.argv[1:]) + " tol=" + str(req["task"].get("tol"))}), flush=True)
         continue
@@ -509,6 +520,31 @@ TEST(CommandReward, SandboxRefusesTheNetwork) {
   auto p = plain->Score(MakeTask("net", "a", record), "a", "c");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->reasoning, "connected");
+}
+
+TEST(CommandReward, SandboxRefusesWritesOutsideTheScratchDir) {
+  RewardDir dir;
+  dir.Write("score.py", kScoreScript, /*executable=*/true);
+  const std::string outside = (dir.path() / "escaped.txt").string();
+  auto reward = MustMake(CommandOptions(dir));
+  ASSERT_TRUE(reward);
+  auto r = reward->Score(MakeTask("write", "a", {{"outside", outside}}), "a", "c");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_THAT(r->reasoning, AllOf(Not(HasSubstr("wrote")), HasSubstr("refused " + outside), HasSubstr("scratch ok")));
+  EXPECT_FALSE(std::filesystem::exists(outside));
+}
+
+TEST(PythonReward, AHugeRequestReachesTheFunction) {
+  RewardDir dir;
+  auto reward = MustMake(PythonOptions(dir.Write("verify.py", R"(
+def verify(problem, answer, response, task):
+    return {"reward": 1.0, "reasoning": str(len(response))}
+)")));
+  ASSERT_TRUE(reward);
+  std::string response(3 << 20, 'x');  // far beyond a pipe's buffer
+  auto r = reward->Score(MakeTask("p", "a"), response, "c");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->reasoning, std::to_string(response.size()));
 }
 
 TEST(CommandReward, MissingProgramIsAStartUpError) {
