@@ -34,6 +34,8 @@ constexpr const char* kPythonDriver =
 
 constexpr size_t kMaxReplyBytes = size_t{16} << 20;
 constexpr size_t kStderrTailBytes = 4096;
+// A reasoning goes into every summary prompt of its rollout; beyond this it is cut.
+constexpr size_t kMaxReasoningBytes = 8192;
 // Importing a heavy module (numpy, sympy) in a fresh worker can take a few seconds.
 constexpr double kMinStartupTimeoutS = 30;
 // Inside the sandbox the reward's folder is mounted here, read-only.
@@ -310,6 +312,14 @@ class WorkerPool {
   std::atomic<int64_t> replaced_{0};
 };
 
+std::string CappedReasoning(std::string text) {
+  if (text.size() <= kMaxReasoningBytes) return text;
+  size_t cut = kMaxReasoningBytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // keep UTF-8 whole
+  text.resize(cut);
+  return text + " [reasoning cut at " + std::to_string(kMaxReasoningBytes) + " bytes]";
+}
+
 std::string RequestLine(const Task& task, std::string_view response) {
   nlohmann::json request = {{"problem", task.problem},
                             {"answer", task.answer},
@@ -365,7 +375,9 @@ class PythonReward : public RewardFn {
     RewardResult r;
     r.score = *value;
     r.extracted = ExtractFinalAnswer(response);
-    if (auto it = reply.find("reasoning"); it != reply.end() && it->is_string()) r.reasoning = it->get<std::string>();
+    if (auto it = reply.find("reasoning"); it != reply.end() && it->is_string()) {
+      r.reasoning = CappedReasoning(it->get<std::string>());
+    }
     return r;
   }
 
@@ -405,7 +417,7 @@ class CommandReward : public RewardFn {
                                          Shorten(reasoning->dump(), 100));
         }
         r.score = *value;
-        if (reasoning != reply.end() && reasoning->is_string()) r.reasoning = reasoning->get<std::string>();
+        if (reasoning != reply.end() && reasoning->is_string()) r.reasoning = CappedReasoning(reasoning->get<std::string>());
         return r;
       }
     }

@@ -538,6 +538,8 @@ TEST(PythonReward, AHugeRequestReachesTheFunction) {
   RewardDir dir;
   auto reward = MustMake(PythonOptions(dir.Write("verify.py", R"(
 def verify(problem, answer, response, task):
+    if problem == "long":
+        return {"reward": 1.0, "reasoning": "why " * 10000}
     return {"reward": 1.0, "reasoning": str(len(response))}
 )")));
   ASSERT_TRUE(reward);
@@ -545,6 +547,11 @@ def verify(problem, answer, response, task):
   auto r = reward->Score(MakeTask("p", "a"), response, "c");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->reasoning, std::to_string(response.size()));
+  // A reasoning goes into prompts, so a runaway one is cut.
+  auto long_reason = reward->Score(MakeTask("long", "a"), "a", "c");
+  ASSERT_TRUE(long_reason.ok());
+  EXPECT_LT(long_reason->reasoning.size(), 8300u);
+  EXPECT_THAT(long_reason->reasoning, HasSubstr("[reasoning cut at 8192 bytes]"));
 }
 
 TEST(CommandReward, MissingProgramIsAStartUpError) {
