@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,11 +35,18 @@ struct DataConfig {
 
 struct TaskConfig {
   std::string mode = "prompt";  // prompt: one answer per rollout | agent: a ReAct loop with tools
-  std::string reward = "math";  // math | exact | judge
+  std::string reward = "math";  // math | exact | judge | python | command
   std::string instructions = "Solve the problem. Put the final answer in \\boxed{}.";
   int max_turns = 50;                    // agent: model calls per rollout
   double timeout_s = 1800;               // agent: wall time per rollout
   std::string tool_protocol = "native";  // agent: native (OpenAI tools) | text (```python blocks)
+  // reward python: the file (resolved against the config's folder) and the function in it.
+  std::filesystem::path reward_file;
+  std::string reward_function = "verify";
+  double reward_timeout_s = 10;  // python | command: wall-clock limit per score
+  int reward_workers = 0;        // python | command: worker processes; 0 = the number of cores
+  // reward command: argv; a relative argv[0] containing '/' resolves against the config's folder.
+  std::vector<std::string> reward_command;
 };
 
 struct ToolsConfig {

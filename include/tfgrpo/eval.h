@@ -26,6 +26,9 @@ struct TaskEval {
   int successes = 0;  // reward >= 0.5
   int errors = 0;     // samples whose call failed (scored 0)
   double mean_reward = 0;
+  // The reward's reasoning for this task's lowest-scoring sample that has one ("" when the reward
+  // gives none): why the task is being missed, in the grader's words.
+  std::string critique;
 };
 
 struct EvalReport {

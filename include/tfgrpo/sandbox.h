@@ -113,6 +113,14 @@ class PythonSandbox {
   // dup2()s it to kSeccompFd in the child). -1 with errno set on failure.
   int NewSeccompFd() const;
 
+  // For SandboxedProcess (sandboxed_process.h), which starts long-lived processes in the same
+  // sandbox: the resolved interpreter, prlimit (bwrap mode), the fixed bwrap arguments (bwrap
+  // mode; empty in none mode) and whether the host drops root before exec'ing bwrap.
+  const std::string& python_path() const { return python_path_; }
+  const std::string& prlimit_path() const { return prlimit_path_; }
+  const std::vector<std::string>& bwrap_prefix() const { return bwrap_prefix_; }
+  bool drops_root() const { return drop_root_; }
+
  private:
   explicit PythonSandbox(SandboxOptions options) : options_(std::move(options)) {}
   Result<ToolRun> RunWithLimits(const std::string& code, double wall_timeout_s,

@@ -41,6 +41,7 @@ struct RolloutRecord {
   int64_t completion_tokens = 0;
   double latency_ms = 0;
   std::string error;          // non-empty when the rollout failed
+  std::string reasoning;      // the reward's reasoning (RewardResult::reasoning), often empty
 };
 
 struct FailureRecord {

@@ -155,6 +155,15 @@ class ConfigParser {
     *out = v.Scalar();
     return Status::Ok();
   }
+  Status ReadStringList(const YAML::Node& v, const std::string& path, std::vector<std::string>* out) {
+    if (!v.IsSequence()) return TypeError(v, path, "a list of strings");
+    out->clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].IsScalar()) return TypeError(v[i], path + "[" + std::to_string(i) + "]", "a string");
+      out->push_back(v[i].Scalar());
+    }
+    return Status::Ok();
+  }
   Status ReadInt(const YAML::Node& v, const std::string& path, int* out) {
     long long n = 0;
     if (!v.IsScalar() || !ParseInteger(v.Scalar(), &n)) return TypeError(v, path, "an integer");
@@ -280,6 +289,17 @@ class ConfigParser {
         {"max_turns", [this, &t](auto& v, auto& p) { return ReadInt(v, p, &t.max_turns); }},
         {"timeout_s", [this, &t](auto& v, auto& p) { return ReadDouble(v, p, &t.timeout_s); }},
         {"tool_protocol", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.tool_protocol); }},
+        {"reward_file",
+         [this, &t](auto& v, auto& p) {
+           std::string text;
+           Status s = ReadString(v, p, &text);
+           if (s.ok()) t.reward_file = fs::path(text);
+           return s;
+         }},
+        {"reward_function", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.reward_function); }},
+        {"reward_timeout_s", [this, &t](auto& v, auto& p) { return ReadDouble(v, p, &t.reward_timeout_s); }},
+        {"reward_workers", [this, &t](auto& v, auto& p) { return ReadInt(v, p, &t.reward_workers); }},
+        {"reward_command", [this, &t](auto& v, auto& p) { return ReadStringList(v, p, &t.reward_command); }},
     };
   }
 
@@ -387,7 +407,25 @@ class ConfigParser {
         non_empty("data.problem_key", config_.data.problem_key),
         non_empty("data.answer_key", config_.data.answer_key),
         one_of("task.mode", config_.task.mode, {"prompt", "agent"}),
-        one_of("task.reward", config_.task.reward, {"math", "exact", "judge"}),
+        one_of("task.reward", config_.task.reward, {"math", "exact", "judge", "python", "command"}),
+        config_.task.reward != "python" || !config_.task.reward_file.empty()
+            ? Status::Ok()
+            : Status::InvalidArgument(AtKey("task.reward") +
+                                      ": task.reward_file: required when task.reward is \"python\" (the .py "
+                                      "file holding the reward function, relative to the config file)"),
+        config_.task.reward != "command" || !config_.task.reward_command.empty()
+            ? Status::Ok()
+            : Status::InvalidArgument(AtKey("task.reward") +
+                                      ": task.reward_command: required when task.reward is \"command\" (a "
+                                      "list like [\"./score.sh\", \"--strict\"])"),
+        config_.task.reward_command.empty() || !Trim(config_.task.reward_command[0]).empty()
+            ? Status::Ok()
+            : RangeError("task.reward_command", "the program (first item) must not be empty", "''"),
+        non_empty("task.reward_function", config_.task.reward_function),
+        config_.task.reward_timeout_s > 0 ? Status::Ok()
+                                          : RangeError("task.reward_timeout_s", "must be greater than 0",
+                                                       nlohmann::json(config_.task.reward_timeout_s).dump()),
+        at_least("task.reward_workers", config_.task.reward_workers, 0, " (0 means one per core)"),
         at_least("task.max_turns", config_.task.max_turns, 1),
         config_.task.timeout_s > 0 ? Status::Ok()
                                    : RangeError("task.timeout_s", "must be greater than 0",
@@ -414,7 +452,7 @@ class ConfigParser {
   }
 
   void ResolvePaths(const fs::path& source) {
-    for (fs::path* p : {&config_.data.train, &config_.data.eval}) {
+    for (fs::path* p : {&config_.data.train, &config_.data.eval, &config_.task.reward_file}) {
       if (!p->empty() && p->is_relative()) *p = source.parent_path() / *p;
     }
   }
@@ -470,6 +508,13 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
                {"problem_key", c.data.problem_key},
                {"answer_key", c.data.answer_key}};
   j["task"] = {{"mode", c.task.mode}, {"reward", c.task.reward}, {"instructions", c.task.instructions}};
+  // Only the scripted rewards add keys, so the fingerprints of existing runs stay as they were.
+  if (c.task.reward == "python") {
+    j["task"]["reward_file"] = PathAsWritten(c.task.reward_file, c.source);
+    j["task"]["reward_function"] = c.task.reward_function;
+  } else if (c.task.reward == "command") {
+    j["task"]["reward_command"] = c.task.reward_command;
+  }
   if (c.task.mode == "agent") {
     j["task"]["max_turns"] = c.task.max_turns;
     j["task"]["tool_protocol"] = c.task.tool_protocol;

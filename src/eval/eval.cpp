@@ -24,9 +24,11 @@ double PassAtK(int n, int c, int k) {
 
 nlohmann::json EvalReport::ToJson() const {
   nlohmann::json per = nlohmann::json::array();
-  for (const auto& t : per_task)
+  for (const auto& t : per_task) {
     per.push_back({{"task_id", t.task_id}, {"samples", t.samples}, {"successes", t.successes},
                    {"errors", t.errors}, {"mean_reward", t.mean_reward}});
+    if (!t.critique.empty()) per.back()["critique"] = t.critique;
+  }
   return {{"k", k},
           {"tasks", tasks},
           {"mean_at_k", mean_at_k},
@@ -47,7 +49,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   Progress& progress = options.progress ? *options.progress : NullProgress();
   auto prompts = PromptSet::Load(options.prompts_dir);
   if (!prompts.ok()) return prompts.status();
-  auto reward = MakeReward(config.task.reward, &client, *prompts);
+  auto reward = MakeRewardFor(config, &client, *prompts);
   if (!reward.ok()) return reward.status();
   auto made_tools = MakeToolsFor(config);
   if (!made_tools.ok()) return made_tools.status();
@@ -58,6 +60,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   struct Sample {
     double reward = 0;
     bool error = false;
+    std::string reasoning;
   };
   std::vector<std::vector<Sample>> results(tasks.size(), std::vector<Sample>(k));
   std::mutex mu;
@@ -89,6 +92,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
             auto score = (*reward)->Score(task, r->final_reply, spec.call_id + "/judge");
             if (score.ok()) {
               out.reward = score->score;
+              out.reasoning = std::move(score->reasoning);
               spent += score->usage;
             } else {
               out.error = true;
@@ -127,7 +131,12 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
     te.task_id = tasks[t].id;
     te.samples = k;
     double sum = 0;
+    double critique_reward = 2;
     for (const auto& s : results[t]) {
+      if (!s.reasoning.empty() && s.reward < critique_reward) {
+        critique_reward = s.reward;
+        te.critique = s.reasoning;
+      }
       sum += s.reward;
       te.errors += s.error ? 1 : 0;
       te.successes += s.reward >= 0.5 ? 1 : 0;

@@ -53,6 +53,7 @@ struct Rollout {
   bool ok = false;
   std::string reply;
   double reward = 0;
+  std::string critique;  // the reward's reasoning, shown to the summary stage with ground truth
   std::string summary;
   bool summary_ok = false;
 };
@@ -164,7 +165,7 @@ Status Trainer::Prepare() {
   if (!s.ok()) return s;
 
   client_ = std::make_unique<RecordingClient>(raw_client_, *store_, config_.model.name, config_.model.max_tokens);
-  auto reward = MakeReward(config_.task.reward, client_.get(), prompts_);
+  auto reward = MakeRewardFor(config_, client_.get(), prompts_);
   if (!reward.ok()) return reward.status();
   reward_ = std::move(reward).value();
   auto tools = MakeToolsFor(config_);
@@ -255,6 +256,8 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
         ro.reward = score->score;
         rec.reward = score->score;
         rec.answer = score->extracted;
+        rec.reasoning = score->reasoning;
+        ro.critique = std::move(score->reasoning);
       } else {
         rec.error = "reward: " + score.status().ToString();
         if (IsFatal(score.status())) SetFatal(score.status());
@@ -315,6 +318,7 @@ void Trainer::SummaryJob(int step, Group& g, int sample) {
                          {"trajectory", ro.reply},
                          {"ground_truth", gt ? g.task->answer : ""},
                          {"reward", gt ? FormatReward(ro.reward) : ""},
+                         {"critique", gt ? ro.critique : ""},
                          {"agent_objective", config_.practice.agent_objective}},
                         kLearnerTemperature,
                         "s" + std::to_string(step) + "/t" + g.task->id + "/summary" + std::to_string(sample), step,

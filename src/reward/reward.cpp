@@ -61,6 +61,20 @@ std::optional<bool> ParseGradeLine(std::string_view raw) {
   return std::nullopt;
 }
 
+// The judge's explanation: its reply up to the last GRADE line, trimmed.
+std::string JudgeExplanation(const std::vector<std::string>& lines) {
+  size_t grade = lines.size();
+  for (size_t i = lines.size(); i-- > 0;) {
+    if (ParseGradeLine(lines[i])) {
+      grade = i;
+      break;
+    }
+  }
+  std::string text;
+  for (size_t i = 0; i < grade; ++i) text += lines[i] + "\n";
+  return Trim(text);
+}
+
 class JudgeReward : public RewardFn {
  public:
   JudgeReward(ChatClient* client, std::string prompt) : client_(client), prompt_(std::move(prompt)) {}
@@ -94,6 +108,7 @@ class JudgeReward : public RewardFn {
     r.score = *correct ? 1.0 : 0.0;
     r.extracted = ExtractFinalAnswer(response);
     r.usage = reply->usage;
+    r.reasoning = JudgeExplanation(lines);
     return r;
   }
 
@@ -109,7 +124,10 @@ Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient
   if (kind == "math") return std::unique_ptr<RewardFn>(new MathReward());
   if (kind == "exact") return std::unique_ptr<RewardFn>(new ExactReward());
   if (kind != "judge") {
-    return Status::InvalidArgument("unknown reward '" + kind + "' (valid: math, exact, judge)");
+    if (kind == "python" || kind == "command") {
+      return Status::InvalidArgument("reward '" + kind + "' is built from a config (MakeRewardFor)");
+    }
+    return Status::InvalidArgument("unknown reward '" + kind + "' (valid: math, exact, judge, python, command)");
   }
   if (judge_client == nullptr) return Status::InvalidArgument("reward 'judge' needs a judge LLM client");
   if (Trim(judge_prompt).empty()) return Status::InvalidArgument("reward 'judge' needs a judge prompt template");
@@ -124,6 +142,17 @@ Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient
                                              const PromptSet& prompts) {
   const std::string* judge = prompts.Find("judge");
   return MakeReward(kind, judge_client, judge ? *judge : "");
+}
+
+}  // namespace tfgrpo
+
+namespace tfgrpo {
+
+Result<std::unique_ptr<RewardFn>> MakeRewardFor(const Config& config, ChatClient* judge_client,
+                                                const PromptSet& prompts) {
+  const std::string& kind = config.task.reward;
+  if (kind == "python" || kind == "command") return MakeScriptReward(ScriptRewardOptionsFrom(config, kind));
+  return MakeReward(kind, judge_client, prompts);
 }
 
 }  // namespace tfgrpo

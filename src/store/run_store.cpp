@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS rollouts(
   completion_tokens INTEGER NOT NULL,
   latency_ms REAL NOT NULL,
   error TEXT NOT NULL,
+  -- What the reward said about the attempt (python/command "reasoning", the judge's explanation).
+  reasoning TEXT NOT NULL DEFAULT '',
   -- The group a rollout belongs to: one task within one step.
   group_id TEXT GENERATED ALWAYS AS ('s' || step || '/' || task_id) VIRTUAL,
   UNIQUE(step, task_id, sample));
@@ -263,6 +265,23 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
       return s;
     }
   }
+  // Run dirs created before rollouts had a reasoning column get it added (empty for old rows).
+  {
+    sqlite3_stmt* st = nullptr;
+    bool has_reasoning = false;
+    if (sqlite3_prepare_v2(im.db, "SELECT 1 FROM pragma_table_info('rollouts') WHERE name = 'reasoning'", -1, &st,
+                           nullptr) == SQLITE_OK) {
+      has_reasoning = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    if (!has_reasoning) {
+      if (Status s = im.Exec("ALTER TABLE rollouts ADD COLUMN reasoning TEXT NOT NULL DEFAULT ''",
+                             "cannot add rollouts.reasoning");
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
   struct {
     Statement* stmt;
     const char* sql;
@@ -276,7 +295,8 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, " TFGRPO_NOW ")"},
       {&im.record_rollout,
        "INSERT OR REPLACE INTO rollouts(step, task_id, sample, library_version, messages_json, answer, reward, "
-       "prompt_tokens, completion_tokens, latency_ms, error) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+       "prompt_tokens, completion_tokens, latency_ms, error, reasoning) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
       {&im.record_failure,
        "INSERT OR REPLACE INTO failures(step, task_id, stage, error, created_at) "
        "VALUES(?1, ?2, ?3, ?4, " TFGRPO_NOW ")"},
@@ -405,6 +425,7 @@ Status RunStore::RecordRollout(const RolloutRecord& r) {
   s.Bind(9, r.completion_tokens);
   s.Bind(10, r.latency_ms);
   s.Bind(11, r.error);
+  s.Bind(12, r.reasoning);
   return impl_->Run(s, "cannot record rollout");
 }
 

@@ -188,6 +188,7 @@ TEST(AgentSimLearner, SummariesAndAdvantageWorkOnAgentTranscripts) {
                                               {"trajectory", out->trajectory},
                                               {"ground_truth", truth},
                                               {"reward", correct ? "1" : "0"},
+                                              {"critique", ""},
                                               {"agent_objective", ""}});
     ASSERT_TRUE(prompt.ok());
     ChatRequest req;

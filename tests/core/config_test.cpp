@@ -241,7 +241,7 @@ TEST_F(ConfigTest, OutOfRangeValuesAreRejectedWithTheirLine) {
   EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  mode: chat\n"),
               HasSubstr("config.yaml:5: task.mode: expected one of prompt, agent, got 'chat'"));
   EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  reward: fuzzy\n"),
-              HasSubstr("task.reward: expected one of math, exact, judge, got 'fuzzy'"));
+              HasSubstr("task.reward: expected one of math, exact, judge, python, command, got 'fuzzy'"));
   EXPECT_THAT(Error("model:\n  base_url: localhost:8000\n  name: m\n"),
               HasSubstr("model.base_url: expected an http:// or https:// URL"));
   // Boundaries are legal.
@@ -382,6 +382,47 @@ TEST(ConfigAgentKeys, FingerprintSeesAgentSettingsOnlyInAgentMode) {
   auto agent_a = ParseConfig(m + "task:\n  mode: agent\n  max_turns: 3\n", "c.yaml");
   auto agent_b = ParseConfig(m + "task:\n  mode: agent\n  max_turns: 9\n", "c.yaml");
   EXPECT_NE(ConfigFingerprintJson(*agent_a), ConfigFingerprintJson(*agent_b));
+}
+
+TEST_F(ConfigTest, ScriptedRewardKeys) {
+  auto c = ParseConfig(std::string(kMinimal) +
+                           "task:\n  reward: python\n  reward_file: graders/verify.py\n  reward_function: check\n"
+                           "  reward_timeout_s: 2.5\n  reward_workers: 3\n",
+                       "/cfg/dir/config.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->task.reward_file, fs::path("/cfg/dir/graders/verify.py"));
+  EXPECT_EQ(c->task.reward_function, "check");
+  EXPECT_EQ(c->task.reward_timeout_s, 2.5);
+  EXPECT_EQ(c->task.reward_workers, 3);
+  // The fingerprint keeps the file as written, so a moved run dir still resumes.
+  EXPECT_EQ(ConfigFingerprintJson(*c)["task"]["reward_file"], "graders/verify.py");
+
+  auto cmd = ParseConfig(std::string(kMinimal) + "task:\n  reward: command\n  reward_command: [\"./score.sh\", \"--strict\"]\n",
+                         "config.yaml");
+  ASSERT_TRUE(cmd.ok()) << cmd.status().ToString();
+  EXPECT_EQ(cmd->task.reward_command, (std::vector<std::string>{"./score.sh", "--strict"}));
+  EXPECT_EQ(cmd->task.reward_function, "verify");
+  EXPECT_EQ(cmd->task.reward_timeout_s, 10);
+  EXPECT_EQ(cmd->task.reward_workers, 0);
+  // Runs with built-in rewards keep the fingerprint they had.
+  auto plain = ParseConfig(std::string(kMinimal), "config.yaml");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(ConfigFingerprintJson(*plain)["task"].contains("reward_file"));
+}
+
+TEST_F(ConfigTest, ScriptedRewardKeysAreValidated) {
+  auto error = [](const std::string& task) {
+    auto c = ParseConfig(std::string(kMinimal) + "task:\n" + task, "config.yaml");
+    return c.ok() ? std::string("(parsed)") : c.status().message();
+  };
+  EXPECT_THAT(error("  reward: python\n"), HasSubstr("task.reward_file: required when task.reward is \"python\""));
+  EXPECT_THAT(error("  reward: command\n"), HasSubstr("task.reward_command: required"));
+  EXPECT_THAT(error("  reward: command\n  reward_command: ./score.sh\n"),
+              HasSubstr("task.reward_command: expected a list of strings"));
+  EXPECT_THAT(error("  reward: python\n  reward_file: v.py\n  reward_timeout_s: 0\n"),
+              HasSubstr("task.reward_timeout_s: must be greater than 0"));
+  EXPECT_THAT(error("  reward: python\n  reward_file: v.py\n  reward_workers: -1\n"),
+              HasSubstr("task.reward_workers: must be at least 0"));
 }
 
 }  // namespace

@@ -242,6 +242,7 @@ TEST(JudgeReward, CorrectScoresOneAndReportsUsage) {
   EXPECT_EQ(r->score, 1.0);
   EXPECT_EQ(r->usage.prompt_tokens, 120);
   EXPECT_EQ(r->usage.completion_tokens, 30);
+  EXPECT_EQ(r->reasoning, "The response says 7, the reference says 7.");  // the critique: text before GRADE
 
   ASSERT_EQ(client.calls_, 1);
   const ChatRequest& req = client.last_;
@@ -264,6 +265,7 @@ TEST(JudgeReward, IncorrectScoresZero) {
   auto r = (*fn)->Score(MakeTask("q", "7"), "8", "id");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->score, 0.0);
+  EXPECT_EQ(r->reasoning, "Different values.");
 }
 
 TEST(JudgeReward, GradeSpellingsAreTolerated) {

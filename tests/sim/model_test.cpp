@@ -54,6 +54,7 @@ std::string SummaryPrompt(const nlohmann::json& task, const Rollout& rollout, bo
                  {"problem", task["problem"]},
                  {"ground_truth", with_truth ? task["groundtruth"].get<std::string>() : ""},
                  {"reward", rollout.correct ? "1" : "0"},
+                 {"critique", ""},
                  {"trajectory", rollout.reply}});
 }
 
