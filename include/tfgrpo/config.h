@@ -31,6 +31,7 @@ struct DataConfig {
   std::filesystem::path eval;
   std::string problem_key = "problem";
   std::string answer_key = "groundtruth";
+  int64_t max_task_bytes = 4194304;  // one JSONL line (task) larger than this is an error
 };
 
 struct TaskConfig {

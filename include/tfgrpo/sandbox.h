@@ -120,6 +120,8 @@ class PythonSandbox {
   const std::string& prlimit_path() const { return prlimit_path_; }
   const std::vector<std::string>& bwrap_prefix() const { return bwrap_prefix_; }
   bool drops_root() const { return drop_root_; }
+  // The compiled seccomp program (struct sock_filter[]) every sandboxed process runs under.
+  const std::string& seccomp_program() const { return seccomp_bpf_; }
 
  private:
   explicit PythonSandbox(SandboxOptions options) : options_(std::move(options)) {}

@@ -277,6 +277,13 @@ class ConfigParser {
         {"eval", path_field(&d.eval)},
         {"problem_key", [this, &d](auto& v, auto& p) { return ReadString(v, p, &d.problem_key); }},
         {"answer_key", [this, &d](auto& v, auto& p) { return ReadString(v, p, &d.answer_key); }},
+        {"max_task_bytes",
+         [this, &d](auto& v, auto& p) {
+           uint64_t n = 0;
+           Status s = ReadUint64(v, p, &n);
+           if (s.ok()) d.max_task_bytes = static_cast<int64_t>(std::min<uint64_t>(n, INT64_MAX));
+           return s;
+         }},
     };
   }
 
@@ -406,6 +413,7 @@ class ConfigParser {
         m.max_tokens ? at_least("model.max_tokens", *m.max_tokens, 1) : Status::Ok(),
         non_empty("data.problem_key", config_.data.problem_key),
         non_empty("data.answer_key", config_.data.answer_key),
+        at_least("data.max_task_bytes", config_.data.max_task_bytes, 1),
         one_of("task.mode", config_.task.mode, {"prompt", "agent"}),
         one_of("task.reward", config_.task.reward, {"math", "exact", "judge", "python", "command"}),
         config_.task.reward != "python" || !config_.task.reward_file.empty()

@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -60,9 +62,13 @@ struct ChildPlan {
   pid_t parent = 0;
   int cpu_limit_s = 0;
   const SandboxOptions* limits = nullptr;
+  // The tool sandbox's seccomp filter: bwrap mode hands bwrap a memfd at kSeccompFd (numbered
+  // above 9 here, so the dups below leave it be); none mode installs it right before execve.
+  int seccomp_fd = -1;
+  const sock_fprog* seccomp = nullptr;
 };
 
-enum Stage : int { kFds = 1, kLimits, kChdir, kDropRoot, kExec };
+enum Stage : int { kFds = 1, kLimits, kChdir, kDropRoot, kSeccomp, kExec };
 
 const char* StageName(int stage) {
   switch (stage) {
@@ -70,6 +76,7 @@ const char* StageName(int stage) {
     case kLimits: return "setting resource limits for";
     case kChdir: return "changing directory for";
     case kDropRoot: return "dropping root privileges for";
+    case kSeccomp: return "installing the seccomp filter for";
     case kExec: return "executing";
   }
   return "starting";
@@ -96,8 +103,13 @@ const char* StageName(int stage) {
     if (dup3(report_fd, 3, O_CLOEXEC) < 0) ChildFail(report_fd, kFds);
     report_fd = 3;
   }
-  if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {
-    for (int fd = 4; fd < 65536; ++fd) ::close(fd);
+  unsigned first_closed = 4;
+  if (plan.seccomp_fd >= 0) {
+    if (dup2(plan.seccomp_fd, PythonSandbox::kSeccompFd) < 0) ChildFail(report_fd, kFds);
+    first_closed = PythonSandbox::kSeccompFd + 1;
+  }
+  if (syscall(SYS_close_range, first_closed, ~0u, 0u) != 0) {
+    for (int fd = static_cast<int>(first_closed); fd < 65536; ++fd) ::close(fd);
   }
   const SandboxOptions& o = *plan.limits;
   auto limit = [&](int resource, rlim_t soft, rlim_t hard) {
@@ -124,6 +136,8 @@ const char* StageName(int stage) {
     }
   }
   if (!plan.sandboxed) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  if (plan.seccomp && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, plan.seccomp, 0, 0) != 0)
+    ChildFail(report_fd, kSeccomp);
   execve(argv[0], argv, envp);
   ChildFail(report_fd, kExec);
 }
@@ -259,7 +273,7 @@ Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Spawn(const PythonSa
       plan.argv.insert(plan.argv.end(), {"--ro-bind", host, inside});
     }
     plan.argv.insert(plan.argv.end(), {"--remount-ro", "/", "--chdir", spec.cwd.empty() ? "/work" : spec.cwd,
-                                       "--clearenv"});
+                                       "--seccomp", std::to_string(PythonSandbox::kSeccompFd), "--clearenv"});
     env.insert(env.end(), {"HOME=/work", "TMPDIR=/work"});
     env.insert(env.end(), spec.env.begin(), spec.env.end());
     for (const auto& kv : env) {
@@ -290,8 +304,27 @@ Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Spawn(const PythonSa
     plan.envp = env;
   }
 
+  // The same seccomp filter as tool calls: no ptrace, and no new processes unless
+  // tools.allow_subprocess, so RLIMIT_AS bounds a worker as it bounds a tool call.
+  const std::string& bpf = sandbox.seccomp_program();
+  const sock_fprog seccomp_prog{static_cast<unsigned short>(bpf.size() / sizeof(sock_filter)),
+                                reinterpret_cast<sock_filter*>(const_cast<char*>(bpf.data()))};
+  int seccomp_fd = -1;
+  if (proc->sandboxed_) {
+    const int memfd = sandbox.NewSeccompFd();
+    if (memfd >= 0) {
+      seccomp_fd = ::fcntl(memfd, F_DUPFD_CLOEXEC, 10);
+      ::close(memfd);
+    }
+    if (seccomp_fd < 0) return Status::IoError("memfd for the seccomp filter: " + ErrnoText(errno));
+    plan.seccomp_fd = seccomp_fd;
+  } else {
+    plan.seccomp = &seccomp_prog;
+  }
+
   Status status;
   ForkThread::Get().Run([&] { status = SandboxedProcessSpawner::SpawnInto(*proc, plan); });
+  if (seccomp_fd >= 0) ::close(seccomp_fd);
   if (!status.ok()) return status;
   return proc;
 }

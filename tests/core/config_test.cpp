@@ -67,6 +67,7 @@ data:
   eval: "/abs/eval.jsonl"
   problem_key: "question"
   answer_key: "answer"
+  max_task_bytes: 1000
 task:
   mode: "agent"
   reward: "exact"
@@ -104,6 +105,7 @@ eval:
   EXPECT_EQ(c.data.eval, fs::path("/abs/eval.jsonl"));
   EXPECT_EQ(c.data.problem_key, "question");
   EXPECT_EQ(c.data.answer_key, "answer");
+  EXPECT_EQ(c.data.max_task_bytes, 1000);
   EXPECT_EQ(c.task.mode, "agent");
   EXPECT_EQ(c.task.reward, "exact");
   EXPECT_EQ(c.task.instructions, "Think.\nAnswer in \\boxed{}.\n");
@@ -134,6 +136,7 @@ TEST_F(ConfigTest, OmittedKeysTakeTheDocumentedDefaults) {
   EXPECT_TRUE(c.data.eval.empty());
   EXPECT_EQ(c.data.problem_key, "problem");
   EXPECT_EQ(c.data.answer_key, "groundtruth");
+  EXPECT_EQ(c.data.max_task_bytes, 4194304);
   EXPECT_EQ(c.task.mode, "prompt");
   EXPECT_EQ(c.task.reward, "math");
   EXPECT_EQ(c.task.instructions, "Solve the problem. Put the final answer in \\boxed{}.");
@@ -238,6 +241,10 @@ TEST_F(ConfigTest, OutOfRangeValuesAreRejectedWithTheirLine) {
   EXPECT_THAT(Error(m + "max_tokens: 0\n"), HasSubstr("model.max_tokens: must be at least 1"));
   EXPECT_THAT(Error(std::string(kMinimal) + "eval:\n  k: 0\n"), HasSubstr("eval.k: must be at least 1"));
   EXPECT_THAT(Error(std::string(kMinimal) + "eval:\n  temperature: 3\n"), HasSubstr("eval.temperature"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "data:\n  max_task_bytes: 0\n"),
+              HasSubstr("config.yaml:5: data.max_task_bytes: must be at least 1, got 0"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "data:\n  max_task_bytes: -5\n"),
+              HasSubstr("data.max_task_bytes: expected a non-negative integer, got '-5'"));
   EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  mode: chat\n"),
               HasSubstr("config.yaml:5: task.mode: expected one of prompt, agent, got 'chat'"));
   EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  reward: fuzzy\n"),

@@ -569,3 +569,40 @@ TEST(CommandReward, MissingProgramIsAStartUpError) {
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+// Reward workers run under the tool sandbox's seccomp filter: no new processes (so RLIMIT_AS
+// bounds a worker as it bounds a tool call) and no ptrace, in both sandbox modes.
+TEST(PythonReward, WorkersCannotStartProcessesOrPtrace) {
+  for (const char* mode : {"bwrap", "none"}) {
+    SCOPED_TRACE(mode);
+    RewardDir dir;
+    auto reward = MustMake(PythonOptions(dir.Write("verify.py", R"(
+import ctypes, os
+def verify(problem, answer, response, task):
+    notes = []
+    try:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        notes.append("fork worked")
+    except OSError as e:
+        notes.append("fork refused: " + type(e).__name__)
+    libc = ctypes.CDLL(None, use_errno=True)
+    rc = libc.ptrace(0, 0, None, None)  # PTRACE_TRACEME
+    notes.append("ptrace " + ("refused" if rc != 0 else "worked"))
+    return {"reward": 1.0, "reasoning": "; ".join(notes)}
+)"), mode));
+    ASSERT_TRUE(reward);
+    auto r = reward->Score(MakeTask("p", "a"), "x", "c1");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_THAT(r->reasoning, HasSubstr("fork refused: PermissionError"));
+    EXPECT_THAT(r->reasoning, HasSubstr("ptrace refused"));
+  }
+}
+
+}  // namespace
+}  // namespace tfgrpo

@@ -1,5 +1,5 @@
-// rollouts.reasoning: new run stores have it, and a run dir created before it existed gets the
-// column on open, so resuming an old run records reasoning too.
+// rollouts.reasoning: new run stores have it, and a run dir created before it existed (schema version 2)
+// gets the column on open, so resuming an old run records reasoning too.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -56,6 +56,7 @@ TEST(RolloutReasoning, AnOlderRunStoreGainsTheColumn) {
   }
   // As written by a tfgrpo from before the column.
   ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN reasoning"), "");
+  ASSERT_EQ(Query(dir / "run.db", "PRAGMA user_version=2"), "");
   ASSERT_NE(Query(dir / "run.db", "SELECT reasoning FROM rollouts").find("no such column"), std::string::npos);
   auto store = RunStore::Open(dir / "run.db");
   ASSERT_TRUE(store.ok()) << store.status().ToString();
