@@ -3,13 +3,20 @@
 // intervals, text and symbolic answers; about half the predictions wrong, a third of them whole
 // model replies to extract from). Prints pairs per second and per-pair p50/p99/max latency.
 // Usage: bench_math_verify [pairs=200000]
+//        bench_math_verify --jsonl FILE [rounds=20]: the {"gold", "pred"} lines of FILE (for example the
+//        pairs scripts/math_verify_agreement.py extracts from Math-Verify's tests), scored `rounds` times;
+//        prints pairs per second and the mean score.
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "tfgrpo/math_verify.h"
 #include "tfgrpo/util.h"
@@ -106,9 +113,54 @@ std::vector<Pair> Corpus(size_t n) {
   return pairs;
 }
 
+int RunJsonl(const char* path, int rounds) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "bench_math_verify: cannot open %s\n", path);
+    return 1;
+  }
+  std::vector<Pair> pairs;
+  std::string line;
+  for (int line_no = 1; std::getline(in, line); ++line_no) {
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("gold") || !j["gold"].is_string() || !j.contains("pred") ||
+        !j["pred"].is_string()) {
+      std::fprintf(stderr, "bench_math_verify: %s line %d: expected {\"gold\": string, \"pred\": string}\n", path,
+                   line_no);
+      return 1;
+    }
+    pairs.push_back({j["gold"].get<std::string>(), j["pred"].get<std::string>(), "jsonl", false});
+  }
+  if (pairs.empty()) {
+    std::fprintf(stderr, "bench_math_verify: %s holds no pairs\n", path);
+    return 1;
+  }
+  for (const Pair& p : pairs) (void)tfgrpo::VerifyMath(p.gold, p.pred);  // warm up
+  double score = 0, slowest = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < rounds; ++r) {
+    for (const Pair& p : pairs) {
+      auto t0 = std::chrono::steady_clock::now();
+      score += tfgrpo::VerifyMath(p.gold, p.pred).score;
+      slowest = std::max(slowest, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  size_t n = pairs.size() * static_cast<size_t>(rounds);
+  std::printf("math_verify: %zu pairs from %s x %d rounds on 1 thread in %.2f s: %.0f pairs/s; slowest %.0f us; "
+              "%.1f%% scored 1, %lld timeouts\n",
+              pairs.size(), path, rounds, wall, n / wall, slowest, 100.0 * score / n,
+              static_cast<long long>(tfgrpo::MathVerifyTimeouts()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 && std::strcmp(argv[1], "--jsonl") == 0) {
+    return RunJsonl(argv[2], argc > 3 ? std::max(1, std::atoi(argv[3])) : 20);
+  }
   const size_t n = argc > 1 ? std::max(1L, std::atol(argv[1])) : 200000;
   std::vector<Pair> pairs = Corpus(n);
   for (size_t i = 0; i < std::min<size_t>(pairs.size(), 2000); ++i) {
