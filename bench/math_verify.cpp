@@ -138,15 +138,25 @@ int RunJsonl(const char* path, int rounds) {
   }
   for (const Pair& p : pairs) (void)tfgrpo::VerifyMath(p.gold, p.pred);  // warm up
   double score = 0, slowest = 0;
+  std::vector<double> total_us(pairs.size(), 0);
   auto start = std::chrono::steady_clock::now();
   for (int r = 0; r < rounds; ++r) {
-    for (const Pair& p : pairs) {
+    for (size_t i = 0; i < pairs.size(); ++i) {
       auto t0 = std::chrono::steady_clock::now();
-      score += tfgrpo::VerifyMath(p.gold, p.pred).score;
-      slowest = std::max(slowest, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      score += tfgrpo::VerifyMath(pairs[i].gold, pairs[i].pred).score;
+      double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+      slowest = std::max(slowest, us);
+      total_us[i] += us;
     }
   }
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // Where the time goes: the pairs with the largest mean time (line numbers of FILE, 1-based).
+  std::vector<size_t> order(pairs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return total_us[a] > total_us[b]; });
+  for (size_t k = 0; k < std::min<size_t>(3, order.size()); ++k) {
+    std::fprintf(stderr, "  slow pair %zu: mean %.0f us\n", order[k] + 1, total_us[order[k]] / rounds);
+  }
   size_t n = pairs.size() * static_cast<size_t>(rounds);
   std::printf("math_verify: %zu pairs from %s x %d rounds on 1 thread in %.2f s: %.0f pairs/s; slowest %.0f us; "
               "%.1f%% scored 1, %lld timeouts\n",

@@ -14,8 +14,12 @@ struct MathVerifyOptions {
   // Wall-clock limit for one comparison; past it the score is 0 and MathVerifyTimeouts() grows.
   // Values <= 0 mean the default.
   double timeout_s = 2.0;
-  // Numeric agreement: |a - b| <= rel_tol * max(|a|, |b|).
+  // Numeric agreement of values computed in floating point: |a - b| <= rel_tol * max(|a|, |b|).
   double rel_tol = 1e-6;
+  // Significant digits to which a number written with a decimal point must agree with the other
+  // side (config key task.math.precision, as Math-Verify's float_rounding): with 6, 0.333333 matches
+  // 1/3 and 0.33333 does not. Agreement within rel_tol also counts. Values < 1 mean the default.
+  int precision = 6;
 };
 
 struct MathVerdict {
