@@ -39,6 +39,7 @@ struct TaskConfig {
   int max_turns = 50;                    // agent: model calls per rollout
   double timeout_s = 1800;               // agent: wall time per rollout
   std::string tool_protocol = "native";  // agent: native (OpenAI tools) | text (```python blocks)
+  int math_precision = 6;  // task.math.precision: significant digits a decimal answer must agree to
 };
 
 struct ToolsConfig {

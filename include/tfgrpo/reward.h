@@ -30,12 +30,13 @@ class RewardFn {
 };
 
 // kind: "math" | "exact" | "judge". `judge_client` is required for "judge" and ignored otherwise.
-// `judge_prompt` is the judge template (from the prompt set) for "judge".
+// `judge_prompt` is the judge template (from the prompt set) for "judge". `math_precision`
+// (task.math.precision) is the significant digits a decimal answer must agree to under "math".
 Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
-                                             std::string judge_prompt = "");
+                                             std::string judge_prompt = "", int math_precision = 6);
 // The reward `kind` with the judge template taken from `prompts` (built-in or overridden).
 Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
-                                             const PromptSet& prompts);
+                                             const PromptSet& prompts, int math_precision = 6);
 
 // The final answer in a reply: the last \boxed{...} (balanced braces), else a trailing
 // "Answer: ..." line, else "" (nothing to compare).

@@ -47,7 +47,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   Progress& progress = options.progress ? *options.progress : NullProgress();
   auto prompts = PromptSet::Load(options.prompts_dir);
   if (!prompts.ok()) return prompts.status();
-  auto reward = MakeReward(config.task.reward, &client, *prompts);
+  auto reward = MakeReward(config.task.reward, &client, *prompts, config.task.math_precision);
   if (!reward.ok()) return reward.status();
   auto made_tools = MakeToolsFor(config);
   if (!made_tools.ok()) return made_tools.status();

@@ -164,7 +164,7 @@ Status Trainer::Prepare() {
   if (!s.ok()) return s;
 
   client_ = std::make_unique<RecordingClient>(raw_client_, *store_, config_.model.name, config_.model.max_tokens);
-  auto reward = MakeReward(config_.task.reward, client_.get(), prompts_);
+  auto reward = MakeReward(config_.task.reward, client_.get(), prompts_, config_.task.math_precision);
   if (!reward.ok()) return reward.status();
   reward_ = std::move(reward).value();
   auto tools = MakeToolsFor(config_);

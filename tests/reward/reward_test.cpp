@@ -174,6 +174,20 @@ TEST(MakeReward, JudgeNeedsClientAndValidTemplate) {
   EXPECT_EQ(no_client.status().code(), Status::Code::kInvalidArgument);
 }
 
+TEST(MathReward, UsesConfiguredPrecision) {
+  Task task = MakeTask("2/3 as a decimal?", "\\frac{2}{3}");
+  auto coarse = MakeReward("math", nullptr, std::string(), 3);
+  ASSERT_TRUE(coarse.ok());
+  auto r3 = (*coarse)->Score(task, "\\boxed{0.667}", "c1");
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(r3->score, 1.0);
+  auto fine = MakeReward("math", nullptr);
+  ASSERT_TRUE(fine.ok());
+  auto r6 = (*fine)->Score(task, "\\boxed{0.667}", "c2");
+  ASSERT_TRUE(r6.ok());
+  EXPECT_EQ(r6->score, 0.0);
+}
+
 TEST(MathReward, ScoresBoxedAnswer) {
   auto fn = MakeReward("math", nullptr);
   ASSERT_TRUE(fn.ok());
