@@ -797,8 +797,10 @@ class Parser {
     // "\frac13 \approx 0.333": the exact value before an approximation is the answer; only after a
     // bare name ("x \approx 11") is the approximation all there is.
     auto is_eq = [](const Token& t) { return (t.kind == Tok::kChar && t.ch == '=') || TokenIsCmd(t, "in"); };
-    for (size_t i = b; i < e; ++i) {
-      if (!TokenIsCmd(t_[i], "approx")) continue;
+    for (size_t i = b, depth = 0; i < e; ++i) {
+      if (IsOpener(t_[i])) ++depth;
+      if (IsCloser(t_[i]) && depth > 0) --depth;
+      if (depth > 0 || !TokenIsCmd(t_[i], "approx")) continue;
       if (i == b) return Fail("nothing before '\\approx'");
       if (SplitTopLevel(b, i, is_eq).size() == 1 && IsNameLike(b, i)) {
         t_[i].kind = Tok::kChar;
@@ -1146,7 +1148,7 @@ class Parser {
       case Tok::kChar: return t.ch == '(' || t.ch == '[' || t.ch == '{';
       case Tok::kCommand:
         return IsFunctionName(t.text) ||
-               OneOf(t.text, {"frac", "sqrt", "binom", "pi", "infty", "lfloor", "lceil"});
+               OneOf(t.text, {"frac", "sqrt", "binom", "pi", "infty", "lfloor", "lceil", "sum", "prod"});
       default: return false;
     }
   }
@@ -1426,7 +1428,67 @@ class Parser {
       return inner < 0 ? -1 : NewNode(Op::kCeil, inner);
     }
     if (IsFunctionName(name)) return ParseFunction(name);
+    if (name == "sum" || name == "prod") return ParseBigOperator(name == "sum");
     return FailNode("unsupported " + Describe(t));
+  }
+
+  // "\sum_{k=1}^{10} k^2", "\prod_{i=2}^{5} (1 - 1/i)": with numeric bounds, the terms written out
+  // (the body is the product term after the bounds). Symbolic bounds are not supported.
+  int ParseBigOperator(bool sum) {
+    constexpr long long kMaxTerms = 200;
+    if (!IsChar(pos_, '_') || !IsChar(pos_ + 1, '{') || pos_ + 3 >= end_ || t_[pos_ + 2].kind != Tok::kLetter ||
+        !IsChar(pos_ + 3, '=')) {
+      return FailNode(std::string(sum ? "\\sum" : "\\prod") + " needs a lower bound like _{k=1}");
+    }
+    size_t close = GroupEnd(pos_ + 1, end_);
+    if (close == std::string::npos) return FailNode("unbalanced braces");
+    const std::string var = t_[pos_ + 2].text;
+    int lower = ParseExprRange(pos_ + 4, close);
+    if (lower < 0) return -1;
+    pos_ = close + 1;
+    if (!IsChar(pos_, '^')) return FailNode(std::string(sum ? "\\sum" : "\\prod") + " needs an upper bound");
+    ++pos_;
+    int upper = ParseExponent();
+    if (upper < 0) return -1;
+    std::optional<Rational> lo = EvalExact(*tree_, lower), hi = EvalExact(*tree_, upper);
+    if (!lo || !hi || lo->den != 1 || hi->den != 1) {
+      return FailNode(std::string(sum ? "\\sum" : "\\prod") + " with bounds that are not integers");
+    }
+    if (hi->num - lo->num + 1 > kMaxTerms) return FailNode("too many terms");
+    size_t body_begin = pos_;
+    if (ParseTerm() < 0) return -1;  // only to find where the body ends
+    size_t body_end = pos_;
+    int acc = -1;
+    for (__int128 k = lo->num; k <= hi->num; ++k) {
+      std::vector<Token> copy;
+      for (size_t i = body_begin; i < body_end; ++i) {
+        bool index = t_[i].kind == Tok::kLetter && t_[i].text == var && !(i + 1 < body_end && IsChar(i + 1, '_')) &&
+                     !(i > body_begin && IsChar(i - 1, '_'));
+        if (!index) {
+          copy.push_back(t_[i]);
+          continue;
+        }
+        Token open, minus, number, shut;
+        open.ch = '(';
+        open.text = "(";
+        shut.ch = ')';
+        shut.text = ")";
+        minus.ch = '-';
+        minus.text = "-";
+        number.kind = Tok::kNumber;
+        number.text = std::to_string(static_cast<long long>(k < 0 ? -k : k));
+        copy.push_back(open);
+        if (k < 0) copy.push_back(minus);
+        copy.push_back(number);
+        copy.push_back(shut);
+      }
+      Parser sub(std::move(copy), tree_, depth_ + 1);
+      int term = sub.ParseExprRange(0, sub.t_.size());
+      if (term < 0) return FailNode(sub.error_);
+      acc = acc < 0 ? term : NewNode(sum ? Op::kAdd : Op::kMul, acc, term);
+      if (acc < 0) return -1;
+    }
+    return acc >= 0 ? acc : NewNumber(sum ? "0" : "1");
   }
 
   std::vector<Token> t_;

@@ -543,6 +543,7 @@ TEST(VerifyMath, ChainsAndApproximations) {
                             {"\\frac{2}{7}", "0.3 \\approx \\frac{2}{7}", false},
                             {"\\frac{2}{7}", "\\frac{3}{7} \\approx 0.286", false},
                             {"13", "y \\approx 13", true},
+                            {"(\\frac{1}{3}, 2)", "(\\frac13 \\approx 0.33, 2)", true},
                             {"13", "y \\approx 12", false},
                             {"\\frac{3}{5}", "\\frac{6}{5} - \\frac{3}{5} = \\frac{3}{5}", true},  // a computation
                             {"0", "2 = y = 0", true},
@@ -728,6 +729,24 @@ TEST(VerifyMath, MatricesByValue) {
                               {"\\begin{pmatrix}2t \\\\ t^2\\end{pmatrix}", "\\begin{pmatrix}t+t \\\\ t \\cdot t\\end{pmatrix}", true},
                               {"$\\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}$", "The result is $ \\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix} $.", true},
                           });
+}
+
+TEST(VerifyMath, SumsAndProductsWithNumericBounds) {
+  ExpectCases("sums", {
+                          {"385", "\\sum_{k=1}^{10} k^2", true},
+                          {"384", "\\sum_{k=1}^{10} k^2", false},
+                          {"55", "\\sum_{i=1}^{10} i", true},
+                          {"\\frac{1}{5}", "\\prod_{j=2}^{5} \\left(1 - \\frac{1}{j}\\right)", true},
+                          {"120", "\\prod_{j=1}^5 j", true},
+                          {"121", "\\prod_{j=1}^5 j", false},
+                          {"6", "\\sum_{k=1}^{2} 2k^2 - 2", false},  // the body is one term: 2 + 8 - 2
+                          {"8", "\\sum_{k=1}^{2} 2k^2 - 2", true},
+                          {"0", "\\sum_{k=-2}^{2} k^3", true},
+                          {"x + x^2 + x^3", "\\sum_{k=1}^{3} x^k", true},
+                      });
+  // Symbolic bounds are not evaluated: such answers compare as text.
+  EXPECT_EQ(VerifyMath("\\sum_{k=1}^{n} k", "\\frac{n(n+1)}{2}").score, 0.0);
+  EXPECT_EQ(VerifyMath("\\sum_{k=1}^{100000} k", "5000050000").score, 0.0);  // too many terms
 }
 
 TEST(VerifyMath, DoublyEscapedCommands) {
