@@ -495,6 +495,11 @@ std::optional<std::string> FinalAnswerAfter(std::string_view s, size_t after) {
   std::string lower = ToLower(s);
   size_t at = lower.rfind("final answer");
   if (at == std::string::npos || at < after) return std::nullopt;
+  // Only a statement of the answer ("Final Answer: ...", "the final answer is ..."), not a remark
+  // such as "\boxed{5} is my final answer." after the box.
+  size_t next = at + 12;
+  while (next < lower.size() && (lower[next] == '*' || lower[next] == ' ')) ++next;
+  if (!(next < lower.size() && lower[next] == ':') && lower.compare(next, 2, "is") != 0) return std::nullopt;
   std::optional<std::string> line = AnswerLine(s.substr(at));
   if (!line || line->empty()) return std::nullopt;
   return line;

@@ -669,6 +669,8 @@ TEST(VerifyMath, SeveralBoxedAnswersAreOneAnswer) {
                                    {"120", "so \\boxed{40} per day. Final Answer: The final answer is $120$. I hope it is correct.", true},
                                    {"40", "so \\boxed{40} per day. Final Answer: The final answer is $120$. I hope it is correct.", false},
                                    {"\\boxed{3} and \\boxed{-5}", "\\boxed{-5, 3}", true},
+                                   {"5", "\\boxed{5} is the final answer; the answer is not 6", true},
+                                   {"5", "\\boxed{5}\n\n**Final Answer**\n\\boxed{5}", true},
                                });
 }
 
