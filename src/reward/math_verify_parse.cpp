@@ -728,6 +728,7 @@ class Parser {
     while (b < e && t_[b].kind == Tok::kChar && std::strchr(",;:", t_[b].ch)) ++b;
     if (b >= e) return Fail("empty answer");
     std::vector<Range> unions = SplitTopLevel(b, e, [](const Token& t) { return TokenIsCmd(t, "cup"); });
+    const bool by_union = unions.size() > 1;
     // "p=5,q=2; p=7,q=2": semicolons between comma lists separate whole solutions, each a tuple.
     auto is_comma = [](const Token& t) { return t.kind == Tok::kChar && t.ch == ','; };
     if (unions.size() == 1) {
@@ -756,6 +757,14 @@ class Parser {
       unions = SplitTopLevel(b, e, [](const Token& t) { return t.kind == Tok::kChar && (t.ch == ',' || t.ch == ';'); });
     }
     if (unions.size() == 1) return ParseElement(b, e, out);
+    // "z \in [-2, -1] \cup [1, 2]": the union is the right side of the membership.
+    bool relation_first = false;
+    for (size_t i = unions[0].b, depth = 0; by_union && i < unions[0].e; ++i) {
+      if (IsOpener(t_[i])) ++depth;
+      if (IsCloser(t_[i]) && depth > 0) --depth;
+      if (depth == 0 && (TokenIsCmd(t_[i], "in") || (t_[i].kind == Tok::kChar && t_[i].ch == '='))) relation_first = true;
+    }
+    if (relation_first) return ParseElement(b, e, out);
     if (unions.size() > kMaxSetElements) return Fail("too many elements");
     out->kind = Kind::kSet;
     for (const Range& r : unions) {
@@ -821,7 +830,7 @@ class Parser {
       if (rhs_begin >= e) return Fail("nothing after '='");
       Value left, right;
       if (!ParseElement(lhs.b, lhs.e, &left)) return false;
-      if (!ParseElement(rhs_begin, e, &right)) return false;
+      if (!ParseValue(rhs_begin, e, &right)) return false;
       out->kind = Kind::kEquation;
       out->named_lhs = IsNameLike(lhs.b, lhs.e);
       out->text = TokenIsCmd(t_[lhs.e], "in") ? "in" : "=";
@@ -1066,10 +1075,34 @@ class Parser {
     }
     // "-2 \le x \le 7" is also the interval [-2, 7], "x < 3" the interval (-\infty, 3).
     auto is_less = [](const std::string& op) { return op == "<" || op == "<="; };
-    if (out->items.size() == 3 && is_less(norm[0]) && is_less(norm[1]) && IsNameLike(parts[1].b, parts[1].e)) {
+    // The middle must be a plain name: "2 < |t| < 5" is not t in (2, 5).
+    if (out->items.size() == 3 && is_less(norm[0]) && is_less(norm[1]) && IsName(parts[1].b, parts[1].e)) {
       AddIntervalReading(out->items[0], norm[0] == "<=", out->items[2], norm[1] == "<=", out);
+    } else if (out->items.size() == 3 && is_less(norm[0]) && is_less(norm[1]) && CharIs(parts[1].b, '|') &&
+               CharIs(parts[1].e - 1, '|') && IsName(parts[1].b + 1, parts[1].e - 1)) {
+      // "1 \le |z| \le 2" with constant bounds 0 <= a: z in [-2, -1] \cup [1, 2] (one interval
+      // [-b, b] when a = 0 is allowed).
+      Approx lo = EvalApprox(*tree_, out->items[0].expr, {}), hi = EvalApprox(*tree_, out->items[2].expr, {});
+      if (std::isfinite(lo.value) && std::isfinite(hi.value) && lo.value >= 0 && lo.value <= hi.value &&
+          !HasSymbols(out->items[0].expr) && !HasSymbols(out->items[2].expr)) {
+        bool lo_closed = norm[0] == "<=", hi_closed = norm[1] == "<=";
+        Value neg_hi, neg_lo;
+        neg_hi.expr = NewNode(Op::kNeg, out->items[2].expr);
+        neg_lo.expr = NewNode(Op::kNeg, out->items[0].expr);
+        if (lo.value == 0 && lo_closed) {
+          AddIntervalReading(neg_hi, hi_closed, out->items[2], hi_closed, out);
+        } else {
+          Value both;
+          AddIntervalReading(neg_hi, hi_closed, neg_lo, lo_closed, &both);
+          AddIntervalReading(out->items[0], lo_closed, out->items[2], hi_closed, &both);
+          Value set;
+          set.kind = Kind::kSet;
+          set.items = std::move(both.alt);
+          out->alt.push_back(std::move(set));
+        }
+      }
     } else if (out->items.size() == 2 && is_less(norm[0])) {
-      bool name_left = IsNameLike(parts[0].b, parts[0].e), name_right = IsNameLike(parts[1].b, parts[1].e);
+      bool name_left = IsName(parts[0].b, parts[0].e), name_right = IsName(parts[1].b, parts[1].e);
       bool reversed = all_greater;  // items were swapped: parts[] is in written order
       if (reversed) std::swap(name_left, name_right);
       if (name_left && !name_right && !HasSymbols(out->items[1].expr)) {

@@ -579,6 +579,15 @@ TEST(VerifyMath, InequalitiesAsIntervals) {
                                   {"t \\le 5", "(-\\infty, 5]", true},
                                   {"t \\le 5", "(-\\infty, 5)", false},
                                   {"t > 5", "[5, \\infty)", false},
+                                  {"2 \\le |t| \\le 5", "t \\in [-5, -2] \\cup [2, 5]", true},
+                                  {"2 \\le |t| < 5", "(-5, -2] \\cup [2, 5)", true},
+                                  {"0 \\le |t| \\le 5", "[-5, 5]", true},
+                                  {"0 < |t| \\le 5", "[-5, 0) \\cup (0, 5]", true},
+                                  {"2 \\le |t| \\le 5", "[2, 5]", false},
+                                  {"|t| < 5", "(-\\infty, 5)", false},
+                                  {"2 \\le |t| \\le 5", "t \\in [-5, -2] \\cup [2, 6]", false},
+                                  {"t \\in [1, 2] \\cup [3, 4]", "[3, 4] \\cup [1, 2]", true},
+                                  {"t \\in [1, 2] \\cup [3, 4]", "[1, 2] \\cup [3, 5]", false},
                                   // A gold interval asks for interval notation, as Math-Verify holds.
                                   {"[-3, 8]", "-3 \\le t \\le 8", false},
                                   // Negated and flipped inequalities.
