@@ -54,7 +54,7 @@ void AddRewardCommand(CLI::App& app, const GlobalOptions& global, CommandRunner*
       ->check(CLI::PositiveNumber);
   math->add_option("--precision", args->precision,
                    "Significant digits a decimal answer must agree to (task.math.precision; default 6)")
-      ->check(CLI::Range(1, 30));
+      ->check(CLI::Range(1, 15));
   math->callback([&global, args, runner] { *runner = [&global, args] { return RunRewardMath(global, *args); }; });
 }
 
