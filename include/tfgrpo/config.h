@@ -48,6 +48,7 @@ struct TaskConfig {
   int reward_workers = 0;        // python | command: worker processes; 0 = the number of cores
   // reward command: argv; a relative argv[0] containing '/' resolves against the config's folder.
   std::vector<std::string> reward_command;
+  int math_precision = 6;  // task.math.precision: significant digits a decimal answer must agree to
 };
 
 struct ToolsConfig {

@@ -40,13 +40,15 @@ class RewardFn {
                                      const std::string& call_id) = 0;
 };
 
-// kind: "math" | "exact" | "judge" (python and command need MakeRewardFor). `judge_client` is required for "judge" and ignored otherwise.
-// `judge_prompt` is the judge template (from the prompt set) for "judge".
+// kind: "math" | "exact" | "judge" (python and command need MakeRewardFor). `judge_client` is required
+// for "judge" and ignored otherwise. `judge_prompt` is the judge template (from the prompt set) for
+// "judge". `math_precision` (task.math.precision) is the significant digits a decimal answer must
+// agree to under "math".
 Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
-                                             std::string judge_prompt = "");
+                                             std::string judge_prompt = "", int math_precision = 6);
 // The reward `kind` with the judge template taken from `prompts` (built-in or overridden).
 Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
-                                             const PromptSet& prompts);
+                                             const PromptSet& prompts, int math_precision = 6);
 
 // A python or command reward (script_reward.cpp).
 struct ScriptRewardOptions {

@@ -24,11 +24,13 @@ namespace {
 struct RewardMathArgs {
   std::string jsonl;
   double timeout_s = MathVerifyOptions().timeout_s;
+  int precision = MathVerifyOptions().precision;
 };
 
 int RunRewardMath(const GlobalOptions& global, const RewardMathArgs& args) {
   MathVerifyOptions options;
   options.timeout_s = args.timeout_s;
+  options.precision = args.precision;
   std::ifstream file;
   std::istream* in = &std::cin;
   if (args.jsonl != "-") {
@@ -187,6 +189,9 @@ void AddRewardCommand(CLI::App& app, const GlobalOptions& global, CommandRunner*
   math->add_option("--jsonl", args->jsonl, "Input JSONL file ('-' for stdin)")->required();
   math->add_option("--timeout-s", args->timeout_s, "Time limit per comparison in seconds (then score 0)")
       ->check(CLI::PositiveNumber);
+  math->add_option("--precision", args->precision,
+                   "Significant digits a decimal answer must agree to (task.math.precision; default 6)")
+      ->check(CLI::Range(1, 15));
   math->callback([&global, args, runner] { *runner = [&global, args] { return RunRewardMath(global, *args); }; });
 
   for (const char* kind : {"python", "command"}) {

@@ -307,6 +307,12 @@ class ConfigParser {
         {"reward_timeout_s", [this, &t](auto& v, auto& p) { return ReadDouble(v, p, &t.reward_timeout_s); }},
         {"reward_workers", [this, &t](auto& v, auto& p) { return ReadInt(v, p, &t.reward_workers); }},
         {"reward_command", [this, &t](auto& v, auto& p) { return ReadStringList(v, p, &t.reward_command); }},
+        {"math",
+         [this, &t](auto& v, auto& p) {
+           return ReadMapping(v, p, {{"precision", [this, &t](auto& v2, auto& p2) {
+                                        return ReadInt(v2, p2, &t.math_precision);
+                                      }}});
+         }},
     };
   }
 
@@ -439,6 +445,10 @@ class ConfigParser {
                                    : RangeError("task.timeout_s", "must be greater than 0",
                                                 nlohmann::json(config_.task.timeout_s).dump()),
         one_of("task.tool_protocol", config_.task.tool_protocol, {"native", "text"}),
+        config_.task.math_precision >= 1 && config_.task.math_precision <= 15
+            ? Status::Ok()
+            : RangeError("task.math.precision", "must be between 1 and 15 (significant digits)",
+                         std::to_string(config_.task.math_precision)),
         one_of("tools.sandbox", config_.tools.sandbox, {"bwrap", "none"}),
         config_.tools.timeout_s > 0 ? Status::Ok()
                                     : RangeError("tools.timeout_s", "must be greater than 0",
@@ -523,6 +533,8 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
   } else if (c.task.reward == "command") {
     j["task"]["reward_command"] = c.task.reward_command;
   }
+  // Only when set, so fingerprints of runs that never used it stay as they were.
+  if (c.task.math_precision != TaskConfig().math_precision) j["task"]["math_precision"] = c.task.math_precision;
   if (c.task.mode == "agent") {
     j["task"]["max_turns"] = c.task.max_turns;
     j["task"]["tool_protocol"] = c.task.tool_protocol;

@@ -13,13 +13,18 @@ namespace {
 // Symbolic answer checking (math_verify.h): extraction from the whole reply, then equivalence.
 class MathReward : public RewardFn {
  public:
+  explicit MathReward(int precision) { options_.precision = precision; }
+
   Result<RewardResult> Score(const Task& task, std::string_view response, const std::string&) override {
-    MathVerdict verdict = VerifyMath(task.answer, response);
+    MathVerdict verdict = VerifyMath(task.answer, response, options_);
     RewardResult r;
     r.score = verdict.score;
     r.extracted = verdict.pred_parsed;
     return r;
   }
+
+ private:
+  MathVerifyOptions options_;
 };
 
 class ExactReward : public RewardFn {
@@ -120,8 +125,8 @@ class JudgeReward : public RewardFn {
 }  // namespace
 
 Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
-                                             std::string judge_prompt) {
-  if (kind == "math") return std::unique_ptr<RewardFn>(new MathReward());
+                                             std::string judge_prompt, int math_precision) {
+  if (kind == "math") return std::unique_ptr<RewardFn>(new MathReward(math_precision));
   if (kind == "exact") return std::unique_ptr<RewardFn>(new ExactReward());
   if (kind != "judge") {
     if (kind == "python" || kind == "command") {
@@ -139,9 +144,9 @@ Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient
 }
 
 Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
-                                             const PromptSet& prompts) {
+                                             const PromptSet& prompts, int math_precision) {
   const std::string* judge = prompts.Find("judge");
-  return MakeReward(kind, judge_client, judge ? *judge : "");
+  return MakeReward(kind, judge_client, judge ? *judge : "", math_precision);
 }
 
 }  // namespace tfgrpo
@@ -152,7 +157,7 @@ Result<std::unique_ptr<RewardFn>> MakeRewardFor(const Config& config, ChatClient
                                                 const PromptSet& prompts) {
   const std::string& kind = config.task.reward;
   if (kind == "python" || kind == "command") return MakeScriptReward(ScriptRewardOptionsFrom(config, kind));
-  return MakeReward(kind, judge_client, prompts);
+  return MakeReward(kind, judge_client, prompts, config.task.math_precision);
 }
 
 }  // namespace tfgrpo

@@ -381,6 +381,29 @@ TEST(ConfigAgentKeys, BadAgentValuesAreNamed) {
   EXPECT_NE(error(m + "tools:\n  allow_subprocess: maybe\n").find("tools.allow_subprocess"), std::string::npos);
 }
 
+TEST(ConfigMathKeys, PrecisionParsesValidatesAndDefaults) {
+  const std::string m = "model:\n  base_url: http://x/v1\n  name: m\n";
+  auto defaults = ParseConfig(m, "c.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->task.math_precision, 6);
+  auto c = ParseConfig(m + "task:\n  math:\n    precision: 3\n", "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->task.math_precision, 3);
+  // A non-default precision changes what counts as correct, so it is part of the run's fingerprint;
+  // the default leaves existing fingerprints as they were.
+  EXPECT_NE(ConfigFingerprintJson(*c).dump(), ConfigFingerprintJson(*defaults).dump());
+  EXPECT_FALSE(ConfigFingerprintJson(*defaults)["task"].contains("math_precision"));
+  auto error = [](const std::string& yaml) {
+    auto r = ParseConfig(yaml, "c.yaml");
+    return r.ok() ? std::string() : r.status().message();
+  };
+  EXPECT_NE(error(m + "task:\n  math:\n    precision: 0\n").find("task.math.precision"), std::string::npos);
+  EXPECT_NE(error(m + "task:\n  math:\n    precision: 16\n").find("between 1 and 15"), std::string::npos);
+  EXPECT_NE(error(m + "task:\n  math:\n    precision: six\n").find("task.math.precision"), std::string::npos);
+  EXPECT_NE(error(m + "task:\n  math:\n    precisoin: 3\n").find("unknown key 'task.math.precisoin'"),
+            std::string::npos);
+}
+
 TEST(ConfigAgentKeys, FingerprintSeesAgentSettingsOnlyInAgentMode) {
   const std::string m = "model:\n  base_url: http://x/v1\n  name: m\n";
   auto prompt_a = ParseConfig(m + "task:\n  max_turns: 3\n", "c.yaml");
