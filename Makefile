@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = build-essential cmake pkg-config ccache libcurl4-openssl-dev nlohmann-json3-dev \
   libsqlite3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libcpp-httplib-dev libgtest-dev libginac-dev \
-  libssl-dev zlib1g-dev libbrotli-dev bubblewrap python3
+  libssl-dev zlib1g-dev libbrotli-dev bubblewrap python3 libseccomp-dev
 
 .PHONY: all deps build test demo bench clean
 

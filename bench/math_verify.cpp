@@ -3,13 +3,21 @@
 // intervals, text and symbolic answers; about half the predictions wrong, a third of them whole
 // model replies to extract from). Prints pairs per second and per-pair p50/p99/max latency.
 // Usage: bench_math_verify [pairs=200000]
+//        bench_math_verify --jsonl FILE [rounds=20]: the {"gold", "pred"} lines of FILE (for example the
+//        pairs scripts/math_verify_agreement.py extracts from Math-Verify's tests), scored `rounds` times;
+//        prints pairs per second and the mean score.
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "tfgrpo/math_verify.h"
 #include "tfgrpo/util.h"
@@ -106,9 +114,74 @@ std::vector<Pair> Corpus(size_t n) {
   return pairs;
 }
 
+// CPU time of the process (the caller and the GiNaC thread): on a shared machine wall time also
+// counts other processes' turns.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+int RunJsonl(const char* path, int rounds) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "bench_math_verify: cannot open %s\n", path);
+    return 1;
+  }
+  std::vector<Pair> pairs;
+  std::string line;
+  for (int line_no = 1; std::getline(in, line); ++line_no) {
+    if (line.empty()) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || !j.contains("gold") || !j["gold"].is_string() || !j.contains("pred") ||
+        !j["pred"].is_string()) {
+      std::fprintf(stderr, "bench_math_verify: %s line %d: expected {\"gold\": string, \"pred\": string}\n", path,
+                   line_no);
+      return 1;
+    }
+    pairs.push_back({j["gold"].get<std::string>(), j["pred"].get<std::string>(), "jsonl", false});
+  }
+  if (pairs.empty()) {
+    std::fprintf(stderr, "bench_math_verify: %s holds no pairs\n", path);
+    return 1;
+  }
+  for (const Pair& p : pairs) (void)tfgrpo::VerifyMath(p.gold, p.pred);  // warm up
+  double score = 0, slowest = 0;
+  std::vector<double> total_us(pairs.size(), 0);
+  double cpu_start = ProcessCpuSeconds();
+  auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      score += tfgrpo::VerifyMath(pairs[i].gold, pairs[i].pred).score;
+      double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+      slowest = std::max(slowest, us);
+      total_us[i] += us;
+    }
+  }
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double cpu = ProcessCpuSeconds() - cpu_start;
+  // Where the time goes: the pairs with the largest mean time (line numbers of FILE, 1-based).
+  std::vector<size_t> order(pairs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return total_us[a] > total_us[b]; });
+  for (size_t k = 0; k < std::min<size_t>(3, order.size()); ++k) {
+    std::fprintf(stderr, "  slow pair %zu: mean %.0f us\n", order[k] + 1, total_us[order[k]] / rounds);
+  }
+  size_t n = pairs.size() * static_cast<size_t>(rounds);
+  std::printf("math_verify: %zu pairs from %s x %d rounds on 1 thread in %.2f s: %.0f pairs/s wall, %.0f pairs per "
+              "CPU second; slowest %.0f us; %.1f%% scored 1, %lld timeouts\n",
+              pairs.size(), path, rounds, wall, n / wall, n / std::max(cpu, 1e-9), slowest, 100.0 * score / n,
+              static_cast<long long>(tfgrpo::MathVerifyTimeouts()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 && std::strcmp(argv[1], "--jsonl") == 0) {
+    return RunJsonl(argv[2], argc > 3 ? std::max(1, std::atoi(argv[3])) : 20);
+  }
   const size_t n = argc > 1 ? std::max(1L, std::atol(argv[1])) : 200000;
   std::vector<Pair> pairs = Corpus(n);
   for (size_t i = 0; i < std::min<size_t>(pairs.size(), 2000); ++i) {

@@ -10,4 +10,8 @@ for b in "$build"/bench_*; do
   "$b" 2> >(grep -v ' info ' >&2) || { echo "   ($(basename "$b") exited with $?)"; status=1; }
   echo
 done
+# Agreement with Math-Verify's test suite: needs a checkout in MATH_VERIFY_DIR (prints a note otherwise).
+echo "== math_verify_agreement"
+TFGRPO_BIN="$build/tfgrpo" BENCH_MATH_VERIFY="$build/bench_math_verify" \
+  python3 "$(dirname "$0")/math_verify_agreement.py" || { echo "   (math_verify_agreement exited with $?)"; status=1; }
 exit $status

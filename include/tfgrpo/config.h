@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -30,20 +31,31 @@ struct DataConfig {
   std::filesystem::path eval;
   std::string problem_key = "problem";
   std::string answer_key = "groundtruth";
+  int64_t max_task_bytes = 4194304;  // one JSONL line (task) larger than this is an error
 };
 
 struct TaskConfig {
   std::string mode = "prompt";  // prompt: one answer per rollout | agent: a ReAct loop with tools
-  std::string reward = "math";  // math | exact | judge
+  std::string reward = "math";  // math | exact | judge | python | command
   std::string instructions = "Solve the problem. Put the final answer in \\boxed{}.";
   int max_turns = 50;                    // agent: model calls per rollout
   double timeout_s = 1800;               // agent: wall time per rollout
   std::string tool_protocol = "native";  // agent: native (OpenAI tools) | text (```python blocks)
+  // reward python: the file (resolved against the config's folder) and the function in it.
+  std::filesystem::path reward_file;
+  std::string reward_function = "verify";
+  double reward_timeout_s = 10;  // python | command: wall-clock limit per score
+  int reward_workers = 0;        // python | command: worker processes; 0 = the number of cores
+  // reward command: argv; a relative argv[0] containing '/' resolves against the config's folder.
+  std::vector<std::string> reward_command;
+  int math_precision = 6;  // task.math.precision: significant digits a decimal answer must agree to
 };
 
 struct ToolsConfig {
   std::string sandbox = "bwrap";  // bwrap | none (runs tool code unsandboxed, with a warning)
   double timeout_s = 30;          // wall-clock limit per tool call
+  int memory_mb = 2048;           // memory of one tool call, all its processes together
+  bool allow_subprocess = false;  // false: tool code cannot start processes (seccomp)
 };
 
 struct PracticeConfig {

@@ -2,6 +2,7 @@
 // Errors name the file, the line and the field.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,9 +21,14 @@ struct Task {
   int line = 0;         // 1-based line number in the source file
 };
 
+inline constexpr int64_t kDefaultMaxTaskBytes = 4194304;  // data.max_task_bytes
+
 // Blank lines are skipped. A line that is not a JSON object, or lacks a key, or has a key of the
-// wrong type is an error "FILE:LINE: ...". Duplicate ids are an error too.
+// wrong type is an error "FILE:LINE: ...". Duplicate ids are an error too. A line longer than
+// `max_task_bytes` is an error before it is parsed (and is never held in memory whole); the
+// file is read line by line, not all at once.
 Result<std::vector<Task>> LoadTasks(const std::filesystem::path& path, const std::string& problem_key,
-                                    const std::string& answer_key);
+                                    const std::string& answer_key,
+                                    int64_t max_task_bytes = kDefaultMaxTaskBytes);
 
 }  // namespace tfgrpo

@@ -44,6 +44,7 @@ struct TrainSummary {
   int64_t evicted = 0;         // experiences removed to respect practice.max_experiences
   std::map<std::string, int64_t> call_failure_reasons;   // "HTTP 400" -> count
   std::map<std::string, int64_t> stage_failure_reasons;  // "advantage: invalid argument" -> count
+  std::map<std::string, int64_t> truncated_replies;      // role -> replies cut at max_tokens
   Usage usage;
   double wall_s = 0;
   Library library;

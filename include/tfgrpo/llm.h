@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,14 @@ inline constexpr std::string_view kRoleHeader = "X-Tfgrpo-Role";
 // Logical identity of a call within a run ("e0/s3/t17/r2"). Lets a deterministic server tell
 // apart the G identical requests of one group; real providers ignore it.
 inline constexpr std::string_view kCallIdHeader = "X-Tfgrpo-Call-Id";
+
+// The one builder of call ids (the resume key, so it must never change for existing runs):
+// "<scope>/t<task>/<leaf>" ("s3/t17/r2", "s3/t17/summary1", "eval/t17/k4", "s3/t17/r2/judge"),
+// or "<scope>/<leaf>" when `task_id` is empty ("s3/batch_update"). A task id that already starts
+// with 't' gets no second one: task "t17" gives "s3/t17/r2", not "s3/tt17/r2".
+std::string CallId(std::string_view scope, std::string_view task_id, std::string_view leaf);
+// The scope of training step `step` (0-based, as stored): "s3".
+std::string StepScope(int step);
 
 struct Message {
   std::string role;     // system | user | assistant | tool
@@ -66,6 +76,15 @@ struct ChatResponse {
   double latency_ms = 0;   // wall time including retries
 };
 
+// True when the reply was cut at the token limit (finish_reason "length").
+inline bool IsTruncated(const ChatResponse& r) { return r.finish_reason == "length"; }
+
+// What a call cost, reported whether it succeeded or failed, so a failed call's retries count.
+struct CallReport {
+  int attempts = 0;       // HTTP attempts made
+  double latency_ms = 0;  // wall time including retries
+};
+
 // Serialises a ChatResponse to/from the JSON kept in the run store.
 nlohmann::json ChatResponseToJson(const ChatResponse& r);
 ChatResponse ChatResponseFromJson(const nlohmann::json& j);
@@ -74,13 +93,32 @@ nlohmann::json ChatRequestBody(const ChatRequest& req, std::string_view model,
                                std::optional<int> default_max_tokens);
 
 // Anything that answers chat requests. Thread-safe: called from many threads at once.
-// Errors: kUnauthorized (401/403, fatal for the run), kProviderError (400/404/other 4xx: the
-// provider's message included), kUnavailable (network error or retries exhausted), kTimeout,
-// kCancelled.
+// Errors: kUnauthorized (401/403, fatal for the run), kProviderError (400/404/other 4xx, or the
+// same 5xx message three times in a row: the provider's message included), kUnavailable (network
+// error, unusable body, or retries exhausted), kTimeout, kCancelled.
 class ChatClient {
  public:
   virtual ~ChatClient() = default;
   virtual Result<ChatResponse> Complete(const ChatRequest& request) = 0;
+  // Complete(), also telling how many attempts the call took when it failed. The default counts
+  // a failed call as one attempt; the HTTP client reports its real count.
+  virtual Result<ChatResponse> CompleteAndReport(const ChatRequest& request, CallReport& report);
+};
+
+// Passes every call through to `inner` and counts, per role name, the replies cut at the token
+// limit (IsTruncated). Thread-safe.
+class TruncationCountingClient final : public ChatClient {
+ public:
+  explicit TruncationCountingClient(ChatClient& inner) : inner_(inner) {}
+  Result<ChatResponse> Complete(const ChatRequest& request) override;
+  Result<ChatResponse> CompleteAndReport(const ChatRequest& request, CallReport& report) override;
+  std::map<std::string, int64_t> truncated() const;  // "rollout" -> 3
+
+ private:
+  void Count(const ChatRequest& request, const Result<ChatResponse>& result);
+  ChatClient& inner_;
+  mutable std::mutex mu_;
+  std::map<std::string, int64_t> truncated_;
 };
 
 struct HttpClientOptions {

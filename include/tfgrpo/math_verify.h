@@ -14,8 +14,12 @@ struct MathVerifyOptions {
   // Wall-clock limit for one comparison; past it the score is 0 and MathVerifyTimeouts() grows.
   // Values <= 0 mean the default.
   double timeout_s = 2.0;
-  // Numeric agreement: |a - b| <= rel_tol * max(|a|, |b|).
+  // Numeric agreement of values computed in floating point: |a - b| <= rel_tol * max(|a|, |b|).
   double rel_tol = 1e-6;
+  // Significant digits to which a number written with a decimal point must agree with the other
+  // side (config key task.math.precision, as Math-Verify's float_rounding): with 6, 0.333333 matches
+  // 1/3 and 0.33333 does not. Agreement within rel_tol also counts. Values < 1 mean the default.
+  int precision = 6;
 };
 
 struct MathVerdict {
@@ -40,9 +44,12 @@ struct MathVerdict {
 //
 // How answers compare:
 //  * Exact numbers (integers, fractions) compare exactly: 1000000 != 1000001. When either side is
-//    written with a decimal point or involves irrationals (\pi, \sqrt{2}, e) or symbols, the sides are
-//    equal when exactly equal after simplification or numerically within rel_tol (at several
-//    random positive values of the free symbols).
+//    written with a decimal point, values agree to `precision` significant digits (or within
+//    rel_tol). With irrationals (\pi, \sqrt{2}, e) or symbols, the sides are equal when exactly
+//    equal after simplification or numerically within rel_tol (at several random positive values
+//    of the free symbols). A decimal comma ("1,22") is read as a point against a decimal.
+//  (The rules follow Math-Verify's conventions; docs/math.md lists them with the deliberate
+//  differences.)
 //  * Percentages: when the gold is a percentage ("50\%"), the prediction may be "50\%", "50" or the
 //    fraction "0.5" / "\frac{1}{2}". When the gold is not a percentage, a prediction's "\%" is read
 //    as a unit and dropped: gold "50" accepts "50\%", gold "0.5" rejects "50\%".
@@ -50,13 +57,20 @@ struct MathVerdict {
 //    degrees, the other may also give the angle in radians (gold "30^\circ" accepts "\frac{\pi}{6}").
 //    Inside an expression a degree is an angle: "\sin 30^\circ" = 1/2.
 //  * "x=5" / "a=5" / "f(x)=..." / "x \in [1,2]" against a bare answer compares the right-hand side
-//    when the left-hand side is a name (a symbol, possibly subscripted or applied: x, a_1, f(x)).
-//    Two equations compare their right-hand sides when both left-hand sides are names (so x=5
-//    matches y=5), else as lhs - rhs (up to sign). Relations (x > 2) compare operator and sides.
+//    when the left-hand side names a quantity (symbols without numbers or sums: x, a_1, f(x), AB,
+//    |AB|, \frac{NO}{BO}, A:B, (p,q)), or when both sides are constants ("\frac12 = \frac{10}{9}").
+//    A chain "x = 5+5+1 = 11" is its first and last member; "\frac13 \approx 0.333" is 1/3 (after a
+//    bare name, "x \approx 11" is x = 11). Two equations compare their right-hand sides when both
+//    left-hand sides are names (so x=5 matches y=5), else as lhs - rhs up to a nonzero constant
+//    factor. Relations (x > 2, ASCII >=, <=, !=) compare operator and sides, or lhs - rhs up to a
+//    positive factor (-x > -1 is x < 1); a gold "a <= x < b" or "x > a" also accepts its interval.
 //  * Scientific "1e-9" and repeating "0.\overline{3}" decimals are numbers; "\pm" gives a pair.
-//  * "1, 2" (several answers), "\{1,2\}" and "1 \text{ and } 2" are unordered multisets; "(1,2)" is
+//  * "1, 2" (several answers), "\{1,2\}" and "1 \text{ and } 2" are unordered multisets (a repeated
+//    element may be left out); "p=5,q=2;p=7,q=2" is the set of tuples (5,2), (7,2); "(1,2)" is
 //    an ordered tuple (equal to the open interval (1,2)); "[1,2)" an interval (bracket kinds matter,
-//    except next to \infty); unions "A \cup B" are sets of intervals.
+//    except next to \infty); unions "A \cup B" are sets of intervals; "7:32" a ratio (term by term).
+//  * Matrices (pmatrix, bmatrix, array, ...) compare entry by entry; sums and products of matrix
+//    literals are evaluated; \sum and \prod with integer bounds are written out.
 //  * A mixed number "2\frac{1}{2}" is 5/2; a number followed by words or \text{} units
 //    ("5 \text{ cm}", "\$5", "5 apples") is that number.
 //  * Text answers (yes, Monday, no solution) compare case-insensitively; a choice letter "B",
@@ -65,10 +79,13 @@ struct MathVerdict {
 MathVerdict VerifyMath(std::string_view gold, std::string_view prediction_or_reply,
                        const MathVerifyOptions& options = {});
 
-// The answer in a model reply: the last \boxed{} / \fbox{} (balanced braces); else the last
-// <answer>...</answer>; else the text after the last "Answer:" / "the answer is" (same line, or the
-// next non-empty line); else the whole reply when it is a single line of at most 2000 characters;
-// else "".
+// The answer in a model reply: the last \boxed{} / \fbox{} (balanced braces), together with the
+// boxes before it joined only by a connective ("\boxed{1} and \boxed{2}" is "1, 2"), unless a
+// "final answer" statement follows it; else the last <answer>...</answer>; else the text after the
+// last "Answer:" / "the answer is" (same line, or the next non-empty line; prose there gives its
+// last math or number); else the whole reply when it is a single line of bare math of at most 2000
+// characters; else, for prose, its last $...$ / \(...\) / \[...\] span or standalone number,
+// whichever is later (nothing when that sentence hedges: "maybe", "I think", ...); else "".
 std::string ExtractAnswerForVerify(std::string_view reply);
 
 // Comparisons abandoned at the time limit since the process started (all threads).

@@ -37,7 +37,8 @@ struct PullOptions {
   std::string endpoint = kDefaultHfEndpoint;
   std::string token;  // sent as "Authorization: Bearer"; never logged or put in errors
   int page_size = 100;  // the API serves at most 100 rows per request
-  int max_retries = 6;  // per request, on network errors, 429 and 5xx
+  int64_t max_rows = 0;  // --max-rows: stop after this many rows (the first ones); 0 = all of them
+  int max_retries = 6;  // per request, on network errors, truncated bodies, 408, 409, 429 and 5xx
   double initial_backoff_s = 1.0;
   double max_backoff_s = 60.0;  // also caps a server's Retry-After
   double timeout_s = 60.0;      // per request
@@ -47,6 +48,7 @@ struct PullOptions {
 struct PullSummary {
   std::string config;        // the config pulled (resolved when options.config was empty)
   int64_t rows = 0;          // rows in the finished file
+  int64_t total = -1;        // num_rows_total as the server first reported it (-1: never asked)
   int64_t resumed_from = 0;  // rows already in FILE.partial when this call started
   int requests = 0;          // HTTP requests sent, retries included
   int retries = 0;
@@ -63,8 +65,13 @@ Result<nlohmann::json> MapRow(const nlohmann::json& row, int64_t row_idx, const 
 // Downloads the split into options.out. Appends each page to FILE.partial (flushed per page) and
 // records what it holds in FILE.partial.meta; a later call with the same dataset, split and map
 // continues after the complete lines already there (a different pull is refused), and the file
-// is renamed to FILE when every row is in. Errors: 404 names the dataset/config/split,
-// 401/403 suggest HF_TOKEN, exhausted retries give Unavailable (the partial file is kept).
+// is renamed to FILE when every row is in. The split's size is num_rows_total as first reported
+// (a resumed pull keeps the one recorded in the meta file), capped at max_rows; a page is asked
+// for exactly the rows still wanted. Errors: 404 names the dataset/config/split, 401/403 suggest
+// HF_TOKEN, exhausted retries give Unavailable (the partial file is kept). ProviderError, never
+// retried: a reply that is not valid UTF-8, nests deeper than kMaxJsonDepth or is not JSON (each
+// naming the page's offset and, where it can, the row_idx), a page longer than asked or running
+// past num_rows_total, rows out of order, a truncated cell the map needs.
 Result<PullSummary> PullDataset(const PullOptions& options);
 
 }  // namespace tfgrpo

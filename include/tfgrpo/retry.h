@@ -16,4 +16,8 @@ std::optional<double> ParseRetryAfter(std::string_view value, std::time_t now);
 // a jitter factor in [0.5, 1) from `unit` in [0, 1).
 double BackoffSeconds(int retry, double initial_s, double max_s, double unit);
 
+// HTTP statuses worth retrying: 408, 409, 429 and 5xx. Everything else (400, 401, 403, 404, 422,
+// ...) is the server's final word on that request.
+bool IsRetryableHttpStatus(long status);
+
 }  // namespace tfgrpo

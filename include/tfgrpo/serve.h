@@ -20,8 +20,13 @@
 
 namespace tfgrpo {
 
-// Request bodies larger than this are refused with 413.
+// Request bodies larger than this are refused with 413 (chunked ones too, while being read).
 inline constexpr size_t kServeMaxBodyBytes = 8u << 20;
+// A request head (request line and headers) larger than this, with more headers than
+// kServeMaxHeaderCount, or with one header line over kServeMaxHeaderLineBytes is refused with 431.
+inline constexpr size_t kServeMaxHeaderBytes = 64u << 10;
+inline constexpr size_t kServeMaxHeaderCount = 100;
+inline constexpr size_t kServeMaxHeaderLineBytes = 8192;
 // Request header that opts a single request out of injection ("off").
 inline constexpr std::string_view kExperiencesHeader = "X-Tfgrpo-Experiences";
 
@@ -36,7 +41,14 @@ struct ServeOptions {
   std::string client_api_key;    // when non-empty, clients must present it as a Bearer token
   bool pass_through_auth = false;  // forward the client's Authorization instead of the key above
   double upstream_timeout_s = 600;
-  int threads = 64;  // connections served at once (each keep-alive connection holds one)
+  int threads = 64;  // requests handled at once (GET /health and /metrics need no slot)
+  // Client connections open at once. At the cap, the connection that has waited longest
+  // without a request in progress is closed to make room; with none, the new one gets 503.
+  int max_connections = 512;
+  // A request head must arrive within this from its first byte, else 408.
+  std::chrono::milliseconds header_timeout{10000};
+  // How long an open connection may wait for its next request before it is closed.
+  std::chrono::milliseconds keep_alive_timeout{5000};
   std::chrono::milliseconds reload_poll{200};  // how often the library file is checked
   std::chrono::milliseconds stop_grace{5000};  // Stop() lets requests in flight run this long
 };

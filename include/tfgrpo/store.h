@@ -27,6 +27,7 @@ struct CallRecord {
   int64_t cached_tokens = 0;
   double latency_ms = 0;
   std::string response_json;  // ChatResponseToJson(...) when ok
+  std::string finish_reason;  // the reply's finish_reason ("stop", "length", ...) when ok
 };
 
 struct RolloutRecord {
@@ -41,6 +42,7 @@ struct RolloutRecord {
   int64_t completion_tokens = 0;
   double latency_ms = 0;
   std::string error;          // non-empty when the rollout failed
+  std::string reasoning;      // the reward's reasoning (RewardResult::reasoning), often empty
 };
 
 struct FailureRecord {
@@ -66,7 +68,9 @@ struct ExperienceOrigin {
 
 class RunStore {
  public:
-  // Creates the file and schema when missing; enables WAL.
+  // Creates the file and schema when missing, migrates an older schema (PRAGMA user_version) in
+  // place, enables WAL. An existing -wal/-shm file (or a run dir) we cannot write is an IoError
+  // naming it, found here rather than as a SIGBUS on the first write.
   static Result<std::unique_ptr<RunStore>> Open(const std::filesystem::path& db_path);
   ~RunStore();
   RunStore(const RunStore&) = delete;

@@ -32,6 +32,10 @@ bool EndsWith(std::string_view s, std::string_view suffix);
 bool ContainsCaseInsensitive(std::string_view haystack, std::string_view needle);
 std::vector<std::string> SplitLines(std::string_view s);
 std::string ReplaceAll(std::string s, std::string_view from, std::string_view to);
+// The longest prefix of `s` of at most `max_bytes` bytes that does not split a UTF-8 character:
+// a cut that would land on a continuation byte steps back (at most 3 bytes) to the character's
+// start. For excerpts in logs, error messages and the run store.
+std::string_view Utf8Prefix(std::string_view s, size_t max_bytes);
 
 Result<std::string> ReadFile(const std::filesystem::path& path);
 // Writes via a temp file and rename, so readers never see a half-written file.

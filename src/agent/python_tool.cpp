@@ -25,6 +25,8 @@ Result<std::unique_ptr<ToolRunner>> MakePythonToolRunner(const ToolsConfig& tool
   SandboxOptions options;
   options.mode = tools.sandbox;
   options.wall_timeout_s = tools.timeout_s;
+  options.memory_bytes = static_cast<uint64_t>(tools.memory_mb) << 20;
+  options.allow_subprocess = tools.allow_subprocess;
   auto sandbox = PythonSandbox::Create(options);
   if (!sandbox.ok()) return sandbox.status().WithContext("tools.sandbox: " + tools.sandbox);
   return std::unique_ptr<ToolRunner>(std::make_unique<SandboxedPython>(std::move(sandbox).value()));

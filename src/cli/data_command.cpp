@@ -17,6 +17,7 @@ struct PullArgs {
   std::string map;
   std::string endpoint;
   int retries = 6;
+  int64_t max_rows = 0;
 };
 
 int RunPull(const GlobalOptions& global, const PullArgs& args) {
@@ -27,6 +28,7 @@ int RunPull(const GlobalOptions& global, const PullArgs& args) {
   options.out = args.out;
   options.endpoint = ResolveHfEndpoint(args.endpoint);
   options.max_retries = args.retries;
+  options.max_rows = args.max_rows;
   if (!args.map.empty()) {
     auto map = ParseFieldMap(args.map);
     if (!map.ok()) return Fail(map.status().message());
@@ -40,6 +42,10 @@ int RunPull(const GlobalOptions& global, const PullArgs& args) {
   if (!summary.ok()) return Fail(summary.status().message());
   std::printf("pull: %lld rows of %s (config %s, split %s) -> %s", static_cast<long long>(summary->rows),
               args.dataset.c_str(), summary->config.c_str(), args.split.c_str(), args.out.c_str());
+  if (summary->total > summary->rows) {
+    std::printf(" (the first %lld of %lld: --max-rows)", static_cast<long long>(summary->rows),
+                static_cast<long long>(summary->total));
+  }
   if (summary->resumed_from > 0) std::printf(", resumed from row %lld", static_cast<long long>(summary->resumed_from));
   std::printf(" (%d requests, %d retries)\n", summary->requests, summary->retries);
   return 0;
@@ -62,8 +68,11 @@ void AddDataCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* r
                    "(dotted paths reach nested fields; default: rows as they are)");
   pull->add_option("--endpoint", args->endpoint,
                    std::string("datasets-server URL (default: $TFGRPO_HF_ENDPOINT or ") + kDefaultHfEndpoint + ")");
-  pull->add_option("--retries", args->retries, "Retries per request on network errors, 429 and 5xx")
+  pull->add_option("--retries", args->retries,
+                   "Retries per request on network errors, truncated replies, 408, 409, 429 and 5xx")
       ->check(CLI::NonNegativeNumber);
+  pull->add_option("--max-rows", args->max_rows, "Stop after the first N rows (default: the whole split)")
+      ->check(CLI::PositiveNumber);
   pull->callback([&global, args, runner] { *runner = [&global, args] { return RunPull(global, *args); }; });
 }
 

@@ -26,6 +26,7 @@ struct ServeArgs {
   bool pass_through_auth = false;
   double upstream_timeout_s = 600;
   int threads = 64;
+  int max_connections = 512;
 };
 
 const char* NonEmptyEnv(const std::string& name) {
@@ -40,6 +41,7 @@ int RunServe(const GlobalOptions& global, const ServeArgs& args) {
   options.pass_through_auth = args.pass_through_auth;
   options.upstream_timeout_s = args.upstream_timeout_s;
   options.threads = args.threads;
+  options.max_connections = args.max_connections;
 
   Result<ListenAddress> listen = ParseListenAddress(args.listen);
   if (!listen.ok()) return Fail(listen.status().message());
@@ -141,9 +143,16 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
                   "Seconds to wait for the provider's reply (for streams: longest silence)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", args->threads, "Client connections served at once")
+  cmd->add_option("--threads", args->threads,
+                  "Requests handled at once (GET /health and /metrics need no slot)")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
+  // Below FD_SETSIZE with room for upstream connections: httplib checks sockets against it.
+  cmd->add_option("--max-connections", args->max_connections,
+                  "Client connections open at once; at the cap the longest-idle one is closed "
+                  "to make room")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 768));
   cmd->callback([&global, args, runner] {
     *runner = [&global, args] { return RunServe(global, *args); };
   });

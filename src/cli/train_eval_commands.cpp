@@ -1,5 +1,6 @@
 // `tfgrpo train` and `tfgrpo eval`.
 #include <cstdio>
+#include <map>
 #include <memory>
 
 #include <spdlog/spdlog.h>
@@ -9,6 +10,7 @@
 #include "tfgrpo/data.h"
 #include "tfgrpo/engine.h"
 #include "tfgrpo/eval.h"
+#include "tfgrpo/json.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/recording_client.h"
 #include "tfgrpo/store.h"
@@ -16,6 +18,17 @@
 
 namespace tfgrpo::cli {
 namespace {
+
+// "0 truncated" or "3 truncated (2 x rollout, 1 x judge)": replies cut at model.max_tokens.
+std::string FormatTruncated(const std::map<std::string, int64_t>& by_role) {
+  int64_t total = 0;
+  std::string roles;
+  for (const auto& [role, n] : by_role) {
+    total += n;
+    roles += (roles.empty() ? "" : ", ") + std::to_string(n) + " x " + role;
+  }
+  return std::to_string(total) + " truncated" + (roles.empty() ? "" : " (" + roles + ")");
+}
 
 
 struct TrainArgs {
@@ -62,8 +75,10 @@ int RunCompare(const EvalArgs& args) {
     const std::string& path = args.compare[i];
     auto text = ReadFile(path);
     if (!text.ok()) return Fail(text.status().message());
-    nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return Fail(path + ": not valid JSON (expected an eval report written by tfgrpo eval)");
+    nlohmann::json j = ParseUntrustedJson(*text);
+    if (j.is_discarded())
+      return Fail(path + ": not valid JSON, or nested more than " + std::to_string(kMaxJsonDepth) +
+                  " levels deep (expected an eval report written by tfgrpo eval)");
     auto report = EvalReportFromJson(j);
     if (!report.ok()) return Fail(path + ": " + report.status().message());
     reports[i] = std::move(report).value();
@@ -102,7 +117,8 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   if (!config.ok()) return Fail(config.status().message());
   if (config->data.eval.empty())
     return Fail(config->source.string() + ": missing required key 'data.eval'");
-  auto tasks = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
+  auto tasks = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key,
+                         config->data.max_task_bytes);
   if (!tasks.ok()) return Fail(tasks.status().message());
   Library library;
   if (!args.experiences.empty()) {
@@ -138,9 +154,9 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   Status s = WriteFileAtomic(args.out, report->ToJson().dump(2) + "\n");
   if (!s.ok()) return Fail(s.message());
   std::printf("eval: %d tasks x %d samples, library of %d experiences: Mean@%d %.4f, Pass@%d %.4f, "
-              "%lld errors, %lld prompt tokens (%lld cached), %lld completion tokens, %.1f s -> %s\n",
+              "%lld errors, %s, %lld prompt tokens (%lld cached), %lld completion tokens, %.1f s -> %s\n",
               report->tasks, report->k, report->library_size, report->k, report->mean_at_k, report->k,
-              report->pass_at_k, static_cast<long long>(report->errors),
+              report->pass_at_k, static_cast<long long>(report->errors), FormatTruncated(report->truncated).c_str(),
               static_cast<long long>(report->usage.prompt_tokens),
               static_cast<long long>(report->usage.cached_tokens),
               static_cast<long long>(report->usage.completion_tokens), report->wall_s, args.out.c_str());

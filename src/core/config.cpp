@@ -155,6 +155,15 @@ class ConfigParser {
     *out = v.Scalar();
     return Status::Ok();
   }
+  Status ReadStringList(const YAML::Node& v, const std::string& path, std::vector<std::string>* out) {
+    if (!v.IsSequence()) return TypeError(v, path, "a list of strings");
+    out->clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!v[i].IsScalar()) return TypeError(v[i], path + "[" + std::to_string(i) + "]", "a string");
+      out->push_back(v[i].Scalar());
+    }
+    return Status::Ok();
+  }
   Status ReadInt(const YAML::Node& v, const std::string& path, int* out) {
     long long n = 0;
     if (!v.IsScalar() || !ParseInteger(v.Scalar(), &n)) return TypeError(v, path, "an integer");
@@ -268,6 +277,13 @@ class ConfigParser {
         {"eval", path_field(&d.eval)},
         {"problem_key", [this, &d](auto& v, auto& p) { return ReadString(v, p, &d.problem_key); }},
         {"answer_key", [this, &d](auto& v, auto& p) { return ReadString(v, p, &d.answer_key); }},
+        {"max_task_bytes",
+         [this, &d](auto& v, auto& p) {
+           uint64_t n = 0;
+           Status s = ReadUint64(v, p, &n);
+           if (s.ok()) d.max_task_bytes = static_cast<int64_t>(std::min<uint64_t>(n, INT64_MAX));
+           return s;
+         }},
     };
   }
 
@@ -280,6 +296,23 @@ class ConfigParser {
         {"max_turns", [this, &t](auto& v, auto& p) { return ReadInt(v, p, &t.max_turns); }},
         {"timeout_s", [this, &t](auto& v, auto& p) { return ReadDouble(v, p, &t.timeout_s); }},
         {"tool_protocol", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.tool_protocol); }},
+        {"reward_file",
+         [this, &t](auto& v, auto& p) {
+           std::string text;
+           Status s = ReadString(v, p, &text);
+           if (s.ok()) t.reward_file = fs::path(text);
+           return s;
+         }},
+        {"reward_function", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.reward_function); }},
+        {"reward_timeout_s", [this, &t](auto& v, auto& p) { return ReadDouble(v, p, &t.reward_timeout_s); }},
+        {"reward_workers", [this, &t](auto& v, auto& p) { return ReadInt(v, p, &t.reward_workers); }},
+        {"reward_command", [this, &t](auto& v, auto& p) { return ReadStringList(v, p, &t.reward_command); }},
+        {"math",
+         [this, &t](auto& v, auto& p) {
+           return ReadMapping(v, p, {{"precision", [this, &t](auto& v2, auto& p2) {
+                                        return ReadInt(v2, p2, &t.math_precision);
+                                      }}});
+         }},
     };
   }
 
@@ -288,6 +321,8 @@ class ConfigParser {
     return {
         {"sandbox", [this, &tc](auto& v, auto& p) { return ReadString(v, p, &tc.sandbox); }},
         {"timeout_s", [this, &tc](auto& v, auto& p) { return ReadDouble(v, p, &tc.timeout_s); }},
+        {"memory_mb", [this, &tc](auto& v, auto& p) { return ReadInt(v, p, &tc.memory_mb); }},
+        {"allow_subprocess", [this, &tc](auto& v, auto& p) { return ReadBool(v, p, &tc.allow_subprocess); }},
     };
   }
 
@@ -385,17 +420,41 @@ class ConfigParser {
         m.max_tokens ? at_least("model.max_tokens", *m.max_tokens, 1) : Status::Ok(),
         non_empty("data.problem_key", config_.data.problem_key),
         non_empty("data.answer_key", config_.data.answer_key),
+        at_least("data.max_task_bytes", config_.data.max_task_bytes, 1),
         one_of("task.mode", config_.task.mode, {"prompt", "agent"}),
-        one_of("task.reward", config_.task.reward, {"math", "exact", "judge"}),
+        one_of("task.reward", config_.task.reward, {"math", "exact", "judge", "python", "command"}),
+        config_.task.reward != "python" || !config_.task.reward_file.empty()
+            ? Status::Ok()
+            : Status::InvalidArgument(AtKey("task.reward") +
+                                      ": task.reward_file: required when task.reward is \"python\" (the .py "
+                                      "file holding the reward function, relative to the config file)"),
+        config_.task.reward != "command" || !config_.task.reward_command.empty()
+            ? Status::Ok()
+            : Status::InvalidArgument(AtKey("task.reward") +
+                                      ": task.reward_command: required when task.reward is \"command\" (a "
+                                      "list like [\"./score.sh\", \"--strict\"])"),
+        config_.task.reward_command.empty() || !Trim(config_.task.reward_command[0]).empty()
+            ? Status::Ok()
+            : RangeError("task.reward_command", "the program (first item) must not be empty", "''"),
+        non_empty("task.reward_function", config_.task.reward_function),
+        config_.task.reward_timeout_s > 0 ? Status::Ok()
+                                          : RangeError("task.reward_timeout_s", "must be greater than 0",
+                                                       nlohmann::json(config_.task.reward_timeout_s).dump()),
+        at_least("task.reward_workers", config_.task.reward_workers, 0, " (0 means one per core)"),
         at_least("task.max_turns", config_.task.max_turns, 1),
         config_.task.timeout_s > 0 ? Status::Ok()
                                    : RangeError("task.timeout_s", "must be greater than 0",
                                                 nlohmann::json(config_.task.timeout_s).dump()),
         one_of("task.tool_protocol", config_.task.tool_protocol, {"native", "text"}),
+        config_.task.math_precision >= 1 && config_.task.math_precision <= 15
+            ? Status::Ok()
+            : RangeError("task.math.precision", "must be between 1 and 15 (significant digits)",
+                         std::to_string(config_.task.math_precision)),
         one_of("tools.sandbox", config_.tools.sandbox, {"bwrap", "none"}),
         config_.tools.timeout_s > 0 ? Status::Ok()
                                     : RangeError("tools.timeout_s", "must be greater than 0",
                                                  nlohmann::json(config_.tools.timeout_s).dump()),
+        at_least("tools.memory_mb", config_.tools.memory_mb, 64, " (python itself needs some)"),
         at_least("practice.epochs", config_.practice.epochs, 1),
         at_least("practice.batch_size", config_.practice.batch_size, 1),
         at_least("practice.group_size", config_.practice.group_size, 2,
@@ -413,7 +472,7 @@ class ConfigParser {
   }
 
   void ResolvePaths(const fs::path& source) {
-    for (fs::path* p : {&config_.data.train, &config_.data.eval}) {
+    for (fs::path* p : {&config_.data.train, &config_.data.eval, &config_.task.reward_file}) {
       if (!p->empty() && p->is_relative()) *p = source.parent_path() / *p;
     }
   }
@@ -469,6 +528,15 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
                {"problem_key", c.data.problem_key},
                {"answer_key", c.data.answer_key}};
   j["task"] = {{"mode", c.task.mode}, {"reward", c.task.reward}, {"instructions", c.task.instructions}};
+  // Only the scripted rewards add keys, so the fingerprints of existing runs stay as they were.
+  if (c.task.reward == "python") {
+    j["task"]["reward_file"] = PathAsWritten(c.task.reward_file, c.source);
+    j["task"]["reward_function"] = c.task.reward_function;
+  } else if (c.task.reward == "command") {
+    j["task"]["reward_command"] = c.task.reward_command;
+  }
+  // Only when set, so fingerprints of runs that never used it stay as they were.
+  if (c.task.math_precision != TaskConfig().math_precision) j["task"]["math_precision"] = c.task.math_precision;
   if (c.task.mode == "agent") {
     j["task"]["max_turns"] = c.task.max_turns;
     j["task"]["tool_protocol"] = c.task.tool_protocol;

@@ -107,6 +107,15 @@ std::vector<std::string> SplitLines(std::string_view s) {
   return lines;
 }
 
+std::string_view Utf8Prefix(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t cut = max_bytes;
+  for (int back = 0; cut > 0 && back < 3 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80; ++back) --cut;
+  // More than 3 continuation bytes in a row is not UTF-8; cut where asked.
+  if ((static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) cut = max_bytes;
+  return s.substr(0, cut);
+}
+
 std::string ReplaceAll(std::string s, std::string_view from, std::string_view to) {
   if (from.empty()) return s;
   size_t pos = 0;

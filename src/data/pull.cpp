@@ -11,12 +11,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "tfgrpo/json.h"
 #include "tfgrpo/retry.h"
 #include "tfgrpo/util.h"
 
@@ -55,13 +57,141 @@ std::string MapSpec(const std::vector<FieldMapping>& map) {
 
 // The server's {"error": "..."} text, else the body itself, shortened.
 std::string ServerMessage(const std::string& body) {
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  json j = ParseUntrustedJson(body);
   if (!j.is_discarded() && j.is_object()) {
     auto e = j.find("error");
     if (e != j.end() && e->is_string()) return Truncate(e->get<std::string>(), 300);
   }
   std::string text = Trim(body);
   return text.empty() ? "(empty body)" : Truncate(text, 300);
+}
+
+// Offset of the first byte of `text` that is not part of well-formed UTF-8 (overlong forms,
+// surrogates and code points past U+10FFFF included), or npos.
+size_t FirstInvalidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > text.size()) return i;
+    uint32_t cp = len == 1 ? c : c & (0xFF >> (len + 1));
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (next & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+// Where in a /rows reply a byte lies: the index of the element of the top-level "rows" array it
+// falls in. Only strings and brackets are tracked, so this works on the invalid text it is used
+// for. With `until` = npos it stops at the first byte nesting deeper than kMaxJsonDepth instead.
+struct BodySpot {
+  size_t byte = std::string_view::npos;
+  std::optional<int64_t> row_element;
+};
+
+BodySpot LocateInRows(std::string_view body, size_t until) {
+  int depth = 0;
+  bool in_string = false, in_rows = false;
+  size_t string_start = 0;
+  std::string_view last_key;
+  int64_t element = 0;
+  const size_t end = std::min(until, body.size());
+  for (size_t i = 0; i < end; ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+        if (depth == 1) last_key = body.substr(string_start, i - string_start);
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      string_start = i + 1;
+    } else if (c == '[' || c == '{') {
+      if (depth == 1 && c == '[' && last_key == "rows") in_rows = true;
+      if (++depth > kMaxJsonDepth && until == std::string_view::npos) {
+        return {i, in_rows ? std::optional<int64_t>(element) : std::nullopt};
+      }
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) --depth;
+      if (depth == 1) in_rows = false;
+    } else if (c == ',' && in_rows && depth == 2) {
+      ++element;
+    }
+  }
+  return {end, in_rows ? std::optional<int64_t>(element) : std::nullopt};
+}
+
+// Why a 200 body did not parse as a JSON object, and whether asking again could help: a body cut
+// short in transit can arrive whole next time; bad bytes, excessive nesting or broken syntax in
+// what the server generated come back the same on every attempt.
+struct BodyProblem {
+  bool transient = false;
+  std::string what;
+};
+
+class SaxErrorCatcher : public nlohmann::json_sax<json> {
+ public:
+  size_t position = 0;
+  std::string message;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t pos, const std::string&, const nlohmann::detail::exception& ex) override {
+    position = pos;
+    message = ex.what();
+    return false;
+  }
+};
+
+BodyProblem DiagnoseBody(const std::string& body, int64_t first_row) {
+  auto where = [&](size_t byte) {
+    std::string text = " at body offset " + std::to_string(byte);
+    if (first_row >= 0) {
+      if (auto element = LocateInRows(body, byte).row_element) {
+        text += " (in row_idx " + std::to_string(first_row + *element) + ")";
+      }
+    }
+    return text;
+  };
+  if (Trim(body).empty()) return {true, "the reply body is empty"};
+  if (size_t bad = FirstInvalidUtf8(body); bad != std::string_view::npos) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(body[bad]));
+    return {false, std::string("the reply is not valid UTF-8: byte ") + hex + where(bad)};
+  }
+  if (JsonNestingDepth(body) > kMaxJsonDepth) {
+    const BodySpot spot = LocateInRows(body, std::string_view::npos);
+    return {false, "the reply nests arrays or objects deeper than " + std::to_string(kMaxJsonDepth) +
+                       " levels" + where(spot.byte)};
+  }
+  SaxErrorCatcher sax;
+  const bool parsed = json::sax_parse(body, &sax);
+  if (!parsed) {
+    // A body cut short fails where the text ends (inside a string or after a complete value).
+    const bool cut_short = sax.position >= body.size() || sax.message.find("end of input") != std::string::npos;
+    return {cut_short, std::string(cut_short ? "the reply ends early (truncated?)" : "the reply is invalid JSON") +
+                           where(sax.position > 0 ? sax.position - 1 : 0) + ": " + Truncate(sax.message, 200)};
+  }
+  return {false, "the reply is JSON but not an object: " + Truncate(Trim(body), 200)};
 }
 
 struct HttpReply {
@@ -126,10 +256,13 @@ HttpReply HttpGet(const std::string& url, const std::string& token, double timeo
   return reply;
 }
 
-// GETs `url` and parses its JSON body, retrying network errors, 429 and 5xx with backoff (or the
-// server's Retry-After). `what` describes the request for errors; `not_found` is the 404 message.
+// GETs `url` and parses its JSON body, retrying network errors, the statuses IsRetryableHttpStatus
+// names and bodies cut short, with backoff (or the server's Retry-After). A body that is invalid
+// in a way a retry cannot fix (bad UTF-8, nesting past kMaxJsonDepth, broken syntax) is a
+// ProviderError at once. `what` describes the request for errors; `not_found` is the 404 message;
+// `first_row` (the page's offset, -1 for other requests) lets errors name the row at fault.
 Result<json> GetJson(const std::string& url, const std::string& what, const std::string& not_found,
-                     const PullOptions& options, PullSummary& summary) {
+                     int64_t first_row, const PullOptions& options, PullSummary& summary) {
   static uint64_t jitter_state = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   std::string last_error;
   for (int attempt = 0;; ++attempt) {
@@ -139,16 +272,18 @@ Result<json> GetJson(const std::string& url, const std::string& what, const std:
     if (reply.curl != CURLE_OK) {
       last_error = reply.curl_error;
     } else if (reply.status == 200) {
-      json j = json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
+      json j = ParseUntrustedJson(reply.body);
       if (!j.is_discarded() && j.is_object()) return j;
-      last_error = "HTTP 200 with a body that is not a JSON object: " + Truncate(Trim(reply.body), 200);
+      BodyProblem problem = DiagnoseBody(reply.body, first_row);
+      if (!problem.transient) return Status::ProviderError(what + ": " + problem.what);
+      last_error = "HTTP 200: " + problem.what;
     } else if (reply.status == 401 || reply.status == 403) {
       return Status::Unauthorized(what + ": HTTP " + std::to_string(reply.status) +
                                   " (the dataset may be private or gated: set HF_TOKEN to a token with access): " +
                                   ServerMessage(reply.body));
     } else if (reply.status == 404) {
       return Status::NotFound(not_found + ": " + ServerMessage(reply.body));
-    } else if (reply.status == 429 || reply.status >= 500) {
+    } else if (IsRetryableHttpStatus(reply.status)) {
       last_error = "HTTP " + std::to_string(reply.status) + ": " + ServerMessage(reply.body);
       server_wait = ParseRetryAfter(reply.retry_after, std::time(nullptr));
     } else {
@@ -216,7 +351,7 @@ struct PartialMeta {
 std::optional<PartialMeta> ReadMeta(const std::filesystem::path& path) {
   auto text = ReadFile(path);
   if (!text.ok()) return std::nullopt;
-  json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  json j = ParseUntrustedJson(*text);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   PartialMeta m;
   m.dataset = j.value("dataset", "");
@@ -281,7 +416,7 @@ Result<std::string> ResolveConfig(const std::string& endpoint, const PullOptions
   auto splits = GetJson(url, "listing the splits of dataset '" + options.dataset + "'",
                         "dataset '" + options.dataset + "' not found at " + endpoint +
                             " (if it is private or gated, set HF_TOKEN)",
-                        options, summary);
+                        /*first_row=*/-1, options, summary);
   if (!splits.ok()) return splits.status();
   auto list = splits->find("splits");
   if (list == splits->end() || !list->is_array() || list->empty()) return std::string("default");
@@ -426,22 +561,47 @@ Result<PullSummary> PullDataset(const PullOptions& options) {
                             options.split + "'";
   const std::string not_found = "split '" + options.split + "' (config '" + meta.config + "') of dataset '" +
                                 options.dataset + "' not found at " + endpoint;
+  // The row count as first reported bounds the pull: a server that reports more on every page
+  // would otherwise keep it going for ever.
   int64_t total = meta.total;
+  const int64_t cap = options.max_rows > 0 ? options.max_rows : std::numeric_limits<int64_t>::max();
+  if (offset > cap) {
+    return Status::InvalidArgument(partial.string() + " already holds " + std::to_string(offset) +
+                                   " rows, more than --max-rows " + std::to_string(cap) +
+                                   "; delete it to start over or raise --max-rows");
+  }
   bool begun = false;
-  while (total < 0 || offset < total) {
+  bool warned_total = false;
+  while (offset < (total < 0 ? cap : std::min(total, cap))) {
+    const int64_t want = std::min<int64_t>(options.page_size, (total < 0 ? cap : std::min(total, cap)) - offset);
     const std::string url = endpoint + "/rows?dataset=" + UrlEncode(options.dataset) + "&config=" +
                             UrlEncode(meta.config) + "&split=" + UrlEncode(options.split) +
-                            "&offset=" + std::to_string(offset) + "&length=" + std::to_string(options.page_size);
-    auto page = GetJson(url, label + " rows from " + std::to_string(offset), not_found, options, summary);
+                            "&offset=" + std::to_string(offset) + "&length=" + std::to_string(want);
+    const std::string what = label + " rows from " + std::to_string(offset);
+    auto page = GetJson(url, what, not_found, offset, options, summary);
     if (!page.ok()) return page.status();
     auto rows = page->find("rows");
     auto reported_total = page->find("num_rows_total");
     if (rows == page->end() || !rows->is_array() || reported_total == page->end() ||
         !reported_total->is_number_integer()) {
-      return Status::ProviderError(label + " rows from " + std::to_string(offset) +
-                                   ": response lacks a 'rows' array or an integer 'num_rows_total'");
+      return Status::ProviderError(what + ": response lacks a 'rows' array or an integer 'num_rows_total'");
     }
-    total = reported_total->get<int64_t>();
+    const int64_t reported = reported_total->get<int64_t>();
+    if (total < 0) {
+      total = reported;
+    } else if (reported != total && !warned_total) {
+      spdlog::warn("{}: the server now reports {} rows; keeping to the {} it reported first", what, reported, total);
+      warned_total = true;
+    }
+    if (static_cast<int64_t>(rows->size()) > want) {
+      return Status::ProviderError(what + ": asked for " + std::to_string(want) + " rows from offset " +
+                                   std::to_string(offset) + ", the server sent " + std::to_string(rows->size()) +
+                                   "; refusing a page longer than asked");
+    }
+    if (offset + static_cast<int64_t>(rows->size()) > total && offset <= total) {
+      return Status::ProviderError(what + ": the page holds " + std::to_string(rows->size()) +
+                                   " rows, which runs past num_rows_total " + std::to_string(total));
+    }
     if (!writer.is_open()) {
       meta.total = total;
       s = WriteFileAtomic(meta_path, meta.ToJson().dump() + "\n");
@@ -452,12 +612,13 @@ Result<PullSummary> PullDataset(const PullOptions& options) {
       return Status::InvalidArgument(partial.string() + " holds " + std::to_string(offset) + " rows but " + label +
                                      " has only " + std::to_string(total) + "; delete it to start over");
     }
+    const int64_t target = std::min(total, cap);
     if (!begun) {
-      progress.Begin("pull", total);
+      progress.Begin("pull", target);
       for (int64_t i = 0; i < offset; ++i) progress.Advance("pull");
       begun = true;
     }
-    if (offset == total) break;
+    if (offset >= target) break;
     if (rows->empty()) {
       return Status::ProviderError(label + ": the server returned no rows at offset " + std::to_string(offset) +
                                    " of " + std::to_string(total));
@@ -501,6 +662,7 @@ Result<PullSummary> PullDataset(const PullOptions& options) {
   if (ec) return Status::IoError("cannot rename " + partial.string() + " to " + options.out.string() + ": " + ec.message());
   std::filesystem::remove(meta_path, ec);
   summary.rows = offset;
+  summary.total = total;
   return summary;
 }
 

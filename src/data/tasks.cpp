@@ -1,8 +1,13 @@
+#include <cerrno>
 #include <cmath>
+#include <memory>
+#include <cstring>
+#include <fstream>
 #include <string_view>
 #include <unordered_map>
 
 #include "tfgrpo/data.h"
+#include "tfgrpo/json.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
@@ -44,33 +49,99 @@ std::string DescribeParseError(const json::parse_error& e) {
   return "parse error at byte " + std::to_string(e.byte) + ": " + detail;
 }
 
+// Reads a file one line at a time, holding at most one line of at most `max_bytes` bytes: a line
+// longer than that is skipped over (only its length is counted), never kept.
+class LineReader {
+ public:
+  LineReader(std::istream& in, int64_t max_bytes) : in_(in), max_bytes_(max_bytes) {}
+
+  // The next line without its "\n" (and a "\r" before it). False at the end of the file or on a
+  // read error (then bad() is true). `bytes` is the line's length; when it is over the limit,
+  // `line` is left empty.
+  bool Next(std::string& line, int64_t& bytes) {
+    line.clear();
+    bytes = 0;
+    bool any = false;
+    bool last_was_cr = false;
+    for (;;) {
+      if (pos_ == end_ && !Fill()) {
+        if (!any) return false;
+        break;  // a last line without "\n"
+      }
+      any = true;
+      const char* start = buffer_ + pos_;
+      const void* nl = std::memchr(start, '\n', end_ - pos_);
+      const size_t n = nl ? static_cast<const char*>(nl) - start : end_ - pos_;
+      bytes += static_cast<int64_t>(n);
+      if (n > 0) last_was_cr = start[n - 1] == '\r';
+      if (bytes - 1 <= max_bytes_) line.append(start, n);  // + 1: room for a "\r" to drop
+      pos_ += n;
+      if (nl) {
+        ++pos_;
+        break;
+      }
+    }
+    if (last_was_cr) {
+      --bytes;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+    }
+    if (bytes > max_bytes_) line.clear();
+    return true;
+  }
+  bool bad() const { return in_.bad(); }
+
+ private:
+  bool Fill() {
+    in_.read(buffer_, sizeof buffer_);
+    pos_ = 0;
+    end_ = static_cast<size_t>(in_.gcount());
+    return end_ > 0;
+  }
+
+  std::istream& in_;
+  const int64_t max_bytes_;
+  char buffer_[1 << 16];
+  size_t pos_ = 0, end_ = 0;
+};
+
 }  // namespace
 
 Result<std::vector<Task>> LoadTasks(const std::filesystem::path& path, const std::string& problem_key,
-                                    const std::string& answer_key) {
+                                    const std::string& answer_key, int64_t max_task_bytes) {
   const std::string file = path.string();
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     return Status::IoError(file + ": is a directory, expected a JSONL file");
   }
-  auto content = ReadFile(path);
-  if (!content.ok()) return content.status();
-
-  std::string_view text = *content;
-  if (StartsWith(text, "\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 BOM from Windows editors
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot open " + file + ": " + std::strerror(errno));
+  auto reader = std::make_unique<LineReader>(in, max_task_bytes);
 
   const std::string stem = path.stem().string();
   std::vector<Task> tasks;
   std::unordered_map<std::string, int> line_of_id;
-  const std::vector<std::string> lines = SplitLines(text);
-  for (size_t i = 0; i < lines.size(); ++i) {
-    const int line_no = static_cast<int>(i) + 1;
+  std::string text;
+  int64_t bytes = 0;
+  for (int line_no = 1; reader->Next(text, bytes); ++line_no) {
     const std::string where = file + ":" + std::to_string(line_no) + ": ";
-    if (Trim(lines[i]).empty()) continue;
+    if (line_no == 1 && StartsWith(text, "\xEF\xBB\xBF")) {  // UTF-8 BOM from Windows editors
+      text.erase(0, 3);
+      bytes -= 3;
+    }
+    if (bytes > max_task_bytes) {
+      return Status::InvalidArgument(where + "task is " + std::to_string(bytes) +
+                                     " bytes, more than data.max_task_bytes (" + std::to_string(max_task_bytes) +
+                                     ")");
+    }
+    if (Trim(text).empty()) continue;
 
+    if (JsonNestingDepth(text) > kMaxJsonDepth) {
+      return Status::InvalidArgument(where + "not a task: JSON nested more than " + std::to_string(kMaxJsonDepth) +
+                                     " levels deep");
+    }
     json record;
     try {
-      record = json::parse(lines[i]);
+      record = json::parse(text);  // depth checked above; parse for its precise error message
     } catch (const json::parse_error& e) {
       return Status::InvalidArgument(where + "not a JSON object (" + DescribeParseError(e) + ")");
     }
@@ -122,6 +193,7 @@ Result<std::vector<Task>> LoadTasks(const std::filesystem::path& path, const std
     task.record = std::move(record);
     tasks.push_back(std::move(task));
   }
+  if (reader->bad()) return Status::IoError("cannot read " + file + ": " + std::strerror(errno));
   if (tasks.empty()) return Status::InvalidArgument(file + ": no tasks");
   return tasks;
 }

@@ -155,6 +155,9 @@ Result<EvalReport> EvalReportFromJson(const json& j) {
       t.successes = static_cast<int>(*successes);
       t.errors = static_cast<int>(*errors);
       t.mean_reward = mean->get<double>();
+      if (auto critique = e.find("critique"); critique != e.end() && critique->is_string()) {
+        t.critique = critique->get<std::string>();
+      }
       r.per_task.push_back(std::move(t));
     }
     r.tasks = static_cast<int>(r.per_task.size());
@@ -171,6 +174,12 @@ std::string FormatPerTaskTable(const EvalReport& report) {
   std::string out = Printf("%-*s  %5s  %9s  %8s\n", w, "task_id", "k", "successes", "mean");
   for (const auto& t : report.per_task) {
     out += Printf("%-*s  %5d  %9d  %8.4f\n", w, t.task_id.c_str(), t.samples, t.successes, t.mean_reward);
+    if (!t.critique.empty()) {
+      // One line, so the table stays greppable; the report JSON keeps the whole text.
+      std::string line = ReplaceAll(ReplaceAll(Trim(t.critique), "\r", " "), "\n", " / ");
+      if (line.size() > 160) line = line.substr(0, 157) + "...";
+      out += "  critique: " + line + "\n";
+    }
   }
   return out;
 }

@@ -5,12 +5,48 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 
 #include "tfgrpo/agent.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/thread_pool.h"
 
 namespace tfgrpo {
+
+bool IsFatalForRun(const Status& status) {
+  return status.code() == Status::Code::kUnauthorized || status.code() == Status::Code::kIoError ||
+         status.code() == Status::Code::kInternal;
+}
+
+bool IsRetryableFailure(const Status& status) {
+  return status.code() == Status::Code::kUnavailable || status.code() == Status::Code::kTimeout;
+}
+
+ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
+                            ToolRunner* tools, const std::string& system_prompt, double temperature,
+                            std::string_view scope, std::string_view leaf) {
+  ScoredSample out;
+  RolloutSpec spec;
+  spec.system_prompt = system_prompt;
+  spec.problem = task.problem;
+  spec.temperature = temperature;
+  spec.call_id = CallId(scope, task.id, leaf);
+  auto rollout = RunRollout(client, spec, task_config, tools);
+  if (!rollout.ok()) {
+    out.error = rollout.status();
+    return out;
+  }
+  out.rollout = std::move(rollout).value();
+  auto score = reward.Score(task, out.rollout->final_reply, CallId(scope, task.id, std::string(leaf) + "/judge"));
+  if (!score.ok()) {
+    out.error = score.status();
+    out.reward_failed = true;
+    return out;
+  }
+  out.reward = std::move(score).value();
+  out.ok = true;
+  return out;
+}
 
 double PassAtK(int n, int c, int k) {
   if (n <= 0 || k <= 0) return 0;
@@ -24,9 +60,11 @@ double PassAtK(int n, int c, int k) {
 
 nlohmann::json EvalReport::ToJson() const {
   nlohmann::json per = nlohmann::json::array();
-  for (const auto& t : per_task)
+  for (const auto& t : per_task) {
     per.push_back({{"task_id", t.task_id}, {"samples", t.samples}, {"successes", t.successes},
                    {"errors", t.errors}, {"mean_reward", t.mean_reward}});
+    if (!t.critique.empty()) per.back()["critique"] = t.critique;
+  }
   return {{"k", k},
           {"tasks", tasks},
           {"mean_at_k", mean_at_k},
@@ -36,18 +74,20 @@ nlohmann::json EvalReport::ToJson() const {
           {"cached_tokens", usage.cached_tokens},
           {"samples", samples},
           {"errors", errors},
+          {"truncated", truncated},
           {"wall_s", wall_s},
           {"library_size", library_size},
           {"per_task", per}};
 }
 
 Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks, const Library& library,
-                            const EvalOptions& options, ChatClient& client) {
+                            const EvalOptions& options, ChatClient& inner_client) {
   const auto start = std::chrono::steady_clock::now();
   Progress& progress = options.progress ? *options.progress : NullProgress();
+  TruncationCountingClient client(inner_client);
   auto prompts = PromptSet::Load(options.prompts_dir);
   if (!prompts.ok()) return prompts.status();
-  auto reward = MakeReward(config.task.reward, &client, *prompts);
+  auto reward = MakeRewardFor(config, &client, *prompts);
   if (!reward.ok()) return reward.status();
   auto made_tools = MakeToolsFor(config);
   if (!made_tools.ok()) return made_tools.status();
@@ -58,11 +98,13 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   struct Sample {
     double reward = 0;
     bool error = false;
+    std::string reasoning;
   };
   std::vector<std::vector<Sample>> results(tasks.size(), std::vector<Sample>(k));
   std::mutex mu;
   Usage usage;
   Status fatal;
+  std::optional<Status> retryable_failure;  // the first failure a re-run could fix
   std::atomic<bool> aborted{false};
 
   progress.Begin("eval", static_cast<int64_t>(tasks.size()) * k);
@@ -77,30 +119,23 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
             return;
           }
           const Task& task = tasks[t];
-          RolloutSpec spec;
-          spec.system_prompt = system_prompt;
-          spec.problem = task.problem;
-          spec.temperature = options.temperature;
-          spec.call_id = "eval/t" + task.id + "/k" + std::to_string(j);
-          auto r = RunRollout(client, spec, config.task, tools.get());
+          ScoredSample sample = SampleAndScore(client, **reward, task, config.task, tools.get(), system_prompt,
+                                               options.temperature, "eval", "k" + std::to_string(j));
           Usage spent;
-          if (r.ok()) {
-            spent = r->usage;
-            auto score = (*reward)->Score(task, r->final_reply, spec.call_id + "/judge");
-            if (score.ok()) {
-              out.reward = score->score;
-              spent += score->usage;
-            } else {
-              out.error = true;
-              spdlog::warn("eval task {} sample {}: reward failed: {}", task.id, j, score.status().ToString());
-            }
+          if (sample.rollout) spent = sample.rollout->usage;
+          if (sample.ok) {
+            out.reward = sample.reward.score;
+            out.reasoning = sample.reward.reasoning;
+            spent += sample.reward.usage;
           } else {
             out.error = true;
-            if (r.status().code() == Status::Code::kUnauthorized) {
-              std::lock_guard lock(mu);
-              if (!aborted.exchange(true)) fatal = r.status();
+            std::lock_guard lock(mu);
+            if (IsFatalForRun(sample.error)) {
+              if (!aborted.exchange(true)) fatal = sample.error;
             } else {
-              spdlog::warn("eval task {} sample {}: {}", task.id, j, r.status().ToString());
+              if (!retryable_failure && IsRetryableFailure(sample.error)) retryable_failure = sample.error;
+              spdlog::warn("eval task {} sample {}: {}{}", task.id, j, sample.reward_failed ? "reward failed: " : "",
+                           sample.error.ToString());
             }
           }
           {
@@ -127,7 +162,12 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
     te.task_id = tasks[t].id;
     te.samples = k;
     double sum = 0;
+    double critique_reward = 2;
     for (const auto& s : results[t]) {
+      if (!s.reasoning.empty() && s.reward < critique_reward) {
+        critique_reward = s.reward;
+        te.critique = s.reasoning;
+      }
       sum += s.reward;
       te.errors += s.error ? 1 : 0;
       te.successes += s.reward >= 0.5 ? 1 : 0;
@@ -139,6 +179,13 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
     report.samples += k;
     report.per_task.push_back(std::move(te));
   }
+  // Zero for every sample because the endpoint was down is not a baseline: say so, write nothing.
+  if (report.samples > 0 && report.errors == report.samples && retryable_failure) {
+    return Status(retryable_failure->code() == Status::Code::kTimeout
+                      ? Status::Timeout("every eval sample failed: " + retryable_failure->ToString())
+                      : Status::Unavailable("every eval sample failed: " + retryable_failure->ToString()));
+  }
+  report.truncated = client.truncated();
   report.mean_at_k = report.samples ? reward_sum / report.samples : 0;
   report.pass_at_k = tasks.empty() ? 0 : pass_sum / tasks.size();
   report.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -17,6 +17,8 @@
 #include "tfgrpo/agent.h"
 #include "tfgrpo/data.h"
 #include "tfgrpo/leak_guard.h"
+#include "tfgrpo/eval.h"
+#include "tfgrpo/json.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/reward.h"
 #include "tfgrpo/store.h"
@@ -34,12 +36,49 @@ using Clock = std::chrono::steady_clock;
 constexpr double kLearnerTemperature = 0.3;
 constexpr double kUpdateTemperature = 0.0;
 
-// A bad key, or a run store that cannot be written, stops the whole run; anything else fails only
-// the rollout or stage it happened in.
-bool IsFatal(const Status& s) {
-  return s.code() == Status::Code::kUnauthorized || s.code() == Status::Code::kIoError ||
-         s.code() == Status::Code::kInternal;
-}
+// The stage failure reason of a learner reply that could not be parsed because it was cut short.
+constexpr std::string_view kTruncatedReason = "truncated (raise model.max_tokens)";
+
+// How each stage of one step went: items run, items failed, and the first failure a retry could
+// fix. A stage whose every item failed, one of them for such a reason, means the step did not
+// really happen (the endpoint was down, say): it must not be recorded as done.
+class StepTally {
+ public:
+  void Ran(std::string_view stage) {
+    std::lock_guard lock(mu_);
+    ++counts_[std::string(stage)].ran;
+  }
+  void Failed(std::string_view stage, const Status& why) {
+    std::lock_guard lock(mu_);
+    Counts& c = counts_[std::string(stage)];
+    ++c.failed;
+    if (!c.retryable && IsRetryableFailure(why)) c.retryable = why;
+  }
+  // "every rollout failed: unavailable: ..." for the first such stage in pipeline order.
+  std::optional<std::string> EveryItemFailed() {
+    std::lock_guard lock(mu_);
+    for (const char* stage : {"rollout", "summary", "advantage", "group_update", "batch_update"}) {
+      auto it = counts_.find(stage);
+      if (it == counts_.end()) continue;
+      const Counts& c = it->second;
+      if (c.ran > 0 && c.failed >= c.ran && c.retryable)
+        return "every " + std::string(stage) + " failed: " + c.retryable->ToString();
+    }
+    return std::nullopt;
+  }
+  void Clear() {
+    std::lock_guard lock(mu_);
+    counts_.clear();
+  }
+
+ private:
+  struct Counts {
+    int64_t ran = 0, failed = 0;
+    std::optional<Status> retryable;
+  };
+  std::mutex mu_;
+  std::map<std::string, Counts> counts_;
+};
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
@@ -55,6 +94,7 @@ struct Rollout {
   bool ok = false;
   std::string reply;
   double reward = 0;
+  std::string critique;  // the reward's reasoning, shown to the summary stage with ground truth
   std::string summary;
   bool summary_ok = false;
   std::vector<size_t> applied;  // experiences the summary says the attempt applied (positions)
@@ -102,6 +142,7 @@ class Trainer {
   // The library as the learner prompts show it; the consolidation prompt also sees each
   // experience's credit.
   std::string LibraryForPrompt() const { return library_.empty() ? "(empty)" : library_.RenderLines(); }
+  // `reason` is the bucket in the end summary; ShortReason(status) when empty.
   std::string LibraryWithCreditForPrompt() const {
     return library_.empty() ? "(empty)" : library_.RenderLinesWithCredit();
   }
@@ -113,7 +154,11 @@ class Trainer {
   Status LoadInitialLibrary();
   nlohmann::json Provenance(int steps_done) const;
   void RecordStageFailure(int step, const std::string& task_id, const std::string& stage,
-                          const Status& status);
+                          const Status& status, std::string_view reason = {});
+  // A learner reply that did not parse: recorded as a failure of `stage`, and named as truncated
+  // when the reply was cut at max_tokens (the likely reason it did not parse).
+  void RecordUnparseableReply(int step, const std::string& task_id, const std::string& stage,
+                              const ChatResponse& reply, const Status& parse_error);
   void SetFatal(const Status& status);
   bool aborted() const { return fatal_flag_.load(); }
   Status WriteLibraryFiles(int step);
@@ -126,7 +171,8 @@ class Trainer {
   std::vector<Task> tasks_;
   PromptSet prompts_;
   std::unique_ptr<RunStore> store_;
-  std::unique_ptr<RecordingClient> client_;
+  std::unique_ptr<RecordingClient> recording_;
+  std::unique_ptr<TruncationCountingClient> client_;  // wraps recording_; every call goes through it
   std::unique_ptr<RewardFn> reward_;
   std::unique_ptr<ToolRunner> tools_;  // agent mode only
   std::unique_ptr<ThreadPool> pool_;
@@ -154,12 +200,14 @@ class Trainer {
   std::mutex credit_mu_;
   std::vector<std::pair<size_t, bool>> step_credit_;  // (position, helpful) in arrival order
   int64_t leaks_dropped_ = 0, evicted_ = 0;
+  StepTally tally_;
 };
 
 Status Trainer::Prepare() {
   if (config_.data.train.empty())
     return Status::InvalidArgument(config_.source.string() + ": missing required key 'data.train'");
-  auto tasks = LoadTasks(config_.data.train, config_.data.problem_key, config_.data.answer_key);
+  auto tasks = LoadTasks(config_.data.train, config_.data.problem_key, config_.data.answer_key,
+                         config_.data.max_task_bytes);
   if (!tasks.ok()) return tasks.status();
   tasks_ = std::move(tasks).value();
   {
@@ -191,8 +239,9 @@ Status Trainer::Prepare() {
   Status s = store_->BeginOrResume(ConfigFingerprintJson(config_).dump());
   if (!s.ok()) return s;
 
-  client_ = std::make_unique<RecordingClient>(raw_client_, *store_, config_.model.name, config_.model.max_tokens);
-  auto reward = MakeReward(config_.task.reward, client_.get(), prompts_);
+  recording_ = std::make_unique<RecordingClient>(raw_client_, *store_, config_.model.name, config_.model.max_tokens);
+  client_ = std::make_unique<TruncationCountingClient>(*recording_);
+  auto reward = MakeRewardFor(config_, client_.get(), prompts_);
   if (!reward.ok()) return reward.status();
   reward_ = std::move(reward).value();
   auto tools = MakeToolsFor(config_);
@@ -212,15 +261,26 @@ void Trainer::SetFatal(const Status& status) {
 }
 
 void Trainer::RecordStageFailure(int step, const std::string& task_id, const std::string& stage,
-                                 const Status& status) {
+                                 const Status& status, std::string_view reason) {
   ++step_stages_failed_;
+  tally_.Failed(stage, status);
   {
     std::lock_guard lock(reasons_mu_);
-    ++stage_reasons_[stage + ": " + ShortReason(status)];
+    ++stage_reasons_[stage + ": " + (reason.empty() ? ShortReason(status) : std::string(reason))];
   }
-  spdlog::warn("step {} task {}: {} failed: {}", step, task_id, stage, status.ToString());
+  // Steps are numbered from 1 in messages, as in the info lines; the store keeps them 0-based.
+  spdlog::warn("step {} task {}: {} failed: {}", step + 1, task_id, stage, status.ToString());
   Status s = store_->RecordFailure({step, task_id, stage, status.ToString()});
   if (!s.ok()) SetFatal(s);
+}
+
+void Trainer::RecordUnparseableReply(int step, const std::string& task_id, const std::string& stage,
+                                     const ChatResponse& reply, const Status& parse_error) {
+  if (!IsTruncated(reply)) return RecordStageFailure(step, task_id, stage, parse_error);
+  RecordStageFailure(step, task_id, stage,
+                     Status::InvalidArgument("reply cut at the token limit (finish_reason \"length\"; raise "
+                                             "model.max_tokens): " + parse_error.message()),
+                     kTruncatedReason);
 }
 
 Result<ChatResponse> Trainer::AskLearner(Role role, const PromptVars& vars, double temperature,
@@ -237,13 +297,13 @@ Result<ChatResponse> Trainer::AskLearner(Role role, const PromptVars& vars, doub
   req.messages = {{"user", std::move(prompt).value()}};
   req.temperature = temperature;
   req.call_id = std::move(call_id);
+  tally_.Ran(stage);
   auto r = client_->Complete(req);
-  if (r.ok()) {
-    progress_.Advance(progress_stage, r->usage.prompt_tokens + r->usage.completion_tokens);
-    return r;
-  }
+  // A failed call is done with too: progress counts it, or the line would stop short ("9/10").
+  progress_.Advance(progress_stage, r.ok() ? r->usage.prompt_tokens + r->usage.completion_tokens : 0);
+  if (r.ok()) return r;
   const Status& st = r.status();
-  if (IsFatal(st)) {
+  if (IsFatalForRun(st)) {
     SetFatal(st);
   } else if (st.code() != Status::Code::kCancelled) {
     RecordStageFailure(step, task_id, stage, st);
@@ -259,41 +319,39 @@ void Trainer::FinishGroup() {
 void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& system_prompt) {
   Rollout& ro = g.rollouts[sample];
   if (!aborted()) {
-    RolloutSpec spec;
-    spec.system_prompt = system_prompt;
-    spec.problem = g.task->problem;
-    spec.temperature = config_.practice.rollout_temperature;
-    spec.call_id = "s" + std::to_string(step) + "/t" + g.task->id + "/r" + std::to_string(sample);
-
     RolloutRecord rec;
     rec.step = step;
     rec.task_id = g.task->id;
     rec.sample = sample;
     rec.library_version = step;
-    auto r = RunRollout(*client_, spec, config_.task, tools_.get());
-    if (r.ok()) {
-      rec.prompt_tokens = r->usage.prompt_tokens;
-      rec.completion_tokens = r->usage.completion_tokens;
-      rec.latency_ms = r->latency_ms;
-      rec.messages_json = r->messages.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      auto score = reward_->Score(*g.task, r->final_reply, spec.call_id + "/judge");
-      if (score.ok()) {
-        ro.ok = true;
-        ro.reply = std::move(r->trajectory);
-        ro.reward = score->score;
-        rec.reward = score->score;
-        rec.answer = score->extracted;
-      } else {
-        rec.error = "reward: " + score.status().ToString();
-        if (IsFatal(score.status())) SetFatal(score.status());
-      }
+    tally_.Ran("rollout");
+    ScoredSample scored = SampleAndScore(*client_, *reward_, *g.task, config_.task, tools_.get(), system_prompt,
+                                         config_.practice.rollout_temperature, StepScope(step),
+                                         "r" + std::to_string(sample));
+    if (scored.rollout) {
+      const RolloutOutcome& r = *scored.rollout;
+      rec.prompt_tokens = r.usage.prompt_tokens;
+      rec.completion_tokens = r.usage.completion_tokens;
+      rec.latency_ms = r.latency_ms;
+      rec.messages_json = r.messages.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    if (scored.ok) {
+      ro.ok = true;
+      ro.reply = std::move(scored.rollout->trajectory);
+      ro.reward = scored.reward.score;
+      rec.reward = scored.reward.score;
+      rec.answer = scored.reward.extracted;
+      rec.reasoning = scored.reward.reasoning;
+      ro.critique = std::move(scored.reward.reasoning);
     } else {
-      rec.error = r.status().ToString();
-      if (IsFatal(r.status())) SetFatal(r.status());
+      rec.error = (scored.reward_failed ? "reward: " : "") + scored.error.ToString();
+      if (IsFatalForRun(scored.error)) SetFatal(scored.error);
+      tally_.Failed("rollout", scored.error);
     }
     if (!ro.ok) {
       ++step_rollouts_failed_;
-      if (!aborted()) spdlog::warn("step {} task {} sample {}: rollout failed: {}", step, g.task->id, sample, rec.error);
+      if (!aborted())
+        spdlog::warn("step {} task {} sample {}: rollout failed: {}", step + 1, g.task->id, sample, rec.error);
     } else {
       std::lock_guard lock(reward_mu_);
       step_reward_sum_ += ro.reward;
@@ -344,10 +402,10 @@ void Trainer::SummaryJob(int step, Group& g, int sample) {
                          {"trajectory", ro.reply},
                          {"ground_truth", gt ? g.task->answer : ""},
                          {"reward", gt ? FormatReward(ro.reward) : ""},
+                         {"critique", gt ? ro.critique : ""},
                          {"agent_objective", config_.practice.agent_objective}},
-                        kLearnerTemperature,
-                        "s" + std::to_string(step) + "/t" + g.task->id + "/summary" + std::to_string(sample), step,
-                        g.task->id, "summaries");
+                        kLearnerTemperature, CallId(StepScope(step), g.task->id, "summary" + std::to_string(sample)),
+                        step, g.task->id, "summaries");
     if (r.ok()) {
       ro.summary = r->content;
       ro.summary_ok = true;
@@ -371,8 +429,12 @@ void Trainer::OnSummariesDone(int step, Group& g) {
   }
   if (gt) CreditGroup(g);
   // A lost summary costs one attempt, not the group, as long as a comparison is still possible.
-  if (n < 2) return FinishGroup();  // the failed summaries were recorded as they failed
-  const std::string tag = "s" + std::to_string(step) + "/t" + g.task->id;
+  if (n < 2) {  // the failed summaries were recorded as they failed
+    progress_.Advance("advantages");  // skipped stages are done too, or progress stops short
+    progress_.Advance("updates");
+    return FinishGroup();
+  }
+  const std::string scope = StepScope(step);
 
   auto adv_reply = AskLearner(Role::kAdvantage,
                               {{"problem", g.task->problem},
@@ -382,11 +444,16 @@ void Trainer::OnSummariesDone(int step, Group& g) {
                                {"max_experiences", std::to_string(config_.practice.experiences_per_group)},
                                {"agent_objective", config_.practice.agent_objective},
                                {"learning_objective", config_.practice.learning_objective}},
-                              kLearnerTemperature, tag + "/advantage", step, g.task->id, "advantages");
-  if (!adv_reply.ok()) return FinishGroup();
+                              kLearnerTemperature, CallId(scope, g.task->id, "advantage"), step, g.task->id,
+                              "advantages");
+  if (!adv_reply.ok()) {
+    progress_.Advance("updates");
+    return FinishGroup();
+  }
   auto experiences = ParseExperiences(adv_reply->content, config_.practice.experiences_per_group);
   if (!experiences.ok()) {
-    RecordStageFailure(step, g.task->id, "advantage", experiences.status());
+    RecordUnparseableReply(step, g.task->id, "advantage", *adv_reply, experiences.status());
+    progress_.Advance("updates");
     return FinishGroup();
   }
 
@@ -397,11 +464,12 @@ void Trainer::OnSummariesDone(int step, Group& g) {
                               {{"library", LibraryForPrompt()},
                                {"experiences", Trim(numbered)},
                                {"learning_objective", config_.practice.learning_objective}},
-                              kUpdateTemperature, tag + "/group_update", step, g.task->id, "updates");
+                              kUpdateTemperature, CallId(scope, g.task->id, "group_update"), step, g.task->id,
+                              "updates");
   if (!upd_reply.ok()) return FinishGroup();
   auto ops = ParseOperations(upd_reply->content);
   if (!ops.ok()) {
-    RecordStageFailure(step, g.task->id, "group_update", ops.status());
+    RecordUnparseableReply(step, g.task->id, "group_update", *upd_reply, ops.status());
     return FinishGroup();
   }
   for (auto& op : *ops) op.group = g.task->id;
@@ -477,11 +545,11 @@ std::vector<Operation> Trainer::Consolidate(int step, const std::vector<Group>& 
                            {"max_library", config_.practice.max_experiences > 0
                                                ? std::to_string(config_.practice.max_experiences)
                                                : ""}},
-                          kUpdateTemperature, "s" + std::to_string(step) + "/batch_update", step, "", "consolidation");
+                          kUpdateTemperature, CallId(StepScope(step), "", "batch_update"), step, "", "consolidation");
   progress_.End("consolidation");
   if (aborted()) return {};
   Result<std::vector<Operation>> ops = reply.ok() ? ParseOperations(reply->content) : reply.status();
-  if (reply.ok() && !ops.ok()) RecordStageFailure(step, "", "batch_update", ops.status());
+  if (reply.ok() && !ops.ok()) RecordUnparseableReply(step, "", "batch_update", *reply, ops.status());
   if (!ops.ok()) {
     // The groups' work is not thrown away: apply their proposals as they are, minus exact
     // duplicates, which is what a consolidation would at least have done.
@@ -547,6 +615,7 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
     groups[i].pending = G;
   }
   step_rollouts_failed_ = step_stages_failed_ = step_informative_ = 0;
+  tally_.Clear();
   step_reward_sum_ = 0;
   step_reward_count_ = 0;
   groups_remaining_ = static_cast<int>(groups.size());
@@ -566,6 +635,12 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
   pool_->Wait();  // nothing may still reference `groups` once we return
   for (auto stage : {"rollouts", "summaries", "advantages", "updates"}) progress_.End(stage);
   if (aborted()) return fatal_;
+  // Not recorded as done, so a re-run does this step again; what was recorded stays (the calls
+  // that succeeded are replayed, the failed ones sent again).
+  auto step_failed = [step](const std::string& what) {
+    return Status::Unavailable("step " + std::to_string(step + 1) + ": " + what);
+  };
+  if (auto what = tally_.EveryItemFailed()) return step_failed(*what);
 
   // Credit first, so the consolidation prompt shows what the step's rollouts learned about the
   // experiences they applied.
@@ -576,6 +651,7 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
   const size_t size_before = library_.size();
   std::vector<Operation> ops = Consolidate(step, groups, &consolidation_failed);
   if (aborted()) return fatal_;
+  if (auto what = tally_.EveryItemFailed()) return step_failed(*what);
   int64_t step_leaks = 0;
   ops = DropLeaks(step, std::move(ops), &step_leaks);
   if (aborted()) return fatal_;
@@ -661,17 +737,18 @@ Result<TrainSummary> Trainer::Run() {
       if (!given.ok()) return given.status();
       auto initial = store_->LibraryAt(0);
       if (!initial.ok()) return initial.status();
-      auto recorded = Library::FromJson(nlohmann::json::parse(initial->value_or("{}"), nullptr, false));
+      auto recorded = Library::FromJson(ParseUntrustedJson(initial->value_or("{}")));
       if (!recorded.ok() || recorded->RenderLines() != given->RenderLines())
         return Status::InvalidArgument("--init-experiences " + options_.init_experiences->string() +
                                        " differs from the library " + options_.run_dir.string() +
                                        " was started with; resume with the same file or none");
     }
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse((*latest)->second);
-    } catch (const std::exception& e) {
-      return Status::Internal("run.db holds an unreadable library for step " + std::to_string(done_steps));
+    nlohmann::json j = ParseUntrustedJson((*latest)->second);
+    if (j.is_discarded()) {
+      return Status::InvalidArgument((options_.run_dir / "run.db").string() +
+                                     " holds an unreadable library for step " + std::to_string(done_steps) +
+                                     " (not JSON, or nested more than " + std::to_string(kMaxJsonDepth) +
+                                     " levels deep)");
     }
     auto lib = Library::FromJson(j);
     if (!lib.ok()) return lib.status().WithContext("run.db library of step " + std::to_string(done_steps));
@@ -707,15 +784,16 @@ Result<TrainSummary> Trainer::Run() {
     ++summary.steps_run;
   }
 
-  summary.llm_calls = client_->sent() + client_->replayed();
-  summary.llm_calls_replayed = client_->replayed();
-  summary.llm_calls_failed = client_->failed();
-  summary.llm_retries = client_->retries();
-  summary.call_failure_reasons = client_->failure_reasons();
+  summary.llm_calls = recording_->sent() + recording_->replayed();
+  summary.llm_calls_replayed = recording_->replayed();
+  summary.llm_calls_failed = recording_->failed();
+  summary.llm_retries = recording_->retries();
+  summary.call_failure_reasons = recording_->failure_reasons();
   summary.stage_failure_reasons = stage_reasons_;
   summary.leaks_dropped = leaks_dropped_;
   summary.evicted = evicted_;
-  summary.usage = client_->sent_usage();
+  summary.truncated_replies = client_->truncated();
+  summary.usage = recording_->sent_usage();
   summary.wall_s = Seconds(start);
   summary.library = library_;
   return summary;
@@ -753,6 +831,7 @@ std::string FormatTrainSummary(const TrainSummary& s) {
   };
   list("failed calls", s.call_failure_reasons);
   list("failed stages", s.stage_failure_reasons);
+  list("truncated replies (finish_reason length)", s.truncated_replies);
   return out.str();
 }
 

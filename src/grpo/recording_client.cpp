@@ -1,8 +1,10 @@
 #include "tfgrpo/recording_client.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <regex>
 
+#include "tfgrpo/json.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
@@ -76,11 +78,12 @@ Result<ChatResponse> RecordingClient::Complete(const ChatRequest& request) {
 
   if (auto recorded = recorded_.count(fingerprint) ? store_.FindCall(fingerprint) : std::nullopt) {
     if (recorded->ok) {
-      ++replayed_;
-      try {
-        return ChatResponseFromJson(nlohmann::json::parse(recorded->response_json));
-      } catch (const std::exception& e) {
-        // A damaged row is not worth failing the run over: fall through and ask again.
+      // A damaged (or hand-edited, too deeply nested) row is not worth failing the run over:
+      // fall through and ask again.
+      nlohmann::json stored = ParseUntrustedJson(recorded->response_json);
+      if (!stored.is_discarded() && stored.is_object()) {
+        ++replayed_;
+        return ChatResponseFromJson(stored);
       }
     } else if (StartsWith(recorded->error, kDefinitivePrefix)) {
       ++replayed_;
@@ -90,7 +93,8 @@ Result<ChatResponse> RecordingClient::Complete(const ChatRequest& request) {
     }
   }
 
-  auto result = inner_.Complete(request);
+  CallReport report;
+  auto result = inner_.CompleteAndReport(request, report);
   const Status& st = result.status();
   if (st.code() == Status::Code::kUnauthorized || st.code() == Status::Code::kCancelled) {
     CountFailure(st);
@@ -102,10 +106,13 @@ Result<ChatResponse> RecordingClient::Complete(const ChatRequest& request) {
   rec.call_id = request.call_id;
   rec.role = std::string(RoleName(request.role));
   rec.ok = result.ok();
+  // Failed calls made attempts too; their retries belong in "N retried".
+  rec.attempts = result.ok() ? result->attempts : std::max(1, report.attempts);
+  rec.latency_ms = report.latency_ms;
+  retries_ += rec.attempts - 1;
   if (result.ok()) {
     const ChatResponse& r = *result;
-    rec.attempts = r.attempts;
-    retries_ += r.attempts - 1;
+    rec.finish_reason = r.finish_reason;
     rec.prompt_tokens = r.usage.prompt_tokens;
     rec.completion_tokens = r.usage.completion_tokens;
     rec.cached_tokens = r.usage.cached_tokens;

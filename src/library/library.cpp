@@ -12,8 +12,9 @@ namespace {
 
 using nlohmann::json;
 
-// A short, single-line excerpt of a reply for error messages.
-std::string Quote(std::string_view text, size_t max_chars = 80) {
+// A short, single-line excerpt of a reply for error messages: whitespace runs become one space,
+// and a long reply is cut after at most `max_bytes` bytes, never inside a UTF-8 character.
+std::string Quote(std::string_view text, size_t max_bytes = 80) {
   std::string out;
   bool pending_space = false;
   for (char c : text) {
@@ -24,7 +25,8 @@ std::string Quote(std::string_view text, size_t max_chars = 80) {
     if (pending_space) out += ' ';
     pending_space = false;
     out += c;
-    if (out.size() >= max_chars) {
+    if (out.size() > max_bytes) {
+      out.resize(Utf8Prefix(out, max_bytes).size());
       out += "...";
       break;
     }

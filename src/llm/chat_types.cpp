@@ -1,6 +1,7 @@
 // Role names, the request body the client sends, and the stored form of a ChatResponse.
 
 #include <array>
+#include <string>
 #include <utility>
 
 #include "tfgrpo/llm.h"
@@ -88,6 +89,50 @@ nlohmann::json ChatResponseToJson(const ChatResponse& r) {
       {"attempts", r.attempts},
       {"latency_ms", r.latency_ms},
   };
+}
+
+std::string CallId(std::string_view scope, std::string_view task_id, std::string_view leaf) {
+  std::string id(scope);
+  if (!task_id.empty()) {
+    id += task_id.front() == 't' ? "/" : "/t";
+    id += task_id;
+  }
+  id += '/';
+  id += leaf;
+  return id;
+}
+
+std::string StepScope(int step) { return "s" + std::to_string(step); }
+
+Result<ChatResponse> ChatClient::CompleteAndReport(const ChatRequest& request, CallReport& report) {
+  auto result = Complete(request);
+  report.attempts = result.ok() ? result->attempts : 1;
+  report.latency_ms = result.ok() ? result->latency_ms : 0;
+  return result;
+}
+
+void TruncationCountingClient::Count(const ChatRequest& request, const Result<ChatResponse>& result) {
+  if (!result.ok() || !IsTruncated(*result)) return;
+  std::lock_guard lock(mu_);
+  ++truncated_[std::string(RoleName(request.role))];
+}
+
+Result<ChatResponse> TruncationCountingClient::Complete(const ChatRequest& request) {
+  auto result = inner_.Complete(request);
+  Count(request, result);
+  return result;
+}
+
+Result<ChatResponse> TruncationCountingClient::CompleteAndReport(const ChatRequest& request,
+                                                                 CallReport& report) {
+  auto result = inner_.CompleteAndReport(request, report);
+  Count(request, result);
+  return result;
+}
+
+std::map<std::string, int64_t> TruncationCountingClient::truncated() const {
+  std::lock_guard lock(mu_);
+  return truncated_;
 }
 
 ChatResponse ChatResponseFromJson(const nlohmann::json& j) {

@@ -56,8 +56,15 @@ bool IsPermanentCurlError(CURLcode code) {
   }
 }
 
-bool IsRetryableHttpStatus(long status) {
-  return status == 408 || status == 409 || status == 429 || (status >= 500 && status <= 599);
+// A server error that repeats word for word is an answer, not a hiccup (llama-server says
+// "tools param requires --jinja flag" with a 500 every time): after this many identical replies
+// in a row the call fails for good. 502/503/504 (gateways, overload) and replies carrying
+// Retry-After are the server saying "later", so they never count.
+constexpr int kSameServerErrorLimit = 3;
+
+bool MayBeAPermanentServerError(long status, bool has_retry_after) {
+  return status >= 500 && status <= 599 && status != 502 && status != 503 && status != 504 &&
+         !has_retry_after;
 }
 
 double UnitRandom() {
@@ -150,7 +157,11 @@ class HttpChatClient final : public ChatClient {
     for (CURL* h : idle_handles_) curl_easy_cleanup(h);
   }
 
-  Result<ChatResponse> Complete(const ChatRequest& request) override;
+  Result<ChatResponse> Complete(const ChatRequest& request) override {
+    CallReport report;
+    return CompleteAndReport(request, report);
+  }
+  Result<ChatResponse> CompleteAndReport(const ChatRequest& request, CallReport& report) override;
 
  private:
   AttemptResult PerformAttempt(const std::string& body, curl_slist* headers);
@@ -227,7 +238,7 @@ AttemptResult HttpChatClient::PerformAttempt(const std::string& body, curl_slist
   return result;
 }
 
-Result<ChatResponse> HttpChatClient::Complete(const ChatRequest& request) {
+Result<ChatResponse> HttpChatClient::CompleteAndReport(const ChatRequest& request, CallReport& report) {
   const auto start = std::chrono::steady_clock::now();
   // Invalid UTF-8 (from a model's earlier output, say) must not abort the call: replace it.
   const std::string body = ChatRequestBody(request, options_.model, options_.max_tokens)
@@ -247,10 +258,22 @@ Result<ChatResponse> HttpChatClient::Complete(const ChatRequest& request) {
   const int max_attempts = std::max(0, options_.max_retries) + 1;
   std::string last_error;
   bool every_attempt_unreachable = true;
+  std::string repeated_server_error;  // the last 5xx message, while it keeps coming back
+  int repeats = 0;
   int attempt = 1;
+  auto elapsed_ms = [&start] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  };
+  // Every return goes through here, so a failed call reports its attempts as well.
+  auto finish = [&](Result<ChatResponse> result) {
+    report.attempts = attempt;
+    report.latency_ms = elapsed_ms();
+    return result;
+  };
   for (;; ++attempt) {
     AttemptResult r = PerformAttempt(body, headers.get());
     std::optional<double> retry_after;
+    bool counted_repeat = false;
 
     if (r.curl_code != CURLE_OK) {
       last_error = Clean(r.curl_error);
@@ -258,39 +281,52 @@ Result<ChatResponse> HttpChatClient::Complete(const ChatRequest& request) {
         every_attempt_unreachable = false;
       }
       if (IsPermanentCurlError(r.curl_code)) {
-        return Status::Unavailable("POST " + url_ + " failed: " + last_error);
+        return finish(Status::Unavailable("POST " + url_ + " failed: " + last_error));
       }
     } else {
       every_attempt_unreachable = false;
       const long status = r.http_status;
       if (status >= 200 && status < 300) {
-        Result<ChatResponse> parsed = llm_internal::ParseChatCompletion(r.body);
+        Result<ChatResponse> parsed = llm_internal::ParseChatCompletion(r.body, options_.api_key);
         if (parsed.ok()) {
           ChatResponse response = std::move(parsed).value();
           response.attempts = attempt;
-          response.latency_ms = std::chrono::duration<double, std::milli>(
-                                    std::chrono::steady_clock::now() - start)
-                                    .count();
-          return response;
+          response.latency_ms = elapsed_ms();
+          return finish(std::move(response));
         }
         last_error = Clean("HTTP " + std::to_string(status) + " with an unusable body: " +
                            parsed.status().message());
       } else if (status == 401 || status == 403) {
-        return Status::Unauthorized(
+        return finish(Status::Unauthorized(
             "HTTP " + std::to_string(status) + " from " + url_ +
             ": the API key was rejected; check the environment variable named in "
             "model.api_key_env (provider said: " +
-            Clean(llm_internal::ProviderErrorMessage(r.body, 300)) + ")");
+            llm_internal::ProviderErrorMessage(r.body, 300, options_.api_key) + ")"));
       } else if (IsRetryableHttpStatus(status)) {
-        last_error = Clean("HTTP " + std::to_string(status) + ": " +
-                           llm_internal::ProviderErrorMessage(r.body, 300));
+        const std::string message = llm_internal::ProviderErrorMessage(r.body, 300, options_.api_key);
+        last_error = "HTTP " + std::to_string(status) + ": " + message;
         if (r.retry_after) {
           retry_after = ParseRetryAfter(*r.retry_after, std::time(nullptr));
         }
+        if (MayBeAPermanentServerError(status, r.retry_after.has_value())) {
+          counted_repeat = true;
+          repeats = last_error == repeated_server_error ? repeats + 1 : 1;
+          repeated_server_error = last_error;
+          if (repeats >= kSameServerErrorLimit) {
+            return finish(Status::ProviderError(
+                "HTTP " + std::to_string(status) + " from " + url_ + ": " + message + " (the same reply " +
+                std::to_string(repeats) + " times in a row; not retrying)"));
+          }
+        }
       } else {
-        return Status::ProviderError(Clean("HTTP " + std::to_string(status) + " from " + url_ +
-                                           ": " + llm_internal::ProviderErrorMessage(r.body)));
+        return finish(Status::ProviderError(
+            "HTTP " + std::to_string(status) + " from " + url_ + ": " +
+            llm_internal::ProviderErrorMessage(r.body, 500, options_.api_key)));
       }
+    }
+    if (!counted_repeat) {
+      repeats = 0;
+      repeated_server_error.clear();
     }
 
     if (attempt >= max_attempts) break;
@@ -306,10 +342,10 @@ Result<ChatResponse> HttpChatClient::Complete(const ChatRequest& request) {
 
   const std::string attempts = std::to_string(attempt) + (attempt == 1 ? " attempt" : " attempts");
   if (every_attempt_unreachable) {
-    return Status::Unavailable("cannot reach " + url_ + " (" + attempts + "): " + last_error);
+    return finish(Status::Unavailable("cannot reach " + url_ + " (" + attempts + "): " + last_error));
   }
-  return Status::Unavailable("POST " + url_ + " failed after " + attempts +
-                             "; last error: " + last_error);
+  return finish(Status::Unavailable("POST " + url_ + " failed after " + attempts +
+                                    "; last error: " + last_error));
 }
 
 }  // namespace

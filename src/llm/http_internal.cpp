@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "tfgrpo/json.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo::llm_internal {
@@ -39,28 +40,36 @@ std::string ContentText(const nlohmann::json& content) {
 
 std::string Truncate(std::string s, size_t max_chars) {
   if (s.size() <= max_chars) return s;
-  s.resize(max_chars);
+  s.resize(Utf8Prefix(s, max_chars).size());
   s += "...";
   return s;
 }
 
+// The body as it may be quoted in an error message: secret removed, then cut short.
+std::string Excerpt(std::string_view body, size_t max_chars, std::string_view secret) {
+  return Truncate(Redact(Trim(body), secret), max_chars);
+}
+
 }  // namespace
 
-Result<ChatResponse> ParseChatCompletion(std::string_view body) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+Result<ChatResponse> ParseChatCompletion(std::string_view body, std::string_view secret) {
+  nlohmann::json j = ParseUntrustedJson(body);
   if (j.is_discarded()) {
-    return Status::InvalidArgument("response body is not valid JSON: " +
-                                   Truncate(Trim(body), 200));
+    if (JsonNestingDepth(body) > kMaxJsonDepth) {
+      return Status::InvalidArgument("response body is JSON nested more than " + std::to_string(kMaxJsonDepth) +
+                                     " levels deep, not a chat completion (" + std::to_string(body.size()) +
+                                     " bytes: " + Excerpt(body, 40, secret) + ")");
+    }
+    return Status::InvalidArgument("response body is not valid JSON: " + Excerpt(body, 200, secret));
   }
   if (!j.is_object()) {
-    return Status::InvalidArgument("response body is not a JSON object: " +
-                                   Truncate(Trim(body), 200));
+    return Status::InvalidArgument("response body is not a JSON object: " + Excerpt(body, 200, secret));
   }
   auto choices = j.find("choices");
   if (choices == j.end() || !choices->is_array() || choices->empty() ||
       !(*choices)[0].is_object()) {
     std::string why = "response has no choices[0]";
-    if (j.contains("error")) why += " (provider error: " + ProviderErrorMessage(body) + ")";
+    if (j.contains("error")) why += " (provider error: " + ProviderErrorMessage(body, 500, secret) + ")";
     return Status::InvalidArgument(why);
   }
   const nlohmann::json& choice = (*choices)[0];
@@ -93,29 +102,44 @@ Result<ChatResponse> ParseChatCompletion(std::string_view body) {
   return r;
 }
 
-std::string ProviderErrorMessage(std::string_view body, size_t max_chars) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+std::string ProviderErrorMessage(std::string_view body, size_t max_chars, std::string_view secret) {
+  // Too deep to parse safely: quote it as text like any other body that is not an error object.
+  nlohmann::json j = ParseUntrustedJson(body);
   if (!j.is_discarded() && j.is_object()) {
     if (auto e = j.find("error"); e != j.end()) {
-      if (e->is_string()) return Truncate(e->get<std::string>(), max_chars);
+      if (e->is_string()) return Excerpt(e->get<std::string>(), max_chars, secret);
       if (e->is_object()) {
         if (auto m = e->find("message"); m != e->end() && m->is_string()) {
-          return Truncate(m->get<std::string>(), max_chars);
+          return Excerpt(m->get<std::string>(), max_chars, secret);
         }
       }
     }
     if (auto m = j.find("message"); m != j.end() && m->is_string()) {
-      return Truncate(m->get<std::string>(), max_chars);
+      return Excerpt(m->get<std::string>(), max_chars, secret);
     }
   }
-  std::string text = Trim(body);
-  if (text.empty()) return "(empty body)";
-  return Truncate(std::move(text), max_chars);
+  if (Trim(body).empty()) return "(empty body)";
+  return Excerpt(body, max_chars, secret);
 }
 
 std::string Redact(std::string text, std::string_view secret) {
   if (secret.empty()) return text;
-  return ReplaceAll(std::move(text), secret, "[redacted]");
+  text = ReplaceAll(std::move(text), secret, "[redacted]");
+  if (secret.size() < kRedactedPrefixBytes) return text;
+  // A prefix of the key (cut off by a provider's own truncation, say) is as good as half a key.
+  const std::string_view head = secret.substr(0, kRedactedPrefixBytes);
+  std::string out;
+  size_t from = 0;
+  for (size_t at = text.find(head); at != std::string::npos; at = text.find(head, from)) {
+    size_t len = kRedactedPrefixBytes;
+    while (len < secret.size() && at + len < text.size() && text[at + len] == secret[len]) ++len;
+    out.append(text, from, at - from);
+    out += "[redacted]";
+    from = at + len;
+  }
+  if (from == 0) return text;
+  out.append(text, from, std::string::npos);
+  return out;
 }
 
 }  // namespace tfgrpo::llm_internal

@@ -32,4 +32,8 @@ double BackoffSeconds(int retry, double initial_s, double max_s, double unit) {
   return std::max(0.0, base * (0.5 + 0.5 * unit));
 }
 
+bool IsRetryableHttpStatus(long status) {
+  return status == 408 || status == 409 || status == 429 || (status >= 500 && status <= 599);
+}
+
 }  // namespace tfgrpo

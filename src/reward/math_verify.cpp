@@ -64,6 +64,356 @@ std::atomic<int64_t> g_timeouts{0};
 
 // A reply with no marker is taken whole only when it is one line, short enough to be a bare answer.
 constexpr size_t kBareAnswerMaxChars = kMaxAnswerChars;
+// Boxes joined into one multi-part answer: at most this many, with at most this much text between.
+constexpr size_t kMaxJoinedBoxes = 16;
+constexpr size_t kMaxJoinerChars = 40;
+
+bool IsAsciiAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool IsAsciiDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+struct Box {
+  size_t at, close;  // "\boxed" and its closing brace
+};
+
+std::vector<Box> AllBoxes(std::string_view s) {
+  std::vector<Box> boxes;
+  for (size_t p = s.find('\\'); p != std::string_view::npos; p = s.find('\\', p + 1)) {
+    size_t q;
+    if (s.compare(p, 6, "\\boxed") == 0) {
+      q = p + 6;
+    } else if (s.compare(p, 5, "\\fbox") == 0) {
+      q = p + 5;
+    } else {
+      continue;
+    }
+    while (q < s.size() && s[q] == ' ') ++q;
+    if (q >= s.size() || s[q] != '{') continue;
+    size_t close = MatchingBrace(s, q);
+    if (close == std::string_view::npos) continue;
+    boxes.push_back({p, close});
+  }
+  return boxes;
+}
+
+// The text between two boxes, with math delimiters, spacing and \text{} wrappers removed,
+// lower-cased: "\) and \(", " \quad \text{and} \quad " and " papers and " all become "and".
+std::string JoinerWords(std::string_view between) {
+  std::string out;
+  for (size_t i = 0; i < between.size(); ++i) {
+    char c = between[i];
+    if (c == '\\') {
+      size_t j = i + 1;
+      while (j < between.size() && IsAsciiAlpha(between[j])) ++j;
+      if (j == i + 1) ++j;  // \( \) \[ \] \, \;
+      i = j - 1;
+      out += ' ';
+      continue;
+    }
+    if (c == '$' || c == '{' || c == '}' || c == '~' || IsBlank(c)) {
+      out += ' ';
+      continue;
+    }
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return Trim(out);
+}
+
+// Boxes written one after another are parts of one answer when only a connective stands between
+// them: nothing, a comma, "and", "or" (possibly after a few words: "for part (a) and").
+bool JoinsBoxes(std::string_view between) {
+  std::string words = JoinerWords(between);
+  // "y_1 = \boxed{..} and y_2 = \boxed{..}": the next box's name is not part of the connective.
+  if (!words.empty() && words.back() == '=') {
+    words.pop_back();
+    while (!words.empty() && words.back() == ' ') words.pop_back();
+    size_t name = words.size();
+    while (name > 0 && (IsAsciiAlpha(words[name - 1]) || IsAsciiDigit(words[name - 1]) || words[name - 1] == '_')) {
+      --name;
+    }
+    if (name == words.size() || (name < words.size() && IsAsciiDigit(words[name]))) return false;
+    words = Trim(words.substr(0, name));
+  }
+  if (words.empty() || words == "," || words == ";") return true;
+  if (words.size() > kMaxJoinerChars) return false;
+  if (std::any_of(words.begin(), words.end(), [](char c) { return IsAsciiDigit(c) || c == '='; })) return false;
+  for (std::string_view tail : {std::string_view("and"), std::string_view("or")}) {
+    if (EndsWith(words, tail) && (words.size() == tail.size() || !IsAsciiAlpha(words[words.size() - tail.size() - 1]))) {
+      return true;
+    }
+  }
+  return words.back() == ',';
+}
+
+struct BoxRun {
+  std::string answer;  // the contents, joined by ", "
+  size_t end = 0;      // just past the last box
+};
+
+std::optional<BoxRun> LastBoxRun(std::string_view s) {
+  std::vector<Box> boxes = AllBoxes(s);
+  if (boxes.empty()) return std::nullopt;
+  size_t first = boxes.size() - 1;
+  while (first > 0 && boxes.size() - first < kMaxJoinedBoxes && boxes[first - 1].close < boxes[first].at &&
+         JoinsBoxes(s.substr(boxes[first - 1].close + 1, boxes[first].at - boxes[first - 1].close - 1))) {
+    --first;
+  }
+  BoxRun run;
+  for (size_t k = first; k < boxes.size(); ++k) {
+    size_t open = s.find('{', boxes[k].at);
+    std::string part = Trim(s.substr(open + 1, boxes[k].close - open - 1));
+    while (!part.empty() && (part.back() == '.' || part.back() == ',')) part.pop_back();
+    if (part.empty()) continue;
+    if (!run.answer.empty()) run.answer += ", ";
+    run.answer += part;
+  }
+  run.end = boxes.back().close + 1;
+  return run;
+}
+
+struct MathSpan {
+  size_t begin, end;  // the whole span, delimiters included
+  std::string content;
+};
+
+// $...$ and \(...\) (on one line), $$...$$ and \[...\] (any lines). A '$' right after a digit is a
+// currency sign ("5$"), an escaped "\$" is text.
+std::vector<MathSpan> MathSpans(std::string_view s) {
+  std::vector<MathSpan> spans;
+  size_t i = 0;
+  while (i < s.size()) {
+    char c = s[i];
+    if (c == '\\' && i + 1 < s.size() && (s[i + 1] == '(' || s[i + 1] == '[')) {
+      bool inline_math = s[i + 1] == '(';
+      size_t close = s.find(inline_math ? "\\)" : "\\]", i + 2);
+      if (close != std::string_view::npos &&
+          !(inline_math && s.substr(i + 2, close - i - 2).find('\n') != std::string_view::npos)) {
+        spans.push_back({i, close + 2, Trim(s.substr(i + 2, close - i - 2))});
+        i = close + 2;
+        continue;
+      }
+      i += 2;
+      continue;
+    }
+    if (c == '\\') {
+      i += 2;
+      continue;
+    }
+    if (c != '$') {
+      ++i;
+      continue;
+    }
+    if (i + 1 < s.size() && s[i + 1] == '$') {
+      size_t close = s.find("$$", i + 2);
+      if (close == std::string_view::npos) break;
+      spans.push_back({i, close + 2, Trim(s.substr(i + 2, close - i - 2))});
+      i = close + 2;
+      continue;
+    }
+    if (i > 0 && IsAsciiDigit(s[i - 1])) {
+      ++i;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < s.size() && s[j] != '$' && s[j] != '\n') j += s[j] == '\\' ? 2 : 1;
+    if (j < s.size() && s[j] == '$') {
+      spans.push_back({i, j + 1, Trim(s.substr(i + 1, j - i - 1))});
+      i = j + 1;
+    } else {
+      ++i;
+    }
+  }
+  return spans;
+}
+
+bool InSpan(const std::vector<MathSpan>& spans, size_t pos) {
+  for (const MathSpan& sp : spans) {
+    if (pos >= sp.begin && pos < sp.end) return true;
+  }
+  return false;
+}
+
+bool IsMathWord(std::string_view w) {
+  static constexpr std::string_view kWords[] = {"and",    "or",     "sin",    "cos",   "tan",  "cot",  "sec",
+                                                "csc",    "log",    "ln",     "exp",   "sqrt", "pi",   "arcsin",
+                                                "arccos", "arctan", "sinh",   "cosh",  "tanh", "mod",  "infty",
+                                                "infinity", "pm",   "cdot",   "times"};
+  return std::find(std::begin(kWords), std::end(kWords), w) != std::end(kWords);
+}
+
+// Prose: more than one line, or a word (two letters or more, not a command, not inside braces or
+// math, not a function name) such as "The largest $n$ is 34" or "1,000.99 euros".
+bool LooksLikeProse(std::string_view s, const std::vector<MathSpan>& spans) {
+  if (Trim(s).find('\n') != std::string::npos) return true;
+  int depth = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '{') ++depth;
+    if (c == '}' && depth > 0) --depth;
+    if (!IsAsciiAlpha(c) || (i > 0 && (IsAsciiAlpha(s[i - 1]) || s[i - 1] == '\\'))) continue;
+    size_t j = i;
+    while (j < s.size() && IsAsciiAlpha(s[j])) ++j;
+    std::string word = ToLower(s.substr(i, j - i));
+    if (depth == 0 && word.size() >= 2 && !IsMathWord(word) && !InSpan(spans, i)) return true;
+    i = j - 1;
+  }
+  return false;
+}
+
+bool IsUnitWord(std::string_view w) {
+  static constexpr std::string_view kUnits[] = {"m", "cm", "mm", "km", "kg", "g", "mg", "s", "ms", "h", "min",
+                                                "l", "ml", "L", "mL"};
+  return std::find(std::begin(kUnits), std::end(kUnits), w) != std::end(kUnits);
+}
+
+struct ProseNumber {
+  size_t begin, end;
+  bool standalone;  // not an operand of something around it ("2" in "2\sqrt{3}" or "x + 2" is not)
+};
+
+// A number in prose at `i` (a digit not glued to a word): "12", "-3", "1,000.99", "2,74", "2/3",
+// "14{,}916", "16,\!386.20", "28%".
+ProseNumber ReadProseNumber(std::string_view s, size_t i) {
+  ProseNumber n{i, i, true};
+  size_t k = i;
+  auto digits = [&] {
+    size_t start = k;
+    while (k < s.size() && IsAsciiDigit(s[k])) ++k;
+    return k > start;
+  };
+  digits();
+  bool fraction = false;
+  while (k < s.size()) {
+    size_t save = k;
+    if (s.compare(k, 4, ",\\! ") == 0 && k + 4 < s.size() && IsAsciiDigit(s[k + 4])) {
+      k += 4;
+    } else if (s.compare(k, 3, ",\\!") == 0 && k + 3 < s.size() && IsAsciiDigit(s[k + 3])) {
+      k += 3;
+    } else if (s.compare(k, 3, "{,}") == 0 && k + 3 < s.size() && IsAsciiDigit(s[k + 3])) {
+      k += 3;
+    } else if ((s[k] == ',' || s[k] == '.') && k + 1 < s.size() && IsAsciiDigit(s[k + 1])) {
+      k += 1;
+    } else if (s[k] == '/' && !fraction && k + 1 < s.size() && IsAsciiDigit(s[k + 1])) {
+      k += 1;
+      fraction = true;
+    } else {
+      break;
+    }
+    if (!digits()) {
+      k = save;
+      break;
+    }
+  }
+  if (k < s.size() && s[k] == '%') {
+    ++k;
+  } else if (s.compare(k, 2, "\\%") == 0) {
+    k += 2;
+  }
+  n.end = k;
+  if (i > 0 && s[i - 1] == '-' && (i == 1 || IsBlank(s[i - 2]) || s[i - 2] == '(' || s[i - 2] == '=')) n.begin = i - 1;
+  // What stands before.
+  size_t b = n.begin;
+  if (b > 0) {
+    char before = s[b - 1];
+    if (IsBlank(before)) {
+      size_t q = b - 1;
+      while (q > 0 && IsBlank(s[q - 1])) --q;
+      char prev = q > 0 ? s[q - 1] : ' ';
+      if (std::strchr("+-*/^_{\\<>&|$", prev) != nullptr || (prev == '(' && q > 1 && s[q - 2] == '\\')) {
+        n.standalone = false;
+      }
+    } else if (before == '(' || before == '[') {
+      n.standalone = !(b > 1 && s[b - 2] == '\\');
+    } else if (!(before == '"' || before == '\'' || before == ':' || before == ',' || before == '=' ||
+                 before == '$' || static_cast<unsigned char>(before) >= 0x80)) {
+      n.standalone = false;
+    }
+  }
+  // What follows.
+  if (k < s.size()) {
+    char after = s[k];
+    if (IsBlank(after)) {
+      size_t q = k;
+      while (q < s.size() && IsBlank(s[q])) ++q;
+      if (q < s.size()) {
+        char next = s[q];
+        size_t w = q;
+        while (w < s.size() && IsAsciiAlpha(s[w])) ++w;
+        std::string_view word = s.substr(q, w - q);
+        if (std::strchr("+-*/^_\\{=<>&|", next) != nullptr || (word.size() == 1 && !IsUnitWord(word)) ||
+            (!word.empty() && IsMathWord(ToLower(word)) && word != "and" && word != "or")) {
+          n.standalone = false;
+        }
+      }
+    } else if (IsAsciiAlpha(after)) {
+      size_t w = k;
+      while (w < s.size() && IsAsciiAlpha(s[w])) ++w;
+      bool unit_ends = w >= s.size() || !(IsAsciiAlpha(s[w]) || IsAsciiDigit(s[w]) || s[w] == '^' || s[w] == '_');
+      if (!IsUnitWord(s.substr(k, w - k)) || !unit_ends) n.standalone = false;
+    } else if (after == '\\') {
+      if (!(k + 1 < s.size() && (s[k + 1] == '$' || s[k + 1] == ',' || s[k + 1] == ' '))) n.standalone = false;
+    } else if (!(std::strchr(".,;:!?)]$\"'", after) != nullptr || static_cast<unsigned char>(after) >= 0x80)) {
+      n.standalone = false;
+    }
+  }
+  return n;
+}
+
+// The sentence around [begin, end) hedges ("maybe 1/2", "42 or so", "I think"): it states no answer.
+bool Hedged(std::string_view s, size_t begin, size_t end) {
+  size_t from = begin, to = end;
+  while (from > 0 && s[from - 1] != '\n' && !(s[from - 1] == '.' && from < s.size() && IsBlank(s[from]))) --from;
+  while (to < s.size() && s[to] != '\n' && !(s[to] == '.' && (to + 1 >= s.size() || IsBlank(s[to + 1])))) ++to;
+  std::string sentence = " " + ToLower(s.substr(from, to - from)) + " ";
+  for (std::string_view hedge : {" maybe ", " perhaps ", " probably ", " possibly ", " i think ", " i guess ",
+                                 " not sure ", " or so "}) {
+    if (sentence.find(hedge) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// A reply without a marker: its last math span or its last number, whichever comes later, as a
+// reader would take it ("..., so the probability is 2/3."). A last number that is part of an
+// expression ("... is 2\sqrt{3}") or hedged ("1/2 maybe") gives nothing rather than a number read
+// out of context.
+std::optional<std::string> LastProseAnswer(std::string_view s, const std::vector<MathSpan>& spans,
+                                           bool* hedged = nullptr) {
+  const MathSpan* last_span = nullptr;
+  for (const MathSpan& sp : spans) {
+    if (!sp.content.empty()) last_span = &sp;
+  }
+  std::optional<ProseNumber> last_number;
+  size_t span_index = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    while (span_index < spans.size() && spans[span_index].end <= i) ++span_index;
+    if (span_index < spans.size() && i >= spans[span_index].begin) {
+      i = spans[span_index].end - 1;
+      continue;
+    }
+    if (!IsAsciiDigit(s[i])) continue;
+    if (i > 0 && (IsAsciiAlpha(s[i - 1]) || IsAsciiDigit(s[i - 1]) || s[i - 1] == '.' || s[i - 1] == '_')) {
+      while (i + 1 < s.size() && IsAsciiDigit(s[i + 1])) ++i;  // part of a word: "H2O", "x2", "v1.2"
+      continue;
+    }
+    ProseNumber n = ReadProseNumber(s, i);
+    last_number = n;
+    i = n.end - 1;
+  }
+  if (last_number && (!last_span || last_number->begin > last_span->begin)) {
+    if (Hedged(s, last_number->begin, last_number->end)) {
+      if (hedged) *hedged = true;
+      return std::nullopt;
+    }
+    if (!last_number->standalone) return std::nullopt;
+    return std::string(s.substr(last_number->begin, last_number->end - last_number->begin));
+  }
+  if (last_span && Hedged(s, last_span->begin, last_span->end)) {
+    if (hedged) *hedged = true;
+    return std::nullopt;
+  }
+  if (last_span) return last_span->content;
+  return std::nullopt;
+}
 
 std::optional<std::string> LastAnswerTag(std::string_view reply) {
   std::string lower = ToLower(reply);
@@ -82,17 +432,31 @@ std::string StripMarkdown(std::string s) {
   return Trim(s);
 }
 
-// "$\frac{1}{2}$. I hope it is correct." -> "\frac{1}{2}"; "5. Done." -> "5".
+// "$\frac{1}{2}$. I hope it is correct." -> "\frac{1}{2}"; "5. Done." -> "5"; "$12$ and $13$" ->
+// "12, 13"; "The largest $n$ is 34." -> "34".
 std::string FirstSentence(std::string s) {
-  if (!s.empty() && s[0] == '$') {
-    size_t inner = s.size() > 1 && s[1] == '$' ? 2 : 1;
-    size_t close = s.find('$', inner);
-    if (close != std::string::npos) return Trim(std::string_view(s).substr(inner, close - inner));
+  while (!s.empty() && (s[0] == '"' || s[0] == '\'' || (s[0] == '\\' && s.size() > 1 && s[1] == '"'))) {
+    s.erase(0, s[0] == '\\' ? 2 : 1);
+  }
+  std::vector<MathSpan> spans = MathSpans(s);
+  if (!s.empty() && s[0] == '$' && !spans.empty() && spans[0].begin == 0) {
+    std::string joined = spans[0].content;
+    for (size_t k = 1; k < spans.size(); ++k) {
+      std::string_view between = std::string_view(s).substr(spans[k - 1].end, spans[k].begin - spans[k - 1].end);
+      std::string words = JoinerWords(between);
+      if (!(words == "," || words == "and" || words == "or" || words == ", and" || words == ", or")) break;
+      joined += ", " + spans[k].content;
+    }
+    return joined;
   }
   size_t stop = s.find(". ");
   if (stop != std::string::npos) s = s.substr(0, stop);
   s = Trim(s);
   while (!s.empty() && s.back() == '.') s.pop_back();
+  spans = MathSpans(s);
+  if (LooksLikeProse(s, spans)) {
+    if (std::optional<std::string> found = LastProseAnswer(s, spans)) return *found;
+  }
   return s;
 }
 
@@ -125,8 +489,29 @@ std::optional<std::string> AnswerLine(std::string_view reply) {
   return std::nullopt;
 }
 
+// A "final answer" statement after position `after`, as in "... \boxed{255} ... Final Answer: The
+// final answer is $10,455$. I hope it is correct.": the closing statement wins over earlier boxes.
+std::optional<std::string> FinalAnswerAfter(std::string_view s, size_t after) {
+  std::string lower = ToLower(s);
+  size_t at = lower.rfind("final answer");
+  if (at == std::string::npos || at < after) return std::nullopt;
+  // Only a statement of the answer ("Final Answer: ...", "the final answer is ..."), not a remark
+  // such as "\boxed{5} is my final answer." after the box.
+  size_t next = at + 12;
+  while (next < lower.size() && (lower[next] == '*' || lower[next] == ' ')) ++next;
+  if (!(next < lower.size() && lower[next] == ':') && lower.compare(next, 2, "is") != 0) return std::nullopt;
+  std::optional<std::string> line = AnswerLine(s.substr(at));
+  if (!line || line->empty()) return std::nullopt;
+  return line;
+}
+
+// A gold answer is usually bare; a worked solution (as some datasets store) gives its boxed answer
+// or its "The final answer is ..." statement.
 std::string GoldAnswer(std::string_view gold) {
-  if (std::optional<std::string> boxed = LastBoxed(gold)) return Trim(*boxed);
+  if (std::optional<BoxRun> boxed = LastBoxRun(gold)) return Trim(boxed->answer);
+  if (ToLower(gold).find("final answer is") != std::string::npos) {
+    if (std::optional<std::string> stated = FinalAnswerAfter(gold, 0)) return *stated;
+  }
   return Trim(gold);
 }
 
@@ -136,6 +521,11 @@ Outcome Bool(bool equal) { return equal ? Outcome::kEqual : Outcome::kNotEqual; 
 
 bool CloseDoubles(long double a, long double b, double rel_tol) {
   return std::fabs(a - b) <= rel_tol * std::max(std::fabs(a), std::fabs(b));
+}
+
+// A decimal agrees with the other side when within rel_tol or to `precision` significant digits.
+bool CloseDecimals(long double a, long double b, double rel_tol, int precision) {
+  return CloseDoubles(a, b, rel_tol) || AgreeToDigits(static_cast<double>(a), static_cast<double>(b), precision);
 }
 
 // Only integers, fractions and operations that keep them rational: such values compare exactly, so
@@ -167,7 +557,13 @@ class Comparer {
  public:
   Comparer(const ParsedAnswer& gold, const ParsedAnswer& pred, const MathVerifyOptions& options,
            Clock::time_point deadline)
-      : g_(gold), p_(pred), gt_(*gold.tree), pt_(*pred.tree), rel_tol_(options.rel_tol), deadline_(deadline) {}
+      : g_(gold),
+        p_(pred),
+        gt_(*gold.tree),
+        pt_(*pred.tree),
+        rel_tol_(options.rel_tol),
+        precision_(options.precision),
+        deadline_(deadline) {}
 
   Outcome Top() {
     if (g_.value.kind == Kind::kChoice && p_.choice_label) {
@@ -190,6 +586,14 @@ class Comparer {
   }
 
   Outcome Values(const Value& g, const Value& p) {
+    Outcome o = ValuesAsRead(g, p);
+    // A gold relation "a < x <= b" also stands for its interval: the prediction may give the
+    // interval. (Not the other way round: a gold interval asks for interval notation.)
+    for (size_t k = 0; o == Outcome::kNotEqual && k < g.alt.size(); ++k) o = ValuesAsRead(g.alt[k], p);
+    return o;
+  }
+
+  Outcome ValuesAsRead(const Value& g, const Value& p) {
     if (g.kind == Kind::kEquation && p.kind == Kind::kEquation) return Equations(g, p);
     // "x = 5" stands for 5 when compared with a bare answer.
     if (g.kind == Kind::kEquation && g.named_lhs) return Values(g.items[1], p);
@@ -217,6 +621,10 @@ class Comparer {
         if (p.kind != Kind::kSet) return Outcome::kNotEqual;
         return Multiset(g.items, p.items);
       case Kind::kTuple:
+        // A matrix equals only a matrix, a ratio only a ratio.
+        if ((g.text == "matrix") != (p.text == "matrix") || (g.text == "ratio") != (p.text == "ratio")) {
+          return Outcome::kNotEqual;
+        }
         if (p.kind == Kind::kTuple) return Sequence(g.items, p.items);
         if (p.kind == Kind::kInterval && !p.lo_closed && !p.hi_closed) return Sequence(g.items, p.items);
         return Outcome::kNotEqual;
@@ -224,22 +632,67 @@ class Comparer {
         if (p.kind == Kind::kInterval) return Intervals(g, p);
         if (p.kind == Kind::kTuple && !g.lo_closed && !g.hi_closed) return Sequence(g.items, p.items);
         return Outcome::kNotEqual;
-      case Kind::kRelation:
+      case Kind::kRelation: {
         if (p.kind != Kind::kRelation || p.text != g.text) return Outcome::kNotEqual;
-        return Sequence(g.items, p.items);
+        Outcome same = Sequence(g.items, p.items);
+        // "-x > -1" is "x < 1": one side minus the other, up to a positive factor.
+        if (same == Outcome::kNotEqual && g.diff >= 0 && p.diff >= 0) {
+          return Proportional(g.diff, p.diff, /*positive=*/g.text != "!=");
+        }
+        return same;
+      }
       case Kind::kEquation: return Outcome::kNotEqual;  // general equation vs a non-equation
     }
     return Outcome::kNotEqual;
   }
 
   Outcome Equations(const Value& g, const Value& p) {
-    if (g.named_lhs && p.named_lhs) return Values(g.items[1], p.items[1]);
+    if (g.named_lhs && p.named_lhs) {
+      Outcome rhs = Values(g.items[1], p.items[1]);
+      if (rhs != Outcome::kNotEqual || g.diff < 0 || p.diff < 0) return rhs;
+    }
     if (g.diff >= 0 && p.diff >= 0) {
       Outcome same = Exprs(g.diff, p.diff);
       if (same != Outcome::kNotEqual) return same;
-      return Exprs(g.diff, p.neg_diff);
+      same = Exprs(g.diff, p.neg_diff);
+      if (same != Outcome::kNotEqual) return same;
+      // "2x + 4y - 3 = 0" and "y = -x/2 + 3/4": the same equation times a nonzero constant.
+      return Proportional(g.diff, p.diff, /*positive=*/false);
     }
     return Sequence(g.items, p.items);
+  }
+
+  // Whether gold(x) = c * pred(x) for one constant c (> 0 when `positive`, else nonzero), judged at
+  // the test points: the ratio must be the same at every point where the sides are nonzero, and
+  // there must be at least three such points. Needs a free symbol (constants are always proportional).
+  Outcome Proportional(int gi, int pi, bool positive) {
+    std::vector<std::string> names;
+    CollectSymbols(gt_, gi, &names);
+    CollectSymbols(pt_, pi, &names);
+    if (names.empty() || ContainsOp(gt_, gi, Op::kImaginary) || ContainsOp(pt_, pi, Op::kImaginary) ||
+        ContainsOp(gt_, gi, Op::kInfinity) || ContainsOp(pt_, pi, Op::kInfinity)) {
+      return Outcome::kNotEqual;
+    }
+    double ratio = 0;
+    int points = 0;
+    for (int point = 0; point < kTestPoints; ++point) {
+      SymbolValues at = TestPoint(names, point);
+      Approx a = EvalApprox(gt_, gi, at), b = EvalApprox(pt_, pi, at);
+      if (!std::isfinite(a.value) || !std::isfinite(b.value)) return Outcome::kNotEqual;
+      double noise_a = 64 * DBL_EPSILON * a.error, noise_b = 64 * DBL_EPSILON * b.error;
+      bool a_zero = std::fabs(a.value) <= noise_a, b_zero = std::fabs(b.value) <= noise_b;
+      if (a_zero && b_zero) continue;
+      if (a_zero || b_zero) return Outcome::kNotEqual;
+      double r = a.value / b.value;
+      if (points == 0) {
+        ratio = r;
+      } else if (std::fabs(r - ratio) > 1e-9 * std::max(std::fabs(r), std::fabs(ratio))) {
+        return Outcome::kNotEqual;
+      }
+      ++points;
+    }
+    if (points < 3 || (positive && ratio <= 0)) return Outcome::kNotEqual;
+    return Outcome::kEqual;
   }
 
   Outcome Sequence(const std::vector<Value>& g, const std::vector<Value>& p) {
@@ -264,7 +717,7 @@ class Comparer {
   // Multiset equality: a perfect matching between gold and predicted elements (Kuhn's algorithm;
   // pair verdicts are memoised because tolerant equality need not be transitive).
   Outcome Multiset(const std::vector<Value>& g, const std::vector<Value>& p) {
-    if (g.size() != p.size()) return Outcome::kNotEqual;
+    if (g.size() != p.size()) return SameElements(g, p);
     size_t n = g.size();
     std::vector<int8_t> memo(n * n, -1);
     std::vector<int> owner(n, -1);
@@ -283,6 +736,23 @@ class Comparer {
       if (!Augment(i, equal, &seen, &owner)) return timed_out ? Outcome::kTimeout : Outcome::kNotEqual;
     }
     return timed_out ? Outcome::kTimeout : Outcome::kEqual;
+  }
+
+  // Sets written with a repeated element ("(3,17), (3,17), (2,3)"): equal when every element of
+  // each side is on the other side.
+  Outcome SameElements(const std::vector<Value>& g, const std::vector<Value>& p) {
+    if (g.empty() || p.empty() || g.size() * p.size() > kMaxSetElements * kMaxSetElements) return Outcome::kNotEqual;
+    std::vector<char> p_found(p.size(), 0);
+    for (const Value& gv : g) {
+      bool found = false;
+      for (size_t j = 0; j < p.size(); ++j) {
+        Outcome o = Values(gv, p[j]);
+        if (o == Outcome::kTimeout) return o;
+        if (o == Outcome::kEqual) found = true, p_found[j] = 1;
+      }
+      if (!found) return Outcome::kNotEqual;
+    }
+    return Bool(std::all_of(p_found.begin(), p_found.end(), [](char c) { return c != 0; }));
   }
 
   template <typename Eq>
@@ -323,7 +793,7 @@ class Comparer {
       auto value = [](const Rational& r) {
         return static_cast<long double>(r.num) / static_cast<long double>(r.den);
       };
-      return Bool(CloseDoubles(value(*eg), value(*ep), rel_tol_));
+      return Bool(CloseDecimals(value(*eg), value(*ep), rel_tol_, precision_));
     }
 
     bool imaginary = ContainsOp(gt_, gi, Op::kImaginary) || ContainsOp(pt_, pi, Op::kImaginary);
@@ -342,7 +812,9 @@ class Comparer {
           continue;
         }
         double diff = std::fabs(a.value - b.value);
-        if (diff <= rel_tol_ * std::max(std::fabs(a.value), std::fabs(b.value)) && !exact_kind) continue;
+        bool close = tolerant ? CloseDecimals(a.value, b.value, rel_tol_, precision_)
+                              : diff <= rel_tol_ * std::max(std::fabs(a.value), std::fabs(b.value));
+        if (close && !exact_kind) continue;
         if (diff > 64 * DBL_EPSILON * (a.error + b.error)) return Outcome::kNotEqual;
         undecided = true;  // within rounding noise: only exact arithmetic can tell
       }
@@ -357,6 +829,7 @@ class Comparer {
     job->pred = pi;
     job->tolerant = tolerant;
     job->rel_tol = rel_tol_;
+    job->precision = precision_;
     std::optional<SymbolicVerdict> verdict = CompareSymbolically(std::move(job), deadline_);
     if (!verdict) return Outcome::kTimeout;
     if (*verdict == SymbolicVerdict::kUndecided) return Bool(PrintExpr(gt_, gi) == PrintExpr(pt_, pi));
@@ -368,8 +841,35 @@ class Comparer {
   const Tree& gt_;
   const Tree& pt_;
   double rel_tol_;
+  int precision_;
   Clock::time_point deadline_;
 };
+
+// "1,22", "1000,99", "0,111": a number written with a decimal comma, not a list of two numbers,
+// when the comma cannot be a thousands separator (not exactly three digits after it, or more than
+// three or a leading zero before it) and at least two digits follow it. Returns the point form.
+std::optional<std::string> DecimalCommaReading(std::string_view answer) {
+  std::string a = Trim(answer);
+  while (!a.empty() && a.front() == '$') a.erase(0, 1);
+  while (!a.empty() && a.back() == '$') a.pop_back();
+  a = Trim(a);
+  size_t start = !a.empty() && a[0] == '-' ? 1 : 0;
+  size_t comma = a.find(',');
+  if (comma == std::string::npos || comma == start || comma + 1 >= a.size()) return std::nullopt;
+  for (size_t i = start; i < a.size(); ++i) {
+    if (i != comma && !IsAsciiDigit(a[i])) return std::nullopt;
+  }
+  size_t before = comma - start, after = a.size() - comma - 1;
+  bool thousands = after == 3 && before <= 3 && a[start] != '0';
+  if (thousands || after < 2) return std::nullopt;
+  a[comma] = '.';
+  return a;
+}
+
+bool IsPlainDecimal(const ParsedAnswer& p) {
+  return p.error.empty() && p.value.kind == Kind::kExpr && !p.value.percent && !p.value.degrees &&
+         HasDecimal(*p.tree, p.value.expr);
+}
 
 MathVerdict Verify(std::string_view gold, std::string_view reply, const MathVerifyOptions& options) {
   MathVerdict verdict;
@@ -378,6 +878,7 @@ MathVerdict Verify(std::string_view gold, std::string_view reply, const MathVeri
       Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
   MathVerifyOptions effective = options;
   if (!(effective.rel_tol >= 0)) effective.rel_tol = MathVerifyOptions().rel_tol;
+  if (effective.precision < 1) effective.precision = MathVerifyOptions().precision;
 
   ParsedAnswer g = ParseAnswer(GoldAnswer(gold));
   verdict.gold_parsed = g.printed;
@@ -394,6 +895,18 @@ MathVerdict Verify(std::string_view gold, std::string_view reply, const MathVeri
     return verdict;
   }
   Outcome outcome = Comparer(g, p, effective, deadline).Top();
+  // A decimal comma on one side ("1,22") against a decimal point on the other ("1.22").
+  if (outcome == Outcome::kNotEqual) {
+    std::optional<std::string> g_comma = DecimalCommaReading(GoldAnswer(gold));
+    std::optional<std::string> p_comma = DecimalCommaReading(answer);
+    if (g_comma && IsPlainDecimal(p)) {
+      ParsedAnswer g_point = ParseAnswer(*g_comma);
+      if (g_point.error.empty()) outcome = Comparer(g_point, p, effective, deadline).Top();
+    } else if (p_comma && IsPlainDecimal(g)) {
+      ParsedAnswer p_point = ParseAnswer(*p_comma);
+      if (p_point.error.empty()) outcome = Comparer(g, p_point, effective, deadline).Top();
+    }
+  }
   if (outcome == Outcome::kTimeout) {
     g_timeouts.fetch_add(1, std::memory_order_relaxed);
     verdict.timed_out = true;
@@ -426,12 +939,20 @@ bool FieldText(const nlohmann::json& obj, const char* key, std::string* out, std
 }  // namespace
 
 std::string ExtractAnswerForVerify(std::string_view reply) {
-  if (std::optional<std::string> boxed = LastBoxed(reply)) return Trim(*boxed);
+  if (std::optional<BoxRun> boxed = LastBoxRun(reply)) {
+    if (std::optional<std::string> stated = FinalAnswerAfter(reply, boxed->end)) return *stated;
+    return Trim(boxed->answer);
+  }
   if (std::optional<std::string> tagged = LastAnswerTag(reply)) return Trim(*tagged);
   if (std::optional<std::string> line = AnswerLine(reply)) return *line;
   std::string bare = Trim(reply);
-  if (bare.size() <= kBareAnswerMaxChars && bare.find('\n') == std::string::npos) return bare;
-  return "";
+  bool one_line = bare.size() <= kBareAnswerMaxChars && bare.find('\n') == std::string::npos;
+  std::vector<MathSpan> spans = MathSpans(reply);
+  if (!LooksLikeProse(bare, spans)) return one_line ? bare : "";
+  // Prose without a marker: its last math or number.
+  bool hedged = false;
+  if (std::optional<std::string> found = LastProseAnswer(reply, spans, &hedged)) return Trim(*found);
+  return one_line && !hedged ? bare : "";
 }
 
 MathVerdict VerifyMath(std::string_view gold, std::string_view prediction_or_reply, const MathVerifyOptions& options) {

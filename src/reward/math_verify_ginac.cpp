@@ -207,7 +207,9 @@ SymbolicVerdict Compare(const SymbolicJob& job) {
     const auto& a = GiNaC::ex_to<GiNaC::numeric>(gold);
     const auto& b = GiNaC::ex_to<GiNaC::numeric>(pred);
     if (a.is_rational() && b.is_rational() && !job.tolerant) return SymbolicVerdict::kNotEqual;
-    return Close(a, b, job.rel_tol) ? SymbolicVerdict::kEqual : SymbolicVerdict::kNotEqual;
+    bool digits = job.tolerant && a.is_real() && b.is_real() &&
+                  AgreeToDigits(a.to_double(), b.to_double(), job.precision);
+    return digits || Close(a, b, job.rel_tol) ? SymbolicVerdict::kEqual : SymbolicVerdict::kNotEqual;
   }
   int nodes = 0;
   ExpandCost cost_gold = MeasureForExpand(*job.gold_tree, job.gold, &nodes);
@@ -228,9 +230,11 @@ SymbolicVerdict Compare(const SymbolicJob& job) {
       undecided = true;
       continue;
     }
-    if (!Close(GiNaC::ex_to<GiNaC::numeric>(a), GiNaC::ex_to<GiNaC::numeric>(b), job.rel_tol)) {
-      return SymbolicVerdict::kNotEqual;
-    }
+    const auto& na = GiNaC::ex_to<GiNaC::numeric>(a);
+    const auto& nb = GiNaC::ex_to<GiNaC::numeric>(b);
+    bool digits = job.tolerant && na.is_real() && nb.is_real() &&
+                  AgreeToDigits(na.to_double(), nb.to_double(), job.precision);
+    if (!digits && !Close(na, nb, job.rel_tol)) return SymbolicVerdict::kNotEqual;
   }
   return undecided ? SymbolicVerdict::kUndecided : SymbolicVerdict::kEqual;
 }

@@ -3,7 +3,9 @@
 // stage (math_verify_ginac.cpp). Private to the reward module.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -79,7 +81,12 @@ struct Value {
   std::vector<Value> items;  // kTuple/kSet elements; kInterval {lo, hi}; kEquation {lhs, rhs};
                              // kRelation operands left to right
   std::string text;  // kText words; kChoice upper-case letter; kRelation ops ("<", "<=", "!=");
-                     // kEquation "=" or "in"
+                     // kEquation "=" or "in"; kTuple "matrix" (items are rows) or "ratio" (a:b)
+  // Another reading of the same answer, tried when the first does not match: a double inequality
+  // "a < x <= b" (or "x < b") as the interval it describes.
+  std::vector<Value> alt;
+  // kEquation: the lhs is a constant and so is the rhs ("1/2 = 10/9", a computation): it stands for
+  // its last member like a named lhs does. kRelation with two operands: diff = lhs - rhs.
 };
 
 struct ParsedAnswer {
@@ -139,9 +146,18 @@ struct SymbolicJob {
   int gold = -1;
   std::shared_ptr<const Tree> pred_tree;
   int pred = -1;
-  bool tolerant = false;  // a decimal on either side: rationals may agree within rel_tol
+  bool tolerant = false;  // a decimal on either side: values may agree to `precision` digits
   double rel_tol = 1e-6;
+  int precision = 6;
 };
+
+// Agreement to `precision` significant digits: a relative difference of at most 10^-precision
+// (1/3 and 0.333 agree to 3 digits, not to 4). Used wherever a decimal is involved (math_verify.h).
+inline bool AgreeToDigits(double a, double b, int precision) {
+  double m = std::max(std::fabs(a), std::fabs(b));
+  if (!std::isfinite(m)) return false;
+  return std::fabs(a - b) <= std::pow(10.0, -precision) * m;
+}
 
 // Runs the job on the one thread that does all GiNaC work (GiNaC and CLN are not thread-safe).
 // Returns nullopt when `deadline` passes first; the computation is then abandoned (it runs on to

@@ -219,7 +219,16 @@ class Tokenizer {
         ++i_;
         c = '^';
       }
-      if (c == '&') return;  // alignment marks
+      if (c == '&') {  // a column break inside a matrix, else an alignment mark
+        if (matrix_depth_ > 0) EmitChar('&');
+        return;
+      }
+      // ASCII relations as code writes them: "<=", ">=", "!=" (so "x != 3" is not a factorial).
+      if ((c == '<' || c == '>' || c == '!') && i_ < s_.size() && s_[i_] == '=') {
+        ++i_;
+        EmitCommand(c == '<' ? "le" : c == '>' ? "ge" : "ne");
+        return;
+      }
       EmitChar(c);
     } else {
       error_ = std::string("unexpected character '") + c + "'";
@@ -229,8 +238,9 @@ class Tokenizer {
   // A digit group separator at i_ followed by exactly three digits: "1,000", "1{,}000", "1\,000",
   // "1 000". A bare comma or space only counts outside brackets, where "(1,234)" is a pair.
   size_t SeparatorLength() const {
-    for (std::string_view sep : {std::string_view("{,}"), std::string_view("\\,"), std::string_view("\\ "),
-                                 std::string_view(","), std::string_view(" ")}) {
+    for (std::string_view sep : {std::string_view(",\\! "), std::string_view(",\\!"), std::string_view("{,}"),
+                                 std::string_view("\\,"), std::string_view("\\ "), std::string_view(","),
+                                 std::string_view(" ")}) {
       if (s_.compare(i_, sep.size(), sep) != 0) continue;
       if ((sep == "," || sep == " ") && paren_depth_ > 0) return 0;
       size_t d = i_ + sep.size();
@@ -322,6 +332,14 @@ class Tokenizer {
     // A separate word ("5 apples", "yes") is text; letters run together with math ("3xy") are a product.
     char before = start == 0 ? ' ' : s_[start - 1];
     char after = i_ >= s_.size() ? ' ' : s_[i_];
+    // "(11,7)or(7,11)": a connective between bracketed answers, however tightly written.
+    if ((run == "or" || run == "and") && (before == ')' || before == ']') && (after == '(' || after == '[')) {
+      Token t;
+      t.kind = Tok::kWord;
+      t.text = run;
+      Emit(std::move(t));
+      return;
+    }
     bool separate = (IsSpace(before) || before == '$' || before == '}') &&
                     (IsSpace(after) || std::strchr(".,;:!?$\\", after) != nullptr);
     if (run.size() >= 2 && separate) {
@@ -351,6 +369,14 @@ class Tokenizer {
   void Command() {
     ++i_;
     if (i_ >= s_.size()) return;
+    // "\\frac", "\\left": a backslash escaped once too often (answers copied from JSON or Python
+    // source). Inside a matrix "\\" is a row break, whatever follows.
+    if (s_[i_] == '\\' && matrix_depth_ == 0 && i_ + 1 < s_.size() && IsAlpha(s_[i_ + 1])) ++i_;
+    if (s_[i_] == '\\' && matrix_depth_ > 0) {
+      ++i_;
+      EmitCommand("matrow");
+      return;
+    }
     if (!IsAlpha(s_[i_])) {
       char c = s_[i_++];
       switch (c) {
@@ -367,6 +393,15 @@ class Tokenizer {
     size_t start = i_;
     while (i_ < s_.size() && IsAlpha(s_[i_])) ++i_;
     std::string name(s_.substr(start, i_ - start));
+    // "\quadx_2": spacing run into the next name, as in "x_1=1,\quadx_2=2".
+    for (std::string_view spacing : {std::string_view("qquad"), std::string_view("quad")}) {
+      if (name.size() > spacing.size() && StartsWith(name, spacing)) {
+        i_ = start + spacing.size();
+        name = std::string(spacing);
+        break;
+      }
+    }
+    if (name == "begin" || name == "end") return Environment(name == "begin");
     if (OneOf(name, {"left", "right", "bigl", "bigr", "big", "Big", "Bigl", "Bigr", "bigg", "Bigg", "biggl",
                      "biggr", "Biggl", "Biggr", "middle"})) {
       if (i_ < s_.size() && s_[i_] == '.') ++i_;  // \left. is an invisible delimiter
@@ -420,11 +455,36 @@ class Tokenizer {
     if (OneOf(name, {"vert", "lvert", "rvert", "mid"})) return EmitChar('|');
     if (OneOf(name, {"lbrack"})) return EmitChar('[');
     if (OneOf(name, {"rbrack"})) return EmitChar(']');
-    if (name == "approx" || name == "equiv") return EmitChar('=');
+    if (name == "equiv") return EmitChar('=');
     if (std::find(std::begin(kGreek), std::end(kGreek), name) != std::end(kGreek)) return EmitLetter(name);
     if (name == "langle") ++paren_depth_;
     if (name == "rangle" && paren_depth_ > 0) --paren_depth_;
     EmitCommand(std::move(name));
+  }
+
+  // \begin{pmatrix} ... \end{pmatrix} (and bmatrix, array, ...) become "matbegin"/"matend" around
+  // entries separated by '&' and rows by "matrow". Other environments (align, cases) are layout.
+  void Environment(bool begin) {
+    std::string_view env = BracedArgument();
+    if (!error_.empty()) return;
+    std::string name(env);
+    if (!name.empty() && name.back() == '*') name.pop_back();
+    bool matrix = OneOf(name, {"matrix", "pmatrix", "bmatrix", "Bmatrix", "vmatrix", "Vmatrix", "smallmatrix",
+                               "array"});
+    if (!matrix) {
+      pending_space_ = true;
+      return;
+    }
+    if (begin) {
+      if (name == "array") BracedArgument();  // the column spec {cc}
+      ++matrix_depth_;
+      EmitCommand("matbegin");
+    } else if (matrix_depth_ > 0) {
+      --matrix_depth_;
+      EmitCommand("matend");
+    } else {
+      error_ = "\\end{" + name + "} without \\begin";
+    }
   }
 
   void Unicode() {
@@ -470,6 +530,7 @@ class Tokenizer {
   int depth_;
   size_t i_ = 0;
   int paren_depth_ = 0;
+  int matrix_depth_ = 0;
   bool pending_space_ = false;
   std::vector<Token>* out_ = nullptr;
   std::string error_;
@@ -479,11 +540,11 @@ class Tokenizer {
 
 bool IsOpener(const Token& t) {
   return (t.kind == Tok::kChar && (t.ch == '(' || t.ch == '[' || t.ch == '{')) ||
-         (t.kind == Tok::kCommand && OneOf(t.text, {"lbrace", "langle", "lfloor", "lceil"}));
+         (t.kind == Tok::kCommand && OneOf(t.text, {"lbrace", "langle", "lfloor", "lceil", "matbegin"}));
 }
 bool IsCloser(const Token& t) {
   return (t.kind == Tok::kChar && (t.ch == ')' || t.ch == ']' || t.ch == '}')) ||
-         (t.kind == Tok::kCommand && OneOf(t.text, {"rbrace", "rangle", "rfloor", "rceil"}));
+         (t.kind == Tok::kCommand && OneOf(t.text, {"rbrace", "rangle", "rfloor", "rceil", "matend"}));
 }
 
 struct Range {
@@ -508,6 +569,9 @@ class Parser {
     return -1;
   }
   bool IsChar(size_t i, char c) const { return i < end_ && t_[i].kind == Tok::kChar && t_[i].ch == c; }
+  // The same tests bounded by the whole token list, for value-level scans outside ParseExprRange.
+  bool CharIs(size_t i, char c) const { return i < t_.size() && t_[i].kind == Tok::kChar && t_[i].ch == c; }
+  bool CmdIs(size_t i, std::string_view name) const { return i < t_.size() && TokenIsCmd(t_[i], name); }
   bool IsCmd(size_t i, std::string_view name) const {
     return i < end_ && t_[i].kind == Tok::kCommand && t_[i].text == name;
   }
@@ -581,16 +645,126 @@ class Parser {
     return i == e;
   }
 
+  // The end of the name starting at b ("x", "x_{12}", "f(x)", "x'"), or npos.
+  size_t NameEnd(size_t b, size_t e) const {
+    if (b >= e || t_[b].kind != Tok::kLetter) return std::string::npos;
+    size_t i = b + 1;
+    if (CharIs(i, '_')) {
+      ++i;
+      if (i < e && IsOpener(t_[i])) {
+        size_t close = GroupEnd(i, e);
+        if (close == std::string::npos) return close;
+        i = close + 1;
+      } else if (i < e) {
+        ++i;
+      } else {
+        return std::string::npos;
+      }
+    }
+    while (CharIs(i, '\'')) ++i;
+    if (CharIs(i, '(')) {
+      size_t close = GroupEnd(i, e);
+      if (close == std::string::npos) return close;
+      i = close + 1;
+    }
+    return i;
+  }
+
+  // A quantity named without numbers or sums: "AB", "|AB|", "\frac{NO}{BO}", "V_1:V_2", "(p, q)",
+  // "f(x)". Such a left side stands for its right side ("AB = 4" answers 4), while "2x + z = 1" or
+  // "a^2 + b = 0" is an equation in its own right.
+  bool IsNameLike(size_t b, size_t e, int depth = 0) const {
+    if (b >= e || depth > 8) return false;
+    if (IsName(b, e)) return true;
+    if (CharIs(b, '(') && GroupEnd(b, e) == e - 1) {
+      std::vector<Range> parts = SplitTopLevel(b + 1, e - 1, [](const Token& t) {
+        return t.kind == Tok::kChar && (t.ch == ',' || t.ch == ';');
+      });
+      if (parts.size() < 2) return IsNameLike(b + 1, e - 1, depth + 1);
+      for (const Range& r : parts) {
+        if (!IsNameLike(r.b, r.e, depth + 1)) return false;
+      }
+      return true;
+    }
+    size_t i = b;
+    bool any = false;
+    while (i < e) {
+      if (CharIs(i, '|')) {
+        size_t close = i + 1;
+        while (close < e && !CharIs(close, '|')) ++close;
+        if (close >= e || !IsNameLike(i + 1, close, depth + 1)) return false;
+        i = close + 1;
+      } else if (CmdIs(i, "frac")) {
+        size_t num_end = CharIs(i + 1, '{') ? GroupEnd(i + 1, e) : std::string::npos;
+        size_t den_end = num_end != std::string::npos && CharIs(num_end + 1, '{') ? GroupEnd(num_end + 1, e)
+                                                                                  : std::string::npos;
+        if (den_end == std::string::npos || !IsNameLike(i + 2, num_end, depth + 1) ||
+            !IsNameLike(num_end + 2, den_end, depth + 1)) {
+          return false;
+        }
+        i = den_end + 1;
+      } else if (any && (CharIs(i, '/') || CharIs(i, ':') || CharIs(i, '*'))) {
+        ++i;
+        continue;
+      } else {
+        size_t end = NameEnd(i, e);
+        if (end == std::string::npos) return false;
+        i = end;
+      }
+      any = true;
+    }
+    return any;
+  }
+
+  bool HasSymbols(int node) const {
+    std::vector<std::string> names;
+    CollectSymbols(*tree_, node, &names);
+    return !names.empty();
+  }
+
   // ---- values
   bool ParseValue(size_t b, size_t e, Value* out) {
     while (e > b && t_[e - 1].kind == Tok::kChar && std::strchr(".;:,", t_[e - 1].ch)) --e;
     while (b < e && t_[b].kind == Tok::kChar && std::strchr(",;:", t_[b].ch)) ++b;
     if (b >= e) return Fail("empty answer");
     std::vector<Range> unions = SplitTopLevel(b, e, [](const Token& t) { return TokenIsCmd(t, "cup"); });
+    const bool by_union = unions.size() > 1;
+    // "p=5,q=2; p=7,q=2": semicolons between comma lists separate whole solutions, each a tuple.
+    auto is_comma = [](const Token& t) { return t.kind == Tok::kChar && t.ch == ','; };
+    if (unions.size() == 1) {
+      std::vector<Range> groups = SplitTopLevel(b, e, [](const Token& t) { return t.kind == Tok::kChar && t.ch == ';'; });
+      bool lists = groups.size() > 1 && std::any_of(groups.begin(), groups.end(), [&](const Range& r) {
+        return SplitTopLevel(r.b, r.e, is_comma).size() > 1;
+      });
+      if (lists) {
+        if (groups.size() > kMaxSetElements) return Fail("too many elements");
+        out->kind = Kind::kSet;
+        for (const Range& g : groups) {
+          std::vector<Range> parts = SplitTopLevel(g.b, g.e, is_comma);
+          Value tuple;
+          tuple.kind = Kind::kTuple;
+          if (parts.size() == 1) {
+            if (!ParseElement(g.b, g.e, &tuple)) return false;
+          } else if (!ParseItems(parts, &tuple)) {
+            return false;
+          }
+          out->items.push_back(std::move(tuple));
+        }
+        return true;
+      }
+    }
     if (unions.size() == 1) {
       unions = SplitTopLevel(b, e, [](const Token& t) { return t.kind == Tok::kChar && (t.ch == ',' || t.ch == ';'); });
     }
     if (unions.size() == 1) return ParseElement(b, e, out);
+    // "z \in [-2, -1] \cup [1, 2]": the union is the right side of the membership.
+    bool relation_first = false;
+    for (size_t i = unions[0].b, depth = 0; by_union && i < unions[0].e; ++i) {
+      if (IsOpener(t_[i])) ++depth;
+      if (IsCloser(t_[i]) && depth > 0) --depth;
+      if (depth == 0 && (TokenIsCmd(t_[i], "in") || (t_[i].kind == Tok::kChar && t_[i].ch == '='))) relation_first = true;
+    }
+    if (relation_first) return ParseElement(b, e, out);
     if (unions.size() > kMaxSetElements) return Fail("too many elements");
     out->kind = Kind::kSet;
     for (const Range& r : unions) {
@@ -629,22 +803,45 @@ class Parser {
     }
     if (pm_count > 3) return Fail("too many \\pm");
     if (pm_count > 0) return ExpandPlusMinus(b, e, first_pm, out);
-    // Relations: "x = 5", "x \in [1, 2]", "1 < x \le 3".
-    std::vector<Range> eq = SplitTopLevel(
-        b, e, [](const Token& t) { return (t.kind == Tok::kChar && t.ch == '=') || TokenIsCmd(t, "in"); });
+    // "\frac13 \approx 0.333": the exact value before an approximation is the answer; only after a
+    // bare name ("x \approx 11") is the approximation all there is.
+    auto is_eq = [](const Token& t) { return (t.kind == Tok::kChar && t.ch == '=') || TokenIsCmd(t, "in"); };
+    for (size_t i = b, depth = 0; i < e; ++i) {
+      if (IsOpener(t_[i])) ++depth;
+      if (IsCloser(t_[i]) && depth > 0) --depth;
+      if (depth > 0 || !TokenIsCmd(t_[i], "approx")) continue;
+      if (i == b) return Fail("nothing before '\\approx'");
+      if (SplitTopLevel(b, i, is_eq).size() == 1 && IsNameLike(b, i)) {
+        t_[i].kind = Tok::kChar;
+        t_[i].ch = '=';
+        t_[i].text = "=";
+      } else {
+        e = i;
+      }
+      break;
+    }
+    // Relations: "x = 5", "x \in [1, 2]", "1 < x \le 3". In a chain "x = 5+5+1 = 11" the first and
+    // last members are the equation; the steps between are working.
+    std::vector<Range> eq = SplitTopLevel(b, e, is_eq);
     if (eq.size() > 1) {
       Range lhs = eq[0];
-      size_t rhs_begin = eq[1].b;
-      if (lhs.b == lhs.e) return ParseElement(rhs_begin, e, out);  // "= 5"
+      size_t rhs_begin = eq.back().b;
+      if (lhs.b == lhs.e) return ParseElement(eq[1].b, e, out);  // "= 5"
+      if (rhs_begin >= e) return Fail("nothing after '='");
       Value left, right;
-      left.kind = Kind::kExpr;
-      left.expr = ParseExprRange(lhs.b, lhs.e);
-      if (left.expr < 0) return false;
-      if (!ParseElement(rhs_begin, e, &right)) return false;
+      if (!ParseElement(lhs.b, lhs.e, &left)) return false;
+      if (!ParseValue(rhs_begin, e, &right)) return false;
       out->kind = Kind::kEquation;
-      out->named_lhs = IsName(lhs.b, lhs.e);
+      out->named_lhs = IsNameLike(lhs.b, lhs.e);
       out->text = TokenIsCmd(t_[lhs.e], "in") ? "in" : "=";
-      if (right.kind == Kind::kExpr && !right.percent && !right.degrees) {
+      bool plain_left = left.kind == Kind::kExpr && !left.percent && !left.degrees;
+      bool plain_right = right.kind == Kind::kExpr && !right.percent && !right.degrees;
+      // "1/2 = 10/9" or "1 = 0": a computation whose last member is the result.
+      if (plain_left && !HasSymbols(left.expr) && right.kind != Kind::kEquation &&
+          !(plain_right && HasSymbols(right.expr))) {
+        out->named_lhs = true;
+      }
+      if (plain_left && plain_right) {
         out->diff = NewNode(Op::kSub, left.expr, right.expr);
         out->neg_diff = NewNode(Op::kSub, right.expr, left.expr);
       }
@@ -658,6 +855,14 @@ class Parser {
     };
     std::vector<Range> rel = SplitTopLevel(b, e, is_rel);
     if (rel.size() > 1) return ParseRelation(rel, out);
+    // "7:32": a ratio, compared term by term (so the time "12:00" is not "1:00").
+    std::vector<Range> ratio = SplitTopLevel(b, e, [](const Token& t) { return t.kind == Tok::kChar && t.ch == ':'; });
+    if (ratio.size() == 2 && ratio[0].b < ratio[0].e && ratio[1].b < ratio[1].e) {
+      out->kind = Kind::kTuple;
+      out->text = "ratio";
+      return ParseItems(ratio, out);
+    }
+    if (ContainsMatrix(b, e)) return ParseMatrixExpression(b, e, out);
 
     // Whole-span brackets: sets, tuples, intervals.
     size_t close = IsOpener(t_[b]) ? GroupEnd(b, e) : std::string::npos;
@@ -702,6 +907,105 @@ class Parser {
     if (node < 0) return false;
     UnwrapUnits(node, out);
     return error_.empty();
+  }
+
+  bool ContainsMatrix(size_t b, size_t e) const {
+    for (size_t i = b; i < e; ++i) {
+      if (TokenIsCmd(t_[i], "matbegin")) return true;
+    }
+    return false;
+  }
+
+  using Grid = std::vector<std::vector<int>>;  // expression nodes, row by row
+
+  bool ParseMatrixLiteral(size_t b, size_t e, Grid* grid) {
+    std::vector<Range> rows = SplitTopLevel(b, e, [](const Token& t) { return TokenIsCmd(t, "matrow"); });
+    for (const Range& row : rows) {
+      if (row.b == row.e) continue;  // a trailing "\\" before \end
+      std::vector<Range> cells =
+          SplitTopLevel(row.b, row.e, [](const Token& t) { return t.kind == Tok::kChar && t.ch == '&'; });
+      std::vector<int> nodes;
+      for (const Range& c : cells) {
+        int node = ParseExprRange(c.b, c.e);
+        if (node < 0) return false;
+        nodes.push_back(node);
+      }
+      if (!grid->empty() && nodes.size() != grid->front().size()) return Fail("matrix rows of different lengths");
+      grid->push_back(std::move(nodes));
+      if (grid->size() > kMaxSetElements || grid->front().size() > kMaxSetElements) return Fail("matrix too large");
+    }
+    if (grid->empty()) return Fail("empty matrix");
+    return true;
+  }
+
+  // Matrices, possibly in brackets, added, subtracted or multiplied: "M1 + M2", "M1 M2", "[M]".
+  bool ParseMatrixExpression(size_t b, size_t e, Value* out) {
+    Grid acc;
+    bool have = false;
+    char pending = 0;  // '+', '-' or '*' between the accumulated value and the next matrix
+    size_t i = b;
+    while (i < e) {
+      if (CharIs(i, '+') || CharIs(i, '-') || CharIs(i, '*')) {
+        if (!have || pending != 0) return Fail("misplaced operator between matrices");
+        pending = t_[i++].ch;
+        continue;
+      }
+      // Brackets around a single matrix are decoration: "\left[\begin{array}..\end{array}\right]".
+      size_t open = i, levels = 0;
+      while (open < e && IsOpener(t_[open]) && !TokenIsCmd(t_[open], "matbegin")) {
+        ++open;
+        ++levels;
+      }
+      if (open >= e || !TokenIsCmd(t_[open], "matbegin")) return Fail("expected a matrix");
+      size_t close = GroupEnd(open, e);
+      if (close == std::string::npos) return Fail("unbalanced matrix");
+      Grid m;
+      if (!ParseMatrixLiteral(open + 1, close, &m)) return false;
+      i = close + 1;
+      for (size_t k = 0; k < levels; ++k, ++i) {
+        if (i >= e || !IsCloser(t_[i])) return Fail("unbalanced brackets around a matrix");
+      }
+      if (!have) {
+        acc = std::move(m);
+        have = true;
+      } else if (pending == '+' || pending == '-') {
+        if (m.size() != acc.size() || m[0].size() != acc[0].size()) return Fail("adding matrices of different sizes");
+        for (size_t r = 0; r < m.size(); ++r) {
+          for (size_t c = 0; c < m[r].size(); ++c) {
+            acc[r][c] = NewNode(pending == '+' ? Op::kAdd : Op::kSub, acc[r][c], m[r][c]);
+          }
+        }
+      } else {
+        if (acc[0].size() != m.size()) return Fail("multiplying matrices of incompatible sizes");
+        if (acc.size() * m[0].size() * m.size() > kMaxNodes / 4) return Fail("matrix product too large");
+        Grid product(acc.size(), std::vector<int>(m[0].size(), -1));
+        for (size_t r = 0; r < acc.size(); ++r) {
+          for (size_t c = 0; c < m[0].size(); ++c) {
+            for (size_t k = 0; k < m.size(); ++k) {
+              int term = NewNode(Op::kMul, acc[r][k], m[k][c]);
+              product[r][c] = product[r][c] < 0 ? term : NewNode(Op::kAdd, product[r][c], term);
+            }
+          }
+        }
+        acc = std::move(product);
+      }
+      if (!error_.empty()) return false;
+      pending = 0;
+    }
+    if (!have || pending != 0) return Fail("incomplete matrix expression");
+    out->kind = Kind::kTuple;
+    out->text = "matrix";
+    for (const std::vector<int>& row : acc) {
+      Value r;
+      r.kind = Kind::kTuple;
+      for (int node : row) {
+        Value cell;
+        cell.expr = node;
+        r.items.push_back(std::move(cell));
+      }
+      out->items.push_back(std::move(r));
+    }
+    return true;
   }
 
   bool ParseItems(const std::vector<Range>& parts, Value* out) {
@@ -756,14 +1060,71 @@ class Parser {
       std::reverse(out->items.begin(), out->items.end());
       std::reverse(ops.begin(), ops.end());
     }
+    std::vector<std::string> norm;
     for (size_t k = 0; k < ops.size(); ++k) {
       std::string op = ops[k];
-      if (op == ">") op = "<";
-      if (op == "ge" || op == "le") op = "<=";
+      if (all_greater && op == ">") op = "<";
+      if (op == "ge" || op == "le") op = all_greater || op == "le" ? "<=" : ">=";
       if (op == "ne") op = "!=";
+      norm.push_back(op);
       out->text += (k ? "," : "") + op;
     }
-    return true;
+    if (out->items.size() == 2) {
+      out->diff = NewNode(Op::kSub, out->items[0].expr, out->items[1].expr);
+      if (out->diff < 0) return false;
+    }
+    // "-2 \le x \le 7" is also the interval [-2, 7], "x < 3" the interval (-\infty, 3).
+    auto is_less = [](const std::string& op) { return op == "<" || op == "<="; };
+    // The middle must be a plain name: "2 < |t| < 5" is not t in (2, 5).
+    if (out->items.size() == 3 && is_less(norm[0]) && is_less(norm[1]) && IsName(parts[1].b, parts[1].e)) {
+      AddIntervalReading(out->items[0], norm[0] == "<=", out->items[2], norm[1] == "<=", out);
+    } else if (out->items.size() == 3 && is_less(norm[0]) && is_less(norm[1]) && CharIs(parts[1].b, '|') &&
+               CharIs(parts[1].e - 1, '|') && IsName(parts[1].b + 1, parts[1].e - 1)) {
+      // "1 \le |z| \le 2" with constant bounds 0 <= a: z in [-2, -1] \cup [1, 2] (one interval
+      // [-b, b] when a = 0 is allowed).
+      Approx lo = EvalApprox(*tree_, out->items[0].expr, {}), hi = EvalApprox(*tree_, out->items[2].expr, {});
+      if (std::isfinite(lo.value) && std::isfinite(hi.value) && lo.value >= 0 && lo.value <= hi.value &&
+          !HasSymbols(out->items[0].expr) && !HasSymbols(out->items[2].expr)) {
+        bool lo_closed = norm[0] == "<=", hi_closed = norm[1] == "<=";
+        Value neg_hi, neg_lo;
+        neg_hi.expr = NewNode(Op::kNeg, out->items[2].expr);
+        neg_lo.expr = NewNode(Op::kNeg, out->items[0].expr);
+        if (lo.value == 0 && lo_closed) {
+          AddIntervalReading(neg_hi, hi_closed, out->items[2], hi_closed, out);
+        } else {
+          Value both;
+          AddIntervalReading(neg_hi, hi_closed, neg_lo, lo_closed, &both);
+          AddIntervalReading(out->items[0], lo_closed, out->items[2], hi_closed, &both);
+          Value set;
+          set.kind = Kind::kSet;
+          set.items = std::move(both.alt);
+          out->alt.push_back(std::move(set));
+        }
+      }
+    } else if (out->items.size() == 2 && is_less(norm[0])) {
+      bool name_left = IsName(parts[0].b, parts[0].e), name_right = IsName(parts[1].b, parts[1].e);
+      bool reversed = all_greater;  // items were swapped: parts[] is in written order
+      if (reversed) std::swap(name_left, name_right);
+      if (name_left && !name_right && !HasSymbols(out->items[1].expr)) {
+        Value lo;
+        lo.expr = NewNode(Op::kNeg, NewNode(Op::kInfinity));
+        AddIntervalReading(lo, false, out->items[1], norm[0] == "<=", out);
+      } else if (name_right && !name_left && !HasSymbols(out->items[0].expr)) {
+        Value hi;
+        hi.expr = NewNode(Op::kInfinity);
+        AddIntervalReading(out->items[0], norm[0] == "<=", hi, false, out);
+      }
+    }
+    return error_.empty();
+  }
+
+  void AddIntervalReading(const Value& lo, bool lo_closed, const Value& hi, bool hi_closed, Value* out) {
+    Value interval;
+    interval.kind = Kind::kInterval;
+    interval.lo_closed = lo_closed;
+    interval.hi_closed = hi_closed;
+    interval.items = {lo, hi};
+    out->alt.push_back(std::move(interval));
   }
 
   void UnwrapUnits(int node, Value* out) {
@@ -820,7 +1181,7 @@ class Parser {
       case Tok::kChar: return t.ch == '(' || t.ch == '[' || t.ch == '{';
       case Tok::kCommand:
         return IsFunctionName(t.text) ||
-               OneOf(t.text, {"frac", "sqrt", "binom", "pi", "infty", "lfloor", "lceil"});
+               OneOf(t.text, {"frac", "sqrt", "binom", "pi", "infty", "lfloor", "lceil", "sum", "prod"});
       default: return false;
     }
   }
@@ -1100,7 +1461,67 @@ class Parser {
       return inner < 0 ? -1 : NewNode(Op::kCeil, inner);
     }
     if (IsFunctionName(name)) return ParseFunction(name);
+    if (name == "sum" || name == "prod") return ParseBigOperator(name == "sum");
     return FailNode("unsupported " + Describe(t));
+  }
+
+  // "\sum_{k=1}^{10} k^2", "\prod_{i=2}^{5} (1 - 1/i)": with numeric bounds, the terms written out
+  // (the body is the product term after the bounds). Symbolic bounds are not supported.
+  int ParseBigOperator(bool sum) {
+    constexpr long long kMaxTerms = 200;
+    if (!IsChar(pos_, '_') || !IsChar(pos_ + 1, '{') || pos_ + 3 >= end_ || t_[pos_ + 2].kind != Tok::kLetter ||
+        !IsChar(pos_ + 3, '=')) {
+      return FailNode(std::string(sum ? "\\sum" : "\\prod") + " needs a lower bound like _{k=1}");
+    }
+    size_t close = GroupEnd(pos_ + 1, end_);
+    if (close == std::string::npos) return FailNode("unbalanced braces");
+    const std::string var = t_[pos_ + 2].text;
+    int lower = ParseExprRange(pos_ + 4, close);
+    if (lower < 0) return -1;
+    pos_ = close + 1;
+    if (!IsChar(pos_, '^')) return FailNode(std::string(sum ? "\\sum" : "\\prod") + " needs an upper bound");
+    ++pos_;
+    int upper = ParseExponent();
+    if (upper < 0) return -1;
+    std::optional<Rational> lo = EvalExact(*tree_, lower), hi = EvalExact(*tree_, upper);
+    if (!lo || !hi || lo->den != 1 || hi->den != 1) {
+      return FailNode(std::string(sum ? "\\sum" : "\\prod") + " with bounds that are not integers");
+    }
+    if (hi->num - lo->num + 1 > kMaxTerms) return FailNode("too many terms");
+    size_t body_begin = pos_;
+    if (ParseTerm() < 0) return -1;  // only to find where the body ends
+    size_t body_end = pos_;
+    int acc = -1;
+    for (__int128 k = lo->num; k <= hi->num; ++k) {
+      std::vector<Token> copy;
+      for (size_t i = body_begin; i < body_end; ++i) {
+        bool index = t_[i].kind == Tok::kLetter && t_[i].text == var && !(i + 1 < body_end && IsChar(i + 1, '_')) &&
+                     !(i > body_begin && IsChar(i - 1, '_'));
+        if (!index) {
+          copy.push_back(t_[i]);
+          continue;
+        }
+        Token open, minus, number, shut;
+        open.ch = '(';
+        open.text = "(";
+        shut.ch = ')';
+        shut.text = ")";
+        minus.ch = '-';
+        minus.text = "-";
+        number.kind = Tok::kNumber;
+        number.text = std::to_string(static_cast<long long>(k < 0 ? -k : k));
+        copy.push_back(open);
+        if (k < 0) copy.push_back(minus);
+        copy.push_back(number);
+        copy.push_back(shut);
+      }
+      Parser sub(std::move(copy), tree_, depth_ + 1);
+      int term = sub.ParseExprRange(0, sub.t_.size());
+      if (term < 0) return FailNode(sub.error_);
+      acc = acc < 0 ? term : NewNode(sum ? Op::kAdd : Op::kMul, acc, term);
+      if (acc < 0) return -1;
+    }
+    return acc >= 0 ? acc : NewNumber(sum ? "0" : "1");
   }
 
   std::vector<Token> t_;
@@ -1247,6 +1668,8 @@ ParsedAnswer ParseAnswer(std::string_view answer) {
     }
     std::string lower = ToLower(t.text);
     if (lower == "and" || lower == "or") {
+      // "19, 46, and 82": the serial comma already separates.
+      if (!math.empty() && math.back().kind == Tok::kChar && math.back().ch == ',') continue;
       Token comma;
       comma.ch = ',';
       comma.text = ",";

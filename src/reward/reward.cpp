@@ -13,13 +13,18 @@ namespace {
 // Symbolic answer checking (math_verify.h): extraction from the whole reply, then equivalence.
 class MathReward : public RewardFn {
  public:
+  explicit MathReward(int precision) { options_.precision = precision; }
+
   Result<RewardResult> Score(const Task& task, std::string_view response, const std::string&) override {
-    MathVerdict verdict = VerifyMath(task.answer, response);
+    MathVerdict verdict = VerifyMath(task.answer, response, options_);
     RewardResult r;
     r.score = verdict.score;
     r.extracted = verdict.pred_parsed;
     return r;
   }
+
+ private:
+  MathVerifyOptions options_;
 };
 
 class ExactReward : public RewardFn {
@@ -61,6 +66,20 @@ std::optional<bool> ParseGradeLine(std::string_view raw) {
   return std::nullopt;
 }
 
+// The judge's explanation: its reply up to the last GRADE line, trimmed.
+std::string JudgeExplanation(const std::vector<std::string>& lines) {
+  size_t grade = lines.size();
+  for (size_t i = lines.size(); i-- > 0;) {
+    if (ParseGradeLine(lines[i])) {
+      grade = i;
+      break;
+    }
+  }
+  std::string text;
+  for (size_t i = 0; i < grade; ++i) text += lines[i] + "\n";
+  return Trim(text);
+}
+
 class JudgeReward : public RewardFn {
  public:
   JudgeReward(ChatClient* client, std::string prompt) : client_(client), prompt_(std::move(prompt)) {}
@@ -94,6 +113,7 @@ class JudgeReward : public RewardFn {
     r.score = *correct ? 1.0 : 0.0;
     r.extracted = ExtractFinalAnswer(response);
     r.usage = reply->usage;
+    r.reasoning = JudgeExplanation(lines);
     return r;
   }
 
@@ -105,11 +125,14 @@ class JudgeReward : public RewardFn {
 }  // namespace
 
 Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
-                                             std::string judge_prompt) {
-  if (kind == "math") return std::unique_ptr<RewardFn>(new MathReward());
+                                             std::string judge_prompt, int math_precision) {
+  if (kind == "math") return std::unique_ptr<RewardFn>(new MathReward(math_precision));
   if (kind == "exact") return std::unique_ptr<RewardFn>(new ExactReward());
   if (kind != "judge") {
-    return Status::InvalidArgument("unknown reward '" + kind + "' (valid: math, exact, judge)");
+    if (kind == "python" || kind == "command") {
+      return Status::InvalidArgument("reward '" + kind + "' is built from a config (MakeRewardFor)");
+    }
+    return Status::InvalidArgument("unknown reward '" + kind + "' (valid: math, exact, judge, python, command)");
   }
   if (judge_client == nullptr) return Status::InvalidArgument("reward 'judge' needs a judge LLM client");
   if (Trim(judge_prompt).empty()) return Status::InvalidArgument("reward 'judge' needs a judge prompt template");
@@ -121,9 +144,20 @@ Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient
 }
 
 Result<std::unique_ptr<RewardFn>> MakeReward(const std::string& kind, ChatClient* judge_client,
-                                             const PromptSet& prompts) {
+                                             const PromptSet& prompts, int math_precision) {
   const std::string* judge = prompts.Find("judge");
-  return MakeReward(kind, judge_client, judge ? *judge : "");
+  return MakeReward(kind, judge_client, judge ? *judge : "", math_precision);
+}
+
+}  // namespace tfgrpo
+
+namespace tfgrpo {
+
+Result<std::unique_ptr<RewardFn>> MakeRewardFor(const Config& config, ChatClient* judge_client,
+                                                const PromptSet& prompts) {
+  const std::string& kind = config.task.reward;
+  if (kind == "python" || kind == "command") return MakeScriptReward(ScriptRewardOptionsFrom(config, kind));
+  return MakeReward(kind, judge_client, prompts, config.task.math_precision);
 }
 
 }  // namespace tfgrpo

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "tfgrpo/json.h"
+
 namespace tfgrpo::serve_internal {
 
 namespace {
@@ -93,7 +95,8 @@ void SseUsageScanner::ScanLine(std::string_view line) {
   if (line.substr(0, 5) != "data:") return;
   if (!MentionsUsageObject(line)) return;
   line.remove_prefix(5);
-  nlohmann::json chunk = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  // A chunk nested too deep is relayed all the same; only its usage goes uncounted.
+  nlohmann::json chunk = ParseUntrustedJson(line);
   if (chunk.is_discarded()) return;
   if (auto u = UsageFromCompletion(chunk)) usage_ = u;
 }

@@ -1,26 +1,37 @@
 // The `tfgrpo serve` HTTP server: routes, client auth, injection, relaying to the upstream,
 // hot reload of the library file, and /metrics.
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "serve/guarded_server.h"
 #include "serve/metrics.h"
 #include "serve/upstream.h"
+#include "tfgrpo/json.h"
 #include "tfgrpo/serve.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
 
 using serve_internal::Clock;
+using serve_internal::FrontLimits;
+using serve_internal::GuardedHttpServer;
+using serve_internal::HeadError;
 using serve_internal::ServeMetrics;
 using serve_internal::SseUsageScanner;
 using serve_internal::TokenUsage;
@@ -70,14 +81,39 @@ bool IsHopByHop(std::string_view lower) {
   return std::find(std::begin(kNames), std::end(kNames), lower) != std::end(kNames);
 }
 
-// Request headers never forwarded: hop-by-hop ones, those the proxy sets itself, the proxy's
-// own opt-out header, and httplib's pseudo headers carrying the peer address.
-bool DropRequestHeader(std::string_view lower) {
+// The request headers forwarded upstream, as docs/serve.md lists them (lower case). Anything
+// else (cookies, proxy and hop-by-hop headers, Range, unknown X- headers) stays here, so what
+// reaches the provider next to its key is only what OpenAI-style APIs read. The credential
+// headers are handled apart (IsCredentialHeader).
+bool IsForwardedRequestHeader(std::string_view lower) {
   static constexpr std::string_view kNames[] = {
-      "host",        "content-length", "content-type", "expect",      "accept-encoding",
-      "remote_addr", "remote_port",    "local_addr",   "local_port",  "x-tfgrpo-experiences"};
-  return IsHopByHop(lower) ||
-         std::find(std::begin(kNames), std::end(kNames), lower) != std::end(kNames);
+      "accept",           "user-agent",     "openai-organization", "openai-project",
+      "openai-beta",      "x-tfgrpo-role",  "x-tfgrpo-call-id",    "x-request-id",
+      "x-client-request-id", "idempotency-key", "http-referer",    "x-title"};
+  return std::find(std::begin(kNames), std::end(kNames), lower) != std::end(kNames) ||
+         StartsWith(lower, "x-stainless-");  // the OpenAI SDKs' client description
+}
+
+bool IsChatRoute(const httplib::Request& req) {
+  return req.method == "POST" && req.path == "/v1/chat/completions";
+}
+
+bool IsKnownRoute(const httplib::Request& req) {
+  if (IsChatRoute(req)) return true;
+  return (req.method == "GET" || req.method == "HEAD") &&
+         (req.path == "/v1/models" || req.path == "/health" || req.path == "/metrics");
+}
+
+FrontLimits FrontLimitsFor(const ServeOptions& o) {
+  FrontLimits limits;
+  limits.max_head_bytes = kServeMaxHeaderBytes;
+  limits.max_line_bytes = kServeMaxHeaderLineBytes;
+  limits.max_header_count = kServeMaxHeaderCount;
+  limits.header_timeout = o.header_timeout;
+  limits.keep_alive_timeout = o.keep_alive_timeout;
+  limits.max_connections = static_cast<size_t>(std::max(1, o.max_connections));
+  limits.request_slots = static_cast<size_t>(std::max(1, o.threads));
+  return limits;
 }
 
 bool IsCredentialHeader(std::string_view lower) {
@@ -113,6 +149,56 @@ FileSignature StatFile(const std::filesystem::path& path) {
   sig.size = st.st_size;
   sig.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   return sig;
+}
+
+// The library file is read only when it is a regular file: a FIFO (or a device) put in its place
+// would block open() or read() forever, and with them every later reload and the shutdown that
+// waits for the watcher. Checked before opening, opened without blocking, checked again on the
+// open descriptor (the path may be swapped in between).
+Result<Library> LoadLibraryFile(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::NotFound(name + ": " + std::strerror(errno));
+  }
+  auto not_regular = [&name] {
+    return Status::InvalidArgument(name +
+                                   ": not a regular file (a FIFO, device or directory); the "
+                                   "library is read from regular files only");
+  };
+  if (!S_ISREG(st.st_mode)) return not_regular();
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Status::IoError(name + ": cannot open: " + std::strerror(errno));
+  std::string text;
+  Status read_status = Status::Ok();
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    read_status = not_regular();
+  } else {
+    char buf[65536];
+    while (true) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0) {
+        text.append(buf, static_cast<size_t>(n));
+      } else if (n == 0) {
+        break;
+      } else if (errno != EINTR) {
+        read_status = Status::IoError(name + ": cannot read: " + std::strerror(errno));
+        break;
+      }
+    }
+  }
+  ::close(fd);
+  if (!read_status.ok()) return read_status;
+  nlohmann::json j = ParseUntrustedJson(text);
+  if (j.is_discarded()) {
+    return Status::InvalidArgument(
+        name + (JsonNestingDepth(text) > kMaxJsonDepth
+                    ? ": nests JSON deeper than " + std::to_string(kMaxJsonDepth) + " levels"
+                    : std::string(": not valid JSON")));
+  }
+  Result<Library> lib = Library::FromJson(j);
+  if (!lib.ok()) return lib.status().WithContext(name);
+  return lib;
 }
 
 std::shared_ptr<const ServedLibrary> MakeServed(Library library) {
@@ -157,12 +243,12 @@ class RequestRecord {
 }  // namespace
 
 struct ProxyServer::Impl {
-  explicit Impl(ServeOptions o) : options(std::move(o)) {}
+  explicit Impl(ServeOptions o) : options(std::move(o)), server(FrontLimitsFor(options)) {}
 
   ServeOptions options;
   std::string chat_url;
   std::string models_url;
-  httplib::Server server;
+  GuardedHttpServer server;
   std::thread server_thread;
   UpstreamPool pool;
   ServeMetrics metrics;
@@ -207,7 +293,7 @@ struct ProxyServer::Impl {
   Status LoadInitial() {
     std::lock_guard lock(reload_mu);
     last_signature = StatFile(options.experiences);
-    auto loaded = tfgrpo::Library::Load(options.experiences);
+    auto loaded = LoadLibraryFile(options.experiences);
     if (!loaded.ok()) return loaded.status();
     auto lib = MakeServed(std::move(*loaded));
     metrics.SetLibraryExperiences(static_cast<int64_t>(lib->library.size()));
@@ -219,7 +305,7 @@ struct ProxyServer::Impl {
   Status Reload() {
     std::lock_guard lock(reload_mu);
     last_signature = StatFile(options.experiences);
-    auto loaded = tfgrpo::Library::Load(options.experiences);
+    auto loaded = LoadLibraryFile(options.experiences);
     if (!loaded.ok()) {
       metrics.CountReload(false);
       auto current = CurrentLibrary();
@@ -278,10 +364,16 @@ struct ProxyServer::Impl {
     bool client_authorization = false;
     for (const auto& [name, value] : req.headers) {
       std::string lower = ToLower(name);
-      if (DropRequestHeader(lower)) continue;
       if (IsCredentialHeader(lower)) {
         if (!options.pass_through_auth) continue;
         if (lower == "authorization") client_authorization = true;
+      } else if (!IsForwardedRequestHeader(lower)) {
+        continue;
+      }
+      // Values are as the client sent them (the front door refused any carrying CR, LF or NUL,
+      // also percent-encoded). An empty one is left out: curl reads "Name:" as "drop Name".
+      if (value.empty() || value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+        continue;
       }
       out.push_back(name + ": " + value);
     }
@@ -345,7 +437,18 @@ struct ProxyServer::Impl {
     }
     std::string body = call->TakeBody();
     if (success && ContainsCaseInsensitive(content_type, "json")) {
-      nlohmann::json reply = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+      nlohmann::json reply = ParseUntrustedJson(body);
+      if (reply.is_discarded() && JsonNestingDepth(body) > kMaxJsonDepth) {
+        // Clients' parsers recurse as ours would; such a reply is no chat completion anyway.
+        spdlog::warn("serve: upstream reply nests JSON deeper than {} levels; answered 502",
+                     kMaxJsonDepth);
+        SetError(res, 502,
+                 "the upstream's reply nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
+                     " levels",
+                 "server_error", "upstream_invalid_reply");
+        record.set_status(502);
+        return;
+      }
       record.set_usage(serve_internal::UsageFromCompletion(reply));
     }
     CopyResponseHeaders(*call, res);
@@ -414,18 +517,81 @@ struct ProxyServer::Impl {
     return false;
   }
 
-  void HandleChat(const httplib::Request& req, httplib::Response& res) {
+  static void RejectTooLarge(httplib::Response& res) {
+    SetError(res, 413, "request body exceeds the 8 MiB limit", "invalid_request_error",
+             "request_too_large");
+  }
+
+  // Reads the request body into `out`, stopping as soon as it passes the limit (a chunked body
+  // has no length to check first). On failure `res` holds the error; the unread rest of the
+  // body is never read, and the connection closes after the reply.
+  static bool ReadBody(const httplib::Request& req, const httplib::ContentReader& reader,
+                       httplib::Response& res, std::string* out) {
+    serve_internal::RequestContext* context = serve_internal::CurrentRequest();
+    const serve_internal::RequestHead* head = context ? context->head : nullptr;
+    const bool chunked =
+        head ? head->chunked : ToLower(req.get_header_value("Transfer-Encoding")) == "chunked";
+    std::optional<uint64_t> length;
+    if (head) {
+      length = head->content_length;
+    } else if (req.has_header("Content-Length")) {
+      length = req.get_header_value<uint64_t>("Content-Length");
+    }
+    if (!chunked && !length) {
+      if (context) context->body_unread = false;
+      return true;  // no body at all
+    }
+    if (length && *length > kServeMaxBodyBytes) {
+      RejectTooLarge(res);
+      return false;
+    }
+    if (length) out->reserve(static_cast<size_t>(*length));
+    bool too_large = false;
+    bool complete = reader([&](const char* data, size_t n) {
+      if (out->size() + n > kServeMaxBodyBytes) {
+        too_large = true;
+        return false;
+      }
+      out->append(data, n);
+      return true;
+    });
+    if (too_large) {
+      RejectTooLarge(res);
+      return false;
+    }
+    if (!complete) {
+      SetError(res, 400,
+               "the request body could not be read (connection closed or timed out, malformed "
+               "chunked encoding, or an unsupported Content-Encoding)",
+               "invalid_request_error", "bad_request");
+      return false;
+    }
+    if (context) context->body_unread = false;
+    return true;
+  }
+
+  void HandleChat(const httplib::Request& req, httplib::Response& res,
+                  const httplib::ContentReader& reader) {
     RequestRecord record(&metrics);
+    // The key is checked before a byte of the body is read.
     if (!Authorized(req)) {
       RejectUnauthorized(res);
       record.set_status(401);
       return;
     }
-    nlohmann::ordered_json body =
-        nlohmann::ordered_json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    std::string text;
+    if (!ReadBody(req, reader, res, &text)) {
+      record.set_status(res.status);
+      return;
+    }
+    nlohmann::ordered_json body = ParseUntrustedOrderedJson(text);
     if (body.is_discarded()) {
-      SetError(res, 400, "request body is not valid JSON", "invalid_request_error",
-               "invalid_json");
+      SetError(res, 400,
+               JsonNestingDepth(text) > kMaxJsonDepth
+                   ? "request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
+                         " levels"
+                   : std::string("request body is not valid JSON"),
+               "invalid_request_error", "invalid_json");
       record.set_status(400);
       return;
     }
@@ -474,7 +640,7 @@ struct ProxyServer::Impl {
         return;
       }
     } else {
-      up.body = req.body;  // untouched bytes when there is nothing to change
+      up.body = std::move(text);  // untouched bytes when there is nothing to change
     }
     Forward(res, std::move(up), record);
   }
@@ -507,12 +673,30 @@ struct ProxyServer::Impl {
     };
   }
 
+  httplib::Server::HandlerWithContentReader GuardedWithBody(
+      void (Impl::*f)(const httplib::Request&, httplib::Response&,
+                      const httplib::ContentReader&)) {
+    return [this, f](const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& reader) {
+      t_response_is_ours = true;
+      try {
+        (this->*f)(req, res, reader);
+      } catch (const std::exception& e) {
+        spdlog::error("serve: internal error on {} {}: {}", req.method, req.path, e.what());
+        SetError(res, 500, "internal proxy error", "server_error", "internal_error");
+      }
+    };
+  }
+
   void InstallRoutes() {
-    const int threads = std::max(1, options.threads);
-    server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    // A backstop: the chat handler reads bodies itself and stops at the same limit.
     server.set_payload_max_length(kServeMaxBodyBytes);
     server.set_tcp_nodelay(true);
-    server.set_keep_alive_max_count(100000);
+    server.set_refusal_hook([this](const HeadError& e) {
+      metrics.RecordRequest(e.status, 0);
+      return ErrorBody(e.message, e.status >= 500 ? "server_error" : "invalid_request_error",
+                       e.code);
+    });
     // httplib's default sets SO_REUSEPORT, which would let a second proxy silently share the
     // port; SO_REUSEADDR alone still allows a quick restart. The socket is remembered so its
     // backlog (httplib's is 5) can be raised once it listens.
@@ -521,9 +705,42 @@ struct ProxyServer::Impl {
       ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
       listen_socket = sock;
     });
-    server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    // Unknown routes are answered before httplib would read a body for them.
+    server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
       t_response_is_ours = false;
-      return httplib::Server::HandlerResponse::Unhandled;
+      if (IsKnownRoute(req)) return httplib::Server::HandlerResponse::Unhandled;
+      res.status = 404;  // the error hook below writes the body and counts it
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    // A client announcing its body with "Expect: 100-continue" hears a refusal before sending it.
+    server.set_expect_100_continue_handler([this](const httplib::Request& req,
+                                                  httplib::Response& res) {
+      if (!IsChatRoute(req)) return 100;
+      int status = 100;
+      if (!Authorized(req)) {
+        RejectUnauthorized(res);
+        status = 401;
+      } else if (req.has_header("Content-Length") &&
+                 req.get_header_value<uint64_t>("Content-Length") > kServeMaxBodyBytes) {
+        RejectTooLarge(res);
+        status = 413;
+      }
+      if (status != 100) {
+        t_response_is_ours = true;
+        // httplib writes this reply without computing its length itself.
+        res.set_header("Content-Length", std::to_string(res.body.size()));
+        metrics.RecordRequest(status, 0);
+      }
+      return status;
+    });
+    // A reply sent without reading the whole body ends the connection (the front door closes
+    // it); saying so lets the client know not to reuse it.
+    server.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+      serve_internal::RequestContext* context = serve_internal::CurrentRequest();
+      if (context != nullptr && context->body_unread) {
+        res.headers.erase("Keep-Alive");
+        res.set_header("Connection", "close");
+      }
     });
     server.set_logger([](const httplib::Request&, const httplib::Response&) {
       t_response_is_ours = false;
@@ -532,8 +749,7 @@ struct ProxyServer::Impl {
         [this](const httplib::Request& req, httplib::Response& res) {
           if (t_response_is_ours) return httplib::Server::HandlerResponse::Unhandled;
           if (res.status == 413) {
-            SetError(res, 413, "request body exceeds the 8 MiB limit", "invalid_request_error",
-                     "request_too_large");
+            RejectTooLarge(res);
           } else if (res.status == 404) {
             SetError(res, 404, "no such endpoint: " + req.method + " " + req.path,
                      "invalid_request_error", "not_found");
@@ -547,7 +763,7 @@ struct ProxyServer::Impl {
           return httplib::Server::HandlerResponse::Handled;
         }));
 
-    server.Post("/v1/chat/completions", Guarded(&Impl::HandleChat));
+    server.Post("/v1/chat/completions", GuardedWithBody(&Impl::HandleChat));
     server.Get("/v1/models", Guarded(&Impl::HandleModels));
     server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       t_response_is_ours = true;
@@ -649,7 +865,7 @@ void ProxyServer::Stop() {
   im.watch_cv.notify_all();
   if (im.watcher.joinable()) im.watcher.join();
   // No new connections; requests in flight get a grace period to finish, then are cut.
-  im.server.stop();
+  im.server.Shutdown();
   {
     std::unique_lock lock(im.listener_mu);
     if (!im.listener_cv.wait_for(lock, im.options.stop_grace,

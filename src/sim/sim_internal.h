@@ -27,6 +27,13 @@ struct SolvedProblem {
 // The first task-family problem found anywhere in `text` (so it also works on summary or judge
 // prompts that quote the problem); nullopt when none is found.
 std::optional<SolvedProblem> FindFamilyProblem(std::string_view text);
+// The math problems only (FindFamilyProblem also knows the variants below).
+std::optional<SolvedProblem> FindMathFamilyProblem(std::string_view text);
+// The task variants of examples/code and examples/classify, each hiding one of the six pitfalls:
+// "Write a Python function `f(a, b)` that ..." (the reply is a ```python block) and "A student
+// answered this question: ... The student's answer: N ... Label: ..." (the reply ends with
+// "Label: <label>"). nullopt when `text` holds neither.
+std::optional<SolvedProblem> FindVariantProblem(std::string_view text);
 // FindFamilyProblem on `problem`, else an unknown problem: hash-chosen pitfall, the last number
 // of the text (or 0) as the answer. Always well-formed and deterministic.
 SolvedProblem SolveProblem(std::string_view problem);

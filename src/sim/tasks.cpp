@@ -361,6 +361,13 @@ std::string MistakePhrase(int pitfall) {
 }
 
 std::optional<SolvedProblem> FindFamilyProblem(std::string_view text) {
+  // A code or labelling task wraps one of the six pitfalls (variants.cpp); it is recognised first,
+  // since a labelling task quotes a math problem of the family.
+  if (auto variant = FindVariantProblem(text)) return variant;
+  return FindMathFamilyProblem(text);
+}
+
+std::optional<SolvedProblem> FindMathFamilyProblem(std::string_view text) {
   std::string s(text);
   std::optional<SolvedProblem> best;
   std::ptrdiff_t best_pos = -1;

@@ -1,18 +1,27 @@
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "tfgrpo/json.h"
 #include "tfgrpo/store.h"
+#include "tfgrpo/util.h"
 
 namespace tfgrpo {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// PRAGMA user_version of a database this code writes. Version n is reached from version n-1 by
+// kMigrations[n-1]; a new column or table is a new entry, never an edit of an old one, so every
+// run.db ever written can be brought up to date in place.
+constexpr int kSchemaVersion = 3;
 
-constexpr const char* kSchema = R"sql(
+// Version 1: the original tables.
+constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE IF NOT EXISTS runs(
   id INTEGER PRIMARY KEY,
   created_at TEXT NOT NULL,
@@ -74,6 +83,20 @@ CREATE TABLE IF NOT EXISTS failures(
   UNIQUE(step, task_id, stage));
 )sql";
 
+// Version 2: each call's finish_reason ("length" = cut at max_tokens).
+constexpr const char* kMigrationV2 = R"sql(
+ALTER TABLE llm_calls ADD COLUMN finish_reason TEXT NOT NULL DEFAULT '';
+)sql";
+
+// Version 3: what the reward said about each attempt (python/command "reasoning", the judge's
+// explanation), given to the summary stage as the grader's critique.
+constexpr const char* kMigrationV3 = R"sql(
+ALTER TABLE rollouts ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* kMigrations[] = {kSchemaV1, kMigrationV2, kMigrationV3};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
+
 #define TFGRPO_NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
 // A prepared statement reused for the store's lifetime; Reset() readies it for the next use.
@@ -115,7 +138,29 @@ struct ResetOnExit {
 
 std::string Show(const nlohmann::json& v) {
   std::string s = v.dump();
-  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+  return s.size() > 60 ? std::string(Utf8Prefix(s, 57)) + "..." : s;
+}
+
+// SQLite maps run.db-shm into memory; if it opens that file read-only (someone else's, or a
+// read-only file system), the first write can end in SIGBUS rather than an error. So an existing
+// -wal/-shm file must be writable, and so must the folder (SQLite creates them there).
+Status CheckWalFilesWritable(const std::filesystem::path& db_path) {
+  const std::filesystem::path dir =
+      db_path.has_parent_path() ? db_path.parent_path() : std::filesystem::path(".");
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return Status::IoError("cannot write in " + dir.string() + " (" + std::strerror(errno) +
+                           "): the run database needs its -wal and -shm files there");
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string file = db_path.string() + suffix;
+    if (::access(file.c_str(), F_OK) != 0) continue;
+    if (::access(file.c_str(), R_OK | W_OK) != 0) {
+      return Status::IoError(file + " is not writable (" + std::strerror(errno) +
+                             "); SQLite needs it to open " + db_path.string() +
+                             " (fix its owner or mode, or remove it if no tfgrpo process is running)");
+    }
+  }
+  return Status::Ok();
 }
 
 // Dotted paths where two configs differ: "practice.group_size: 5 vs 8".
@@ -176,6 +221,33 @@ struct RunStore::Impl {
     return Status::Ok();
   }
 
+  Result<int> UserVersion() {
+    sqlite3_stmt* st = nullptr;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    const int version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return Error("cannot read schema version");
+    return version;
+  }
+
+  // Brings the schema to kSchemaVersion in one transaction. The version is read again once the
+  // write lock is held, so two processes opening an old file at once migrate it only once.
+  Status Migrate() {
+    if (Status s = Exec("BEGIN IMMEDIATE", "cannot start schema migration"); !s.ok()) return s;
+    auto version = UserVersion();
+    if (!version.ok()) return version.status();
+    for (int v = *version; v < kSchemaVersion; ++v) {
+      const std::string what = v == 0 ? std::string("cannot create schema")
+                                      : "cannot migrate schema from version " + std::to_string(v) + " to " +
+                                            std::to_string(v + 1);
+      if (Status s = Exec(kMigrations[v], what); !s.ok()) return s;
+    }
+    const std::string set_version = "PRAGMA user_version=" + std::to_string(kSchemaVersion);
+    if (Status s = Exec(set_version.c_str(), "cannot set schema version"); !s.ok()) return s;
+    return Exec("COMMIT", "cannot commit schema migration");
+  }
+
   // Runs a write statement to completion; with autocommit on, it is its own durable transaction.
   Status Run(Statement& s, const char* what) {
     int rc = sqlite3_step(s.get());
@@ -194,6 +266,8 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
   if (std::filesystem::is_directory(db_path, ec)) {
     return Status::IoError(name + ": is a directory, expected a run database file");
   }
+
+  if (Status s = CheckWalFilesWritable(db_path); !s.ok()) return s;
 
   std::unique_ptr<RunStore> store(new RunStore());
   store->impl_ = std::make_unique<Impl>();
@@ -255,10 +329,16 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
   // Checkpoints (the only fsyncs under synchronous=NORMAL) run inside a writer's commit; every
   // 4000 pages instead of 1000 makes them rarer at the price of a WAL of up to ~16 MB.
   if (Status s = im.Exec("PRAGMA wal_autocheckpoint=4000", "cannot set checkpoint interval"); !s.ok()) return s;
+  // A write needs the -shm file writable; find out now, with the file named, rather than at the
+  // first record of a run (or as a SIGBUS inside SQLite's shared-memory mapping).
+  if (Status s = im.Exec("BEGIN IMMEDIATE", "cannot take the write lock (" + name + "-wal and " + name +
+                                                "-shm must be writable)");
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = im.Exec("ROLLBACK", "cannot release the write lock"); !s.ok()) return s;
   if (user_version < kSchemaVersion) {
-    std::string create = std::string("BEGIN IMMEDIATE;") + kSchema + "PRAGMA user_version=" +
-                         std::to_string(kSchemaVersion) + ";COMMIT;";
-    if (Status s = im.Exec(create.c_str(), "cannot create schema"); !s.ok()) {
+    if (Status s = im.Migrate(); !s.ok()) {
       sqlite3_exec(im.db, "ROLLBACK", nullptr, nullptr, nullptr);
       return s;
     }
@@ -269,14 +349,15 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
   } statements[] = {
       {&im.find_call,
        "SELECT fingerprint, call_id, role, ok, error, attempts, prompt_tokens, completion_tokens, cached_tokens, "
-       "latency_ms, response_json FROM llm_calls WHERE fingerprint = ?1"},
+       "latency_ms, response_json, finish_reason FROM llm_calls WHERE fingerprint = ?1"},
       {&im.record_call,
        "INSERT OR REPLACE INTO llm_calls(fingerprint, call_id, role, ok, error, attempts, prompt_tokens, "
-       "completion_tokens, cached_tokens, latency_ms, response_json, created_at) "
-       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, " TFGRPO_NOW ")"},
+       "completion_tokens, cached_tokens, latency_ms, response_json, finish_reason, created_at) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, " TFGRPO_NOW ")"},
       {&im.record_rollout,
        "INSERT OR REPLACE INTO rollouts(step, task_id, sample, library_version, messages_json, answer, reward, "
-       "prompt_tokens, completion_tokens, latency_ms, error) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+       "prompt_tokens, completion_tokens, latency_ms, error, reasoning) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
       {&im.record_failure,
        "INSERT OR REPLACE INTO failures(step, task_id, stage, error, created_at) "
        "VALUES(?1, ?2, ?3, ?4, " TFGRPO_NOW ")"},
@@ -308,7 +389,7 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
 RunStore::~RunStore() = default;
 
 Status RunStore::BeginOrResume(const std::string& config_json) {
-  nlohmann::json now = nlohmann::json::parse(config_json, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json now = ParseUntrustedJson(config_json);
   if (now.is_discarded()) return Status::InvalidArgument("run configuration is not valid JSON");
 
   std::lock_guard<std::mutex> lock(impl_->mu);
@@ -337,7 +418,7 @@ Status RunStore::BeginOrResume(const std::string& config_json) {
     return rc == SQLITE_DONE ? Status::Ok() : im.Error("cannot record run");
   }
 
-  nlohmann::json was = nlohmann::json::parse(stored, nullptr, false);
+  nlohmann::json was = ParseUntrustedJson(stored);
   if (was.is_discarded()) {
     return Status::InvalidArgument(im.path.string() + " holds a run configuration that is not valid JSON");
   }
@@ -370,6 +451,7 @@ std::optional<CallRecord> RunStore::FindCall(const std::string& fingerprint) {
   r.cached_tokens = s.Int(8);
   r.latency_ms = s.Double(9);
   r.response_json = s.Text(10);
+  r.finish_reason = s.Text(11);
   return r;
 }
 
@@ -388,6 +470,7 @@ Status RunStore::RecordCall(const CallRecord& r) {
   s.Bind(9, r.cached_tokens);
   s.Bind(10, r.latency_ms);
   s.Bind(11, r.response_json);
+  s.Bind(12, r.finish_reason);
   return impl_->Run(s, "cannot record LLM call");
 }
 
@@ -406,6 +489,7 @@ Status RunStore::RecordRollout(const RolloutRecord& r) {
   s.Bind(9, r.completion_tokens);
   s.Bind(10, r.latency_ms);
   s.Bind(11, r.error);
+  s.Bind(12, r.reasoning);
   return impl_->Run(s, "cannot record rollout");
 }
 

@@ -11,6 +11,12 @@
 //  - SIGKILL to the outer bwrap makes the inner one (pid 1 of the sandbox's pid namespace) die via
 //    --die-with-parent, and the kernel then kills every process in that namespace. They all hold
 //    the output pipe, so draining it to EOF waits until the sandbox is really gone.
+//  - RLIMIT_AS is per process: six children of one call could each take the full limit. So a call
+//    is either one process (a seccomp filter refuses fork/vfork/clone-without-CLONE_THREAD unless
+//    allow_subprocess) or, where the host delegates a cgroup v2 subtree to us, bounded as a whole
+//    by a per-call cgroup. bwrap loads the filter (--seccomp FD) into the sandboxed command only,
+//    after its namespaces are set up and after its own init process was forked; none mode
+//    installs it in the child just before execve.
 #include "tfgrpo/sandbox.h"
 
 #include <errno.h>
@@ -19,6 +25,11 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -34,6 +45,7 @@
 #include <spdlog/spdlog.h>
 
 #include "tfgrpo/util.h"
+#include "tools/sandbox_cgroup.h"
 
 namespace tfgrpo {
 namespace {
@@ -141,6 +153,59 @@ std::string ValidUtf8(std::string_view in) {
   return out;
 }
 
+// The seccomp program (struct sock_filter[]) for a sandboxed process, compiled with libseccomp:
+// ptrace and cross-process memory access are always refused; unless `allow_subprocess`, so is
+// every way of starting a process. Threads still work: clone with CLONE_THREAD is allowed, and
+// clone3 (whose flags live in memory a filter cannot read) fails with ENOSYS, on which glibc's
+// pthread_create, posix_spawn and fork fall back to clone.
+Result<std::string> BuildSeccompProgram(bool allow_subprocess) {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx) return Status::Internal("seccomp_init failed");
+  std::string error;
+  auto check = [&](int rc, const char* what) {
+    if (rc < 0 && error.empty()) error = std::string(what) + ": " + ErrnoText(-rc);
+  };
+#if defined(__x86_64__)
+  // The same rules for 32-bit and x32 system calls, which reach the same kernel.
+  for (uint32_t arch : {SCMP_ARCH_X86, SCMP_ARCH_X32}) {
+    int rc = seccomp_arch_add(ctx, arch);
+    if (rc != -EEXIST) check(rc, "seccomp_arch_add");
+  }
+#endif
+  for (int call : {SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev)}) {
+    check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), call, 0), "seccomp_rule_add(ptrace)");
+  }
+  if (!allow_subprocess) {
+    check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fork), 0), "seccomp_rule_add(fork)");
+    check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(vfork), 0), "seccomp_rule_add(vfork)");
+    check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                           SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)),
+          "seccomp_rule_add(clone)");
+    check(seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "seccomp_rule_add(clone3)");
+  }
+  std::string program;
+  if (error.empty()) {
+    int fd = ::memfd_create("tfgrpo-seccomp-build", MFD_CLOEXEC);
+    if (fd < 0) {
+      error = "memfd_create: " + ErrnoText(errno);
+    } else {
+      check(seccomp_export_bpf(ctx, fd), "seccomp_export_bpf");
+      off_t size = ::lseek(fd, 0, SEEK_END);
+      if (error.empty() && size > 0) {
+        program.resize(static_cast<size_t>(size));
+        if (::pread(fd, program.data(), program.size(), 0) != size) error = "reading the exported filter failed";
+      }
+      ::close(fd);
+    }
+  }
+  seccomp_release(ctx);
+  if (!error.empty()) return Status::Internal("tools sandbox: cannot build the seccomp filter: " + error);
+  if (program.empty() || program.size() % sizeof(sock_filter) != 0) {
+    return Status::Internal("tools sandbox: libseccomp exported a malformed filter");
+  }
+  return program;
+}
+
 // Everything the child needs, prepared before fork(): between fork and execve a multithreaded
 // parent's child may only make async-signal-safe calls, so no allocation happens there.
 struct SpawnPlan {
@@ -153,9 +218,14 @@ struct SpawnPlan {
   bool set_nproc = false;       // bwrap mode sets it inside the sandbox instead
   bool no_new_privs = false;    // not for bwrap: a setuid bwrap would stop working
   const SandboxOptions* limits = nullptr;
+  int cgroup_procs_fd = -1;     // the call's cgroup.procs: the child moves itself in first
+  int seccomp_fd = -1;          // bwrap mode: handed to bwrap at PythonSandbox::kSeccompFd
+  const sock_fprog* seccomp = nullptr;  // none mode: installed right before execve
 };
 
-enum ChildStage : int { kStageFds = 1, kStageLimits, kStageChdir, kStageDropRoot, kStageExec };
+enum ChildStage : int {
+  kStageFds = 1, kStageLimits, kStageChdir, kStageDropRoot, kStageExec, kStageCgroup, kStageSeccomp
+};
 
 const char* StageName(int stage) {
   switch (stage) {
@@ -164,6 +234,8 @@ const char* StageName(int stage) {
     case kStageChdir: return "changing directory";
     case kStageDropRoot: return "dropping root privileges";
     case kStageExec: return "executing";
+    case kStageCgroup: return "joining the tool call's cgroup before executing";
+    case kStageSeccomp: return "installing the seccomp filter before executing";
   }
   return "starting";
 }
@@ -185,6 +257,10 @@ const char* StageName(int stage) {
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // SIG_IGN survives exec
   setpgid(0, 0);
+  // Before anything else, so that everything this process starts is accounted to the call.
+  if (plan.cgroup_procs_fd >= 0 && ::write(plan.cgroup_procs_fd, "0", 1) != 1) {
+    ChildFail(report_fd, kStageCgroup);
+  }
 
   if (dup2(stdin_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0) {
     ChildFail(report_fd, kStageFds);
@@ -193,9 +269,15 @@ const char* StageName(int stage) {
     if (dup3(report_fd, 3, O_CLOEXEC) < 0) ChildFail(report_fd, kStageFds);
     report_fd = 3;
   }
+  // The seccomp program's memfd is numbered above 9 by the parent, so the dups above leave it be.
+  int first_closed = 4;
+  if (plan.seccomp_fd >= 0) {
+    if (dup2(plan.seccomp_fd, PythonSandbox::kSeccompFd) < 0) ChildFail(report_fd, kStageFds);
+    first_closed = PythonSandbox::kSeccompFd + 1;
+  }
   // Descriptors other threads opened without O_CLOEXEC must not reach the script.
-  if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {
-    for (int fd = 4; fd < max_fd; ++fd) ::close(fd);
+  if (syscall(SYS_close_range, static_cast<unsigned>(first_closed), ~0u, 0u) != 0) {
+    for (int fd = first_closed; fd < max_fd; ++fd) ::close(fd);
   }
 
   const SandboxOptions& o = *plan.limits;
@@ -220,6 +302,9 @@ const char* StageName(int stage) {
     }
   }
   if (plan.no_new_privs) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  if (plan.seccomp && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, plan.seccomp, 0, 0) != 0) {
+    ChildFail(report_fd, kStageSeccomp);
+  }
   execve(argv[0], argv, envp);
   ChildFail(report_fd, kStageExec);
 }
@@ -312,6 +397,10 @@ Result<std::unique_ptr<PythonSandbox>> PythonSandbox::Create(const SandboxOption
                             kSandboxPath + " (install the Debian package python3)");
   }
   sandbox->python_path_ = *python;
+  auto seccomp = BuildSeccompProgram(options.allow_subprocess);
+  if (!seccomp.ok()) return seccomp.status();
+  sandbox->seccomp_bpf_ = std::move(seccomp).value();
+  sandbox->FindCgroup();
 
   if (options.mode == "none") {
     spdlog::warn(
@@ -396,6 +485,111 @@ Result<std::unique_ptr<PythonSandbox>> PythonSandbox::Create(const SandboxOption
   return sandbox;
 }
 
+const char* MemoryBoundName(MemoryBound bound) {
+  switch (bound) {
+    case MemoryBound::kCgroup: return "cgroup";
+    case MemoryBound::kSingleProcess: return "seccomp";
+    case MemoryBound::kPerProcess: return "per-process";
+  }
+  return "?";
+}
+
+MemoryBound PythonSandbox::memory_bound() const {
+  if (!cgroup_parent_.empty()) return MemoryBound::kCgroup;
+  return options_.allow_subprocess ? MemoryBound::kPerProcess : MemoryBound::kSingleProcess;
+}
+
+void PythonSandbox::FindCgroup() {
+  const SandboxOptions& o = options_;
+  Result<std::string> parent = Status::NotFound("tools sandbox: cgroup_mount is \"none\"");
+  if (o.cgroup_mount != "none") {
+    Result<std::string> mount = o.cgroup_mount.empty() ? sandbox_internal::DefaultCgroupMount()
+                                                       : Result<std::string>(o.cgroup_mount);
+    auto self = ReadFile("/proc/self/cgroup");
+    if (!mount.ok()) {
+      parent = mount.status();
+    } else if (!self.ok()) {
+      parent = self.status();
+    } else {
+      parent = sandbox_internal::FindDelegatedCgroup(*mount, *self);
+    }
+  }
+  if (parent.ok()) {
+    // The delegation may still refuse the one thing we need: a process moving itself in.
+    sandbox_internal::CallCgroup trial;
+    Status s = trial.Create(*parent, o.memory_bytes, o.max_processes);
+    if (s.ok()) {
+      const pid_t pid = ::fork();
+      if (pid == 0) ::_exit(::write(trial.procs_fd(), "0", 1) == 1 ? 0 : 1);
+      const int status = pid < 0 ? 0 : WaitForChild(pid);
+      if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        s = Status::IoError("a process cannot move itself into " + trial.path() + "/cgroup.procs");
+      }
+    }
+    if (s.ok()) {
+      cgroup_parent_ = *parent;
+    } else {
+      parent = s;
+    }
+  }
+  const std::string mib = std::to_string(o.memory_bytes >> 20);
+  if (!cgroup_parent_.empty()) {
+    spdlog::debug("tools sandbox: each call runs in its own cgroup under {} (memory.max {} MiB, pids.max {})",
+                  cgroup_parent_, mib, o.max_processes);
+    return;
+  }
+  cgroup_reason_ = parent.status().message();
+  if (o.allow_subprocess) {
+    spdlog::warn(
+        "tools.allow_subprocess: true without a delegated cgroup v2 ({}): a call's memory is bounded "
+        "per process only, tools.memory_mb ({} MiB) each for up to {} processes",
+        cgroup_reason_, mib, o.max_processes);
+  } else {
+    spdlog::debug("tools sandbox: no cgroup ({}); a seccomp filter keeps each call to one process, "
+                  "which RLIMIT_AS bounds to {} MiB", cgroup_reason_, mib);
+  }
+}
+
+SandboxCommand PythonSandbox::CommandFor(const std::string& script, const std::vector<std::string>& args) const {
+  SandboxCommand command;
+  std::vector<std::string> env_vars = {"LANG=C.UTF-8", "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1",
+                                       "MKL_NUM_THREADS=1", std::string("PATH=") + kSandboxPath};
+  if (options_.mode == "bwrap") {
+    std::vector<std::string>& a = command.argv;
+    a = bwrap_prefix_;
+    a.insert(a.end(), {"--ro-bind", script, "/work/main.py", "--remount-ro", "/", "--chdir", "/work",
+                       "--seccomp", std::to_string(kSeccompFd), "--clearenv"});
+    env_vars.insert(env_vars.end(), {"HOME=/work", "TMPDIR=/work"});
+    for (const auto& kv : env_vars) {
+      size_t eq = kv.find('=');
+      a.insert(a.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
+    }
+    const std::string nproc = std::to_string(options_.max_processes);
+    a.insert(a.end(), {"--", prlimit_path_, "--nproc=" + nproc + ":" + nproc, "--", python_path_, "-I", "-u",
+                       "main.py"});
+    command.envp = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8"};
+  } else {
+    const std::string dir = fs::path(script).parent_path().string();
+    command.argv = {python_path_, "-I", "-u", fs::path(script).filename().string()};
+    env_vars.insert(env_vars.end(), {"HOME=" + dir, "TMPDIR=" + dir});
+    command.envp = env_vars;
+  }
+  command.argv.insert(command.argv.end(), args.begin(), args.end());
+  return command;
+}
+
+int PythonSandbox::NewSeccompFd() const {
+  int fd = ::memfd_create("tfgrpo-seccomp", MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  bool ok = ::pwrite(fd, seccomp_bpf_.data(), seccomp_bpf_.size(), 0) == static_cast<ssize_t>(seccomp_bpf_.size());
+  // Numbered above 9, so that the child's dup2()s onto 0-4 cannot overwrite it first.
+  int high = ok ? ::fcntl(fd, F_DUPFD_CLOEXEC, 10) : -1;
+  int err = errno;
+  ::close(fd);
+  errno = err;
+  return high;
+}
+
 Result<ToolRun> PythonSandbox::Run(const std::string& code) const {
   return RunWithLimits(code, options_.wall_timeout_s, options_.output_cap_bytes);
 }
@@ -413,8 +607,13 @@ Result<ToolRun> PythonSandbox::RunWithLimits(const std::string& code, double wal
 
   SpawnPlan plan;
   plan.limits = &o;
-  std::vector<std::string> env_vars = {"LANG=C.UTF-8", "OMP_NUM_THREADS=1",
-                                       "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1"};
+  SandboxCommand command = CommandFor(script, {});
+  plan.argv = std::move(command.argv);
+  plan.envp = std::move(command.envp);
+  UniqueFd seccomp_fd;
+  // In none mode the child installs the filter itself; the program outlives the fork.
+  const sock_fprog seccomp_prog{static_cast<unsigned short>(seccomp_bpf_.size() / sizeof(sock_filter)),
+                                reinterpret_cast<sock_filter*>(const_cast<char*>(seccomp_bpf_.data()))};
   if (sandboxed) {
     plan.drop_root = drop_root_;
     plan.uid = o.run_as_uid;
@@ -424,27 +623,20 @@ Result<ToolRun> PythonSandbox::RunWithLimits(const std::string& code, double wal
       return Status::IoError("cannot hand " + scratch.path() + " to uid " +
                              std::to_string(o.run_as_uid) + ": " + ErrnoText(errno));
     }
-    plan.argv = bwrap_prefix_;
-    plan.argv.insert(plan.argv.end(), {"--ro-bind", script, "/work/main.py", "--remount-ro", "/",
-                                       "--chdir", "/work", "--clearenv"});
-    env_vars.insert(env_vars.end(),
-                    {std::string("PATH=") + kSandboxPath, "HOME=/work", "TMPDIR=/work"});
-    for (const auto& kv : env_vars) {
-      size_t eq = kv.find('=');
-      plan.argv.insert(plan.argv.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
-    }
-    const std::string nproc = std::to_string(o.max_processes);
-    plan.argv.insert(plan.argv.end(), {"--", prlimit_path_, "--nproc=" + nproc + ":" + nproc,
-                                       "--", python_path_, "-I", "-u", "main.py"});
-    plan.envp = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8"};
+    seccomp_fd.reset(NewSeccompFd());
+    if (seccomp_fd.get() < 0) return Status::IoError("memfd for the seccomp filter: " + ErrnoText(errno));
+    plan.seccomp_fd = seccomp_fd.get();
   } else {
     plan.cwd = scratch.path();
     plan.set_nproc = true;
     plan.no_new_privs = true;
-    plan.argv = {python_path_, "-I", "-u", "main.py"};
-    env_vars.insert(env_vars.end(), {std::string("PATH=") + kSandboxPath,
-                                     "HOME=" + scratch.path(), "TMPDIR=" + scratch.path()});
-    plan.envp = env_vars;
+    plan.seccomp = &seccomp_prog;
+  }
+  // Declared before the fork so that it is removed only after the child has been reaped.
+  sandbox_internal::CallCgroup cgroup;
+  if (!cgroup_parent_.empty()) {
+    if (Status s = cgroup.Create(cgroup_parent_, o.memory_bytes, o.max_processes); !s.ok()) return s;
+    plan.cgroup_procs_fd = cgroup.procs_fd();
   }
 
   int pipe_fds[2];
@@ -592,6 +784,10 @@ Result<ToolRun> PythonSandbox::RunWithLimits(const std::string& code, double wal
     }
   } else if (run.exit_code != 0) {
     note("[exit code " + std::to_string(run.exit_code) + "]");
+  }
+  if (const int64_t oom = cgroup_parent_.empty() ? 0 : cgroup.OomKills(); oom > 0) {
+    note("[memory limit of " + std::to_string(o.memory_bytes >> 20) + " MiB reached: " + std::to_string(oom) +
+         (oom == 1 ? " process" : " processes") + " killed]");
   }
   return run;
 }

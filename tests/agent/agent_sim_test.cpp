@@ -188,6 +188,8 @@ TEST(AgentSimLearner, SummariesAndAdvantageWorkOnAgentTranscripts) {
                                               {"trajectory", out->trajectory},
                                               {"ground_truth", truth},
                                               {"reward", correct ? "1" : "0"},
+                                              {"critique", ""},
+                 {"library", "(empty)"},
                                               {"agent_objective", ""}});
     ASSERT_TRUE(prompt.ok());
     ChatRequest req;
@@ -202,6 +204,7 @@ TEST(AgentSimLearner, SummariesAndAdvantageWorkOnAgentTranscripts) {
   }
   ASSERT_TRUE(seen[0] && seen[1]) << "need a winner and a loser";
   auto adv = prompts->Render("advantage", {{"problem", t["problem"]},
+                                                {"library", "(empty)"},
                                            {"ground_truth", truth},
                                            {"summaries", summaries},
                                            {"max_experiences", "2"},

@@ -43,6 +43,13 @@ Outcome RunTfgrpo(const TempDir& dir, const std::string& args, const std::string
   return o;
 }
 
+// The last non-empty line of `text`, without its newline.
+std::string LastLine(const std::string& text) {
+  std::string t = text;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
+}
+
 void Write(const std::filesystem::path& p, const std::string& text) { ASSERT_TRUE(WriteFileAtomic(p, text).ok()); }
 
 void WriteSimTasks(const std::filesystem::path& p, int n, uint64_t seed) {
@@ -78,15 +85,68 @@ TEST(Cli, UnknownConfigKeyIsNamed) {
   EXPECT_NE(o.err.find("config.yaml"), std::string::npos) << o.err;
 }
 
-TEST(Cli, UnreachableEndpointFailsEveryRolloutButEndsCleanly) {
+TEST(Cli, UnreachableEndpointStopsTheStepUndoneAndAResumeRunsIt) {
   TempDir dir;
   WriteSimTasks(dir / "train.jsonl", 4, 1);
   Write(dir / "config.yaml", Yaml("http://127.0.0.1:9/v1"));  // discard port: nothing listens
-  auto o = RunTfgrpo(dir, "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " + (dir / "run").string());
-  // The run is not fatal (a transient outage is not a bad key), but the summary says what happened.
-  EXPECT_EQ(o.exit_code, 0) << o.err;
-  EXPECT_NE(o.out.find("16 rollouts (16 failed)"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("unavailable"), std::string::npos) << o.out;
+  const std::string train =
+      "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " + (dir / "run").string();
+  auto o = RunTfgrpo(dir, train);
+  // Not a done step with an empty library: an error, one line, and nothing marked as done.
+  EXPECT_NE(o.exit_code, 0) << o.out;
+  // The warnings name each failed rollout; the last line says why the run stopped.
+  EXPECT_EQ(LastLine(o.err).rfind("error: step 1: every rollout failed: unavailable: cannot reach http://127.0.0.1:9/v1", 0),
+            0u)
+      << o.err;
+  EXPECT_EQ(o.err.find("error: "), o.err.rfind("error: ")) << o.err;  // one error line
+  EXPECT_EQ(o.out.find("train: "), std::string::npos) << o.out;
+
+  // The endpoint comes back: the same run dir does the step.
+  SimServer sim(SimOptions{.seed = 3});
+  ASSERT_TRUE(sim.Start(0).ok());
+  Write(dir / "config.yaml", Yaml(sim.base_url()));
+  auto resumed = RunTfgrpo(dir, train);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("1 of 1 steps run"), std::string::npos) << resumed.out;
+  EXPECT_NE(ReadFile(dir / "run" / "experiences.json").value(), "{}\n");
+}
+
+TEST(Cli, AReplyNestedAHundredThousandLevelsDeepIsAnErrorNotACrash) {
+  const std::string deep = R"({"choices":[{"finish_reason":"stop","message":{"role":"assistant","content":"x","x":)" +
+                           std::string(100000, '[') + std::string(100000, ']') + "}}]}";
+  httplib::Server server;
+  server.Post("/v1/chat/completions", [&deep](const httplib::Request&, httplib::Response& res) {
+    res.set_content(deep, "application/json");
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread thread([&] { server.listen_after_bind(); });
+  TempDir dir;
+  WriteSimTasks(dir / "train.jsonl", 4, 1);
+  WriteSimTasks(dir / "eval.jsonl", 2, 1);
+  Write(dir / "config.yaml", Yaml("http://127.0.0.1:" + std::to_string(port) + "/v1"));
+  auto train = RunTfgrpo(dir, "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " +
+                                  (dir / "run").string());
+  auto eval = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 1 --out " +
+                                 (dir / "e.json").string());
+  server.stop();
+  thread.join();
+  for (const Outcome* o : {&train, &eval}) {
+    EXPECT_EQ(o->exit_code, 1) << o->err;
+    EXPECT_NE(o->err.find("response body is JSON nested more than 128 levels deep"), std::string::npos) << o->err;
+  }
+}
+
+TEST(Cli, EvalAgainstAnUnreachableEndpointIsAnErrorAndWritesNoReport) {
+  TempDir dir;
+  WriteSimTasks(dir / "eval.jsonl", 3, 1);
+  Write(dir / "config.yaml", Yaml("http://127.0.0.1:9/v1"));
+  auto o = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 2 --out " +
+                              (dir / "e.json").string());
+  EXPECT_NE(o.exit_code, 0);
+  EXPECT_EQ(LastLine(o.err).rfind("error: every eval sample failed: unavailable: cannot reach http://127.0.0.1:9/v1", 0),
+            0u)
+      << o.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "e.json"));
 }
 
 TEST(Cli, RejectedApiKeyStopsWithOneClearLineAndNeverShowsTheKey) {

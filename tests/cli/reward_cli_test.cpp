@@ -77,5 +77,19 @@ TEST(RewardMathCli, MissingFileAndBadTimeoutFail) {
   EXPECT_TRUE(zero.lines.empty());
 }
 
+TEST(RewardMathCli, PrecisionSetsSignificantDigits) {
+  TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir / "pairs.jsonl", "{\"gold\": \"\\\\frac{2}{3}\", \"pred\": \"0.667\"}\n").ok());
+  CliRun three = RewardMath(dir, "--jsonl " + (dir / "pairs.jsonl").string() + " --precision 3");
+  ASSERT_EQ(three.exit_code, 0) << three.err;
+  ASSERT_EQ(three.lines.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(three.lines[0])["score"], 1.0);
+  CliRun six = RewardMath(dir, "--jsonl " + (dir / "pairs.jsonl").string());
+  ASSERT_EQ(six.lines.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(six.lines[0])["score"], 0.0);
+  CliRun bad = RewardMath(dir, "--jsonl " + (dir / "pairs.jsonl").string() + " --precision 0");
+  EXPECT_NE(bad.exit_code, 0);
+}
+
 }  // namespace
 }  // namespace tfgrpo

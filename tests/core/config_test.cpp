@@ -67,6 +67,7 @@ data:
   eval: "/abs/eval.jsonl"
   problem_key: "question"
   answer_key: "answer"
+  max_task_bytes: 1000
 task:
   mode: "agent"
   reward: "exact"
@@ -104,6 +105,7 @@ eval:
   EXPECT_EQ(c.data.eval, fs::path("/abs/eval.jsonl"));
   EXPECT_EQ(c.data.problem_key, "question");
   EXPECT_EQ(c.data.answer_key, "answer");
+  EXPECT_EQ(c.data.max_task_bytes, 1000);
   EXPECT_EQ(c.task.mode, "agent");
   EXPECT_EQ(c.task.reward, "exact");
   EXPECT_EQ(c.task.instructions, "Think.\nAnswer in \\boxed{}.\n");
@@ -134,6 +136,7 @@ TEST_F(ConfigTest, OmittedKeysTakeTheDocumentedDefaults) {
   EXPECT_TRUE(c.data.eval.empty());
   EXPECT_EQ(c.data.problem_key, "problem");
   EXPECT_EQ(c.data.answer_key, "groundtruth");
+  EXPECT_EQ(c.data.max_task_bytes, 4194304);
   EXPECT_EQ(c.task.mode, "prompt");
   EXPECT_EQ(c.task.reward, "math");
   EXPECT_EQ(c.task.instructions, "Solve the problem. Put the final answer in \\boxed{}.");
@@ -238,10 +241,14 @@ TEST_F(ConfigTest, OutOfRangeValuesAreRejectedWithTheirLine) {
   EXPECT_THAT(Error(m + "max_tokens: 0\n"), HasSubstr("model.max_tokens: must be at least 1"));
   EXPECT_THAT(Error(std::string(kMinimal) + "eval:\n  k: 0\n"), HasSubstr("eval.k: must be at least 1"));
   EXPECT_THAT(Error(std::string(kMinimal) + "eval:\n  temperature: 3\n"), HasSubstr("eval.temperature"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "data:\n  max_task_bytes: 0\n"),
+              HasSubstr("config.yaml:5: data.max_task_bytes: must be at least 1, got 0"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "data:\n  max_task_bytes: -5\n"),
+              HasSubstr("data.max_task_bytes: expected a non-negative integer, got '-5'"));
   EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  mode: chat\n"),
               HasSubstr("config.yaml:5: task.mode: expected one of prompt, agent, got 'chat'"));
   EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  reward: fuzzy\n"),
-              HasSubstr("task.reward: expected one of math, exact, judge, got 'fuzzy'"));
+              HasSubstr("task.reward: expected one of math, exact, judge, python, command, got 'fuzzy'"));
   EXPECT_THAT(Error("model:\n  base_url: localhost:8000\n  name: m\n"),
               HasSubstr("model.base_url: expected an http:// or https:// URL"));
   // Boundaries are legal.
@@ -338,11 +345,13 @@ TEST(ConfigAgentKeys, AgentModeAndToolsParseWithDefaults) {
   EXPECT_EQ(defaults->task.timeout_s, 1800);
   EXPECT_EQ(defaults->task.tool_protocol, "native");
   EXPECT_EQ(defaults->tools.sandbox, "bwrap");
+  EXPECT_EQ(defaults->tools.memory_mb, 2048);
+  EXPECT_FALSE(defaults->tools.allow_subprocess);
 
   auto c = ParseConfig(
       "model:\n  base_url: http://x/v1\n  name: m\n"
       "task:\n  mode: agent\n  max_turns: 8\n  timeout_s: 60\n  tool_protocol: text\n"
-      "tools:\n  sandbox: none\n  timeout_s: 5\n",
+      "tools:\n  sandbox: none\n  timeout_s: 5\n  memory_mb: 512\n  allow_subprocess: true\n",
       "c.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->task.mode, "agent");
@@ -351,6 +360,8 @@ TEST(ConfigAgentKeys, AgentModeAndToolsParseWithDefaults) {
   EXPECT_EQ(c->task.tool_protocol, "text");
   EXPECT_EQ(c->tools.sandbox, "none");
   EXPECT_EQ(c->tools.timeout_s, 5);
+  EXPECT_EQ(c->tools.memory_mb, 512);
+  EXPECT_TRUE(c->tools.allow_subprocess);
 }
 
 TEST(ConfigAgentKeys, BadAgentValuesAreNamed) {
@@ -365,6 +376,32 @@ TEST(ConfigAgentKeys, BadAgentValuesAreNamed) {
             std::string::npos);
   EXPECT_NE(error(m + "task:\n  max_turns: 0\n").find("task.max_turns"), std::string::npos);
   EXPECT_NE(error(m + "tools:\n  sandbx: none\n").find("unknown key 'tools.sandbx'"), std::string::npos);
+  EXPECT_NE(error(m + "tools:\n  memory_mb: 10\n").find("tools.memory_mb: must be at least 64"), std::string::npos)
+      << error(m + "tools:\n  memory_mb: 10\n");
+  EXPECT_NE(error(m + "tools:\n  allow_subprocess: maybe\n").find("tools.allow_subprocess"), std::string::npos);
+}
+
+TEST(ConfigMathKeys, PrecisionParsesValidatesAndDefaults) {
+  const std::string m = "model:\n  base_url: http://x/v1\n  name: m\n";
+  auto defaults = ParseConfig(m, "c.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->task.math_precision, 6);
+  auto c = ParseConfig(m + "task:\n  math:\n    precision: 3\n", "c.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->task.math_precision, 3);
+  // A non-default precision changes what counts as correct, so it is part of the run's fingerprint;
+  // the default leaves existing fingerprints as they were.
+  EXPECT_NE(ConfigFingerprintJson(*c).dump(), ConfigFingerprintJson(*defaults).dump());
+  EXPECT_FALSE(ConfigFingerprintJson(*defaults)["task"].contains("math_precision"));
+  auto error = [](const std::string& yaml) {
+    auto r = ParseConfig(yaml, "c.yaml");
+    return r.ok() ? std::string() : r.status().message();
+  };
+  EXPECT_NE(error(m + "task:\n  math:\n    precision: 0\n").find("task.math.precision"), std::string::npos);
+  EXPECT_NE(error(m + "task:\n  math:\n    precision: 16\n").find("between 1 and 15"), std::string::npos);
+  EXPECT_NE(error(m + "task:\n  math:\n    precision: six\n").find("task.math.precision"), std::string::npos);
+  EXPECT_NE(error(m + "task:\n  math:\n    precisoin: 3\n").find("unknown key 'task.math.precisoin'"),
+            std::string::npos);
 }
 
 TEST(ConfigAgentKeys, FingerprintSeesAgentSettingsOnlyInAgentMode) {
@@ -375,6 +412,47 @@ TEST(ConfigAgentKeys, FingerprintSeesAgentSettingsOnlyInAgentMode) {
   auto agent_a = ParseConfig(m + "task:\n  mode: agent\n  max_turns: 3\n", "c.yaml");
   auto agent_b = ParseConfig(m + "task:\n  mode: agent\n  max_turns: 9\n", "c.yaml");
   EXPECT_NE(ConfigFingerprintJson(*agent_a), ConfigFingerprintJson(*agent_b));
+}
+
+TEST_F(ConfigTest, ScriptedRewardKeys) {
+  auto c = ParseConfig(std::string(kMinimal) +
+                           "task:\n  reward: python\n  reward_file: graders/verify.py\n  reward_function: check\n"
+                           "  reward_timeout_s: 2.5\n  reward_workers: 3\n",
+                       "/cfg/dir/config.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->task.reward_file, fs::path("/cfg/dir/graders/verify.py"));
+  EXPECT_EQ(c->task.reward_function, "check");
+  EXPECT_EQ(c->task.reward_timeout_s, 2.5);
+  EXPECT_EQ(c->task.reward_workers, 3);
+  // The fingerprint keeps the file as written, so a moved run dir still resumes.
+  EXPECT_EQ(ConfigFingerprintJson(*c)["task"]["reward_file"], "graders/verify.py");
+
+  auto cmd = ParseConfig(std::string(kMinimal) + "task:\n  reward: command\n  reward_command: [\"./score.sh\", \"--strict\"]\n",
+                         "config.yaml");
+  ASSERT_TRUE(cmd.ok()) << cmd.status().ToString();
+  EXPECT_EQ(cmd->task.reward_command, (std::vector<std::string>{"./score.sh", "--strict"}));
+  EXPECT_EQ(cmd->task.reward_function, "verify");
+  EXPECT_EQ(cmd->task.reward_timeout_s, 10);
+  EXPECT_EQ(cmd->task.reward_workers, 0);
+  // Runs with built-in rewards keep the fingerprint they had.
+  auto plain = ParseConfig(std::string(kMinimal), "config.yaml");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(ConfigFingerprintJson(*plain)["task"].contains("reward_file"));
+}
+
+TEST_F(ConfigTest, ScriptedRewardKeysAreValidated) {
+  auto error = [](const std::string& task) {
+    auto c = ParseConfig(std::string(kMinimal) + "task:\n" + task, "config.yaml");
+    return c.ok() ? std::string("(parsed)") : c.status().message();
+  };
+  EXPECT_THAT(error("  reward: python\n"), HasSubstr("task.reward_file: required when task.reward is \"python\""));
+  EXPECT_THAT(error("  reward: command\n"), HasSubstr("task.reward_command: required"));
+  EXPECT_THAT(error("  reward: command\n  reward_command: ./score.sh\n"),
+              HasSubstr("task.reward_command: expected a list of strings"));
+  EXPECT_THAT(error("  reward: python\n  reward_file: v.py\n  reward_timeout_s: 0\n"),
+              HasSubstr("task.reward_timeout_s: must be greater than 0"));
+  EXPECT_THAT(error("  reward: python\n  reward_file: v.py\n  reward_workers: -1\n"),
+              HasSubstr("task.reward_workers: must be at least 0"));
 }
 
 }  // namespace

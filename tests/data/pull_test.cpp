@@ -14,6 +14,7 @@
 #include "test_util.h"
 #include "tfgrpo/data.h"
 #include "tfgrpo/pull.h"
+#include "tfgrpo/retry.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
@@ -56,6 +57,17 @@ class FakeHub {
   void set_fault(std::function<std::optional<Fault>(int64_t, int)> fault) { fault_ = std::move(fault); }
   // Lets a test reshape row i (drop a field, say).
   void set_row_edit(std::function<void(int64_t, json&)> edit) { row_edit_ = std::move(edit); }
+  // Lets a test rewrite the body served for (offset, attempt) as raw text (invalid JSON, say).
+  void set_body_edit(std::function<void(int64_t, int, std::string&)> edit) { body_edit_ = std::move(edit); }
+  // A misbehaving server: `num_rows_total` as a function of the offset asked for, and how many
+  // times the requested length it serves (rows past `rows` are made up).
+  void set_reported_total(std::function<int64_t(int64_t)> total) { reported_total_ = std::move(total); }
+  void set_page_factor(int factor) { page_factor_ = factor; }
+
+  std::vector<int64_t> lengths() const {
+    std::lock_guard lock(mu_);
+    return lengths_;
+  }
 
   std::vector<int64_t> offsets() const {
     std::lock_guard lock(mu_);
@@ -84,13 +96,19 @@ class FakeHub {
     const int64_t offset = std::stoll(req.get_param_value("offset"));
     const int64_t length = std::stoll(req.get_param_value("length"));
     offsets_.push_back(offset);
+    lengths_.push_back(length);
+    if (offsets_.size() > 60) {  // a pull that never stops fails the test instead of hanging it
+      res.status = 404;
+      return;
+    }
     if (length < 1 || length > 100) {
       res.status = 422;
       res.set_content(R"({"error":"Parameter 'length' must be in 1..100"})", "application/json");
       return;
     }
+    const int attempt = attempts_[offset]++;
     if (fault_) {
-      if (auto f = fault_(offset, attempts_[offset]++)) {
+      if (auto f = fault_(offset, attempt)) {
         res.status = f->status;
         if (!f->retry_after.empty()) res.set_header("Retry-After", f->retry_after);
         res.set_content(R"({"error":"try later"})", "application/json");
@@ -98,28 +116,44 @@ class FakeHub {
       }
     }
     json rows = json::array();
-    for (int64_t i = offset; i < std::min<int64_t>(offset + length, rows_); ++i) {
+    const int64_t end = reported_total_ ? offset + length * page_factor_
+                                        : std::min<int64_t>(offset + length * page_factor_, rows_);
+    for (int64_t i = offset; i < end; ++i) {
       json row = {{"question", "What is " + std::to_string(i) + " + 0?"},
                   {"solution", {{"steps", "add zero"}, {"answer", std::to_string(i)}}},
                   {"level", i % 5}};
       if (row_edit_) row_edit_(i, row);
       rows.push_back({{"row_idx", i}, {"row", row}, {"truncated_cells", json::array()}});
     }
-    json body = {{"features", json::array()}, {"rows", rows}, {"num_rows_total", rows_},
+    const int64_t total = reported_total_ ? reported_total_(offset) : rows_;
+    json body = {{"features", json::array()}, {"rows", rows}, {"num_rows_total", total},
                  {"num_rows_per_page", 100}, {"partial", false}};
-    res.set_content(body.dump(), "application/json");
+    std::string text = body.dump();
+    if (body_edit_) body_edit_(offset, attempt, text);
+    res.set_content(text, "application/json");
   }
 
   int rows_;
   LocalHttpServer http_;
   mutable std::mutex mu_;
   std::vector<int64_t> offsets_;
+  std::vector<int64_t> lengths_;
   std::map<int64_t, int> attempts_;
   int splits_requests_ = 0;
   std::string authorization_;
   std::function<std::optional<Fault>(int64_t, int)> fault_;
   std::function<void(int64_t, json&)> row_edit_;
+  std::function<void(int64_t, int, std::string&)> body_edit_;
+  std::function<int64_t(int64_t)> reported_total_;
+  int page_factor_ = 1;
 };
+
+// Replaces the first occurrence of `from` in `text` (a test's way to plant raw bytes in a body).
+void ReplaceOnce(std::string& text, const std::string& from, const std::string& to) {
+  const size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos) << from;
+  text.replace(at, from.size(), to);
+}
 
 PullOptions Options(const FakeHub& hub, const std::filesystem::path& out) {
   PullOptions o;
@@ -392,6 +426,197 @@ TEST(Pull, AFirstPageThatFailsToMapDoesNotBlockACorrectedPull) {
   ASSERT_TRUE(right.ok()) << right.status().message();
   EXPECT_EQ(right->resumed_from, 0);
   EXPECT_EQ(ReadJsonl(o.out).size(), 30u);
+}
+
+// Issue 7, finding 1: a row nested 100,000 levels deep used to overflow the stack.
+TEST(Pull, ARowNestedTooDeepIsAPermanentErrorNamingThePage) {
+  FakeHub hub;
+  hub.set_row_edit([](int64_t i, json& row) {
+    if (i == 137) row["question"] = "@DEEP@";
+  });
+  hub.set_body_edit([](int64_t offset, int, std::string& body) {
+    if (offset == 100) ReplaceOnce(body, "\"@DEEP@\"", std::string(100000, '[') + std::string(100000, ']'));
+  });
+  ASSERT_TRUE(hub.Start());
+  TempDir dir;
+  auto o = Options(hub, dir / "math.jsonl");
+  auto summary = PullDataset(o);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), Status::Code::kProviderError);
+  const std::string& m = summary.status().message();
+  EXPECT_NE(m.find("rows from 100"), std::string::npos) << m;
+  EXPECT_NE(m.find("deeper than 128"), std::string::npos) << m;
+  EXPECT_NE(m.find("row_idx 137"), std::string::npos) << m;
+  EXPECT_EQ(hub.offsets(), (std::vector<int64_t>{0, 100}));  // not retried
+  EXPECT_EQ(ReadJsonl(Partial(o.out)).size(), 100u);
+}
+
+// Issue 7, finding 13: invalid UTF-8 was retried 6 times as "not a JSON object".
+TEST(Pull, InvalidUtf8InARowIsAPermanentErrorNamingTheRowAndByte) {
+  FakeHub hub;
+  hub.set_row_edit([](int64_t i, json& row) {
+    if (i == 137) row["question"] = "@BAD@";
+  });
+  hub.set_body_edit([](int64_t offset, int, std::string& body) {
+    if (offset == 100) ReplaceOnce(body, "@BAD@", "caf\xff\xfe");
+  });
+  ASSERT_TRUE(hub.Start());
+  TempDir dir;
+  auto o = Options(hub, dir / "math.jsonl");
+  auto summary = PullDataset(o);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), Status::Code::kProviderError);
+  const std::string& m = summary.status().message();
+  EXPECT_NE(m.find("rows from 100"), std::string::npos) << m;
+  EXPECT_NE(m.find("not valid UTF-8"), std::string::npos) << m;
+  EXPECT_NE(m.find("0xFF"), std::string::npos) << m;
+  EXPECT_NE(m.find("row_idx 137"), std::string::npos) << m;
+  EXPECT_EQ(m.find("not a JSON object"), std::string::npos) << m;
+  EXPECT_EQ(hub.offsets(), (std::vector<int64_t>{0, 100}));
+  EXPECT_EQ(summary.status().message().find("retry"), std::string::npos) << m;
+}
+
+TEST(Pull, MalformedJsonIsPermanentButATruncatedBodyIsRetried) {
+  FakeHub truncating;
+  truncating.set_body_edit([](int64_t offset, int attempt, std::string& body) {
+    if (offset == 100 && attempt == 0) body.resize(body.size() / 2);
+  });
+  ASSERT_TRUE(truncating.Start());
+  TempDir dir;
+  auto summary = PullDataset(Options(truncating, dir / "a.jsonl"));
+  ASSERT_TRUE(summary.ok()) << summary.status().message();
+  EXPECT_EQ(summary->retries, 1);
+  EXPECT_EQ(truncating.offsets(), (std::vector<int64_t>{0, 100, 100, 200}));
+
+  FakeHub garbled;
+  garbled.set_body_edit([](int64_t offset, int, std::string& body) {
+    if (offset == 200) ReplaceOnce(body, "\"row_idx\":210,", "\"row_idx\":210,,");
+  });
+  ASSERT_TRUE(garbled.Start());
+  auto bad = PullDataset(Options(garbled, dir / "b.jsonl"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Status::Code::kProviderError);
+  const std::string& m = bad.status().message();
+  EXPECT_NE(m.find("rows from 200"), std::string::npos) << m;
+  EXPECT_NE(m.find("invalid JSON"), std::string::npos) << m;
+  EXPECT_NE(m.find("row_idx 210"), std::string::npos) << m;
+  EXPECT_EQ(garbled.offsets(), (std::vector<int64_t>{0, 100, 200}));
+}
+
+// Issue 7, finding 13: 408 and 409 are retried like the LLM client retries them.
+TEST(Pull, Retries408And409LikeTheLlmClient) {
+  FakeHub hub;
+  hub.set_fault([](int64_t offset, int attempt) -> std::optional<Fault> {
+    if (offset != 100) return std::nullopt;
+    if (attempt == 0) return Fault{408, ""};
+    if (attempt == 1) return Fault{409, ""};
+    return std::nullopt;
+  });
+  ASSERT_TRUE(hub.Start());
+  TempDir dir;
+  auto summary = PullDataset(Options(hub, dir / "math.jsonl"));
+  ASSERT_TRUE(summary.ok()) << summary.status().message();
+  EXPECT_EQ(summary->retries, 2);
+  EXPECT_EQ(summary->rows, 250);
+
+  FakeHub refusing;
+  refusing.set_fault([](int64_t, int) -> std::optional<Fault> { return Fault{422, ""}; });
+  ASSERT_TRUE(refusing.Start());
+  auto refused = PullDataset(Options(refusing, dir / "b.jsonl"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kProviderError);
+  EXPECT_EQ(refusing.offsets().size(), 1u);  // the server's final word: not retried
+}
+
+TEST(RetryPolicy, SharedByTheLlmClientAndDataPull) {
+  for (long status : {408L, 409L, 429L, 500L, 502L, 503L, 599L}) EXPECT_TRUE(IsRetryableHttpStatus(status)) << status;
+  for (long status : {200L, 400L, 401L, 403L, 404L, 410L, 422L, 600L}) EXPECT_FALSE(IsRetryableHttpStatus(status)) << status;
+}
+
+// Issue 7, finding 12: a server that always reports more rows kept the pull going for ever.
+TEST(Pull, StopsAtTheFirstReportedTotalEvenWhenTheServerReportsMoreLater) {
+  FakeHub hub;
+  hub.set_reported_total([](int64_t offset) { return offset + 250; });
+  ASSERT_TRUE(hub.Start());
+  TempDir dir;
+  auto o = Options(hub, dir / "math.jsonl");
+  auto summary = PullDataset(o);
+  ASSERT_TRUE(summary.ok()) << summary.status().message();
+  EXPECT_EQ(summary->rows, 250);
+  EXPECT_EQ(summary->total, 250);
+  EXPECT_EQ(hub.offsets(), (std::vector<int64_t>{0, 100, 200}));
+  EXPECT_EQ(hub.lengths(), (std::vector<int64_t>{100, 100, 50}));  // never asks past the total
+  EXPECT_EQ(ReadJsonl(o.out).size(), 250u);
+}
+
+TEST(Pull, RefusesAPageLongerThanAsked) {
+  FakeHub hub(2500);
+  hub.set_page_factor(10);
+  ASSERT_TRUE(hub.Start());
+  TempDir dir;
+  auto o = Options(hub, dir / "math.jsonl");
+  auto summary = PullDataset(o);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), Status::Code::kProviderError);
+  const std::string& m = summary.status().message();
+  EXPECT_NE(m.find("asked for 100 rows from offset 0"), std::string::npos) << m;
+  EXPECT_NE(m.find("sent 1000"), std::string::npos) << m;
+  EXPECT_EQ(hub.offsets(), (std::vector<int64_t>{0}));
+  EXPECT_FALSE(std::filesystem::exists(o.out));
+}
+
+TEST(Pull, RefusesAPageWithRowsPastTheReportedTotal) {
+  FakeHub hub;
+  hub.set_reported_total([](int64_t) { return 40; });
+  ASSERT_TRUE(hub.Start());
+  TempDir dir;
+  auto summary = PullDataset(Options(hub, dir / "math.jsonl"));
+  ASSERT_FALSE(summary.ok());
+  EXPECT_NE(summary.status().message().find("past num_rows_total 40"), std::string::npos)
+      << summary.status().message();
+}
+
+TEST(Pull, MaxRowsCapsTheRowsFetchedAndWritten) {
+  FakeHub hub;
+  ASSERT_TRUE(hub.Start());
+  TempDir dir;
+  auto o = Options(hub, dir / "math.jsonl");
+  o.max_rows = 150;
+  auto summary = PullDataset(o);
+  ASSERT_TRUE(summary.ok()) << summary.status().message();
+  EXPECT_EQ(summary->rows, 150);
+  EXPECT_EQ(summary->total, 250);
+  EXPECT_EQ(hub.lengths(), (std::vector<int64_t>{100, 50}));
+  auto records = ReadJsonl(o.out);
+  ASSERT_EQ(records.size(), 150u);
+  EXPECT_EQ(records.back()["id"], "org/math:test:149");
+
+  FakeHub small;
+  ASSERT_TRUE(small.Start());
+  auto few = Options(small, dir / "few.jsonl");
+  few.max_rows = 7;
+  auto seven = PullDataset(few);
+  ASSERT_TRUE(seven.ok()) << seven.status().message();
+  EXPECT_EQ(seven->rows, 7);
+  EXPECT_EQ(small.lengths(), (std::vector<int64_t>{7}));
+}
+
+TEST(Pull, MaxRowsBelowWhatAPartialFileHoldsIsRefused) {
+  TempDir dir;
+  const auto out = dir / "math.jsonl";
+  FakeHub hub;
+  hub.set_fault([](int64_t offset, int) -> std::optional<Fault> {
+    return offset >= 200 ? std::optional<Fault>(Fault{500, ""}) : std::nullopt;
+  });
+  ASSERT_TRUE(hub.Start());
+  ASSERT_FALSE(PullDataset(Options(hub, out)).ok());
+  auto o = Options(hub, out);
+  o.max_rows = 120;
+  auto summary = PullDataset(o);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(summary.status().message().find("--max-rows 120"), std::string::npos) << summary.status().message();
+  EXPECT_EQ(ReadJsonl(Partial(out)).size(), 200u);
 }
 
 }  // namespace

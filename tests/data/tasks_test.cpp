@@ -112,6 +112,47 @@ TEST_F(LoadTasksTest, ErrorsNameFileLineAndField) {
               HasSubstr("train.jsonl:1: field 'id' must be a string or integer, got array"));
 }
 
+// A task line of exactly `bytes` bytes.
+std::string TaskLine(size_t bytes) {
+  const std::string head = "{\"problem\": \"", tail = "\", \"groundtruth\": \"1\"}";
+  return head + std::string(bytes - head.size() - tail.size(), 'x') + tail;
+}
+
+TEST_F(LoadTasksTest, ATaskLargerThanMaxTaskBytesIsRefusedBeforeItIsParsed) {
+  const std::string good = "{\"problem\": \"a\", \"groundtruth\": \"1\"}\n";
+  // The default limit is 4 MiB; a 50 MiB line names its file, line, size and the key.
+  auto big = LoadTasks(Write(good + good + TaskLine(52428800) + "\n" + good), "problem", "groundtruth");
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_THAT(big.status().message(),
+              HasSubstr("train.jsonl:3: task is 52428800 bytes, more than data.max_task_bytes (4194304)"));
+  // A configured limit: exactly at it is fine (the line ending does not count), one more is not.
+  auto at = LoadTasks(Write(TaskLine(100) + "\r\n" + TaskLine(100)), "problem", "groundtruth", 100);
+  ASSERT_TRUE(at.ok()) << at.status().ToString();
+  EXPECT_EQ(at->size(), 2u);
+  auto over = LoadTasks(Write(good + TaskLine(101)), "problem", "groundtruth", 100);  // last line, no newline
+  ASSERT_FALSE(over.ok());
+  EXPECT_THAT(over.status().message(), HasSubstr("train.jsonl:2: task is 101 bytes, more than data.max_task_bytes (100)"));
+}
+
+TEST_F(LoadTasksTest, LinesLongerThanTheReadBufferAreReadWhole) {
+  auto r = LoadTasks(Write(TaskLine(200000) + "\n" + TaskLine(70000) + "\r\n" + TaskLine(65536)), "problem",
+                     "groundtruth");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_GT((*r)[0].problem.size(), 199900u);
+  EXPECT_EQ((*r)[0].problem, std::string((*r)[0].problem.size(), 'x'));
+  EXPECT_EQ((*r)[1].problem.size() + 130000, (*r)[0].problem.size());
+  EXPECT_EQ((*r)[1].line, 2);
+  EXPECT_EQ((*r)[2].problem, std::string((*r)[2].problem.size(), 'x'));
+}
+
+TEST_F(LoadTasksTest, ATaskNestedTooDeeplyIsAnErrorNotACrash) {
+  const std::string deep = "{\"problem\": \"p\", \"groundtruth\": \"1\", \"meta\": " + std::string(100000, '[') +
+                           std::string(100000, ']') + "}\n";
+  EXPECT_THAT(Error(deep), HasSubstr("train.jsonl:1: not a task: JSON nested more than 128 levels deep"));
+}
+
 TEST_F(LoadTasksTest, DuplicateIdsNameBothLines) {
   std::string e = Error("{\"id\": \"x\", \"problem\": \"a\", \"groundtruth\": \"1\"}\n"
                         "{\"problem\": \"b\", \"groundtruth\": \"2\"}\n"

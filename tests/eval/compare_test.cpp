@@ -194,5 +194,20 @@ TEST(Formatting, ComparisonAndPerTaskTablesShowTheNumbers) {
   EXPECT_NE(table.find("gsm8k:test:12      4          3    0.7500"), std::string::npos) << table;
 }
 
+TEST(EvalReport, PerTaskCritiqueIsKeptAndShownOnOneLine) {
+  EvalReport r = Report(4, {Task("a:1", 4, 3, 0.75), Task("a:2", 4, 0, 0.1)});
+  r.per_task[1].critique = "count(3, 7) returned 4, expected 5\nsecond line";
+  nlohmann::json j = r.ToJson();
+  EXPECT_FALSE(j["per_task"][0].contains("critique"));
+  EXPECT_EQ(j["per_task"][1]["critique"], r.per_task[1].critique);
+  auto back = EvalReportFromJson(j);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->per_task[1].critique, r.per_task[1].critique);
+  std::string table = FormatPerTaskTable(r);
+  EXPECT_NE(table.find("  critique: count(3, 7) returned 4, expected 5 / second line\n"), std::string::npos) << table;
+  EXPECT_EQ(table.find("critique:"), table.rfind("critique:"));  // only task a:2 has one
+  EXPECT_GT(table.find("critique:"), table.find("a:2"));
+}
+
 }  // namespace
 }  // namespace tfgrpo

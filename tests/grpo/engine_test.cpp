@@ -1,9 +1,13 @@
 // The practice loop against a scripted client: which calls are made, what the learner sees,
 // and how failures are contained.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <mutex>
 #include <regex>
+#include <sstream>
 
 #include "test_util.h"
 #include "tfgrpo/engine.h"
@@ -328,6 +332,227 @@ TEST(Engine, ChangedConfigOnResumeIsRejected) {
   auto s = Train(c, opt, client);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("group_size"), std::string::npos) << s.status().message();
+}
+
+const Status kDown = Status::Unavailable("cannot reach http://127.0.0.1:9/v1/chat/completions (7 attempts): Connection refused");
+
+// Steps recorded as done in the run store.
+size_t StepsRecorded(const TempDir& dir) {
+  auto store = RunStore::Open(dir / "run" / "run.db");
+  return store.ok() ? (*store)->Steps().size() : 0;
+}
+
+TEST(Engine, AStepWhoseEveryRolloutFailedForATransientReasonIsNotRecordedAsDone) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 3);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ScriptedClient down([](const ChatRequest&) -> Result<ChatResponse> { return kDown; });
+  auto s = Train(c, opt, down);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "step 1: every rollout failed: " + kDown.ToString());
+  EXPECT_EQ(StepsRecorded(dir), 0u);
+  {
+    auto store = RunStore::Open(dir / "run" / "run.db");
+    ASSERT_TRUE(store.ok());
+    EXPECT_EQ((*store)->CountRollouts(), 6);  // what was tried stays on record
+    auto latest = (*store)->LatestLibrary();
+    ASSERT_TRUE(latest.ok() && latest->has_value());
+    EXPECT_EQ((*latest)->first, 0);  // no library version for the failed step
+  }
+
+  // The endpoint is back: the same step runs, and all of it is sent (nothing was learned).
+  ScriptedClient up(MixedScript);
+  auto resumed = Train(c, opt, up);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(resumed->steps_run, 1);
+  EXPECT_EQ(up.requests(Role::kRollout).size(), 6u);
+  EXPECT_EQ(resumed->library.size(), 2u);
+  EXPECT_EQ(StepsRecorded(dir), 1u);
+}
+
+TEST(Engine, EveryRolloutRefusedForGoodIsStillADoneStep) {
+  // A 400 on every call will be a 400 again: re-running cannot help, so the step counts as done.
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 3);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ScriptedClient refusing([](const ChatRequest&) -> Result<ChatResponse> {
+    return Status::ProviderError("HTTP 400 from u: context length exceeded");
+  });
+  auto s = Train(c, opt, refusing);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->rollouts_failed, 6);
+  EXPECT_EQ(StepsRecorded(dir), 1u);
+}
+
+TEST(Engine, AStepWhoseEverySummaryFailedIsResumedWithItsRolloutsReplayed) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 4);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ScriptedClient flaky([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kSummary) return Status::Timeout("HTTP request timed out after 600 s");
+    return MixedScript(r);
+  });
+  auto s = Train(c, opt, flaky);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "step 1: every summary failed: timeout: HTTP request timed out after 600 s");
+  EXPECT_EQ(StepsRecorded(dir), 0u);
+
+  ScriptedClient up(MixedScript);
+  auto resumed = Train(c, opt, up);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_TRUE(up.requests(Role::kRollout).empty());  // replayed from the run store
+  EXPECT_EQ(up.requests(Role::kSummary).size(), 8u);  // the transient failures are sent again
+  EXPECT_EQ(resumed->library.size(), 2u);
+}
+
+TEST(Engine, AFailedConsolidationCallForATransientReasonLeavesTheStepUndone) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 4);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ScriptedClient flaky([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kBatchUpdate) return Status::Unavailable("POST u failed after 7 attempts; last error: HTTP 503");
+    return MixedScript(r);
+  });
+  auto s = Train(c, opt, flaky);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(),
+            "step 1: every batch_update failed: unavailable: POST u failed after 7 attempts; last error: HTTP 503");
+  ScriptedClient up(MixedScript);
+  auto resumed = Train(c, opt, up);
+  ASSERT_TRUE(resumed.ok());
+  EXPECT_EQ(up.requests().size(), 1u);  // only the consolidation is asked again
+  EXPECT_EQ(resumed->library.size(), 2u);
+}
+
+TEST(Engine, TruncatedRepliesAreCountedPerRoleAndNamedWhenTheyDoNotParse) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 4);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
+    auto reply = MixedScript(r);
+    if (r.role == Role::kRollout && EndsWith(r.call_id, "/r3")) reply->finish_reason = "length";
+    if (r.role == Role::kAdvantage && TaskNumber(r) == "1") {
+      ChatResponse cut = Reply("Comparing attempt 1 with attempt 2, the first one went wrong where it");
+      cut.finish_reason = "length";
+      return cut;
+    }
+    return reply;
+  });
+  auto s = Train(c, opt, client);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->truncated_replies.at("rollout"), 2);
+  EXPECT_EQ(s->truncated_replies.at("advantage"), 1);
+  EXPECT_EQ(s->stage_failure_reasons.at("advantage: truncated (raise model.max_tokens)"), 1);
+  const std::string line = FormatTrainSummary(*s);
+  EXPECT_NE(line.find("truncated replies (finish_reason length): 1 x advantage, 2 x rollout"), std::string::npos)
+      << line;
+  EXPECT_NE(line.find("1 x advantage: truncated (raise model.max_tokens)"), std::string::npos) << line;
+  // The finish reason of every call is in the run store.
+  auto store = RunStore::Open(dir / "run" / "run.db");
+  ASSERT_TRUE(store.ok());
+  auto failures = (*store)->Failures();
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_NE(failures[0].error.find("raise model.max_tokens"), std::string::npos) << failures[0].error;
+}
+
+TEST(Engine, CallIdsHaveOneTPrefixAndOtherIdsAreUnchanged) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 1, 3);  // task "t0"
+  {
+    std::ofstream out(dir / "train.jsonl", std::ios::app);
+    out << "{\"id\":\"7\",\"problem\":\"Problem number 7\",\"groundtruth\":\"ANS7\"}\n";
+  }
+  ScriptedClient client(MixedScript);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ASSERT_TRUE(Train(c, opt, client).ok());
+  std::set<std::string> ids;
+  for (const auto& r : client.requests()) ids.insert(r.call_id);
+  std::set<std::string> expected = {"s0/batch_update"};
+  for (std::string task : {"s0/t0/", "s0/t7/"}) {  // ids "t0" and "7" alike
+    for (std::string leaf : {"r0", "r1", "r2", "summary0", "summary1", "summary2", "advantage", "group_update"})
+      expected.insert(task + leaf);
+  }
+  EXPECT_EQ(ids, expected);
+}
+
+TEST(Engine, WarningsNumberStepsFromOneLikeTheInfoLines) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 4, /*batch_size=*/1);  // two steps of one task
+  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kRollout && StartsWith(r.call_id, "s1/")) {  // the library names task 0: go by id
+      if (EndsWith(r.call_id, "/r2")) return Status::ProviderError("HTTP 400 from u: no");
+      const std::string task = r.call_id.substr(4, r.call_id.find('/', 3) - 4);  // "s1/t1/r0" -> "1"
+      return Reply(EndsWith(r.call_id, "/r3") ? "\\boxed{WRONG}" : "\\boxed{ANS" + task + "}");
+    }
+    if (r.role == Role::kAdvantage && StartsWith(r.call_id, "s1/")) return Reply("no block here");
+    return MixedScript(r);
+  });
+  std::ostringstream captured;
+  auto previous = spdlog::default_logger();
+  auto logger = std::make_shared<spdlog::logger>("engine_test", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
+  logger->set_level(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto s = Train(c, opt, client);
+  spdlog::set_default_logger(previous);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const std::string log = captured.str();
+  // The second step (s1 in call ids and the store) is "step 2" in every line a person reads.
+  EXPECT_NE(log.find("step 2 (epoch 1)"), std::string::npos) << log;
+  EXPECT_NE(log.find("step 2 task t"), std::string::npos) << log;
+  EXPECT_NE(log.find("sample 2: rollout failed"), std::string::npos) << log;
+  EXPECT_NE(log.find(": advantage failed"), std::string::npos) << log;
+  EXPECT_EQ(log.find("step 1 task"), std::string::npos) << log;  // nothing failed in the first step
+}
+
+// Counts every Begin/AddTotal/Advance per stage.
+class CountingProgress : public Progress {
+ public:
+  void Begin(const std::string& stage, int64_t total) override {
+    std::lock_guard lock(mu_);
+    total_[stage] += total;
+  }
+  void AddTotal(const std::string& stage, int64_t n) override {
+    std::lock_guard lock(mu_);
+    total_[stage] += n;
+  }
+  void Advance(const std::string& stage, int64_t) override {
+    std::lock_guard lock(mu_);
+    ++done_[stage];
+  }
+  void End(const std::string&) override {}
+  std::map<std::string, int64_t> total_, done_;
+
+ private:
+  std::mutex mu_;
+};
+
+TEST(Engine, FailedItemsAdvanceProgressToo) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 3, 4);
+  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kRollout && EndsWith(r.call_id, "/r3")) return Status::ProviderError("HTTP 400 from u: no");
+    if (r.role == Role::kSummary && EndsWith(r.call_id, "/summary2"))
+      return Status::ProviderError("HTTP 400 from u: no");
+    if (r.role == Role::kAdvantage && TaskNumber(r) == "1") return Status::ProviderError("HTTP 400 from u: no");
+    return MixedScript(r);
+  });
+  CountingProgress progress;
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  opt.progress = &progress;
+  ASSERT_TRUE(Train(c, opt, client).ok());
+  for (const char* stage : {"rollouts", "summaries", "advantages", "updates", "consolidation"}) {
+    EXPECT_GT(progress.total_[stage], 0) << stage;
+    EXPECT_EQ(progress.done_[stage], progress.total_[stage]) << stage;
+  }
 }
 
 }  // namespace

@@ -82,5 +82,89 @@ TEST(RecordingClient, ReplaysSuccessesAndDefinitiveRefusalsButResendsTransientFa
   EXPECT_EQ(calls, 7);
 }
 
+// A client whose calls fail after a known number of attempts, as the HTTP client reports them.
+class AttemptingClient : public ChatClient {
+ public:
+  Result<ChatResponse> Complete(const ChatRequest& request) override {
+    CallReport ignored;
+    return CompleteAndReport(request, ignored);
+  }
+  Result<ChatResponse> CompleteAndReport(const ChatRequest& request, CallReport& report) override {
+    ++calls;
+    report.attempts = 4;
+    report.latency_ms = 12;
+    if (request.call_id == "flaky") return Status::Unavailable("POST u failed after 4 attempts; last error: HTTP 503");
+    ChatResponse r = Reply("cut off");
+    r.attempts = 2;
+    r.finish_reason = "length";
+    return r;
+  }
+  int calls = 0;
+};
+
+TEST(RecordingClient, FailedCallsKeepTheirAttemptsAndCountAsRetries) {
+  TempDir dir;
+  auto store = RunStore::Open(dir / "run.db");
+  ASSERT_TRUE(store.ok());
+  AttemptingClient inner;
+  RecordingClient client(inner, **store, "m", std::nullopt);
+  EXPECT_FALSE(client.Complete(Request("flaky")).ok());
+  EXPECT_TRUE(client.Complete(Request("fine")).ok());
+  EXPECT_EQ(client.retries(), 3 + 1);  // the failed call's 3 retries count too
+  auto failed = (*store)->FindCall(RequestFingerprint(Request("flaky"), "m", std::nullopt));
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_FALSE(failed->ok);
+  EXPECT_EQ(failed->attempts, 4);
+  auto fine = (*store)->FindCall(RequestFingerprint(Request("fine"), "m", std::nullopt));
+  ASSERT_TRUE(fine.has_value());
+  EXPECT_EQ(fine->attempts, 2);
+  EXPECT_EQ(fine->finish_reason, "length");
+}
+
+TEST(RecordingClient, AStoredReplyNestedTooDeeplyIsAskedAgainNotParsed) {
+  TempDir dir;
+  auto store = RunStore::Open(dir / "run.db");
+  ASSERT_TRUE(store.ok());
+  CallRecord rec;
+  rec.fingerprint = RequestFingerprint(Request("deep"), "m", std::nullopt);
+  rec.call_id = "deep";
+  rec.role = "summary";
+  rec.ok = true;
+  rec.response_json = "{\"message\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  ASSERT_TRUE((*store)->RecordCall(rec).ok());
+  int calls = 0;
+  ScriptedClient inner([&calls](const ChatRequest&) -> Result<ChatResponse> {
+    ++calls;
+    return Reply("fresh");
+  });
+  RecordingClient client(inner, **store, "m", std::nullopt);
+  auto r = client.Complete(Request("deep"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->content, "fresh");
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(client.replayed(), 0);
+}
+
+TEST(RecordingClient, TheSameServerErrorThreeTimesIsRecordedAsPermanentAndReplayed) {
+  TempDir dir;
+  auto store = RunStore::Open(dir / "run.db");
+  ASSERT_TRUE(store.ok());
+  int calls = 0;
+  // What the HTTP client returns after three identical 500s.
+  ScriptedClient inner([&calls](const ChatRequest&) -> Result<ChatResponse> {
+    ++calls;
+    return Status::ProviderError("HTTP 500 from u: tools param requires --jinja flag (the same reply 3 times in a row; not retrying)");
+  });
+  {
+    RecordingClient first(inner, **store, "m", std::nullopt);
+    EXPECT_EQ(first.Complete(Request("jinja")).status().code(), Status::Code::kProviderError);
+  }
+  RecordingClient second(inner, **store, "m", std::nullopt);
+  auto again = second.Complete(Request("jinja"));
+  EXPECT_EQ(again.status().code(), Status::Code::kProviderError);
+  EXPECT_NE(again.status().message().find("--jinja"), std::string::npos);
+  EXPECT_EQ(calls, 1);  // replayed on resume, not sent again
+}
+
 }  // namespace
 }  // namespace tfgrpo

@@ -629,5 +629,45 @@ TEST(LibraryLoad, RefusesDeeplyNestedFiles) {
   EXPECT_NE(lib.status().message().find("nested"), std::string::npos);
 }
 
+// True when `s` is well-formed UTF-8 (no cut-off sequence at the end, say).
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += len;
+  }
+  return true;
+}
+
+TEST(QuotedReplies, AreCutOnCharacterBoundaries) {
+  // 3-byte characters: the 80-byte cut lands inside the 27th one.
+  std::string euros;
+  for (int i = 0; i < 60; ++i) euros += "\xE2\x82\xAC";
+  for (const std::string& reply : {euros, "x" + euros, "xx" + euros}) {
+    auto r = ParseExperiences(reply, 3);
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(IsUtf8(r.status().message())) << r.status().message();
+    EXPECT_NE(r.status().message().find("...'"), std::string::npos);
+  }
+}
+
+TEST(Utf8Prefix, NeverEndsInsideACharacter) {
+  const std::string text = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80z";  // a é € 😀 z
+  EXPECT_EQ(Utf8Prefix(text, 100), text);
+  EXPECT_EQ(Utf8Prefix(text, 1), "a");
+  EXPECT_EQ(Utf8Prefix(text, 2), "a");
+  EXPECT_EQ(Utf8Prefix(text, 3), "a\xC3\xA9");
+  EXPECT_EQ(Utf8Prefix(text, 5), "a\xC3\xA9");
+  EXPECT_EQ(Utf8Prefix(text, 6), "a\xC3\xA9\xE2\x82\xAC");
+  EXPECT_EQ(Utf8Prefix(text, 9), "a\xC3\xA9\xE2\x82\xAC");
+  EXPECT_EQ(Utf8Prefix(text, 10), "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
+  EXPECT_EQ(Utf8Prefix(text, 0), "");
+  // Not UTF-8 at all (a run of continuation bytes): cut where asked.
+  EXPECT_EQ(Utf8Prefix(std::string(10, '\x80'), 5), std::string(5, '\x80'));
+}
+
 }  // namespace
 }  // namespace tfgrpo

@@ -160,6 +160,65 @@ TEST(Redact, RemovesEverySecretOccurrence) {
   EXPECT_EQ(llm_internal::Redact("nothing", ""), "nothing");
 }
 
+TEST(Redact, RemovesEveryPrefixOfTheKeyOfEightBytesOrMore) {
+  const std::string key = "sk-live-0123456789abcdef";
+  // A provider's own truncation leaves part of the key: its first 8+ bytes are removed too.
+  EXPECT_EQ(llm_internal::Redact("bad key sk-live-0123...", key), "bad key [redacted]...");
+  EXPECT_EQ(llm_internal::Redact("sk-live-0", key), "[redacted]");
+  EXPECT_EQ(llm_internal::Redact("a sk-live-0123456789abcdefXYZ b", key), "a [redacted]XYZ b");
+  EXPECT_EQ(llm_internal::Redact("sk-live-0 and sk-live-01 and " + key, key),
+            "[redacted] and [redacted] and [redacted]");
+  // Seven bytes is not a key prefix worth hiding (it would hide ordinary words of short keys).
+  EXPECT_EQ(llm_internal::Redact("sk-live and sk-live", key), "sk-live and sk-live");
+}
+
+TEST(ProviderErrorMessage, RedactsTheKeyBeforeCuttingTheMessage) {
+  const std::string key = "sk-live-0123456789abcdef";
+  // The key straddles the cut: redacting after cutting would leave "sk-live-012" behind.
+  const std::string body = nlohmann::json{{"error", {{"message", std::string(490, 'x') + key}}}}.dump();
+  for (size_t cut : {size_t{495}, size_t{500}, size_t{505}}) {
+    const std::string msg = llm_internal::ProviderErrorMessage(body, cut, key);
+    EXPECT_EQ(msg.find("sk-live-"), std::string::npos) << cut << ": " << msg;
+    EXPECT_EQ(msg.find("0123"), std::string::npos) << cut << ": " << msg;
+  }
+  const std::string plain = std::string(295, 'y') + key + " trailing";  // not JSON
+  EXPECT_EQ(llm_internal::ProviderErrorMessage(plain, 300, key).find("sk-li"), std::string::npos);
+}
+
+TEST(ProviderErrorMessage, CutsOnACharacterBoundary) {
+  // 3-byte characters: a byte cut at 100 would split the 34th one.
+  std::string euros;
+  for (int i = 0; i < 50; ++i) euros += "\xE2\x82\xAC";
+  const std::string msg = llm_internal::ProviderErrorMessage(euros, 100);
+  EXPECT_EQ(msg, euros.substr(0, 99) + "...");
+}
+
+TEST(ParseChatCompletion, AReplyNestedTooDeeplyIsAnInvalidBodyNotACrash) {
+  const int depth = 100000;
+  std::string deep = R"({"choices":[{"message":{"role":"assistant","content":"x","extra":)";
+  deep += std::string(depth, '[') + std::string(depth, ']') + "}}]}";
+  auto r = llm_internal::ParseChatCompletion(deep);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("nested more than 128 levels deep"), std::string::npos)
+      << r.status().message();
+  // The error body of a failed call is read the same way: quoted as text, not parsed.
+  const std::string error_body = R"({"error":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  EXPECT_EQ(llm_internal::ProviderErrorMessage(error_body, 20), error_body.substr(0, 20) + "...");
+}
+
+TEST(CallId, OneBuilderForEveryCallAndNoDoubledT) {
+  EXPECT_EQ(CallId(StepScope(3), "17", "r2"), "s3/t17/r2");
+  EXPECT_EQ(CallId(StepScope(0), "q-7", "summary1"), "s0/tq-7/summary1");
+  EXPECT_EQ(CallId(StepScope(0), "sim-4", "advantage"), "s0/tsim-4/advantage");
+  EXPECT_EQ(CallId(StepScope(0), "train:4", "advantage"), "s0/train:4/advantage");  // default ids
+  EXPECT_EQ(CallId(StepScope(2), "", "batch_update"), "s2/batch_update");
+  EXPECT_EQ(CallId("eval", "sim-1", "k4/judge"), "eval/tsim-1/k4/judge");
+  // A task id that starts with 't' is not given a second one.
+  EXPECT_EQ(CallId(StepScope(0), "t5", "r2"), "s0/t5/r2");
+  EXPECT_EQ(CallId("eval", "t5", "k0"), "eval/t5/k0");
+}
+
 TEST(ChatResponseJson, RoundTripsEveryField) {
   ChatResponse r;
   r.content = "answer \"quoted\" \n ünïcode";

@@ -546,3 +546,120 @@ TEST(HttpChatClient, RetryLogNamesRoleCallIdAndWaitButNeverTheKey) {
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST(HttpChatClient, AReplyNestedTooDeeplyIsRetriedThenReportedPlainly) {
+  const int depth = 100000;
+  const std::string deep = R"({"choices":[{"message":{"role":"assistant","content":)" +
+                           std::string(depth, '[') + std::string(depth, ']') + "}}]}";
+  ScriptedServer server([&deep](int n, httplib::Response& res) {
+    if (n <= 2) {
+      res.set_content(deep, "application/json");
+    } else {
+      Ok(res, "flat again");
+    }
+  });
+  ASSERT_TRUE(server.started());
+  auto client = MakeHttpChatClient(FastOptions(server.base_url()));
+  auto r = client->Complete(SimpleRequest());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();  // retried like any other unusable body
+  EXPECT_EQ(r->content, "flat again");
+  EXPECT_EQ(r->attempts, 3);
+
+  HttpClientOptions once = FastOptions(server.base_url());
+  once.max_retries = 0;
+  ScriptedServer always_deep([&deep](int, httplib::Response& res) { res.set_content(deep, "application/json"); });
+  ASSERT_TRUE(always_deep.started());
+  once.base_url = always_deep.base_url();
+  auto failed = MakeHttpChatClient(once)->Complete(SimpleRequest());
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(failed.status().message().find("unusable body: response body is JSON nested more than 128 levels deep"),
+            std::string::npos)
+      << failed.status().message();
+  EXPECT_LT(failed.status().message().size(), 1000u);
+}
+
+TEST(HttpChatClient, TheSameServerErrorThreeTimesInARowIsPermanent) {
+  // llama-server answers a request it will never accept with a 500 and the same words each time.
+  ScriptedServer server([](int, httplib::Response& res) { Error(res, 500, "tools param requires --jinja flag"); });
+  ASSERT_TRUE(server.started());
+  HttpClientOptions options = FastOptions(server.base_url());
+  options.max_retries = 6;
+  auto client = MakeHttpChatClient(options);
+  CallReport report;
+  auto r = client->CompleteAndReport(SimpleRequest(), report);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kProviderError);
+  EXPECT_NE(r.status().message().find("HTTP 500 from " + server.base_url() + "/chat/completions"), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("tools param requires --jinja flag"), std::string::npos);
+  EXPECT_EQ(server.count(), 3u);
+  EXPECT_EQ(report.attempts, 3);
+}
+
+TEST(HttpChatClient, ChangingOrOverloadServerErrorsKeepBeingRetried) {
+  // Different words each time: a server in trouble, not an answer.
+  ScriptedServer changing([](int n, httplib::Response& res) { Error(res, 500, n % 2 ? "worker died" : "oom"); });
+  ASSERT_TRUE(changing.started());
+  HttpClientOptions options = FastOptions(changing.base_url());
+  options.max_retries = 4;
+  auto r = MakeHttpChatClient(options)->Complete(SimpleRequest());
+  EXPECT_EQ(r.status().code(), Status::Code::kUnavailable);
+  EXPECT_EQ(changing.count(), 5u);
+  // 502/503/504 mean "later" however often they repeat, and so does a 500 with Retry-After.
+  for (int status : {502, 503, 504, 500}) {
+    ScriptedServer same([status](int, httplib::Response& res) {
+      Error(res, status, "busy");
+      if (status == 500) res.set_header("Retry-After", "0");
+    });
+    ASSERT_TRUE(same.started());
+    options.base_url = same.base_url();
+    auto s = MakeHttpChatClient(options)->Complete(SimpleRequest());
+    EXPECT_EQ(s.status().code(), Status::Code::kUnavailable) << status;
+    EXPECT_EQ(same.count(), 5u) << status;
+  }
+}
+
+TEST(HttpChatClient, AFailedCallReportsEveryAttemptItMade) {
+  ScriptedServer server([](int, httplib::Response& res) { Error(res, 503, "overloaded"); });
+  ASSERT_TRUE(server.started());
+  HttpClientOptions options = FastOptions(server.base_url());
+  options.max_retries = 2;
+  auto client = MakeHttpChatClient(options);
+  CallReport report;
+  auto r = client->CompleteAndReport(SimpleRequest(), report);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(report.attempts, 3);
+  EXPECT_GT(report.latency_ms, 0);
+
+  ScriptedServer refusing([](int, httplib::Response& res) { Error(res, 400, "bad request"); });
+  ASSERT_TRUE(refusing.started());
+  options.base_url = refusing.base_url();
+  CallReport once;
+  EXPECT_FALSE(MakeHttpChatClient(options)->CompleteAndReport(SimpleRequest(), once).ok());
+  EXPECT_EQ(once.attempts, 1);
+}
+
+TEST(HttpChatClient, ALongProviderMessageNeverLeaksAPrefixOfTheKey) {
+  // The key sits across the 500-byte cut of a 400's message and the 300-byte cut of a 503's.
+  for (auto [status, filler] : {std::pair{400, 490}, std::pair{503, 290}, std::pair{401, 290}}) {
+    ScriptedServer server([status = status, filler = filler](int, httplib::Response& res) {
+      Error(res, status, std::string(filler, 'x') + kSecretKey + " is not valid");
+    });
+    ASSERT_TRUE(server.started());
+    HttpClientOptions options = FastOptions(server.base_url());
+    options.api_key = kSecretKey;
+    options.max_retries = 1;
+    auto r = MakeHttpChatClient(options)->Complete(SimpleRequest());
+    ASSERT_FALSE(r.ok());
+    const std::string& msg = r.status().message();
+    EXPECT_EQ(msg.find(std::string(kSecretKey).substr(0, 8)), std::string::npos) << status << ": " << msg;
+    EXPECT_NE(msg.find("[redacted]"), std::string::npos) << status << ": " << msg;
+  }
+}
+
+}  // namespace
+}  // namespace tfgrpo

@@ -528,6 +528,271 @@ TEST(VerifyMath, NumericToleranceIsRelative) {
   EXPECT_EQ(VerifyMath("1000000", "1000001").score, 0.0);    // integers: exact
 }
 
+// ---- agreement with Math-Verify's conventions (issue 9), one table per rule -------------------------
+
+TEST(VerifyMath, ChainsAndApproximations) {
+  ExpectCases("chains", {
+                            {"y = 9", "y = 4+4+1 = 9", true},
+                            {"y = 9", "y = 3 \\cdot 3 = 8 + 1 = 9", true},
+                            {"9", "y = 4+5 = 9", true},
+                            {"y = 9", "y = 4+4+1 = 10", false},
+                            {"y = 9", "y = 9 = 10", false},
+                            {"\\frac{2}{7}", "\\frac27 \\approx 0.286", true},
+                            {"\\frac{2}{7}", "y=\\frac{2}{7}\\approx 0.3", true},
+                            {"y = \\frac{2}{7}", "y = 1+1 = \\frac{2}{7} \\approx 5", true},
+                            {"\\frac{2}{7}", "0.3 \\approx \\frac{2}{7}", false},
+                            {"\\frac{2}{7}", "\\frac{3}{7} \\approx 0.286", false},
+                            {"13", "y \\approx 13", true},
+                            {"(\\frac{1}{3}, 2)", "(\\frac13 \\approx 0.33, 2)", true},
+                            {"13", "y \\approx 12", false},
+                            {"\\frac{3}{5}", "\\frac{6}{5} - \\frac{3}{5} = \\frac{3}{5}", true},  // a computation
+                            {"0", "2 = y = 0", true},
+                            {"9 = 4b + d", "4b + d", false},  // a gold equation is not its right side
+                            {"b + 2d = 0", "0", false},
+                        });
+}
+
+TEST(VerifyMath, AsciiRelations) {
+  ExpectCases("ascii relations", {
+                                     {"t \\geq 4", "t >= 4", true},
+                                     {"t <= 4", "t \\le 4", true},
+                                     {"t \\neq 4", "t != 4", true},
+                                     {"t != 4", "t \\ne 4", true},
+                                     {"t >= 4", "t > 4", false},
+                                     {"t <= 4", "t >= 4", false},
+                                     {"t != 4", "t != 5", false},
+                                     {"24", "4!", true},  // a factorial stays a factorial
+                                     {"t >= 4", "4 <= t", true},
+                                 });
+}
+
+TEST(VerifyMath, InequalitiesAsIntervals) {
+  ExpectCases("inequalities", {
+                                  {"-3 \\le t \\le 8", "t \\in [-3, 8]", true},
+                                  {"-3 \\le t \\le 8", "[-3, 8]", true},
+                                  {"-3 \\le t < 8", "[-3, 8)", true},
+                                  {"-3 \\le t \\le 8", "(-3, 8]", false},
+                                  {"-3 \\le t \\le 8", "[-3, 9]", false},
+                                  {"0 < g(t) < 2", "(0, 2)", true},
+                                  {"0 < g(t) < 2", "(0, 3)", false},
+                                  {"t > 5", "(5, \\infty)", true},
+                                  {"t \\le 5", "(-\\infty, 5]", true},
+                                  {"t \\le 5", "(-\\infty, 5)", false},
+                                  {"t > 5", "[5, \\infty)", false},
+                                  {"2 \\le |t| \\le 5", "t \\in [-5, -2] \\cup [2, 5]", true},
+                                  {"2 \\le |t| < 5", "(-5, -2] \\cup [2, 5)", true},
+                                  {"0 \\le |t| \\le 5", "[-5, 5]", true},
+                                  {"0 < |t| \\le 5", "[-5, 0) \\cup (0, 5]", true},
+                                  {"2 \\le |t| \\le 5", "[2, 5]", false},
+                                  {"|t| < 5", "(-\\infty, 5)", false},
+                                  {"2 \\le |t| \\le 5", "t \\in [-5, -2] \\cup [2, 6]", false},
+                                  {"t \\in [1, 2] \\cup [3, 4]", "[3, 4] \\cup [1, 2]", true},
+                                  {"t \\in [1, 2] \\cup [3, 4]", "[1, 2] \\cup [3, 5]", false},
+                                  // A gold interval asks for interval notation, as Math-Verify holds.
+                                  {"[-3, 8]", "-3 \\le t \\le 8", false},
+                                  // Negated and flipped inequalities.
+                                  {"t < 2", "-t > -2", true},
+                                  {"t \\le 2", "-t \\ge -2", true},
+                                  {"t < 2", "2t < 4", true},
+                                  {"t < 2", "-t < -2", false},
+                                  {"t < 2", "t > -2", false},
+                                  {"t < 2", "t \\le 2", false},
+                              });
+}
+
+TEST(VerifyMath, EquationsUpToAConstantFactor) {
+  ExpectCases("equation factor", {
+                                     {"3a + 6b - 9 = 0", "b = -\\frac{1}{2}a + \\frac{3}{2}", true},
+                                     {"3a + 6b - 9 = 0", "a + 2b = 3", true},
+                                     {"3a + 6b - 9 = 0", "-a - 2b + 3 = 0", true},
+                                     {"\\frac{a^2}{9} + \\frac{b^2}{4} = 1", "\\frac{a^2}{18} + \\frac{b^2}{8} = \\frac12", true},
+                                     {"3a + 6b - 9 = 0", "a + 2b = 4", false},
+                                     {"3a + 6b - 9 = 0", "a + 3b = 3", false},
+                                     {"a = 2", "a^2 = 4", false},
+                                     {"\\frac{a^2}{9} + \\frac{b^2}{4} = 1", "\\frac{a^2}{9} + \\frac{b^2}{4} = 2", false},
+                                 });
+}
+
+TEST(VerifyMath, LeftHandSidesThatNameAQuantity) {
+  ExpectCases("named left sides", {
+                                      {"(m,n)=(4,1)", "(4,1)", true},
+                                      {"(m, n, k) = (4, 1, 9)", "\\left(4,1,9\\right)", true},
+                                      {"(m,n)=(4,1)", "(1,4)", false},
+                                      {"|PQ| = 3", "3", true},
+                                      {"PQ = 6, RS = 2", "6, 2", true},
+                                      {"PQ = 6, RS = 2", "2, 6", true},
+                                      {"PQ = 6, RS = 2", "6, 3", false},
+                                      {"\\frac{PM}{QM} = \\frac{2}{\\sqrt{5}}", "\\frac{2\\sqrt5}{5}", true},
+                                      {"\\frac{PM}{QM} = \\frac{2}{\\sqrt{5}}", "\\frac{2}{5}", false},
+                                      {"P:Q = 2", "2", true},
+                                      {"A_1:A_2 = 5:9", "5:9", true},
+                                      {"A_1:A_2 = 5:9", "9:5", false},
+                                      {"5:9", "5:9", true},
+                                      {"10:30", "1:30", false},
+                                      {"(m,n) = (4,1)", "(m, n) = (4, 1)", true},
+                                      // Not a name: a sum or a coefficient makes the equation the answer.
+                                      {"3m + n = 2", "2", false},
+                                      {"m^2 + n = 5", "5", false},
+                                      {"m + n = 2", "2", false},
+                                  });
+}
+
+TEST(VerifyMath, NumberFormats) {
+  ExpectCases("number formats", {
+                                    {"2000.25", "2000,25", true},
+                                    {"3,45", "3.45", true},
+                                    {"0,222", "0.222", true},
+                                    {"3.45", "3,46", false},
+                                    {"3.45", "3,450", false},  // "3,450" is three thousand four hundred fifty
+                                    {"3450", "3,450", true},
+                                    {"2,5", "2.5", false},     // one digit after a comma: a pair, not a decimal
+                                    {"45678", "45,\\!678", true},
+                                    {"22222222200", "22,\\! 222,\\! 222,\\! 200", true},
+                                    {"45678", "45, 678", false},
+                                    {"2000.25", "$2,000.25", true},
+                                    {"2000.25", "2,000.25$", true},
+                                    {"2000.25", "we paid 30 and then 2,000.25\xE2\x82\xAC", true},
+                                    {"2000.25", "the floor is 12 by 9, so 2,000.25m\xC2\xB2", true},
+                                    {"2000.25", "the floor is 2,000.26m\xC2\xB2", false},
+                                    {"16386.2", "It is worth $\\boxed{\\$16,\\!386.20}$ by then.", true},
+                                });
+}
+
+TEST(VerifyMath, SeveralBoxedAnswersAreOneAnswer) {
+  ExpectCases("several boxes", {
+                                   {"(1, 4), (5, 4)", "\\boxed{(1, 4)} \\quad \\text{and} \\quad \\boxed{(5, 4)}", true},
+                                   {"3, 5, 11", "\\boxed{3}, \\boxed{5}, \\boxed{11}", true},
+                                   {"3, 5, 11", "\\boxed{3} and \\boxed{5} and \\boxed{11}", true},
+                                   {"3, 5", "\\boxed{3}\\boxed{5}", true},
+                                   {"3, 5", "\\(\\boxed{5}\\) or \\(\\boxed{3}\\)", true},
+                                   {"(2, 2), (4, 4)", "\\boxed{(2, 2)} \\text{ for the first case and } \\boxed{(4, 4)}", true},
+                                   {"a = 7, b = 1", "\\boxed{a = 7} \\quad \\text{and} \\quad \\boxed{b = 1}", true},
+                                   {"u_1 = t^2 + 2t, u_2 = 2t - 1", "$u_1 = \\boxed{t(t + 2)}$ and $u_2 = \\boxed{2t-1}$", true},
+                                   // Other text between boxes: the last box is the answer.
+                                   {"5", "\\boxed{3} no wait, it is \\boxed{5}", true},
+                                   {"3, 5", "\\boxed{3} no wait, it is \\boxed{5}", false},
+                                   {"3, 5", "\\boxed{3} ++ \\boxed{5}", false},
+                                   // A hedge between two answers names both: it matches neither alone.
+                                   {"3", "\\boxed{3} or \\boxed{5}", false},
+                                   // A closing final-answer statement after the last box wins.
+                                   {"120", "so \\boxed{40} per day. Final Answer: The final answer is $120$. I hope it is correct.", true},
+                                   {"40", "so \\boxed{40} per day. Final Answer: The final answer is $120$. I hope it is correct.", false},
+                                   {"\\boxed{3} and \\boxed{-5}", "\\boxed{-5, 3}", true},
+                                   {"5", "\\boxed{5} is the final answer; the answer is not 6", true},
+                                   {"5", "\\boxed{5}\n\n**Final Answer**\n\\boxed{5}", true},
+                               });
+}
+
+TEST(VerifyMath, ProseAndListAnswers) {
+  ExpectCases("prose and lists", {
+                                     {"27", "Final Answer: The smallest $k$ is 27.", true},
+                                     {"27", "Final Answer: The smallest $k$ is 28.", false},
+                                     {"11, 35, and 70", "11, 35, \\text{ and } 70", true},
+                                     {"11, 35, and 70", "11, 35, and 71", false},
+                                     {"(4,9)or(9,4)", "(9,4), (4,9)", true},
+                                     {"(4,9)or(9,4)", "(9,4), (4,8)", false},
+                                     {"m=3,n=1;m=5,n=1", "(3,1),(5,1)", true},
+                                     {"m=3,n=1;m=5,n=1", "(1,3),(5,1)", false},
+                                     {"-9;-8;-7", "\\{-7, -8, -9\\}", true},
+                                     {"(2, 5), (2, 5), (1, 1)", "(1, 1), (2, 5)", true},  // a set written twice over
+                                     {"(2, 5), (1, 1)", "(1, 1), (2, 4), (2, 5)", false},
+                                     {"13, 14", "Final Answer: The final answer is \"$13$ and $14$\". I hope it is correct.", true},
+                                 });
+}
+
+TEST(VerifyMath, RepliesWithoutAMarker) {
+  ExpectCases("no marker", {
+                               {"3/4", "We flip twice and so on. Therefore the chance that she wins is 3/4. <|im_start|>user", true},
+                               {"3/4", "We flip twice and so on. Therefore the chance that she wins is 3/5.", false},
+                               {"15", "There are 6 ways for the first and then 15 distinct ways in total. I hope it is correct.", true},
+                               {"(4, 2)", "Solving, $u = 4$ and $v = 2$, so the pair $(u, v)$ is $(4, 2)$. <|im_start|>", true},
+                               {"u \\le 3", "Hence $u <= 3$ is what we wanted.", true},
+                               {"8", "First \\[ \n 8 \n \\]", true},
+                               {"8", "First $$ \n 8 \n $$", true},
+                               // Inline math does not span lines.
+                               {"8", "First $ \n 8 \n $", false},
+                               {"8", "First \\( \n 8 \n \\)", false},
+                               // A last number that belongs to an expression is not read on its own.
+                               {"2", "so the length comes out as 2 \\sqrt{3}", false},
+                               {"3", "the total is 5 + 3", false},
+                               {"2", "we get 2 x in the end", false},
+                               {"43", "We tried 41 and 42.\nIn the end the count is 43.", true},
+                               {"42", "We tried 41 and 42.\nIn the end the count is 43.", false},
+                               // A hedge states no answer.
+                               {"43", "It should be about 43 maybe.", false},
+                               {"43", "We think it is $43$ or so.", false},
+                               {"2", "H2O is the formula", false},
+                               {"50\\%", "so the price rises by 50%.", true},
+                           });
+}
+
+TEST(VerifyMath, MatricesByValue) {
+  ExpectCases("matrices", {
+                              {"\\begin{pmatrix}2 & 0 \\\\ 0 & 3\\end{pmatrix}", "\\begin{bmatrix}2 & 0 \\\\ 0 & 3\\end{bmatrix}", true},
+                              {"\\begin{pmatrix}2 & 0 \\\\ 0 & 3\\end{pmatrix}", "\\left[\\begin{array}{cc}2 & 0 \\\\ 0 & 3\\end{array}\\right]", true},
+                              {"\\begin{pmatrix}\\frac{1}{4} & 1 \\\\ 0 & 2\\end{pmatrix}", "\\begin{pmatrix}0.25 & 1 \\\\ 0 & 2\\end{pmatrix}", true},
+                              {"\\begin{pmatrix}2 & 0 \\\\ 0 & 3\\end{pmatrix}", "\\begin{pmatrix}2 & 0 \\\\ 0 & 4\\end{pmatrix}", false},
+                              {"\\begin{pmatrix}2 & 0 \\\\ 0 & 3\\end{pmatrix}", "\\begin{pmatrix}2 & 0 & 0 \\\\ 0 & 3 & 0\\end{pmatrix}", false},
+                              {"\\begin{pmatrix}2 \\\\ 3\\end{pmatrix}", "(2, 3)", false},
+                              {"\\begin{pmatrix}3 & 5 \\\\ 7 & 9\\end{pmatrix}", "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} + \\begin{pmatrix}2 & 3 \\\\ 4 & 5\\end{pmatrix}", true},
+                              {"\\begin{pmatrix}2 & 1 \\\\ 4 & 3\\end{pmatrix}", "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} \\begin{pmatrix}0 & 1 \\\\ 1 & 0\\end{pmatrix}", true},
+                              {"\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}", "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix} \\begin{pmatrix}0 & 1 \\\\ 1 & 0\\end{pmatrix}", false},
+                              {"\\begin{pmatrix}2t \\\\ t^2\\end{pmatrix}", "\\begin{pmatrix}t+t \\\\ t \\cdot t\\end{pmatrix}", true},
+                              {"$\\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix}$", "The result is $ \\begin{pmatrix}5 & 6 \\\\ 7 & 8\\end{pmatrix} $.", true},
+                          });
+}
+
+TEST(VerifyMath, SumsAndProductsWithNumericBounds) {
+  ExpectCases("sums", {
+                          {"385", "\\sum_{k=1}^{10} k^2", true},
+                          {"384", "\\sum_{k=1}^{10} k^2", false},
+                          {"55", "\\sum_{i=1}^{10} i", true},
+                          {"\\frac{1}{5}", "\\prod_{j=2}^{5} \\left(1 - \\frac{1}{j}\\right)", true},
+                          {"120", "\\prod_{j=1}^5 j", true},
+                          {"121", "\\prod_{j=1}^5 j", false},
+                          {"6", "\\sum_{k=1}^{2} 2k^2 - 2", false},  // the body is one term: 2 + 8 - 2
+                          {"8", "\\sum_{k=1}^{2} 2k^2 - 2", true},
+                          {"0", "\\sum_{k=-2}^{2} k^3", true},
+                          {"x + x^2 + x^3", "\\sum_{k=1}^{3} x^k", true},
+                      });
+  // Symbolic bounds are not evaluated: such answers compare as text.
+  EXPECT_EQ(VerifyMath("\\sum_{k=1}^{n} k", "\\frac{n(n+1)}{2}").score, 0.0);
+  EXPECT_EQ(VerifyMath("\\sum_{k=1}^{100000} k", "5000050000").score, 0.0);  // too many terms
+}
+
+TEST(VerifyMath, DoublyEscapedCommands) {
+  ExpectCases("double backslashes", {
+                                        {"\\\\left(\\\\frac{2}{3},\\\\frac{1}{7}\\\\right)", "(\\frac{2}{3}, \\frac{1}{7})", true},
+                                        {"\\\\left(\\\\frac{2}{3},\\\\frac{1}{7}\\\\right)", "(\\frac{2}{3}, \\frac{1}{8})", false},
+                                        {"-1 \\\\le t \\\\le 4", "t \\in [-1, 4]", true},
+                                        {"x_{1}=2,\\quadx_{2}=5", "2, 5", true},
+                                    });
+}
+
+TEST(VerifyMath, PrecisionIsSignificantDigits) {
+  MathVerifyOptions three;
+  three.precision = 3;
+  EXPECT_EQ(VerifyMath("\\frac{2}{3}", "0.667", three).score, 1.0);
+  EXPECT_EQ(VerifyMath("\\frac{2}{3}", "0.665", three).score, 0.0);
+  EXPECT_EQ(VerifyMath("\\frac{2}{3}", "0.667").score, 0.0);         // default: six digits
+  EXPECT_EQ(VerifyMath("\\frac{2}{3}", "0.666667").score, 1.0);
+  EXPECT_EQ(VerifyMath("\\frac{2}{3}", "0.66667").score, 0.0);
+  EXPECT_EQ(VerifyMath("12345.6", "12345.61").score, 1.0);  // relative difference 8e-7
+  EXPECT_EQ(VerifyMath("12345.6", "12345.66").score, 0.0);  // 5e-6
+  EXPECT_EQ(VerifyMath("\\frac{1}{3}", "0.333", three).score, 1.0);
+  MathVerifyOptions four;
+  four.precision = 4;
+  EXPECT_EQ(VerifyMath("\\frac{1}{3}", "0.333", four).score, 0.0);
+  EXPECT_EQ(VerifyMath("\\frac{4}{3}", "1.333", three).score, 1.0);
+  EXPECT_EQ(VerifyMath("\\frac{4}{3}", "1.333", four).score, 0.0);
+  EXPECT_EQ(VerifyMath("\\sqrt{7}", "2.645751").score, 1.0);
+  EXPECT_EQ(VerifyMath("\\sqrt{7}", "2.6458", three).score, 1.0);
+  EXPECT_EQ(VerifyMath("\\sqrt{7}", "2.6458").score, 0.0);
+  EXPECT_EQ(VerifyMath("3", "3.0001", three).score, 1.0);
+  EXPECT_EQ(VerifyMath("3", "4", three).score, 0.0);  // integers stay exact at any precision
+  EXPECT_EQ(VerifyMath("3", "3.01", three).score, 0.0);
+}
+
 // ---- parsed forms -------------------------------------------------------------------------------------
 
 TEST(VerifyMath, ParsedFormsAreCanonical) {

@@ -174,6 +174,20 @@ TEST(MakeReward, JudgeNeedsClientAndValidTemplate) {
   EXPECT_EQ(no_client.status().code(), Status::Code::kInvalidArgument);
 }
 
+TEST(MathReward, UsesConfiguredPrecision) {
+  Task task = MakeTask("2/3 as a decimal?", "\\frac{2}{3}");
+  auto coarse = MakeReward("math", nullptr, std::string(), 3);
+  ASSERT_TRUE(coarse.ok());
+  auto r3 = (*coarse)->Score(task, "\\boxed{0.667}", "c1");
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(r3->score, 1.0);
+  auto fine = MakeReward("math", nullptr);
+  ASSERT_TRUE(fine.ok());
+  auto r6 = (*fine)->Score(task, "\\boxed{0.667}", "c2");
+  ASSERT_TRUE(r6.ok());
+  EXPECT_EQ(r6->score, 0.0);
+}
+
 TEST(MathReward, ScoresBoxedAnswer) {
   auto fn = MakeReward("math", nullptr);
   ASSERT_TRUE(fn.ok());
@@ -242,6 +256,7 @@ TEST(JudgeReward, CorrectScoresOneAndReportsUsage) {
   EXPECT_EQ(r->score, 1.0);
   EXPECT_EQ(r->usage.prompt_tokens, 120);
   EXPECT_EQ(r->usage.completion_tokens, 30);
+  EXPECT_EQ(r->reasoning, "The response says 7, the reference says 7.");  // the critique: text before GRADE
 
   ASSERT_EQ(client.calls_, 1);
   const ChatRequest& req = client.last_;
@@ -264,6 +279,7 @@ TEST(JudgeReward, IncorrectScoresZero) {
   auto r = (*fn)->Score(MakeTask("q", "7"), "8", "id");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->score, 0.0);
+  EXPECT_EQ(r->reasoning, "Different values.");
 }
 
 TEST(JudgeReward, GradeSpellingsAreTolerated) {
@@ -322,6 +338,29 @@ TEST(JudgeReward, ResponseTextIsNotReinterpretedAsTemplate) {
   ASSERT_TRUE(fn.ok());
   ASSERT_TRUE((*fn)->Score(MakeTask("p", "g"), "uses {{braces}}", "id").ok());
   EXPECT_EQ(client.last_.messages[0].content, "p|g|uses {{braces}}");
+}
+
+}  // namespace
+}  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+// task.math.precision reaches the math reward through the one constructor train and eval use.
+TEST(MakeRewardFor, MathRewardUsesTheConfiguredPrecision) {
+  auto prompts = PromptSet::Load(std::nullopt);
+  ASSERT_TRUE(prompts.ok());
+  Task task;
+  task.id = "t";
+  task.answer = "3.1416";
+  Config coarse, fine;
+  coarse.task.math_precision = 3;
+  fine.task.math_precision = 6;
+  auto lenient = MakeRewardFor(coarse, nullptr, *prompts);
+  auto strict = MakeRewardFor(fine, nullptr, *prompts);
+  ASSERT_TRUE(lenient.ok() && strict.ok());
+  EXPECT_EQ((*lenient)->Score(task, "\\boxed{3.1415}", "c")->score, 1.0);
+  EXPECT_EQ((*strict)->Score(task, "\\boxed{3.1415}", "c")->score, 0.0);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
@@ -175,6 +176,27 @@ TEST_F(ServeCommandTest, ServesReloadsOnSighupAndExitsOnSigterm) {
   EXPECT_EQ(err.find("proxy-key-1"), std::string::npos) << err;
   EXPECT_EQ(err.find("upstream-key-2"), std::string::npos) << err;
   EXPECT_NE(err.find("reloaded"), std::string::npos) << err;
+}
+
+// Issue 7: a FIFO put where the library was blocked the reload watcher in open(), and SIGTERM
+// then waited for it forever.
+TEST_F(ServeCommandTest, AFifoInPlaceOfTheLibraryDoesNotBlockSigterm) {
+  Child child({binary_, "serve", "--experiences", library_path_.string(), "--upstream",
+               "http://127.0.0.1:9/v1", "--listen", "127.0.0.1:0"},
+              {});
+  ASSERT_TRUE(child.started());
+  ASSERT_TRUE(child.WaitForOutput(" experiences)\n", 5000)) << child.Stderr();
+  std::filesystem::remove(library_path_);
+  ASSERT_EQ(::mkfifo(library_path_.c_str(), 0600), 0);
+  std::string err;
+  for (int i = 0; i < 200 && err.find("not a regular file") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    err += child.Stderr();
+  }
+  EXPECT_NE(err.find("not a regular file"), std::string::npos) << err;
+  ASSERT_EQ(::kill(child.pid(), SIGHUP), 0);  // a reload on request must not block either
+  ASSERT_EQ(::kill(child.pid(), SIGTERM), 0);
+  EXPECT_EQ(child.Wait(3000), 0);
 }
 
 }  // namespace

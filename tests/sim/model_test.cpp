@@ -54,6 +54,8 @@ std::string SummaryPrompt(const nlohmann::json& task, const Rollout& rollout, bo
                  {"problem", task["problem"]},
                  {"ground_truth", with_truth ? task["groundtruth"].get<std::string>() : ""},
                  {"reward", rollout.correct ? "1" : "0"},
+                 {"critique", ""},
+                 {"library", "(empty)"},
                  {"trajectory", rollout.reply}});
 }
 
@@ -69,6 +71,7 @@ std::string AdvantagePrompt(SimModel& model, const nlohmann::json& task,
   }
   return Render("advantage",
                 {{"agent_objective", ""},
+                 {"library", "(empty)"},
                  {"learning_objective", ""},
                  {"problem", task["problem"]},
                  {"ground_truth", with_truth ? task["groundtruth"].get<std::string>() : ""},
@@ -359,7 +362,8 @@ TEST(SimModelBatchUpdate, DedupesProposalsAndDeletesRedundantLibraryLines) {
       {{"operation", "UPDATE"}, {"id", "G1"}, {"content", "Subtracting a negative adds its size."}},
   });
   std::string prompt = Render(
-      "batch_update", {{"library", LibraryListing(library)}, {"operations", proposed.dump(2)}});
+      "batch_update",
+      {{"library", LibraryListing(library)}, {"operations", proposed.dump(2)}, {"max_library", "64"}});
   nlohmann::json ops = simtest::FencedJson(Ask(model, "batch_update", prompt));
   ASSERT_TRUE(ops.is_array());
   std::multiset<std::string> summary;
@@ -380,6 +384,7 @@ TEST(SimModelBatchUpdate, DedupesProposalsAndDeletesRedundantLibraryLines) {
   std::string quiet =
       Render("batch_update",
              {{"library", LibraryListing({p[0].experience})},
+              {"max_library", ""},
               {"operations",
                nlohmann::json::array({{{"operation", "NONE"}, {"id", nullptr}, {"content", "x"}}})
                    .dump()}});

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -85,7 +86,7 @@ TEST_F(RunStoreTest, OpenCreatesDirectoriesSchemaAndWal) {
   for (const char* t : {"runs", "steps", "rollouts", "llm_calls", "libraries", "experiences", "failures"}) {
     EXPECT_TRUE(tables.count(t)) << "missing table " << t;
   }
-  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "1");
+  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "3");
   EXPECT_EQ(Query("PRAGMA journal_mode")[0][0], "wal");
   // Reopening an existing store keeps working.
   store.reset();
@@ -133,6 +134,12 @@ TEST_F(RunStoreTest, CallRoundTripsAndIsReplaced) {
   EXPECT_EQ(found->cached_tokens, c.cached_tokens);
   EXPECT_DOUBLE_EQ(found->latency_ms, c.latency_ms);
   EXPECT_EQ(found->response_json, c.response_json);
+  EXPECT_EQ(found->finish_reason, "");
+
+  c.finish_reason = "length";
+  ASSERT_TRUE(store->RecordCall(c).ok());
+  EXPECT_EQ(store->FindCall(c.fingerprint)->finish_reason, "length");
+  EXPECT_EQ(Query("SELECT finish_reason FROM llm_calls")[0][0], "length");
 
   CallRecord failed = c;
   failed.ok = false;
@@ -304,6 +311,112 @@ TEST_F(RunStoreTest, ConcurrentRecordCallsAreAllKept) {
     ASSERT_TRUE(c.has_value()) << n;
     EXPECT_EQ(c->call_id, Call(n).call_id);
   }
+}
+
+TEST_F(RunStoreTest, AVersion1StoreIsMigratedInPlaceAndKeepsItsRecords) {
+  {
+    auto store = OpenStore();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->BeginOrResume(R"({"k":1})").ok());
+    ASSERT_TRUE(store->RecordCall(Call(1)).ok());
+    ASSERT_TRUE(store->RecordLibrary(1, R"({"G0":"x"})", {{"G0", "x", 0, "t"}}).ok());
+  }
+  // Turn it back into exactly what version 1 wrote: no finish_reason or reasoning column,
+  // user_version 1.
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE llm_calls DROP COLUMN finish_reason; ALTER TABLE rollouts DROP COLUMN reasoning; "
+                               "PRAGMA user_version=1;", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "3");
+  EXPECT_TRUE(store->BeginOrResume(R"({"k":1})").ok());  // the same run resumes
+  auto old_call = store->FindCall(Call(1).fingerprint);
+  ASSERT_TRUE(old_call.has_value());
+  EXPECT_EQ(old_call->response_json, Call(1).response_json);
+  EXPECT_EQ(old_call->finish_reason, "");
+  CallRecord fresh = Call(2);
+  fresh.finish_reason = "length";
+  ASSERT_TRUE(store->RecordCall(fresh).ok());
+  EXPECT_EQ(store->FindCall(fresh.fingerprint)->finish_reason, "length");
+  auto lib = store->LatestLibrary();
+  ASSERT_TRUE(lib.ok() && lib->has_value());
+  EXPECT_EQ((*lib)->first, 1);
+  // A newer schema than this build knows is refused, not downgraded.
+  store.reset();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto newer = RunStore::Open(db_path_);
+  ASSERT_FALSE(newer.ok());
+  EXPECT_THAT(newer.status().message(), HasSubstr("schema version 99"));
+}
+
+// Opens `db_path` as a user who may not write `shm` (root ignores file modes, so a root test
+// drops to nobody in a child) and returns the error message, or "" when it opened.
+std::string OpenWithUnwritableShm(const fs::path& db_path, const fs::path& shm) {
+  fs::permissions(shm, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  if (::geteuid() != 0) {
+    auto r = RunStore::Open(db_path);
+    return r.ok() ? std::string() : r.status().message();
+  }
+  // Everything but the -shm file is writable by nobody.
+  for (const fs::path& p : {db_path.parent_path(), db_path, fs::path(db_path.string() + "-wal")}) {
+    if (fs::exists(p)) fs::permissions(p, fs::perms::all, fs::perm_options::add);
+  }
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  pid_t pid = fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(7);
+    auto r = RunStore::Open(db_path);
+    const std::string message = r.ok() ? std::string() : r.status().message();
+    (void)!::write(fds[1], message.data(), message.size());
+    _exit(r.ok() ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string message;
+  char buf[512];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) message.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int wstatus = 0;
+  ::waitpid(pid, &wstatus, 0);
+  if (WIFSIGNALED(wstatus)) return "child killed by signal " + std::to_string(WTERMSIG(wstatus));
+  if (WEXITSTATUS(wstatus) == 7) return "could not drop privileges";
+  return message;
+}
+
+TEST_F(RunStoreTest, AnUnwritableShmFileIsAClearErrorAtOpen) {
+  // A run killed mid-write leaves run.db-wal and run.db-shm behind.
+  fs::create_directories(db_path_.parent_path());
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto r = RunStore::Open(db_path_);
+    if (!r.ok() || !(*r)->RecordCall(Call(1)).ok()) _exit(2);
+    raise(SIGKILL);
+    _exit(3);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(wstatus));
+  const fs::path shm = db_path_.string() + "-shm";
+  ASSERT_TRUE(fs::exists(shm));
+
+  const std::string message = OpenWithUnwritableShm(db_path_, shm);
+  EXPECT_THAT(message, HasSubstr(shm.string() + " is not writable")) << message;
+  fs::permissions(shm, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_TRUE(OpenStore());  // fixed: opens again
 }
 
 TEST_F(RunStoreTest, RecordsSurviveAKillWithoutClose) {

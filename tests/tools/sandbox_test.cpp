@@ -22,6 +22,8 @@
 
 #include "test_util.h"
 #include "tfgrpo/sandbox.h"
+#include "tfgrpo/util.h"
+#include "tools/sandbox_cgroup.h"
 
 extern char** environ;
 
@@ -72,6 +74,12 @@ std::unique_ptr<PythonSandbox> MustCreate(const SandboxOptions& options) {
   auto created = PythonSandbox::Create(options);
   EXPECT_TRUE(created.ok()) << created.status().ToString();
   return created.ok() ? std::move(created).value() : nullptr;
+}
+
+ToolRun RunOk(const PythonSandbox& sandbox, const std::string& code) {
+  auto run = sandbox.Run(code);
+  EXPECT_TRUE(run.ok()) << run.status().ToString();
+  return run.ok() ? std::move(run).value() : ToolRun{};
 }
 
 // Processes anywhere on the host whose command name is `comm`.
@@ -151,6 +159,7 @@ TEST_F(SandboxTest, RunsAsUnprivilegedUserThatCannotNestNamespaces) {
 TEST_F(SandboxTest, ForkBombIsContainedAndLeavesNothingBehind) {
   SandboxOptions o = FastOptions();
   o.wall_timeout_s = 3;
+  o.allow_subprocess = true;  // the process limit is what contains it
   auto sandbox = MustCreate(o);
   ASSERT_TRUE(sandbox);
   const std::string marker = "tfgbomb" + RandomTag();
@@ -177,6 +186,10 @@ TEST_F(SandboxTest, ForkBombIsContainedAndLeavesNothingBehind) {
 }
 
 TEST_F(SandboxTest, ProcessLimitIsPerSandboxNotShared) {
+  SandboxOptions o = FastOptions();
+  o.allow_subprocess = true;
+  auto sandbox = MustCreate(o);
+  ASSERT_TRUE(sandbox);
   const std::string forker =
       "import os, time\n"
       "n = 0\n"
@@ -187,8 +200,8 @@ TEST_F(SandboxTest, ProcessLimitIsPerSandboxNotShared) {
       "    n += 1\n"
       "print('forked', n)\n";
   ToolRun a, b;
-  std::thread other([&] { b = MustRun(forker); });
-  a = MustRun(forker);
+  std::thread other([&] { b = MustRun(*sandbox, forker); });
+  a = MustRun(*sandbox, forker);
   other.join();
   for (const ToolRun* run : {&a, &b}) {
     int forked = -1;
@@ -388,6 +401,287 @@ TEST_F(SandboxTest, HostDescriptorsDoNotLeakIntoTheScript) {
   EXPECT_EQ(run.output, "[0, 1, 2, 3]\n");
 }
 
+
+// Tries os.fork() and subprocess.run(); prints "fork ..." and "subprocess ..." lines.
+const char* kStartProcesses =
+    "import os, subprocess\n"
+    "try:\n"
+    "    pid = os.fork()\n"
+    "    if pid == 0:\n        os._exit(7)\n"
+    "    print('fork ok', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n"
+    "except OSError as e:\n    print('fork refused', e.errno)\n"
+    "try:\n"
+    "    r = subprocess.run(['/bin/echo', 'hi'], capture_output=True, text=True)\n"
+    "    print('subprocess ok', r.stdout.strip())\n"
+    "except OSError as e:\n    print('subprocess refused', e.errno)\n";
+
+// Issue 7, finding 14: without tools.allow_subprocess a call is one process.
+TEST_F(SandboxTest, ForkAndSubprocessFailCleanlyByDefault) {
+  ToolRun run = MustRun(kStartProcesses);
+  EXPECT_EQ(run.output, "fork refused 1\nsubprocess refused 1\n");
+  EXPECT_EQ(run.exit_code, 0);
+}
+
+TEST_F(SandboxTest, AllowSubprocessLetsForkAndSubprocessWork) {
+  SandboxOptions o = FastOptions();
+  o.allow_subprocess = true;
+  auto sandbox = MustCreate(o);
+  ASSERT_TRUE(sandbox);
+  EXPECT_EQ(MustRun(*sandbox, kStartProcesses).output, "fork ok 7\nsubprocess ok hi\n");
+}
+
+// PTRACE_TRACEME would succeed (0) in an unfiltered process.
+const char* kPtrace =
+    "import ctypes\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "print('ptrace', libc.ptrace(0, 0, 0, 0), ctypes.get_errno())\n";
+
+TEST_F(SandboxTest, PtraceIsRefusedWithOrWithoutSubprocesses) {
+  EXPECT_EQ(MustRun(kPtrace).output, "ptrace -1 1\n");
+  SandboxOptions o = FastOptions();
+  o.allow_subprocess = true;
+  auto sandbox = MustCreate(o);
+  ASSERT_TRUE(sandbox);
+  EXPECT_EQ(MustRun(*sandbox, kPtrace).output, "ptrace -1 1\n");
+}
+
+TEST_F(SandboxTest, PythonThreadsStillWork) {
+  ToolRun run = MustRun(
+      "import threading, concurrent.futures\n"
+      "out = [0] * 8\n"
+      "def work(i):\n    out[i] = sum(range(i * 1000))\n"
+      "ts = [threading.Thread(target=work, args=(i,)) for i in range(8)]\n"
+      "[t.start() for t in ts]; [t.join() for t in ts]\n"
+      "print(out[7])\n"
+      "with concurrent.futures.ThreadPoolExecutor(4) as ex:\n"
+      "    print(sum(ex.map(lambda x: x * x, range(100))))\n");
+  EXPECT_EQ(run.output, "24496500\n328350\n");
+}
+
+// Six children that each try to hold 1 GiB at the same time; the parent reports how many were
+// refused (fork failed), held their block until released (exit 0), hit MemoryError (exit 3) or
+// were killed (the cgroup's OOM killer).
+const char* kSixHungryChildren =
+    "import os\n"
+    "refused = 0\n"
+    "release_r, release_w = os.pipe()\n"
+    "kids = []\n"
+    "for i in range(6):\n"
+    "    ready_r, ready_w = os.pipe()\n"
+    "    try:\n        pid = os.fork()\n"
+    "    except OSError:\n"
+    "        refused += 1; os.close(ready_r); os.close(ready_w); continue\n"
+    "    if pid == 0:\n"
+    "        os.close(ready_r); os.close(release_w)\n"
+    "        try:\n            block = b'\\x01' * (1 << 30)\n"
+    "        except MemoryError:\n            os._exit(3)\n"
+    "        os.write(ready_w, b'H'); os.read(release_r, 1); os._exit(0)\n"
+    "    os.close(ready_w); os.read(ready_r, 1); os.close(ready_r); kids.append(pid)\n"
+    "os.close(release_w)\n"
+    "held = memerr = killed = 0\n"
+    "for pid in kids:\n"
+    "    st = os.waitpid(pid, 0)[1]\n"
+    "    if os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0: held += 1\n"
+    "    elif os.WIFEXITED(st) and os.WEXITSTATUS(st) == 3: memerr += 1\n"
+    "    else: killed += 1\n"
+    "print('refused', refused, 'held', held, 'memerr', memerr, 'killed', killed)\n";
+
+struct ChildCounts {
+  int refused = -1, held = -1, memerr = -1, killed = -1;
+};
+
+ChildCounts ParseChildCounts(const std::string& output) {
+  ChildCounts c;
+  const size_t at = output.find("refused ");
+  if (at != std::string::npos) {
+    std::sscanf(output.c_str() + at, "refused %d held %d memerr %d killed %d", &c.refused, &c.held, &c.memerr,
+                &c.killed);
+  }
+  return c;
+}
+
+constexpr uint64_t kCallMemoryMb = 1536;
+
+// Issue 7, finding 14: six children of one call took 9 GB; RLIMIT_AS alone bounds each process.
+TEST(SandboxMemoryTest, SixChildrenAllocatingAGibibyteEachCannotExceedTheCallsMemory) {
+  SandboxOptions o = FastOptions();
+  o.wall_timeout_s = 60;
+  o.memory_bytes = kCallMemoryMb << 20;
+  auto sandbox = MustCreate(o);
+  ASSERT_TRUE(sandbox);
+  ToolRun run = RunOk(*sandbox, kSixHungryChildren);
+  ChildCounts c = ParseChildCounts(run.output);
+  ASSERT_EQ(c.refused + c.held + c.memerr + c.killed, 6) << run.output;
+  EXPECT_LE(static_cast<uint64_t>(c.held) * 1024, kCallMemoryMb) << run.output;
+  if (sandbox->memory_bound() == MemoryBound::kSingleProcess) {
+    EXPECT_EQ(c.refused, 6) << run.output;
+  }
+}
+
+TEST(SandboxMemoryTest, WithSubprocessesAllowedACgroupBoundsTheCallsChildrenTogether) {
+  SandboxOptions o = FastOptions();
+  o.wall_timeout_s = 60;
+  o.memory_bytes = kCallMemoryMb << 20;
+  o.allow_subprocess = true;
+  auto sandbox = MustCreate(o);
+  ASSERT_TRUE(sandbox);
+  if (sandbox->memory_bound() != MemoryBound::kCgroup) {
+    GTEST_SKIP() << "no delegated cgroup v2 here (" << sandbox->cgroup_unavailable_reason()
+                 << "): with subprocesses allowed, memory is bounded per process only";
+  }
+  ToolRun run = RunOk(*sandbox, kSixHungryChildren);
+  ChildCounts c = ParseChildCounts(run.output);
+  ASSERT_EQ(c.refused + c.held + c.memerr + c.killed, 6) << run.output;
+  EXPECT_EQ(c.refused, 0) << run.output;
+  EXPECT_LE(static_cast<uint64_t>(c.held) * 1024, kCallMemoryMb) << run.output;
+  EXPECT_GE(c.memerr + c.killed, 5) << run.output;
+}
+
+TEST(SandboxMemoryTest, ThreadsOfOneCallShareItsMemory) {
+  SandboxOptions o = FastOptions();
+  o.wall_timeout_s = 60;
+  o.memory_bytes = kCallMemoryMb << 20;
+  auto sandbox = MustCreate(o);
+  ASSERT_TRUE(sandbox);
+  ToolRun run = RunOk(*sandbox,
+                                     "import threading\n"
+                                     "blocks, errors, lock = [], [], threading.Lock()\n"
+                                     "def grab():\n"
+                                     "    try:\n        b = b'\\x01' * (1 << 30)\n"
+                                     "    except MemoryError:\n        errors.append(1); return\n"
+                                     "    with lock: blocks.append(b)\n"
+                                     "ts = [threading.Thread(target=grab) for _ in range(6)]\n"
+                                     "[t.start() for t in ts]; [t.join() for t in ts]\n"
+                                     "print('held', len(blocks), 'memerr', len(errors))\n");
+  int held = -1, memerr = -1;
+  ASSERT_EQ(std::sscanf(run.output.c_str(), "held %d memerr %d", &held, &memerr), 2) << run.output;
+  EXPECT_EQ(held + memerr, 6) << run.output;
+  EXPECT_LE(static_cast<uint64_t>(held) * 1024, kCallMemoryMb) << run.output;
+}
+
+TEST(SandboxMemoryTest, ReportsWhichBoundIsActive) {
+  SandboxOptions o = FastOptions();
+  o.cgroup_mount = "none";
+  auto no_cgroup = MustCreate(o);
+  ASSERT_TRUE(no_cgroup);
+  EXPECT_EQ(no_cgroup->memory_bound(), MemoryBound::kSingleProcess);
+  EXPECT_THAT(no_cgroup->cgroup_unavailable_reason(), HasSubstr("none"));
+  o.allow_subprocess = true;
+  auto per_process = MustCreate(o);
+  ASSERT_TRUE(per_process);
+  EXPECT_EQ(per_process->memory_bound(), MemoryBound::kPerProcess);
+
+  auto detected = MustCreate(FastOptions());
+  ASSERT_TRUE(detected);
+  std::printf("memory bound on this host: %s%s%s\n", MemoryBoundName(detected->memory_bound()),
+              detected->cgroup_parent().empty() ? " (" : " under ",
+              (detected->cgroup_parent().empty() ? detected->cgroup_unavailable_reason() + ")"
+                                                 : detected->cgroup_parent())
+                  .c_str());
+  EXPECT_EQ(detected->cgroup_parent().empty(), detected->memory_bound() != MemoryBound::kCgroup);
+  EXPECT_NE(detected->cgroup_parent().empty(), detected->cgroup_unavailable_reason().empty());
+}
+
+TEST(SandboxCommandTest, OnePlaceBuildsTheSandboxedCommandLine) {
+  auto sandbox = MustCreate(FastOptions());
+  ASSERT_TRUE(sandbox);
+  SandboxCommand c = sandbox->CommandFor("/tmp/x/worker.py", {"--serve", "7"});
+  ASSERT_GE(c.argv.size(), 6u);
+  EXPECT_EQ(c.argv[0], FastOptions().bwrap_path);
+  std::string joined;
+  for (const auto& arg : c.argv) joined += (joined.empty() ? "" : " ") + arg;
+  EXPECT_THAT(joined, HasSubstr("--ro-bind /tmp/x/worker.py /work/main.py"));
+  EXPECT_THAT(joined, HasSubstr("--seccomp " + std::to_string(PythonSandbox::kSeccompFd)));
+  EXPECT_THAT(joined, HasSubstr("--unshare-all"));
+  EXPECT_EQ(std::vector<std::string>(c.argv.end() - 5, c.argv.end()),
+            (std::vector<std::string>{"-I", "-u", "main.py", "--serve", "7"}));
+}
+
+// A plain directory tree standing in for /sys/fs/cgroup, laid out at our own cgroup's path.
+class FakeCgroupTree {
+ public:
+  FakeCgroupTree(const std::string& controllers, const std::string& subtree) {
+    const std::string self = ReadFile("/proc/self/cgroup").value();
+    for (const auto& line : SplitLines(self)) {
+      if (tfgrpo::StartsWith(line, "0::")) own_ = line.substr(3);
+    }
+    while (tfgrpo::EndsWith(own_, "/")) own_.pop_back();
+    fs::create_directories(dir());
+    std::ofstream(dir() + "/cgroup.controllers") << controllers << "\n";
+    std::ofstream(dir() + "/cgroup.subtree_control") << subtree << "\n";
+  }
+  std::string mount() const { return root_.path().string(); }
+  std::string dir() const { return mount() + own_; }
+  std::string self_cgroup() const { return "0::" + (own_.empty() ? std::string("/") : own_) + "\n"; }
+
+ private:
+  testing::TempDir root_;
+  std::string own_;
+};
+
+TEST(SandboxCgroupTest, FindsADelegatedCgroupOrSaysWhyNot) {
+  using sandbox_internal::FindDelegatedCgroup;
+  FakeCgroupTree good("cpu io memory pids", "memory pids");
+  auto found = FindDelegatedCgroup(good.mount(), good.self_cgroup());
+  ASSERT_TRUE(found.ok()) << found.status().message();
+  EXPECT_EQ(*found, good.dir());
+
+  FakeCgroupTree no_pids("cpu memory", "memory");
+  auto missing = FindDelegatedCgroup(no_pids.mount(), no_pids.self_cgroup());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("pids controller"));
+
+  auto v1_only = FindDelegatedCgroup(good.mount(), "4:memory:/x\n1:cpu:/\n");
+  ASSERT_FALSE(v1_only.ok());
+  EXPECT_THAT(v1_only.status().message(), HasSubstr("no cgroup v2 entry"));
+
+  auto elsewhere = FindDelegatedCgroup(good.mount(), "0::/not/ours\n");
+  ASSERT_FALSE(elsewhere.ok());
+  EXPECT_THAT(elsewhere.status().message(), HasSubstr("/not/ours"));
+}
+
+TEST(SandboxCgroupTest, EachCallGetsItsOwnCgroupWithTheCallsLimits) {
+  FakeCgroupTree tree("memory pids", "memory pids");
+  SandboxOptions o = FastOptions();
+  o.cgroup_mount = tree.mount();
+  o.memory_bytes = 777ull << 20;
+  o.max_processes = 33;
+  auto sandbox = MustCreate(o);
+  ASSERT_TRUE(sandbox);
+  ASSERT_EQ(sandbox->memory_bound(), MemoryBound::kCgroup) << sandbox->cgroup_unavailable_reason();
+  EXPECT_EQ(sandbox->cgroup_parent(), tree.dir());
+  EXPECT_EQ(RunOk(*sandbox, "print('in a cgroup')").output, "in a cgroup\n");
+  // A plain directory keeps what a real cgroup's rmdir would drop: the trial cgroup from Create
+  // and the call's, each with the limits written and the child's "0" (move myself) in its procs.
+  int calls = 0;
+  for (const auto& entry : fs::directory_iterator(tree.dir())) {
+    if (!tfgrpo::StartsWith(entry.path().filename().string(), "tfgrpo-")) continue;
+    ++calls;
+    const std::string d = entry.path().string();
+    EXPECT_EQ(ReadFile(d + "/memory.max").value(), std::to_string(777ull << 20)) << d;
+    EXPECT_EQ(ReadFile(d + "/pids.max").value(), "33") << d;
+    EXPECT_EQ(ReadFile(d + "/cgroup.procs").value(), "0") << d;
+  }
+  EXPECT_EQ(calls, 3);  // the trial, the Create() probe and the call
+}
+
+TEST(SandboxCgroupTest, OomKillsInTheCallsCgroupAreReported) {
+  FakeCgroupTree tree("memory pids", "memory pids");
+  SandboxOptions o = FastOptions();
+  o.mode = "none";  // so the script can reach the fake tree and play the kernel's part
+  o.cgroup_mount = tree.mount();
+  o.memory_bytes = 300ull << 20;
+  auto sandbox = MustCreate(o);
+  ASSERT_TRUE(sandbox);
+  ASSERT_EQ(sandbox->memory_bound(), MemoryBound::kCgroup) << sandbox->cgroup_unavailable_reason();
+  ToolRun run = RunOk(*sandbox,
+                      "import glob, os\n"
+                      "mine = max(glob.glob('" + tree.dir() + "/tfgrpo-*'), key=lambda p: int(p.rsplit('-', 1)[1]))\n"
+                      "open(mine + '/memory.events', 'w').write('low 0\\nhigh 0\\nmax 9\\noom 2\\noom_kill 2\\n')\n"
+                      "print('done')\n");
+  EXPECT_EQ(run.output, "done\n[memory limit of 300 MiB reached: 2 processes killed]\n");
+}
+
 TEST(SandboxNoneTest, RunsUnsandboxedWithAWarning) {
   std::ostringstream log;
   auto previous = spdlog::default_logger();
@@ -406,6 +700,13 @@ TEST(SandboxNoneTest, RunsUnsandboxedWithAWarning) {
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   EXPECT_EQ(run->output, "True True\n[exit code 4]\n");
   EXPECT_EQ(run->exit_code, 4);
+  // The seccomp filter applies unsandboxed too.
+  auto processes = (*created)->Run(kStartProcesses);
+  ASSERT_TRUE(processes.ok()) << processes.status().ToString();
+  EXPECT_EQ(processes->output, "fork refused 1\nsubprocess refused 1\n");
+  auto ptrace = (*created)->Run(kPtrace);
+  ASSERT_TRUE(ptrace.ok());
+  EXPECT_EQ(ptrace->output, "ptrace -1 1\n");
 
   SandboxOptions slow = o;
   slow.wall_timeout_s = 1;

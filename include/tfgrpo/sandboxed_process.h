@@ -1,0 +1,77 @@
+// SandboxedProcess: a long-lived child process with pipes to its stdin, stdout and stderr, run in
+// the same bubblewrap sandbox as the python tool (sandbox.h: no network, read-only system, a
+// private tmpfs at /work, rlimits, root dropped to run_as_uid) or plainly in "none" mode. Used by
+// the python and command rewards, whose workers answer many requests each.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tfgrpo/sandbox.h"
+#include "tfgrpo/status.h"
+
+namespace tfgrpo {
+
+struct SandboxedProcessSpec {
+  // argv[0]: an absolute path, or a bare name looked up in /usr/local/bin:/usr/bin:/bin. In bwrap
+  // mode, paths in argv are paths inside the sandbox (see read_only_binds).
+  std::vector<std::string> argv;
+  // bwrap mode: host path -> sandbox path, mounted read-only. Ignored in none mode, where the
+  // process sees the host's paths.
+  std::vector<std::pair<std::string, std::string>> read_only_binds;
+  // Working directory: bwrap mode a sandbox path (default "/work", the private tmpfs); none mode a
+  // host path (default: the process's own scratch dir).
+  std::string cwd;
+  std::vector<std::string> env;  // extra KEY=VALUE entries
+  // RLIMIT_CPU in seconds, 0 for none: a long-lived process accumulates CPU time over many
+  // requests, so its callers bound each request by wall clock instead.
+  int cpu_limit_s = 0;
+};
+
+// Not thread-safe: one owner at a time uses the pipes. Destruction kills the process (and in bwrap
+// mode its whole sandbox) with SIGKILL and reaps it.
+class SandboxedProcess {
+ public:
+  // Forks from one long-lived internal thread, because bwrap's --die-with-parent (and the
+  // none-mode death signal) fire when the *thread* that forked exits, and callers are often
+  // short-lived pool threads. A non-OK Result means the host could not start the process; a
+  // process that starts and then fails (missing program inside the sandbox, say) shows it by
+  // exiting with code 127 and a message on stderr.
+  static Result<std::unique_ptr<SandboxedProcess>> Spawn(const PythonSandbox& sandbox,
+                                                         const SandboxedProcessSpec& spec);
+  ~SandboxedProcess();
+  SandboxedProcess(const SandboxedProcess&) = delete;
+  SandboxedProcess& operator=(const SandboxedProcess&) = delete;
+
+  int stdin_fd() const { return stdin_fd_; }    // blocking, our write end
+  int stdout_fd() const { return stdout_fd_; }  // non-blocking, our read end
+  int stderr_fd() const { return stderr_fd_; }  // non-blocking, our read end
+  pid_t pid() const { return pid_; }
+  bool sandboxed() const { return sandboxed_; }
+  // none mode: the scratch dir given as HOME and TMPDIR (removed with the process); bwrap: "/work".
+  const std::string& scratch_dir() const { return scratch_dir_; }
+
+  // SIGKILL to the process group (the sandbox dies with it); idempotent.
+  void Kill();
+  // The exit status once the process has ended (128+N for signal N), nullopt while it runs;
+  // `wait` blocks until it ends.
+  std::optional<int> ExitCode(bool wait = false);
+
+ private:
+  SandboxedProcess() = default;
+  friend struct SandboxedProcessSpawner;
+  pid_t pid_ = -1;
+  int stdin_fd_ = -1, stdout_fd_ = -1, stderr_fd_ = -1;
+  bool sandboxed_ = false;
+  bool reaped_ = false;
+  int exit_code_ = 0;
+  std::string scratch_dir_;
+  bool owns_scratch_ = false;
+};
+
+}  // namespace tfgrpo

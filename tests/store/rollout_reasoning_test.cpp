@@ -1,0 +1,69 @@
+// rollouts.reasoning: new run stores have it, and a run dir created before it existed (schema version 2)
+// gets the column on open, so resuming an old run records reasoning too.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "test_util.h"
+#include "tfgrpo/store.h"
+
+namespace tfgrpo {
+namespace {
+
+std::string Query(const std::filesystem::path& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string out;
+  if (sqlite3_open(db_path.c_str(), &db) != SQLITE_OK) return "(cannot open)";
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
+    for (int row = 0; sqlite3_step(st) == SQLITE_ROW; ++row) {
+      const unsigned char* text = sqlite3_column_text(st, 0);
+      out += (row == 0 ? "" : "|") + std::string(text ? reinterpret_cast<const char*>(text) : "NULL");
+    }
+  } else {
+    out = std::string("(error: ") + sqlite3_errmsg(db) + ")";
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+RolloutRecord Rollout(int sample, std::string reasoning) {
+  RolloutRecord r;
+  r.task_id = "t0";
+  r.sample = sample;
+  r.messages_json = "[]";
+  r.answer = "4";
+  r.reward = 1;
+  r.reasoning = std::move(reasoning);
+  return r;
+}
+
+TEST(RolloutReasoning, IsStoredWithTheRollout) {
+  testing::TempDir dir;
+  auto store = RunStore::Open(dir / "run.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->RecordRollout(Rollout(0, "2 of 5 tests pass")).ok());
+  store->reset();
+  EXPECT_EQ(Query(dir / "run.db", "SELECT reasoning FROM rollouts"), "2 of 5 tests pass");
+}
+
+TEST(RolloutReasoning, AnOlderRunStoreGainsTheColumn) {
+  testing::TempDir dir;
+  {
+    auto store = RunStore::Open(dir / "run.db");
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->RecordRollout(Rollout(0, "")).ok());
+  }
+  // As written by a tfgrpo from before the column.
+  ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN reasoning"), "");
+  ASSERT_EQ(Query(dir / "run.db", "PRAGMA user_version=2"), "");
+  ASSERT_NE(Query(dir / "run.db", "SELECT reasoning FROM rollouts").find("no such column"), std::string::npos);
+  auto store = RunStore::Open(dir / "run.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->RecordRollout(Rollout(1, "accepted a wrong answer")).ok());
+  store->reset();
+  EXPECT_EQ(Query(dir / "run.db", "SELECT reasoning FROM rollouts ORDER BY sample"), "|accepted a wrong answer");
+}
+
+}  // namespace
+}  // namespace tfgrpo
