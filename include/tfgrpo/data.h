@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,5 +25,9 @@ struct Task {
 // wrong type is an error "FILE:LINE: ...". Duplicate ids are an error too.
 Result<std::vector<Task>> LoadTasks(const std::filesystem::path& path, const std::string& problem_key,
                                     const std::string& answer_key);
+// The same for JSONL text already in memory; `path` only names the source in errors and gives the
+// stem of default ids. Thread-safe.
+Result<std::vector<Task>> ParseTasks(std::string_view text, const std::filesystem::path& path,
+                                     const std::string& problem_key, const std::string& answer_key);
 
 }  // namespace tfgrpo

@@ -48,15 +48,18 @@ std::string DescribeParseError(const json::parse_error& e) {
 
 Result<std::vector<Task>> LoadTasks(const std::filesystem::path& path, const std::string& problem_key,
                                     const std::string& answer_key) {
-  const std::string file = path.string();
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
-    return Status::IoError(file + ": is a directory, expected a JSONL file");
+    return Status::IoError(path.string() + ": is a directory, expected a JSONL file");
   }
   auto content = ReadFile(path);
   if (!content.ok()) return content.status();
+  return ParseTasks(*content, path, problem_key, answer_key);
+}
 
-  std::string_view text = *content;
+Result<std::vector<Task>> ParseTasks(std::string_view text, const std::filesystem::path& path,
+                                     const std::string& problem_key, const std::string& answer_key) {
+  const std::string file = path.string();
   if (StartsWith(text, "\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 BOM from Windows editors
 
   const std::string stem = path.stem().string();

@@ -57,6 +57,19 @@ TEST_F(LoadTasksTest, ReadsProblemsAnswersIdsAndRecords) {
   EXPECT_EQ(t[2].answer, "6");
 }
 
+TEST(ParseTasksTest, ParsesTextInMemoryNamingTheGivenSource) {
+  auto r = ParseTasks("\xEF\xBB\xBF{\"problem\": \"p\", \"groundtruth\": 5}\n\n{\"problem\": \"q\", \"groundtruth\": \"6\"}\n",
+                      "/data/eval.jsonl", "problem", "groundtruth");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].id, "eval:1");
+  EXPECT_EQ((*r)[0].answer, "5");
+  EXPECT_EQ((*r)[1].id, "eval:3");
+  auto bad = ParseTasks("{\"problem\": \"p\"}\n", "/data/eval.jsonl", "problem", "groundtruth");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "/data/eval.jsonl:1: missing field 'groundtruth'");
+}
+
 TEST_F(LoadTasksTest, UsesTheConfiguredKeys) {
   auto r = LoadTasks(Write("{\"question\": \"q\", \"answer\": \"a\"}\n"), "question", "answer");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
