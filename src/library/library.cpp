@@ -4,6 +4,7 @@
 #include <cctype>
 #include <map>
 
+#include "tfgrpo/json.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
@@ -236,6 +237,12 @@ std::string DropTrailingCommas(std::string_view text) {
 // Parses `text` as JSON (tolerating trailing commas); on failure returns nullopt and the parser's
 // message in `error`.
 std::optional<json> TryParseJson(std::string_view text, std::string* error) {
+  // The learner's reply is text from outside the process: a value nested thousands deep would
+  // overflow the stack in the recursive copies and walks below.
+  if (JsonNestingDepth(text) > kMaxJsonDepth) {
+    if (error) *error = "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+    return std::nullopt;
+  }
   try {
     return json::parse(text);
   } catch (const json::exception& e) {

@@ -352,6 +352,21 @@ TEST(ParseExperiences, LongRepliesAreQuotedShortly) {
 
 // ---- ParseOperations ---------------------------------------------------------------------------
 
+// Regression input fuzz/regressions/operations/deep_nesting_stack_overflow: a reply nested 50,000
+// levels deep overflowed the stack while the parsed array was copied.
+TEST(ParseOperations, DeeplyNestedReplyIsAnErrorNotACrash) {
+  const std::string deep = std::string(50000, '[') + std::string(50000, ']');
+  auto fenced = ParseOperations("```json\n[{\"operation\": \"ADD\", \"content\": \"x\", \"y\": " + deep +
+                                "}]\n```");
+  ASSERT_FALSE(fenced.ok());
+  EXPECT_NE(fenced.status().message().find("nested deeper than 128 levels"), std::string::npos)
+      << fenced.status().message();
+  // Nesting up to the bound still parses.
+  auto shallow = ParseOperations(R"([{"operation": "ADD", "content": "x", "y": [[[1]]]}])");
+  ASSERT_TRUE(shallow.ok()) << shallow.status().ToString();
+  EXPECT_EQ(shallow->size(), 1u);
+}
+
 TEST(ParseOperations, FencedJsonBlock) {
   auto r = ParseOperations(
       "Here is my decision:\n```json\n[{\"operation\": \"ADD\", \"id\": null, \"content\": \"new\"},\n"
