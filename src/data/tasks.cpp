@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "tfgrpo/data.h"
+#include "tfgrpo/json.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
@@ -71,6 +72,11 @@ Result<std::vector<Task>> ParseTasks(std::string_view text, const std::filesyste
     const std::string where = file + ":" + std::to_string(line_no) + ": ";
     if (Trim(lines[i]).empty()) continue;
 
+    // A record nested thousands deep would overflow the stack when a Task is copied or printed.
+    if (JsonNestingDepth(lines[i]) > kMaxJsonDepth) {
+      return Status::InvalidArgument(where + "not a JSON object (nested deeper than " +
+                                     std::to_string(kMaxJsonDepth) + " levels)");
+    }
     json record;
     try {
       record = json::parse(lines[i]);

@@ -70,6 +70,20 @@ TEST(ParseTasksTest, ParsesTextInMemoryNamingTheGivenSource) {
   EXPECT_EQ(bad.status().message(), "/data/eval.jsonl:1: missing field 'groundtruth'");
 }
 
+// Regression input fuzz/regressions/tasks/deep_record_stack_overflow: such a record parsed, then
+// overflowed the stack when the task list was copied (nlohmann copies recursively).
+TEST(ParseTasksTest, RefusesRecordsNestedTooDeep) {
+  const std::string deep = std::string(50000, '[') + std::string(50000, ']');
+  auto r = ParseTasks("{\"problem\": \"p\", \"groundtruth\": \"1\"}\n{\"problem\": \"p\", \"groundtruth\": \"1\", \"x\": " +
+                          deep + "}\n",
+                      "t.jsonl", "problem", "groundtruth");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "t.jsonl:2: not a JSON object (nested deeper than 128 levels)");
+  auto ok = ParseTasks("{\"problem\": \"p\", \"groundtruth\": \"1\", \"x\": [[[{}]]]}\n", "t.jsonl", "problem",
+                       "groundtruth");
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+}
+
 TEST_F(LoadTasksTest, UsesTheConfiguredKeys) {
   auto r = LoadTasks(Write("{\"question\": \"q\", \"answer\": \"a\"}\n"), "question", "answer");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
