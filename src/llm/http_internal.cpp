@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "tfgrpo/json.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo::llm_internal {
@@ -47,8 +48,13 @@ std::string Truncate(std::string s, size_t max_chars) {
 }  // namespace
 
 Result<ChatResponse> ParseChatCompletion(std::string_view body) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  // Bounded depth: the message is copied and serialised recursively (run store, replays).
+  nlohmann::json j = ParseUntrustedJson(body);
   if (j.is_discarded()) {
+    if (JsonNestingDepth(body) > kMaxJsonDepth) {
+      return Status::InvalidArgument("response body is nested deeper than " +
+                                     std::to_string(kMaxJsonDepth) + " levels");
+    }
     return Status::InvalidArgument("response body is not valid JSON: " +
                                    Truncate(Trim(body), 200));
   }
@@ -94,7 +100,7 @@ Result<ChatResponse> ParseChatCompletion(std::string_view body) {
 }
 
 std::string ProviderErrorMessage(std::string_view body, size_t max_chars) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json j = ParseUntrustedJson(body);
   if (!j.is_discarded() && j.is_object()) {
     if (auto e = j.find("error"); e != j.end()) {
       if (e->is_string()) return Truncate(e->get<std::string>(), max_chars);

@@ -114,6 +114,21 @@ TEST(ParseChatCompletion, MissingUsageLeavesZeros) {
   EXPECT_EQ(r->finish_reason, "");
 }
 
+// Regression input fuzz/regressions/chat_completion/deep_message_stack_overflow: the reply parsed,
+// then overflowed the stack when the recording client copied and serialised the message.
+TEST(ParseChatCompletion, RejectsBodiesNestedTooDeep) {
+  const std::string deep = std::string(50000, '[') + std::string(50000, ']');
+  auto r = llm_internal::ParseChatCompletion(
+      R"({"choices":[{"message":{"role":"assistant","content":"x","extra":)" + deep + "}}]}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "response body is nested deeper than 128 levels");
+  EXPECT_EQ(llm_internal::ProviderErrorMessage("{\"error\":" + deep + "}", 10), std::string(10, '[') + "...");
+  auto nested = llm_internal::ParseChatCompletion(
+      R"({"choices":[{"message":{"role":"assistant","content":"x","extra":[[[[1]]]]}}]})");
+  ASSERT_TRUE(nested.ok()) << nested.status().ToString();
+  EXPECT_EQ(ChatResponseToJson(*nested)["message"]["extra"].dump(), "[[[[1]]]]");
+}
+
 TEST(ParseChatCompletion, RejectsBodiesWithoutAMessage) {
   EXPECT_FALSE(llm_internal::ParseChatCompletion("<html>502 Bad Gateway</html>").ok());
   EXPECT_FALSE(llm_internal::ParseChatCompletion("").ok());
