@@ -57,6 +57,7 @@ fuzz-ci:
 # The whole test suite built with AddressSanitizer and UBSan (gcc), in its own build dir.
 $(ASAN_BUILD_DIR)/CMakeCache.txt: | deps
 	cmake -S . -B $(ASAN_BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
 	  -DCMAKE_CXX_FLAGS="$(SANITIZE_FLAGS)" -DTFGRPO_BUILD_BENCH=OFF
 
 test-asan: deps $(ASAN_BUILD_DIR)/CMakeCache.txt

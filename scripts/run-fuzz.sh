@@ -32,8 +32,9 @@ for name in "${targets[@]}"; do
   # Kept crashers first, each whole (fuzzing below cuts inputs to -max_len).
   mapfile -t kept < <(find "$root/fuzz/regressions/$name" -type f ! -name '.*' | sort)
   rc=0
+  : >"$log"
   if [ ${#kept[@]} -ne 0 ]; then
-    "$bin" "${limits[@]}" "${kept[@]}" >"$log" 2>&1 || rc=$?
+    "$bin" "${limits[@]}" "${kept[@]}" >>"$log" 2>&1 || rc=$?
   fi
   if [ $rc -eq 0 ]; then
     "$bin" "${limits[@]}" -max_total_time="$seconds" -max_len="${FUZZ_MAX_LEN:-8192}" \
