@@ -82,6 +82,12 @@ Result<std::vector<Task>> ParseTasks(std::string_view text, const std::filesyste
       record = json::parse(lines[i]);
     } catch (const json::parse_error& e) {
       return Status::InvalidArgument(where + "not a JSON object (" + DescribeParseError(e) + ")");
+    } catch (const json::exception& e) {
+      // out_of_range: a number no double holds, as in 1e400.
+      std::string what = e.what();
+      size_t tag_end = what.find("] ");
+      return Status::InvalidArgument(where + "not a JSON object (" +
+                                     (tag_end == std::string::npos ? what : what.substr(tag_end + 2)) + ")");
     }
     if (!record.is_object()) {
       return Status::InvalidArgument(where + "not a JSON object (got " + TypeName(record) + ")");

@@ -84,6 +84,15 @@ TEST(ParseTasksTest, RefusesRecordsNestedTooDeep) {
   EXPECT_TRUE(ok.ok()) << ok.status().ToString();
 }
 
+// Regression input fuzz/regressions/tasks/number_overflow_uncaught: nlohmann reports 1e400 as
+// out_of_range, not parse_error, and the exception escaped LoadTasks.
+TEST(ParseTasksTest, NumberTooLargeForADoubleIsAnErrorWithItsLine) {
+  auto r = ParseTasks("{\"problem\": \"p\", \"groundtruth\": \"1\"}\n{\"problem\": \"p\", \"groundtruth\": 1e400}\n",
+                      "t.jsonl", "problem", "groundtruth");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "t.jsonl:2: not a JSON object (number overflow parsing '1e400')");
+}
+
 TEST_F(LoadTasksTest, UsesTheConfiguredKeys) {
   auto r = LoadTasks(Write("{\"question\": \"q\", \"answer\": \"a\"}\n"), "question", "answer");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
