@@ -15,6 +15,8 @@ if [ ${#targets[@]} -eq 0 ]; then
   for src in "$root"/fuzz/*.cpp; do targets+=("$(basename "$src" .cpp)"); done
 fi
 
+# Leaks inside third-party libraries only (documented in the file).
+export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 failed=()
 for name in "${targets[@]}"; do
   bin="$build_dir/fuzz/fuzz_$name"
