@@ -182,7 +182,9 @@ std::vector<FencedBlock> FencedBlocks(std::string_view text) {
   return blocks;
 }
 
-// End (one past the closing ']') of the bracket span opened at `open`, honouring JSON strings.
+// End (one past the closing ']') of the bracket span opened at `open`, honouring JSON strings;
+// npos when it never closes or nests deeper than kMaxJsonDepth (such a span could not be parsed,
+// and giving up there keeps the scan over every '[' of a reply linear rather than quadratic).
 size_t BalancedArrayEnd(std::string_view text, size_t open) {
   int depth = 0;
   bool in_string = false;
@@ -199,7 +201,7 @@ size_t BalancedArrayEnd(std::string_view text, size_t open) {
     if (c == '"') {
       in_string = true;
     } else if (c == '[') {
-      ++depth;
+      if (++depth > kMaxJsonDepth) return std::string_view::npos;
     } else if (c == ']') {
       if (--depth == 0) return i + 1;
     }
