@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "llm/http_internal.h"
 #include "tfgrpo/retry.h"
 #include "tfgrpo/llm.h"
@@ -127,6 +129,18 @@ TEST(ParseChatCompletion, RejectsBodiesNestedTooDeep) {
       R"({"choices":[{"message":{"role":"assistant","content":"x","extra":[[[[1]]]]}}]})");
   ASSERT_TRUE(nested.ok()) << nested.status().ToString();
   EXPECT_EQ(ChatResponseToJson(*nested)["message"]["extra"].dump(), "[[[[1]]]]");
+}
+
+// Regression input fuzz/regressions/chat_completion/token_count_out_of_range_ub: UBSan reported
+// the double-to-int64 conversion of 1e105.
+TEST(ParseChatCompletion, OutOfRangeTokenCountsAreClamped) {
+  auto r = llm_internal::ParseChatCompletion(
+      R"({"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1e105,"completion_tokens":-3.5,)"
+      R"("prompt_tokens_details":{"cached_tokens":18446744073709551615}}})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->usage.prompt_tokens, std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(r->usage.completion_tokens, 0);
+  EXPECT_EQ(r->usage.cached_tokens, std::numeric_limits<int64_t>::max());
 }
 
 TEST(ParseChatCompletion, RejectsBodiesWithoutAMessage) {
