@@ -60,8 +60,9 @@ $(ASAN_BUILD_DIR)/CMakeCache.txt: | deps
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
 	  -DCMAKE_CXX_FLAGS="$(SANITIZE_FLAGS)" -DTFGRPO_BUILD_BENCH=OFF
 
+# The build runs each test binary once to list its tests, so it needs the same suppressions.
 test-asan: deps $(ASAN_BUILD_DIR)/CMakeCache.txt
-	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
 	cd $(ASAN_BUILD_DIR) && ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
