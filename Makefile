@@ -62,9 +62,9 @@ $(ASAN_BUILD_DIR)/CMakeCache.txt: | deps
 
 # The build runs each test binary once to list its tests, so it needs the same suppressions.
 test-asan: deps $(ASAN_BUILD_DIR)/CMakeCache.txt
-	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
 	cd $(ASAN_BUILD_DIR) && ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
 clean:
