@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -30,5 +31,10 @@ inline constexpr int64_t kDefaultMaxTaskBytes = 4194304;  // data.max_task_bytes
 Result<std::vector<Task>> LoadTasks(const std::filesystem::path& path, const std::string& problem_key,
                                     const std::string& answer_key,
                                     int64_t max_task_bytes = kDefaultMaxTaskBytes);
+// The same for JSONL text already in memory; `path` only names the source in errors and gives the
+// stem of default ids. Thread-safe.
+Result<std::vector<Task>> ParseTasks(std::string_view text, const std::filesystem::path& path,
+                                     const std::string& problem_key, const std::string& answer_key,
+                                     int64_t max_task_bytes = kDefaultMaxTaskBytes);
 
 }  // namespace tfgrpo

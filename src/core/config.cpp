@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -31,6 +32,28 @@ size_t EditDistance(const std::string& a, const std::string& b) {
     std::swap(prev, cur);
   }
   return prev[b.size()];
+}
+
+// Offset of the first byte of `s` that is not well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF); npos when all of it is.
+size_t InvalidUtf8Offset(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    const unsigned char c = byte(0);
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    if (len == 0 || i + len > s.size()) return i;
+    if (len > 1 && (byte(1) < lo || byte(1) > hi)) return i;
+    for (size_t k = 2; k < len; ++k) {
+      if ((byte(k) & 0xC0) != 0x80) return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
 }
 
 // What a node holds, for "expected X, got Y" messages.
@@ -152,6 +175,13 @@ class ConfigParser {
 
   Status ReadString(const YAML::Node& v, const std::string& path, std::string* out) {
     if (!v.IsScalar()) return TypeError(v, path, "a string");
+    // Strings end up in JSON (run store, requests), which must be UTF-8.
+    if (size_t bad = InvalidUtf8Offset(v.Scalar()); bad != std::string_view::npos) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(v.Scalar()[bad]));
+      return Status::InvalidArgument(At(v.Mark()) + ": " + path + ": not valid UTF-8 (byte " + hex +
+                                     " at offset " + std::to_string(bad) + "); save the file as UTF-8");
+    }
     *out = v.Scalar();
     return Status::Ok();
   }

@@ -3,6 +3,7 @@
 #include <memory>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <string_view>
 #include <unordered_map>
 
@@ -104,17 +105,11 @@ class LineReader {
   size_t pos_ = 0, end_ = 0;
 };
 
-}  // namespace
-
-Result<std::vector<Task>> LoadTasks(const std::filesystem::path& path, const std::string& problem_key,
-                                    const std::string& answer_key, int64_t max_task_bytes) {
+// The tasks of JSONL read from `in`; `path` names the source in errors and gives default ids.
+Result<std::vector<Task>> ReadTasks(std::istream& in, const std::filesystem::path& path,
+                                    const std::string& problem_key, const std::string& answer_key,
+                                    int64_t max_task_bytes) {
   const std::string file = path.string();
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Status::IoError(file + ": is a directory, expected a JSONL file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError("cannot open " + file + ": " + std::strerror(errno));
   auto reader = std::make_unique<LineReader>(in, max_task_bytes);
 
   const std::string stem = path.stem().string();
@@ -144,6 +139,12 @@ Result<std::vector<Task>> LoadTasks(const std::filesystem::path& path, const std
       record = json::parse(text);  // depth checked above; parse for its precise error message
     } catch (const json::parse_error& e) {
       return Status::InvalidArgument(where + "not a JSON object (" + DescribeParseError(e) + ")");
+    } catch (const json::exception& e) {
+      // out_of_range: a number no double holds, as in 1e400.
+      std::string what = e.what();
+      size_t tag_end = what.find("] ");
+      return Status::InvalidArgument(where + "not a JSON object (" +
+                                     (tag_end == std::string::npos ? what : what.substr(tag_end + 2)) + ")");
     }
     if (!record.is_object()) {
       return Status::InvalidArgument(where + "not a JSON object (got " + TypeName(record) + ")");
@@ -196,6 +197,27 @@ Result<std::vector<Task>> LoadTasks(const std::filesystem::path& path, const std
   if (reader->bad()) return Status::IoError("cannot read " + file + ": " + std::strerror(errno));
   if (tasks.empty()) return Status::InvalidArgument(file + ": no tasks");
   return tasks;
+}
+
+}  // namespace
+
+Result<std::vector<Task>> LoadTasks(const std::filesystem::path& path, const std::string& problem_key,
+                                    const std::string& answer_key, int64_t max_task_bytes) {
+  const std::string file = path.string();
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return Status::IoError(file + ": is a directory, expected a JSONL file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot open " + file + ": " + std::strerror(errno));
+  return ReadTasks(in, path, problem_key, answer_key, max_task_bytes);
+}
+
+Result<std::vector<Task>> ParseTasks(std::string_view text, const std::filesystem::path& path,
+                                     const std::string& problem_key, const std::string& answer_key,
+                                     int64_t max_task_bytes) {
+  std::istringstream in{std::string(text)};
+  return ReadTasks(in, path, problem_key, answer_key, max_task_bytes);
 }
 
 }  // namespace tfgrpo

@@ -184,7 +184,9 @@ std::vector<FencedBlock> FencedBlocks(std::string_view text) {
   return blocks;
 }
 
-// End (one past the closing ']') of the bracket span opened at `open`, honouring JSON strings.
+// End (one past the closing ']') of the bracket span opened at `open`, honouring JSON strings;
+// npos when it never closes or nests deeper than kMaxJsonDepth (such a span could not be parsed,
+// and giving up there keeps the scan over every '[' of a reply linear rather than quadratic).
 size_t BalancedArrayEnd(std::string_view text, size_t open) {
   int depth = 0;
   bool in_string = false;
@@ -201,7 +203,7 @@ size_t BalancedArrayEnd(std::string_view text, size_t open) {
     if (c == '"') {
       in_string = true;
     } else if (c == '[') {
-      ++depth;
+      if (++depth > kMaxJsonDepth) return std::string_view::npos;
     } else if (c == ']') {
       if (--depth == 0) return i + 1;
     }
@@ -239,6 +241,12 @@ std::string DropTrailingCommas(std::string_view text) {
 // Parses `text` as JSON (tolerating trailing commas); on failure returns nullopt and the parser's
 // message in `error`.
 std::optional<json> TryParseJson(std::string_view text, std::string* error) {
+  // The learner's reply is text from outside the process: a value nested thousands deep would
+  // overflow the stack in the recursive copies and walks below.
+  if (JsonNestingDepth(text) > kMaxJsonDepth) {
+    if (error) *error = "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+    return std::nullopt;
+  }
   try {
     return json::parse(text);
   } catch (const json::exception& e) {

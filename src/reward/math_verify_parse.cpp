@@ -296,7 +296,7 @@ class Tokenizer {
       }
     }
     // Canonical digits: no trailing fractional zeros, no leading zeros.
-    while (t.decimals > 0 && t.text.back() == '0') {
+    while (t.decimals > 0 && !t.text.empty() && t.text.back() == '0') {  // "0e-2" empties it
       t.text.pop_back();
       --t.decimals;
     }

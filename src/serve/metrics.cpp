@@ -2,8 +2,10 @@
 
 #include "serve/metrics.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 
 #include "tfgrpo/json.h"
@@ -15,11 +17,19 @@ namespace {
 // Lines longer than this are not scanned for usage (no real usage chunk comes close).
 constexpr size_t kMaxScannedLine = 1 << 20;
 
+// A count from the provider's usage object, clamped to [0, INT64_MAX]: a value like 1e300 must
+// not reach a double-to-integer conversion that cannot hold it (undefined behaviour).
 int64_t TokenField(const nlohmann::json& obj, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end() || !it->is_number()) return 0;
-  if (it->is_number_float()) return static_cast<int64_t>(it->get<double>());
-  return it->get<int64_t>();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  if (it->is_number_float()) {
+    const double d = it->get<double>();
+    if (!(d > 0)) return 0;
+    return d >= 9.2e18 ? kMax : static_cast<int64_t>(d);
+  }
+  if (it->is_number_unsigned()) return static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), kMax));
+  return std::max<int64_t>(it->get<int64_t>(), 0);
 }
 
 // True when `line` has "usage" followed by ':' and an object (not null).

@@ -191,6 +191,23 @@ TEST_F(ConfigTest, UnknownKeysAreNamedWithPathAndLine) {
   EXPECT_THAT(far, Not(HasSubstr("did you mean")));
 }
 
+// Regression input fuzz/regressions/config/invalid_utf8_in_path: a config saved in Latin-1 parsed,
+// then `train` died on an uncaught exception when the fingerprint was serialised for the run store.
+TEST_F(ConfigTest, StringsThatAreNotUtf8AreNamedWithKeyLineAndByte) {
+  EXPECT_EQ(Error(std::string(kMinimal) + "task:\n  instructions: caf\xE9 au lait\n"),
+            "config.yaml:5: task.instructions: not valid UTF-8 (byte 0xE9 at offset 3); save the file as UTF-8");
+  EXPECT_EQ(Error(std::string(kMinimal) + "data:\n  train: t.jso\x92\x95\n"),
+            "config.yaml:5: data.train: not valid UTF-8 (byte 0x92 at offset 5); save the file as UTF-8");
+  // Overlong forms and surrogates are not UTF-8 either; real multi-byte text is.
+  EXPECT_FALSE(ParseConfig(std::string(kMinimal) + "task:\n  instructions: \xC0\xAF\n", "c.yaml").ok());
+  EXPECT_FALSE(ParseConfig(std::string(kMinimal) + "task:\n  instructions: \xED\xA0\x80\n", "c.yaml").ok());
+  auto r = ParseConfig(std::string(kMinimal) + "task:\n  instructions: \"caf\u00e9 \xE2\x88\x9A \xF0\x9F\x98\x80\"\n",
+                       "c.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->task.instructions, "caf\xC3\xA9 \xE2\x88\x9A \xF0\x9F\x98\x80");
+  EXPECT_NO_THROW((void)ConfigFingerprintJson(*r).dump());
+}
+
 TEST_F(ConfigTest, DuplicateKeyIsAnError) {
   EXPECT_THAT(Error(std::string(kMinimal) + "  name: other\n"),
               HasSubstr("config.yaml:4: duplicate key 'model.name'"));

@@ -57,6 +57,42 @@ TEST_F(LoadTasksTest, ReadsProblemsAnswersIdsAndRecords) {
   EXPECT_EQ(t[2].answer, "6");
 }
 
+TEST(ParseTasksTest, ParsesTextInMemoryNamingTheGivenSource) {
+  auto r = ParseTasks("\xEF\xBB\xBF{\"problem\": \"p\", \"groundtruth\": 5}\n\n{\"problem\": \"q\", \"groundtruth\": \"6\"}\n",
+                      "/data/eval.jsonl", "problem", "groundtruth");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].id, "eval:1");
+  EXPECT_EQ((*r)[0].answer, "5");
+  EXPECT_EQ((*r)[1].id, "eval:3");
+  auto bad = ParseTasks("{\"problem\": \"p\"}\n", "/data/eval.jsonl", "problem", "groundtruth");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "/data/eval.jsonl:1: missing field 'groundtruth'");
+}
+
+// Regression input fuzz/regressions/tasks/deep_record_stack_overflow: such a record parsed, then
+// overflowed the stack when the task list was copied (nlohmann copies recursively).
+TEST(ParseTasksTest, RefusesRecordsNestedTooDeep) {
+  const std::string deep = std::string(50000, '[') + std::string(50000, ']');
+  auto r = ParseTasks("{\"problem\": \"p\", \"groundtruth\": \"1\"}\n{\"problem\": \"p\", \"groundtruth\": \"1\", \"x\": " +
+                          deep + "}\n",
+                      "t.jsonl", "problem", "groundtruth");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "t.jsonl:2: not a task: JSON nested more than 128 levels deep");
+  auto ok = ParseTasks("{\"problem\": \"p\", \"groundtruth\": \"1\", \"x\": [[[{}]]]}\n", "t.jsonl", "problem",
+                       "groundtruth");
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+}
+
+// Regression input fuzz/regressions/tasks/number_overflow_uncaught: nlohmann reports 1e400 as
+// out_of_range, not parse_error, and the exception escaped LoadTasks.
+TEST(ParseTasksTest, NumberTooLargeForADoubleIsAnErrorWithItsLine) {
+  auto r = ParseTasks("{\"problem\": \"p\", \"groundtruth\": \"1\"}\n{\"problem\": \"p\", \"groundtruth\": 1e400}\n",
+                      "t.jsonl", "problem", "groundtruth");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "t.jsonl:2: not a JSON object (number overflow parsing '1e400')");
+}
+
 TEST_F(LoadTasksTest, UsesTheConfiguredKeys) {
   auto r = LoadTasks(Write("{\"question\": \"q\", \"answer\": \"a\"}\n"), "question", "answer");
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -352,6 +352,27 @@ TEST(ParseExperiences, LongRepliesAreQuotedShortly) {
 
 // ---- ParseOperations ---------------------------------------------------------------------------
 
+// Regression input fuzz/regressions/operations/deep_nesting_stack_overflow: a reply nested 50,000
+// levels deep overflowed the stack while the parsed array was copied.
+TEST(ParseOperations, DeeplyNestedReplyIsAnErrorNotACrash) {
+  std::string deep_objects;
+  for (int i = 0; i < 50000; ++i) deep_objects += "{\"a\":";
+  deep_objects += "1" + std::string(50000, '}');
+  auto fenced = ParseOperations("```json\n" + deep_objects + "\n```");
+  ASSERT_FALSE(fenced.ok());
+  EXPECT_NE(fenced.status().message().find("nested deeper than 128 levels"), std::string::npos)
+      << fenced.status().message();
+  // Arrays: spans deeper than the bound are skipped; the innermost 128 levels are an array of
+  // arrays, not of operations.
+  const std::string deep_arrays = std::string(50000, '[') + "1" + std::string(50000, ']');
+  EXPECT_FALSE(ParseOperations("```json\n[{\"operation\": \"ADD\", \"y\": " + deep_arrays + "}]\n```").ok());
+  EXPECT_FALSE(ParseOperations("ops: " + deep_arrays).ok());
+  // Nesting within the bound still parses.
+  auto shallow = ParseOperations(R"([{"operation": "ADD", "content": "x", "y": [[[1]]]}])");
+  ASSERT_TRUE(shallow.ok()) << shallow.status().ToString();
+  EXPECT_EQ(shallow->size(), 1u);
+}
+
 TEST(ParseOperations, FencedJsonBlock) {
   auto r = ParseOperations(
       "Here is my decision:\n```json\n[{\"operation\": \"ADD\", \"id\": null, \"content\": \"new\"},\n"

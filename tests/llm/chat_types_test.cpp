@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "llm/http_internal.h"
 #include "tfgrpo/retry.h"
 #include "tfgrpo/llm.h"
@@ -112,6 +114,34 @@ TEST(ParseChatCompletion, MissingUsageLeavesZeros) {
   EXPECT_EQ(r->usage.prompt_tokens, 0);
   EXPECT_EQ(r->usage.cached_tokens, 0);
   EXPECT_EQ(r->finish_reason, "");
+}
+
+// Regression input fuzz/regressions/chat_completion/deep_message_stack_overflow: the reply parsed,
+// then overflowed the stack when the recording client copied and serialised the message.
+TEST(ParseChatCompletion, RejectsBodiesNestedTooDeep) {
+  const std::string deep = std::string(50000, '[') + std::string(50000, ']');
+  auto r = llm_internal::ParseChatCompletion(
+      R"({"choices":[{"message":{"role":"assistant","content":"x","extra":)" + deep + "}}]}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message().rfind("response body is JSON nested more than 128 levels deep", 0), 0u)
+      << r.status().message();
+  EXPECT_EQ(llm_internal::ProviderErrorMessage("{\"error\":" + deep + "}", 10), "{\"error\":[...");
+  auto nested = llm_internal::ParseChatCompletion(
+      R"({"choices":[{"message":{"role":"assistant","content":"x","extra":[[[[1]]]]}}]})");
+  ASSERT_TRUE(nested.ok()) << nested.status().ToString();
+  EXPECT_EQ(ChatResponseToJson(*nested)["message"]["extra"].dump(), "[[[[1]]]]");
+}
+
+// Regression input fuzz/regressions/chat_completion/token_count_out_of_range_ub: UBSan reported
+// the double-to-int64 conversion of 1e105.
+TEST(ParseChatCompletion, OutOfRangeTokenCountsAreClamped) {
+  auto r = llm_internal::ParseChatCompletion(
+      R"({"choices":[{"message":{"content":"x"}}],"usage":{"prompt_tokens":1e105,"completion_tokens":-3.5,)"
+      R"("prompt_tokens_details":{"cached_tokens":18446744073709551615}}})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->usage.prompt_tokens, std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(r->usage.completion_tokens, 0);
+  EXPECT_EQ(r->usage.cached_tokens, std::numeric_limits<int64_t>::max());
 }
 
 TEST(ParseChatCompletion, RejectsBodiesWithoutAMessage) {

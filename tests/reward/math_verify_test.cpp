@@ -64,6 +64,14 @@ TEST(VerifyMath, Integers) {
                           });
 }
 
+// Regression input fuzz/regressions/math/zero_scientific_empty_digits: "0E-002" emptied the digit
+// string while trailing zeros were dropped, then read its last character (UBSan).
+TEST(VerifyMath, ScientificZeroWithNegativeExponentIsZero) {
+  EXPECT_EQ(VerifyMath("0", "0E-002").score, 1.0);
+  EXPECT_EQ(VerifyMath("0", "00e-3").score, 1.0);
+  EXPECT_EQ(VerifyMath("1", "0e-2").score, 0.0);
+}
+
 TEST(VerifyMath, ThousandsSeparators) {
   ExpectCases("thousands", {
                                {"1000", "1,000", true},

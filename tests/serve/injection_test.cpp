@@ -2,6 +2,8 @@
 // the metrics text.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "serve/metrics.h"
 #include "serve_test_util.h"
 
@@ -169,6 +171,17 @@ TEST(UsageTest, ReadsBothCachedTokenSpellings) {
   ASSERT_TRUE(openai.has_value());
   EXPECT_EQ(openai->cached, 2);
   EXPECT_FALSE(serve_internal::UsageFromCompletion(nlohmann::json::parse(R"({"usage": null})")));
+}
+
+// fuzz_chat_completion found the same conversion in the LLM client (UBSan: 1e105 does not fit
+// int64): counts out of range are clamped, not converted.
+TEST(UsageTest, OutOfRangeCountsAreClampedToNonNegativeInt64) {
+  auto u = serve_internal::UsageFromCompletion(nlohmann::json::parse(
+      R"({"usage": {"prompt_tokens": 1e105, "completion_tokens": -7, "prompt_cache_hit_tokens": 18446744073709551615}})"));
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->prompt, std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(u->completion, 0);
+  EXPECT_EQ(u->cached, std::numeric_limits<int64_t>::max());
 }
 
 TEST(UsageTest, ScannerFindsTheFinalUsageChunkWhereverTheBytesSplit) {
