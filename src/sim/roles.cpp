@@ -98,10 +98,22 @@ std::string WithoutLibraryLines(std::string_view text) {
 
 std::vector<LibraryLine> ParseLibraryLines(std::string_view text) {
   static const std::regex line_re(R"(^\s*\[(G\d+)\]\.\s?(.*)$)");
+  // The consolidation prompt adds each experience's credit; it is not part of the text.
+  static const std::regex credit_re(R"(\s*\(helpful=(\d+) harmful=(\d+)\)$)");
   std::vector<LibraryLine> lines;
   for (const std::string& line : SplitLines(text)) {
     std::smatch m;
-    if (std::regex_match(line, m, line_re)) lines.push_back({m[1].str(), Trim(m[2].str())});
+    if (!std::regex_match(line, m, line_re)) continue;
+    std::string body = m[2].str();
+    LibraryLine parsed{m[1].str(), ""};
+    std::smatch c;
+    if (std::regex_search(body, c, credit_re)) {
+      parsed.helpful = std::stoll(c[1].str());
+      parsed.harmful = std::stoll(c[2].str());
+      body = body.substr(0, static_cast<size_t>(c.position(0)));
+    }
+    parsed.text = Trim(body);
+    lines.push_back(std::move(parsed));
   }
   return lines;
 }
@@ -276,7 +288,9 @@ std::string BatchUpdateReply(std::string_view text) {
   // Redundant library entries: a later line repeating an earlier line's idea is deleted.
   std::set<std::string> library_keys, deleted;
   for (const auto& line : library) {
-    if (!library_keys.insert(LessonKey(line.text)).second) {
+    // Redundant, or blamed far more often than credited: the learner reads the credit.
+    const bool blamed = line.harmful >= 3 && line.harmful > 2 * line.helpful;
+    if (!library_keys.insert(LessonKey(line.text)).second || blamed) {
       ops.push_back(Op("DELETE", line.id, ""));
       deleted.insert(line.id);
     }

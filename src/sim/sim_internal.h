@@ -56,6 +56,8 @@ int FindKeyword(std::string_view text);
 struct LibraryLine {
   std::string id;  // "G3"
   std::string text;
+  int64_t helpful = 0;  // credit, when the prompt shows it ("(helpful=N harmful=M)")
+  int64_t harmful = 0;
 };
 std::vector<LibraryLine> ParseLibraryLines(std::string_view text);
 // The first JSON array of objects (or empty array) embedded in `text`; nullopt when none.

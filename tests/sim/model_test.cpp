@@ -468,3 +468,31 @@ TEST(SimModelResponse, IsAnOpenAIChatCompletion) {
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+// The consolidation prompt shows each experience's credit: the simulated learner reads it apart
+// from the text, and deletes an experience blamed far more often than credited.
+TEST(SimLearnerCredit, ReadsCreditApartFromTextAndDeletesWhatHurts) {
+  auto lines = sim_internal::ParseLibraryLines(
+      "[G0]. Count both endpoints. (helpful=4 harmful=1)\n[G1]. Always round up. (helpful=0 harmful=5)\n[G2]. Plain.");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].text, "Count both endpoints.");
+  EXPECT_EQ(lines[0].helpful, 4);
+  EXPECT_EQ(lines[1].harmful, 5);
+  EXPECT_EQ(lines[2].text, "Plain.");
+  EXPECT_EQ(lines[2].helpful + lines[2].harmful, 0);
+
+  const std::string reply = sim_internal::BatchUpdateReply(
+      "## Current library\n[G0]. Count both endpoints. (helpful=4 harmful=1)\n[G1]. Always round up. "
+      "(helpful=0 harmful=5)\n\n## Proposed operations\n[]");
+  auto ops = simtest::FencedJson(reply);
+  ASSERT_TRUE(ops.is_array()) << reply;
+  ASSERT_EQ(ops.size(), 1u) << reply;
+  EXPECT_EQ(ops[0]["operation"], "DELETE");
+  EXPECT_EQ(ops[0]["id"], "G1");
+}
+
+}  // namespace
+}  // namespace tfgrpo
