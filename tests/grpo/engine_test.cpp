@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "test_util.h"
+#include "train_config.h"
 #include "tfgrpo/engine.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/store.h"
@@ -22,25 +23,8 @@ using testing::Reply;
 using testing::ScriptedClient;
 using testing::TempDir;
 
-// Tasks "t0".."t{n-1}" with answers "ANS<i>".
 Config MakeConfig(const TempDir& dir, int n_tasks, int group_size = 4, int batch_size = 10, int epochs = 1) {
-  std::ofstream out(dir / "train.jsonl");
-  for (int i = 0; i < n_tasks; ++i)
-    out << "{\"id\":\"t" << i << "\",\"problem\":\"Problem number " << i << "\",\"groundtruth\":\"ANS" << i << "\"}\n";
-  out.close();
-  Config c;
-  c.source = dir / "config.yaml";
-  c.model.base_url = "http://unused";
-  c.model.name = "scripted";
-  c.model.concurrency = 8;
-  c.data.train = dir / "train.jsonl";
-  c.task.reward = "exact";
-  c.task.instructions = "Answer.";
-  c.practice.epochs = epochs;
-  c.practice.batch_size = batch_size;
-  c.practice.group_size = group_size;
-  c.practice.experiences_per_group = 2;
-  return c;
+  return testing::MakeTrainConfig(dir, n_tasks, group_size, batch_size, epochs);
 }
 
 // The task a request is about: its problem text, or the lesson learned from it.

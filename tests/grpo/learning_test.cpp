@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "test_util.h"
+#include "train_config.h"
 #include "tfgrpo/engine.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/store.h"
@@ -20,22 +21,7 @@ using testing::ScriptedClient;
 using testing::TempDir;
 
 Config MakeConfig(const TempDir& dir, int n_tasks, int group_size = 4, int batch_size = 10, int epochs = 1) {
-  std::ofstream out(dir / "train.jsonl");
-  for (int i = 0; i < n_tasks; ++i)
-    out << "{\"id\":\"t" << i << "\",\"problem\":\"Problem number " << i << "\",\"groundtruth\":\"ANS" << i << "\"}\n";
-  out.close();
-  Config c;
-  c.source = dir / "config.yaml";
-  c.model.base_url = "http://unused";
-  c.model.name = "scripted";
-  c.model.concurrency = 8;
-  c.data.train = dir / "train.jsonl";
-  c.task.reward = "exact";
-  c.task.instructions = "Answer.";
-  c.practice.epochs = epochs;
-  c.practice.batch_size = batch_size;
-  c.practice.group_size = group_size;
-  return c;
+  return testing::MakeTrainConfig(dir, n_tasks, group_size, batch_size, epochs);
 }
 
 std::string TaskNumber(const ChatRequest& r) {
