@@ -341,9 +341,11 @@ std::optional<double> RewardValue(const nlohmann::json& v, std::string* error) {
   return x;
 }
 
-class PythonReward : public RewardFn {
+// A reward scored by a pool of workers, one request line out and one reply line back; the kinds
+// differ only in how they read the reply.
+class PooledReward : public RewardFn {
  public:
-  PythonReward(std::string label, std::unique_ptr<WorkerPool> pool) : label_(std::move(label)), pool_(std::move(pool)) {}
+  PooledReward(std::string label, std::unique_ptr<WorkerPool> pool) : label_(std::move(label)), pool_(std::move(pool)) {}
 
   Result<RewardResult> Score(const Task& task, std::string_view response, const std::string&) override {
     auto result = pool_->Score(RequestLine(task, response), [&](const std::string& line, bool* discard) {
@@ -353,8 +355,22 @@ class PythonReward : public RewardFn {
     return result;
   }
 
+ protected:
+  // The score in a worker's reply line; sets *discard when the worker is out of step and must be
+  // replaced.
+  virtual Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const = 0;
+
  private:
-  Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const {
+  const std::string label_;
+  std::unique_ptr<WorkerPool> pool_;
+};
+
+class PythonReward : public PooledReward {
+ public:
+  using PooledReward::PooledReward;
+
+ protected:
+  Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const override {
     nlohmann::json reply = ParseUntrustedJson(line);
     if (!reply.is_object()) {
       *discard = true;
@@ -380,25 +396,14 @@ class PythonReward : public RewardFn {
     }
     return r;
   }
-
-  const std::string label_;
-  std::unique_ptr<WorkerPool> pool_;
 };
 
-class CommandReward : public RewardFn {
+class CommandReward : public PooledReward {
  public:
-  CommandReward(std::string label, std::unique_ptr<WorkerPool> pool) : label_(std::move(label)), pool_(std::move(pool)) {}
+  using PooledReward::PooledReward;
 
-  Result<RewardResult> Score(const Task& task, std::string_view response, const std::string&) override {
-    auto result = pool_->Score(RequestLine(task, response), [&](const std::string& line, bool* discard) {
-      return Interpret(line, response, discard);
-    });
-    if (!result.ok()) return result.status().WithContext(label_);
-    return result;
-  }
-
- private:
-  Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const {
+ protected:
+  Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const override {
     const std::string expected =
         "expected one line per input holding a number in [0, 1] or {\"reward\": x, \"reasoning\": \"...\"}, got ";
     nlohmann::json reply = ParseUntrustedJson(Trim(line));
@@ -426,9 +431,6 @@ class CommandReward : public RewardFn {
     *discard = true;
     return Status::InvalidArgument(expected + "'" + Shorten(line, 200) + "' (the worker was replaced)");
   }
-
-  const std::string label_;
-  std::unique_ptr<WorkerPool> pool_;
 };
 
 int WorkerCount(int configured) {
