@@ -1,0 +1,60 @@
+// Tools an agent can call: one interface for the built-in tools (python, search, browse) and for
+// tools offered by MCP servers, and the registry the ReAct loop, both tool protocols and the
+// simulator work from. A tool's failure is shown to the model; only an unusable tool fails a
+// rollout.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tfgrpo/status.h"
+
+namespace tfgrpo {
+
+struct ToolSpec {
+  std::string name;          // what the model calls: [A-Za-z0-9_-]{1,64}
+  std::string description;   // shown to the model
+  nlohmann::json parameters = nlohmann::json::object();  // JSON schema of the arguments object
+};
+
+// What one call returns to the model.
+struct ToolOutput {
+  std::string text;
+  // The call failed in a way the model should see and may work around (bad arguments, a page
+  // that does not load, an MCP isError result, a JSON-RPC error, a timeout). Shown to the model
+  // as the tool's output, marked as an error; never fails the rollout.
+  bool is_error = false;
+};
+
+// Thread-safe: many rollouts call one tool at the same time.
+class Tool {
+ public:
+  virtual ~Tool() = default;
+  virtual const ToolSpec& spec() const = 0;
+  // `arguments` is the parsed arguments object (already checked to be a JSON object). A non-OK
+  // status means the tool itself cannot work at all (the sandbox cannot start, ...): it fails the
+  // rollout. Everything the model could react to is an OK result with is_error set.
+  virtual Result<ToolOutput> Run(const nlohmann::json& arguments) = 0;
+};
+
+// The tools of one run, by name. Not thread-safe to modify; Find/tools are safe to call
+// concurrently once built.
+class ToolRegistry {
+ public:
+  // InvalidArgument when the name is empty, not [A-Za-z0-9_-]{1,64}, or already taken.
+  Status Add(std::shared_ptr<Tool> tool);
+  Tool* Find(std::string_view name) const;  // null when absent
+  const std::vector<std::shared_ptr<Tool>>& tools() const { return tools_; }
+  bool empty() const { return tools_.empty(); }
+  // The OpenAI `tools` array: [{"type":"function","function":{name,description,parameters}}].
+  nlohmann::json OpenAiTools() const;
+
+ private:
+  std::vector<std::shared_ptr<Tool>> tools_;
+};
+
+}  // namespace tfgrpo
