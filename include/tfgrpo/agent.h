@@ -34,6 +34,7 @@ struct RolloutSpec {
   std::string problem;        // the user message
   double temperature = 0.7;
   std::string call_id;        // prompt mode: the call's id; agent mode: "<call_id>/turn<n>" per turn
+  Role role = Role::kRollout; // the model calls' role (validation samples are kValidation)
 };
 
 struct RolloutOutcome {

@@ -58,6 +58,16 @@ struct ToolsConfig {
   bool allow_subprocess = false;  // false: tool code cannot start processes (seccomp)
 };
 
+// practice.validation: each step's candidate library is scored on held-out tasks and kept only
+// when it does not score worse than the library in force (minus `tolerance`).
+struct ValidationConfig {
+  bool enabled = false;         // the `practice.validation` section is present
+  std::filesystem::path data;   // empty: `tasks` train tasks (chosen with the seed) are held out
+  int tasks = 16;               // at most this many validation tasks
+  int k = 2;                    // samples per validation task, at eval.temperature
+  double tolerance = 0.0;       // accept when candidate >= current - tolerance
+};
+
 struct PracticeConfig {
   int epochs = 3;
   int batch_size = 100;
@@ -71,6 +81,23 @@ struct PracticeConfig {
   // Most experiences the library may hold after a step (0 = no limit); past it, the lowest
   // helpful-minus-harmful experiences are evicted, oldest first on ties.
   int max_experiences = 64;
+  ValidationConfig validation;
+};
+
+// budget.price_per_mtok: US dollars per million tokens.
+struct PriceConfig {
+  double prompt = 0;
+  double cached_prompt = 0;  // defaults to `prompt` when not given
+  double completion = 0;
+  bool set = false;          // the section was given
+};
+
+// budget: limits on what a run may spend; not part of the fingerprint (a run dir may be resumed
+// with other limits).
+struct BudgetConfig {
+  std::optional<double> max_usd;
+  std::optional<int64_t> max_tokens;  // prompt + completion tokens of every call sent
+  PriceConfig price_per_mtok;
 };
 
 struct EvalConfig {
@@ -86,6 +113,7 @@ struct Config {
   PracticeConfig practice;
   EvalConfig eval;
   ToolsConfig tools;
+  BudgetConfig budget;
 
   // Reads the API key from the configured environment variable (never logged).
   std::string ApiKey() const;

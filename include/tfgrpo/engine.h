@@ -48,11 +48,22 @@ struct TrainSummary {
   Usage usage;
   double wall_s = 0;
   Library library;
+  // practice.validation: candidates accepted and rejected (over the whole run dir), and the
+  // score of the library in force.
+  bool validation_enabled = false;
+  int64_t validations_accepted = 0;
+  int64_t validations_rejected = 0;
+  std::optional<double> validation_score;
+  // What the run dir's calls have used, per role, over every invocation (budget.price_per_mtok
+  // prices it).
+  std::map<std::string, Usage> spend;
+  PriceConfig prices;
 };
 
 // `client` talks to the model (HTTP in production, anything in tests). Fatal errors (401/403,
 // run store failures, bad data) stop the run with a non-OK status; everything already recorded
-// stays recorded.
+// stays recorded. Reaching the budget stops it with kBudgetExhausted ("budget reached: $X of $Y
+// (raise budget.max_usd and re-run to continue)"); a re-run with a larger budget continues.
 Result<TrainSummary> Train(const Config& config, const TrainOptions& options, ChatClient& client);
 
 // One line: "12 steps, 4800 calls (3 failed: 2 x HTTP 400 ...), ..."

@@ -2,6 +2,7 @@
 // Mean@k is the mean reward over all samples and Pass@k the unbiased estimator over tasks.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,11 +17,12 @@
 #include "tfgrpo/llm.h"
 #include "tfgrpo/progress.h"
 #include "tfgrpo/reward.h"
+#include "tfgrpo/thread_pool.h"
 
 namespace tfgrpo {
 
 // What stops a whole run, training or eval: a rejected key (401/403), a run store or cache that
-// cannot be written (I/O), a bug (internal). Anything else fails only the sample or stage.
+// cannot be written (I/O), a bug (internal), the budget reached. Anything else fails only the sample or stage.
 bool IsFatalForRun(const Status& status);
 // A failure that trying again later could fix: network, timeout, 5xx, 429 (retries exhausted).
 bool IsRetryableFailure(const Status& status);
@@ -35,10 +37,35 @@ struct ScoredSample {
   bool reward_failed = false;             // the rollout succeeded, scoring it did not
 };
 // `leaf` names the sample within the task ("r2" in training, "k4" in eval): the rollout's call id
-// is CallId(scope, task.id, leaf), the judge's CallId(scope, task.id, leaf + "/judge").
+// is CallId(scope, task.id, leaf), the judge's CallId(scope, task.id, leaf + "/judge"). `role` is
+// the rollout calls' role (rollout; validation for practice.validation's samples).
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
                             ToolRunner* tools, const std::string& system_prompt, double temperature,
-                            std::string_view scope, std::string_view leaf);
+                            std::string_view scope, std::string_view leaf, Role role = Role::kRollout);
+
+// What every sample of a set of tasks runs with.
+struct SamplerSetup {
+  ChatClient& client;
+  RewardFn& reward;
+  const TaskConfig& task_config;
+  ToolRunner* tools = nullptr;
+  std::string system_prompt;  // instructions + the library under test
+  double temperature = 0.3;
+  Role role = Role::kRollout;
+  std::string scope;          // "eval", "s3/val"; sample j of a task is leaf "k<j>"
+};
+
+// k samples of each task, run on `pool`, all with one fatal rule: after a failure that
+// IsFatalForRun, no further sample starts (those not started stay !ok with a kCancelled error).
+struct SampleGrid {
+  std::vector<std::vector<ScoredSample>> samples;  // [task][j]
+  std::optional<Status> fatal;                      // the first fatal failure
+  std::optional<Status> retryable;                  // the first failure a re-run could fix
+  int64_t failed = 0;                               // samples not ok (fatal and cancelled included)
+};
+// `on_sample` (optional) is called from the worker after each sample, with its task and index.
+SampleGrid SampleTasks(ThreadPool& pool, const SamplerSetup& setup, const std::vector<Task>& tasks, int k,
+                       const std::function<void(size_t task, int j, const ScoredSample&)>& on_sample = {});
 
 // Unbiased pass@k from n samples with c correct: 1 - C(n-c, k) / C(n, k).
 double PassAtK(int n, int c, int k);
@@ -63,11 +90,15 @@ struct EvalReport {
   int64_t errors = 0;
   std::map<std::string, int64_t> truncated;  // role -> replies cut at max_tokens
   Usage usage;
+  std::map<std::string, Usage> usage_by_role;  // "rollout", "judge"
+  PriceConfig prices;                          // budget.price_per_mtok of the config
   double wall_s = 0;
   int library_size = 0;
   std::vector<TaskEval> per_task;
+  // US dollars the samples cost at `prices`; nullopt when no prices are set.
+  std::optional<double> usd() const;
   // {"k","tasks","mean_at_k","pass_at_k","prompt_tokens","completion_tokens","cached_tokens",
-  //  "samples","errors","wall_s","library_size","per_task":[...]}
+  //  "samples","errors","wall_s","library_size","spend":{...},["usd",]"per_task":[...]}
   nlohmann::json ToJson() const;
 };
 

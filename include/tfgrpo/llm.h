@@ -19,8 +19,8 @@
 
 namespace tfgrpo {
 
-enum class Role { kRollout, kSummary, kAdvantage, kGroupUpdate, kBatchUpdate, kJudge };
-// "rollout", "summary", "advantage", "group_update", "batch_update", "judge".
+enum class Role { kRollout, kSummary, kAdvantage, kGroupUpdate, kBatchUpdate, kJudge, kValidation };
+// "rollout", "summary", "advantage", "group_update", "batch_update", "judge", "validation".
 std::string_view RoleName(Role role);
 std::optional<Role> ParseRole(std::string_view name);
 

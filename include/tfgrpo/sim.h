@@ -29,12 +29,33 @@ const std::vector<SimPitfall>& SimPitfalls();
 // (n, seed); each pitfall appears about equally often.
 std::vector<nlohmann::json> GenerateSimTasks(int n, uint64_t seed);
 
+// Failure modes of the simulated learner, to test the defences against a learner that is wrong
+// (all off by default).
+struct SimHostility {
+  // The consolidation stage sometimes (about one call in three) turns the best-credited
+  // experience into a harmful one (an UPDATE appending kSimHarmfulLesson, which keeps its credit)
+  // or adds kSimHarmfulLesson to an empty library. Rollouts whose system prompt holds it almost
+  // always fail, so their groups stop being informative.
+  bool harmful = false;
+  // The advantage stage copies the task's problem and its answer into a lesson.
+  bool copy_answers = false;
+  // The group update stage pads the library: three filler lessons before its real ones.
+  bool pad = false;
+  bool any() const { return harmful || copy_answers || pad; }
+};
+// The harmful lesson, word for word; every harmful experience contains it.
+extern const char* const kSimHarmfulLesson;
+// "harmful,copy,pad" or "all" (or "none") -> the modes; InvalidArgument naming a bad item.
+Result<SimHostility> ParseSimHostility(const std::string& list);
+
 struct SimOptions {
   uint64_t seed = 0;
   double latency_ms_mean = 0;  // per request, heavy-tailed (log-normal) around the mean
   double fault_rate = 0;       // probability that a request gets a fault instead of an answer
   double p_success_without = 0.15;  // rollout success without the right experience
   double p_success_with = 0.9;      // ... with it
+  double p_success_harmful = 0.02;  // ... when the system prompt holds kSimHarmfulLesson
+  SimHostility hostile;
 };
 
 // Pure request -> response logic (no HTTP): the OpenAI chat completion object for a request

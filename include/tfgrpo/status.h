@@ -22,6 +22,7 @@ class Status {
     kTimeout,
     kCancelled,
     kInternal,
+    kBudgetExhausted,  // budget.max_usd or budget.max_tokens reached: no new call is started
   };
 
   Status() = default;
@@ -35,6 +36,7 @@ class Status {
   static Status Timeout(std::string m) { return Status(Code::kTimeout, std::move(m)); }
   static Status Cancelled(std::string m) { return Status(Code::kCancelled, std::move(m)); }
   static Status Internal(std::string m) { return Status(Code::kInternal, std::move(m)); }
+  static Status BudgetExhausted(std::string m) { return Status(Code::kBudgetExhausted, std::move(m)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,27 @@ struct StepRecord {
   std::string stats_json;  // counts, tokens, wall time
 };
 
+// practice.validation's verdict on one step's candidate library. `step` is the library version
+// scored: n for the candidate made by step n (1-based, as steps/<n>/), 0 for the starting library
+// (its score is the first "current" one; accepted is true).
+struct ValidationRecord {
+  int step = 0;
+  double current_score = 0;    // mean reward of the library in force
+  double candidate_score = 0;  // mean reward of the candidate
+  bool accepted = false;
+  int64_t samples = 0;         // validation samples scored for the candidate
+  int64_t failed = 0;          // of which failed (left out of the mean)
+  std::string reason;          // why it was accepted or rejected, in words
+  std::string candidate_json;  // the candidate library (artifact JSON)
+};
+
+// Tokens of the successful calls of one role, summed over the whole run dir.
+struct TokenCounts {
+  int64_t prompt_tokens = 0;
+  int64_t cached_tokens = 0;
+  int64_t completion_tokens = 0;
+};
+
 struct ExperienceOrigin {
   std::string id;      // G0...
   std::string text;
@@ -98,6 +120,10 @@ class RunStore {
   Result<std::optional<std::string>> LibraryAt(int step);
   std::vector<StepRecord> Steps();
   std::vector<FailureRecord> Failures();
+  Status RecordValidation(const ValidationRecord& record);  // insert or replace, by step
+  std::vector<ValidationRecord> Validations();              // by step
+  // Role -> tokens of every successful call recorded (what the run dir has spent).
+  std::map<std::string, TokenCounts> TokensByRole();
   int64_t CountCalls();
   int64_t CountRollouts();
 

@@ -175,7 +175,7 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
     }
 
     ChatRequest req;
-    req.role = Role::kRollout;
+    req.role = spec.role;
     req.messages = history;
     req.temperature = spec.temperature;
     req.call_id = spec.call_id + "/turn" + std::to_string(turn);

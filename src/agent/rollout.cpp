@@ -10,7 +10,7 @@ Result<RolloutOutcome> RunRollout(ChatClient& client, const RolloutSpec& spec, c
   if (task.mode == "agent") return agent_internal::RunAgentLoop(client, spec, task, tools);
 
   ChatRequest req;
-  req.role = Role::kRollout;
+  req.role = spec.role;
   req.messages = {{"system", spec.system_prompt}, {"user", spec.problem}};
   req.temperature = spec.temperature;
   req.call_id = spec.call_id;

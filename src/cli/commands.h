@@ -44,6 +44,10 @@ void AddDataCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* r
 
 // Prints "error: <message>" to stderr and returns the exit code for that failure.
 int Fail(const std::string& message);
+// Exit status of a run stopped by its budget (budget.max_usd, budget.max_tokens).
+inline constexpr int kExitBudget = 3;
+// "error: <message>"; returns kExitBudget for kBudgetExhausted, else 1.
+int Fail(const Status& status);
 
 // The HTTP client settings a config asks for, with the key read from its environment variable.
 HttpClientOptions ClientOptionsFrom(const Config& config);

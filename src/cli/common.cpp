@@ -10,6 +10,11 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+int Fail(const Status& status) {
+  std::fprintf(stderr, "error: %s\n", status.message().c_str());
+  return status.code() == Status::Code::kBudgetExhausted ? kExitBudget : 1;
+}
+
 HttpClientOptions ClientOptionsFrom(const Config& config) {
   HttpClientOptions o;
   o.base_url = config.model.base_url;

@@ -19,6 +19,7 @@ struct SimServeArgs {
   uint64_t seed = 0;
   double latency_ms = 0;
   double fault_rate = 0;
+  std::string hostile;  // "harmful,copy,pad" | "all"
 };
 
 int RunSimServe(const GlobalOptions& global, const SimServeArgs& args) {
@@ -27,6 +28,9 @@ int RunSimServe(const GlobalOptions& global, const SimServeArgs& args) {
   options.seed = args.seed;
   options.latency_ms_mean = args.latency_ms;
   options.fault_rate = args.fault_rate;
+  auto hostile = ParseSimHostility(args.hostile);
+  if (!hostile.ok()) return Fail(hostile.status().message());
+  options.hostile = *hostile;
   SimServer server(options);
   Status s = server.Start(args.port);
   if (!s.ok()) return Fail(s.message());
@@ -68,9 +72,12 @@ struct DemoArgs {
   int train_tasks = 24;
   int eval_tasks = 30;
   int k = 8;
+  bool hostile = false;  // --hostile: a learner that is wrong, with and without the defences
 };
 
-std::string DemoConfigYaml(const std::string& base_url, int k) {
+// `validation`: "" or a practice.validation section's body; `cap`: practice.max_experiences.
+std::string DemoConfigYaml(const std::string& base_url, int k, int epochs = 2, int cap = 64,
+                           const std::string& validation = "") {
   return "# Written by `tfgrpo demo`: the offline demo against the simulated LLM.\n"
          "model:\n"
          "  base_url: \"" + base_url + "\"\n"
@@ -83,7 +90,9 @@ std::string DemoConfigYaml(const std::string& base_url, int k) {
          "task:\n"
          "  reward: \"math\"\n"
          "practice:\n"
-         "  epochs: 2\n"
+         "  epochs: " + std::to_string(epochs) + "\n"
+         "  max_experiences: " + std::to_string(cap) + "\n" +
+         (validation.empty() ? std::string() : "  validation:\n" + validation) +
          "  batch_size: 8\n"
          "  group_size: 5\n"
          "  experiences_per_group: 2\n"
@@ -93,7 +102,130 @@ std::string DemoConfigYaml(const std::string& base_url, int k) {
          "  temperature: 0.3\n";
 }
 
+// True when some experience of `library` holds the simulator's harmful lesson.
+bool HoldsHarmfulLesson(const Library& library) {
+  for (const Experience& e : library.items())
+    if (e.text.find(kSimHarmfulLesson) != std::string::npos) return true;
+  return false;
+}
+// Experiences that state one of `tasks`' answers the way the copying learner writes them.
+int AnswersIn(const Library& library, const std::vector<Task>& tasks) {
+  int n = 0;
+  for (const Experience& e : library.items())
+    for (const Task& t : tasks)
+      if (ContainsCaseInsensitive(e.text, "the answer is " + t.answer)) ++n;
+  return n;
+}
+
+// `tfgrpo demo --hostile`: the simulated learner proposes a harmful lesson now and then, copies
+// answers into lessons and pads the library. The same practice runs twice, without and with
+// practice.validation, and both libraries are evaluated on held-out tasks.
+int RunHostileDemo(const GlobalOptions& global, const DemoArgs& args) {
+  const auto start = std::chrono::steady_clock::now();
+  namespace fs = std::filesystem;
+  const fs::path dir = args.dir;
+  std::error_code ec;
+  for (const char* run : {"run-plain", "run-validated"}) fs::remove_all(dir / run, ec);
+  fs::create_directories(dir, ec);
+  if (ec) return Fail("cannot create " + dir.string() + ": " + ec.message());
+
+  SimOptions sim_options;
+  sim_options.seed = 7;
+  sim_options.latency_ms_mean = args.latency_ms;
+  sim_options.fault_rate = args.fault_rate;
+  sim_options.hostile = {true, true, true};
+  SimServer sim(sim_options);
+  Status s = sim.Start(0);
+  if (!s.ok()) return Fail(s.message());
+  std::printf("hostile simulated LLM on %s: its learner sometimes proposes a harmful lesson, copies answers "
+              "into lessons and pads the library with filler\n",
+              sim.base_url().c_str());
+  for (auto [name, n, seed] : {std::tuple{"train.jsonl", args.train_tasks, 1}, {"eval.jsonl", args.eval_tasks, 2},
+                               {"val.jsonl", 16, 3}}) {
+    s = WriteFileAtomic(dir / name, TasksJsonl(n, seed));
+    if (!s.ok()) return Fail(s.message());
+  }
+  constexpr int kEpochs = 3, kCap = 12;
+  const std::string validation = "    data: \"val.jsonl\"\n    tasks: 16\n    k: 2\n    tolerance: 0.0\n";
+  s = WriteFileAtomic(dir / "config-plain.yaml", DemoConfigYaml(sim.base_url(), args.k, kEpochs, kCap));
+  if (s.ok())
+    s = WriteFileAtomic(dir / "config-validated.yaml", DemoConfigYaml(sim.base_url(), args.k, kEpochs, kCap, validation));
+  if (!s.ok()) return Fail(s.message());
+
+  auto progress = MakeProgress(global.verbosity());
+  struct Arm {
+    const char* name;
+    const char* config;
+    const char* run;
+    std::optional<TrainSummary> trained;
+    std::optional<EvalReport> report;
+  } arms[] = {{"without validation", "config-plain.yaml", "run-plain", {}, {}},
+              {"with validation", "config-validated.yaml", "run-validated", {}, {}}};
+  std::vector<Task> eval_tasks, train_tasks;
+  std::optional<EvalReport> baseline;
+  for (Arm& arm : arms) {
+    auto config = LoadConfig(dir / arm.config);
+    if (!config.ok()) return Fail(config.status().message());
+    auto client = MakeHttpChatClient(ClientOptionsFrom(*config));
+    std::printf("training %s (%s) ...\n", arm.name, arm.config);
+    std::fflush(stdout);
+    TrainOptions train_options;
+    train_options.run_dir = dir / arm.run;
+    train_options.prompts_dir = global.prompts();
+    train_options.progress = progress.get();
+    auto trained = Train(*config, train_options, *client);
+    if (!trained.ok()) return Fail(trained.status());
+    arm.trained = std::move(trained).value();
+    if (eval_tasks.empty()) {
+      auto loaded = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
+      if (!loaded.ok()) return Fail(loaded.status().message());
+      eval_tasks = std::move(loaded).value();
+      auto train = LoadTasks(config->data.train, config->data.problem_key, config->data.answer_key);
+      if (!train.ok()) return Fail(train.status().message());
+      train_tasks = std::move(train).value();
+    }
+    EvalOptions eval_options;
+    eval_options.k = args.k;
+    eval_options.temperature = config->eval.temperature;
+    eval_options.prompts_dir = global.prompts();
+    eval_options.progress = progress.get();
+    if (!baseline) {
+      auto b = Evaluate(*config, eval_tasks, Library(), eval_options, *client);
+      if (!b.ok()) return Fail(b.status());
+      baseline = std::move(b).value();
+    }
+    auto report = Evaluate(*config, eval_tasks, arm.trained->library, eval_options, *client);
+    if (!report.ok()) return Fail(report.status());
+    arm.report = std::move(report).value();
+  }
+  progress.reset();
+  sim.Stop();
+
+  for (const Arm& arm : arms) {
+    std::printf("\n%s: %s\n", arm.name, FormatTrainSummary(*arm.trained).c_str());
+    std::printf("library (%zu experiences):\n%s\n", arm.trained->library.size(),
+                arm.trained->library.RenderLinesWithCredit().c_str());
+  }
+  std::printf("\nHeld-out evaluation: %d tasks x %d samples\n", baseline->tasks, baseline->k);
+  std::printf("  %-20s %10s %12s %8s %8s %8s\n", "", ("Mean@" + std::to_string(args.k)).c_str(),
+              ("Pass@" + std::to_string(args.k)).c_str(), "harmful", "answers", "size");
+  std::printf("  %-20s %10.3f %12.3f\n", "no library", baseline->mean_at_k, baseline->pass_at_k);
+  for (const Arm& arm : arms) {
+    const Library& lib = arm.trained->library;
+    std::printf("  %-20s %10.3f %12.3f %8s %8d %5zu/%d\n", arm.name, arm.report->mean_at_k, arm.report->pass_at_k,
+                HoldsHarmfulLesson(lib) ? "yes" : "no", AnswersIn(lib, train_tasks), lib.size(), kCap);
+  }
+  std::printf("\nvalidation's gain: %+.3f Mean@%d; demo total %.1f s\n",
+              arms[1].report->mean_at_k - arms[0].report->mean_at_k, args.k,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  std::printf("files: %s/{config-plain.yaml,config-validated.yaml,train.jsonl,val.jsonl,eval.jsonl,run-plain/,"
+              "run-validated/}\n",
+              dir.string().c_str());
+  return 0;
+}
+
 int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
+  if (args.hostile) return RunHostileDemo(global, args);
   const auto start = std::chrono::steady_clock::now();
   namespace fs = std::filesystem;
   const fs::path dir = args.dir;
@@ -194,6 +326,8 @@ void AddSimCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* ru
       ->check(CLI::NonNegativeNumber);
   serve->add_option("--fault-rate", serve_args->fault_rate, "Fraction of requests answered with a fault")
       ->check(CLI::Range(0.0, 1.0));
+  serve->add_option("--hostile", serve_args->hostile,
+                    "Learner failure modes to switch on: harmful,copy,pad (or all)");
   serve->callback([&global, serve_args, runner] {
     *runner = [&global, serve_args] { return RunSimServe(global, *serve_args); };
   });
@@ -213,6 +347,9 @@ void AddDemoCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* r
   cmd->add_option("--latency-ms", args->latency_ms, "Simulated mean latency")->check(CLI::NonNegativeNumber);
   cmd->add_option("--fault-rate", args->fault_rate, "Simulated fault rate")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--k", args->k, "Evaluation samples per task")->check(CLI::PositiveNumber);
+  cmd->add_flag("--hostile", args->hostile,
+                "A learner that is wrong (harmful lessons, copied answers, padding): train without and with "
+                "practice.validation and compare");
   cmd->callback([&global, args, runner] { *runner = [&global, args] { return RunDemo(global, *args); }; });
 }
 

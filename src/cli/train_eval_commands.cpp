@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "tfgrpo/budget.h"
 #include "tfgrpo/compare.h"
 #include "tfgrpo/data.h"
 #include "tfgrpo/engine.h"
@@ -51,7 +52,7 @@ int RunTrain(const GlobalOptions& global, const TrainArgs& args) {
   if (!args.init_experiences.empty()) options.init_experiences = args.init_experiences;
   auto summary = Train(*config, options, *client);
   progress.reset();
-  if (!summary.ok()) return Fail(summary.status().message());
+  if (!summary.ok()) return Fail(summary.status());
   std::printf("train: %s\n", FormatTrainSummary(*summary).c_str());
   std::printf("library: %s\n", (std::filesystem::path(args.run_dir) / "experiences.json").string().c_str());
   return 0;
@@ -133,7 +134,8 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   auto progress = MakeProgress(global.verbosity());
   options.progress = progress.get();
   auto http = MakeHttpChatClient(ClientOptionsFrom(*config));
-  ChatClient* client = http.get();
+  BudgetGate budget(*http, config->budget);
+  ChatClient* client = &budget;
   std::unique_ptr<RunStore> cache_store;
   std::unique_ptr<RecordingClient> cached;
   if (!args.cache.empty()) {
@@ -142,12 +144,18 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
     auto store = RunStore::Open(args.cache);
     if (!store.ok()) return Fail(store.status().message());
     cache_store = std::move(store).value();
-    cached = std::make_unique<RecordingClient>(*http, *cache_store, config->model.name, config->model.max_tokens);
+    cached = std::make_unique<RecordingClient>(budget, *cache_store, config->model.name, config->model.max_tokens);
     client = cached.get();
   }
   auto report = Evaluate(*config, *tasks, library, options, *client);
   progress.reset();
-  if (!report.ok()) return Fail(report.status().message());
+  if (!report.ok()) {
+    if (report.status().code() == Status::Code::kBudgetExhausted) {
+      std::printf("eval: spend: %s\n", FormatSpend(budget.spent(), config->budget.price_per_mtok).c_str());
+      return Fail(budget.ExhaustedStatus());
+    }
+    return Fail(report.status());
+  }
   if (cached && cached->replayed() > 0)
     std::printf("eval: %lld calls replayed from %s, %lld sent\n", static_cast<long long>(cached->replayed()),
                 args.cache.c_str(), static_cast<long long>(cached->sent()));
@@ -160,6 +168,7 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
               static_cast<long long>(report->usage.prompt_tokens),
               static_cast<long long>(report->usage.cached_tokens),
               static_cast<long long>(report->usage.completion_tokens), report->wall_s, args.out.c_str());
+  std::printf("eval: spend: %s\n", FormatSpend(report->usage_by_role, report->prices).c_str());
   if (args.per_task) std::fputs(FormatPerTaskTable(*report).c_str(), stdout);
   return 0;
 }

@@ -138,7 +138,7 @@ class ConfigParser {
       if (prefix.empty()) {
         return Status::InvalidArgument(At(node.Mark()) +
                                        ": expected a mapping of sections (model, data, task, practice, "
-                                       "eval, tools), got " + Describe(node));
+                                       "eval, tools, budget), got " + Describe(node));
       }
       return TypeError(node, prefix, "a mapping");
     }
@@ -184,6 +184,16 @@ class ConfigParser {
     }
     *out = v.Scalar();
     return Status::Ok();
+  }
+  Status ReadPath(const YAML::Node& v, const std::string& path, fs::path* out) {
+    if (v.IsNull()) {
+      out->clear();
+      return Status::Ok();
+    }
+    std::string text;
+    Status s = ReadString(v, path, &text);
+    if (s.ok()) *out = fs::path(text);
+    return s;
   }
   Status ReadStringList(const YAML::Node& v, const std::string& path, std::vector<std::string>* out) {
     if (!v.IsSequence()) return TypeError(v, path, "a list of strings");
@@ -258,6 +268,7 @@ class ConfigParser {
         {"practice", section(&ConfigParser::PracticeFields)},
         {"eval", section(&ConfigParser::EvalFields)},
         {"tools", section(&ConfigParser::ToolsFields)},
+        {"budget", section(&ConfigParser::BudgetFields)},
     };
   }
 
@@ -290,21 +301,9 @@ class ConfigParser {
 
   std::vector<Field> DataFields() {
     DataConfig& d = config_.data;
-    auto path_field = [this](fs::path* out) {
-      return [this, out](const YAML::Node& v, const std::string& p) {
-        if (v.IsNull()) {
-          out->clear();
-          return Status::Ok();
-        }
-        std::string text;
-        Status s = ReadString(v, p, &text);
-        if (s.ok()) *out = fs::path(text);
-        return s;
-      };
-    };
     return {
-        {"train", path_field(&d.train)},
-        {"eval", path_field(&d.eval)},
+        {"train", [this, &d](auto& v, auto& p) { return ReadPath(v, p, &d.train); }},
+        {"eval", [this, &d](auto& v, auto& p) { return ReadPath(v, p, &d.eval); }},
         {"problem_key", [this, &d](auto& v, auto& p) { return ReadString(v, p, &d.problem_key); }},
         {"answer_key", [this, &d](auto& v, auto& p) { return ReadString(v, p, &d.answer_key); }},
         {"max_task_bytes",
@@ -373,6 +372,54 @@ class ConfigParser {
         {"learning_objective",
          [this, &pr](auto& v, auto& p) { return ReadString(v, p, &pr.learning_objective); }},
         {"seed", [this, &pr](auto& v, auto& p) { return ReadUint64(v, p, &pr.seed); }},
+        {"validation",
+         [this, &pr](auto& v, auto& p) {
+           ValidationConfig& vc = pr.validation;
+           vc.enabled = true;
+           return ReadMapping(
+               v, p,
+               {{"data", [this, &vc](auto& v2, auto& p2) { return ReadPath(v2, p2, &vc.data); }},
+                {"tasks", [this, &vc](auto& v2, auto& p2) { return ReadInt(v2, p2, &vc.tasks); }},
+                {"k", [this, &vc](auto& v2, auto& p2) { return ReadInt(v2, p2, &vc.k); }},
+                {"tolerance", [this, &vc](auto& v2, auto& p2) { return ReadDouble(v2, p2, &vc.tolerance); }}});
+         }},
+    };
+  }
+
+  std::vector<Field> BudgetFields() {
+    BudgetConfig& b = config_.budget;
+    return {
+        {"max_usd",
+         [this, &b](auto& v, auto& p) {
+           double d = 0;
+           Status s = ReadDouble(v, p, &d);
+           if (s.ok()) b.max_usd = d;
+           return s;
+         }},
+        {"max_tokens",
+         [this, &b](auto& v, auto& p) {
+           uint64_t n = 0;
+           Status s = ReadUint64(v, p, &n);
+           if (s.ok()) b.max_tokens = static_cast<int64_t>(std::min<uint64_t>(n, INT64_MAX));
+           return s;
+         }},
+        {"price_per_mtok",
+         [this, &b](auto& v, auto& p) {
+           PriceConfig& pc = b.price_per_mtok;
+           pc.set = true;
+           bool cached_given = false;
+           Status s = ReadMapping(
+               v, p,
+               {{"prompt", [this, &pc](auto& v2, auto& p2) { return ReadDouble(v2, p2, &pc.prompt); }},
+                {"cached_prompt",
+                 [this, &pc, &cached_given](auto& v2, auto& p2) {
+                   cached_given = true;
+                   return ReadDouble(v2, p2, &pc.cached_prompt);
+                 }},
+                {"completion", [this, &pc](auto& v2, auto& p2) { return ReadDouble(v2, p2, &pc.completion); }}});
+           if (s.ok() && !cached_given) pc.cached_prompt = pc.prompt;
+           return s;
+         }},
     };
   }
 
@@ -493,6 +540,13 @@ class ConfigParser {
         at_least("practice.experiences_per_group", config_.practice.experiences_per_group, 1),
         at_least("practice.max_experiences", config_.practice.max_experiences, 0),
         at_least("eval.k", config_.eval.k, 1),
+        at_least("practice.validation.tasks", config_.practice.validation.tasks, 1),
+        at_least("practice.validation.k", config_.practice.validation.k, 1),
+        config_.practice.validation.tolerance >= 0
+            ? Status::Ok()
+            : RangeError("practice.validation.tolerance", "must be at least 0 (a reward difference)",
+                         nlohmann::json(config_.practice.validation.tolerance).dump()),
+        CheckBudget(),
         temperature_in_range("eval.temperature", config_.eval.temperature),
     };
     for (const Status& s : checks) {
@@ -501,8 +555,28 @@ class ConfigParser {
     return Status::Ok();
   }
 
+  Status CheckBudget() const {
+    const BudgetConfig& b = config_.budget;
+    const PriceConfig& pc = b.price_per_mtok;
+    for (auto [path, value] : {std::pair{"budget.price_per_mtok.prompt", pc.prompt},
+                               std::pair{"budget.price_per_mtok.cached_prompt", pc.cached_prompt},
+                               std::pair{"budget.price_per_mtok.completion", pc.completion}}) {
+      if (value < 0) return RangeError(path, "must be at least 0 (US dollars per million tokens)", nlohmann::json(value).dump());
+    }
+    if (b.max_usd && *b.max_usd <= 0)
+      return RangeError("budget.max_usd", "must be greater than 0 (US dollars)", nlohmann::json(*b.max_usd).dump());
+    if (b.max_usd && !pc.set)
+      return Status::InvalidArgument(AtKey("budget.max_usd") +
+                                     ": budget.max_usd: needs budget.price_per_mtok {prompt, cached_prompt, "
+                                     "completion} (US dollars per million tokens) to count spend in dollars");
+    if (b.max_tokens && *b.max_tokens < 1)
+      return RangeError("budget.max_tokens", "must be at least 1", std::to_string(*b.max_tokens));
+    return Status::Ok();
+  }
+
   void ResolvePaths(const fs::path& source) {
-    for (fs::path* p : {&config_.data.train, &config_.data.eval, &config_.task.reward_file}) {
+    for (fs::path* p : {&config_.data.train, &config_.data.eval, &config_.task.reward_file,
+                        &config_.practice.validation.data}) {
       if (!p->empty() && p->is_relative()) *p = source.parent_path() / *p;
     }
   }
@@ -584,6 +658,13 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
   // default, so run dirs created before them still resume.
   if (c.practice.max_experiences != PracticeConfig().max_experiences)
     j["practice"]["max_experiences"] = c.practice.max_experiences;
+  if (const ValidationConfig& v = c.practice.validation; v.enabled) {
+    j["practice"]["validation"] = {{"data", v.data.empty() ? "" : PathAsWritten(v.data, c.source)},
+                                   {"tasks", v.tasks},
+                                   {"k", v.k},
+                                   {"tolerance", v.tolerance},
+                                   {"temperature", c.eval.temperature}};
+  }
   return j;
 }
 

@@ -14,6 +14,7 @@ const char* Status::CodeName(Code code) {
     case Code::kTimeout: return "timeout";
     case Code::kCancelled: return "cancelled";
     case Code::kInternal: return "internal error";
+    case Code::kBudgetExhausted: return "budget exhausted";
   }
   return "unknown";
 }

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "tfgrpo/agent.h"
+#include "tfgrpo/budget.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/thread_pool.h"
 
@@ -15,7 +16,7 @@ namespace tfgrpo {
 
 bool IsFatalForRun(const Status& status) {
   return status.code() == Status::Code::kUnauthorized || status.code() == Status::Code::kIoError ||
-         status.code() == Status::Code::kInternal;
+         status.code() == Status::Code::kInternal || status.code() == Status::Code::kBudgetExhausted;
 }
 
 bool IsRetryableFailure(const Status& status) {
@@ -24,9 +25,10 @@ bool IsRetryableFailure(const Status& status) {
 
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
                             ToolRunner* tools, const std::string& system_prompt, double temperature,
-                            std::string_view scope, std::string_view leaf) {
+                            std::string_view scope, std::string_view leaf, Role role) {
   ScoredSample out;
   RolloutSpec spec;
+  spec.role = role;
   spec.system_prompt = system_prompt;
   spec.problem = task.problem;
   spec.temperature = temperature;
@@ -48,6 +50,41 @@ ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& ta
   return out;
 }
 
+SampleGrid SampleTasks(ThreadPool& pool, const SamplerSetup& setup, const std::vector<Task>& tasks, int k,
+                       const std::function<void(size_t task, int j, const ScoredSample&)>& on_sample) {
+  SampleGrid grid;
+  grid.samples.assign(tasks.size(), std::vector<ScoredSample>(std::max(k, 0)));
+  std::mutex mu;
+  std::atomic<bool> aborted{false};
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    for (int j = 0; j < k; ++j) {
+      pool.Submit([&, t, j] {
+        ScoredSample& out = grid.samples[t][j];
+        if (aborted) {
+          out.error = Status::Cancelled("not started: the run stopped");
+        } else {
+          out = SampleAndScore(setup.client, setup.reward, tasks[t], setup.task_config, setup.tools,
+                               setup.system_prompt, setup.temperature, setup.scope, "k" + std::to_string(j),
+                               setup.role);
+        }
+        if (!out.ok) {
+          std::lock_guard lock(mu);
+          ++grid.failed;
+          if (IsFatalForRun(out.error)) {
+            if (!grid.fatal) grid.fatal = out.error;
+            aborted = true;
+          } else if (!grid.retryable && IsRetryableFailure(out.error)) {
+            grid.retryable = out.error;
+          }
+        }
+        if (on_sample) on_sample(t, j, out);
+      });
+    }
+  }
+  pool.Wait();
+  return grid;
+}
+
 double PassAtK(int n, int c, int k) {
   if (n <= 0 || k <= 0) return 0;
   if (k > n) k = n;
@@ -58,6 +95,11 @@ double PassAtK(int n, int c, int k) {
   return 1.0 - miss;
 }
 
+std::optional<double> EvalReport::usd() const {
+  if (!prices.set) return std::nullopt;
+  return CostUsd(usage, prices);
+}
+
 nlohmann::json EvalReport::ToJson() const {
   nlohmann::json per = nlohmann::json::array();
   for (const auto& t : per_task) {
@@ -65,7 +107,7 @@ nlohmann::json EvalReport::ToJson() const {
                    {"errors", t.errors}, {"mean_reward", t.mean_reward}});
     if (!t.critique.empty()) per.back()["critique"] = t.critique;
   }
-  return {{"k", k},
+  nlohmann::json j = {{"k", k},
           {"tasks", tasks},
           {"mean_at_k", mean_at_k},
           {"pass_at_k", pass_at_k},
@@ -77,7 +119,10 @@ nlohmann::json EvalReport::ToJson() const {
           {"truncated", truncated},
           {"wall_s", wall_s},
           {"library_size", library_size},
+          {"spend", SpendJson(usage_by_role, prices)},
           {"per_task", per}};
+  if (auto cost = usd()) j["usd"] = *cost;
+  return j;
 }
 
 Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks, const Library& library,
@@ -94,67 +139,47 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   std::unique_ptr<ToolRunner> tools = std::move(made_tools).value();
 
   const int k = options.k;
-  const std::string system_prompt = AppendLibrary(RolloutInstructions(config.task), library);
-  struct Sample {
-    double reward = 0;
-    bool error = false;
-    std::string reasoning;
-  };
-  std::vector<std::vector<Sample>> results(tasks.size(), std::vector<Sample>(k));
+  const SamplerSetup setup{client, **reward, config.task, tools.get(), AppendLibrary(RolloutInstructions(config.task), library),
+                           options.temperature, Role::kRollout, "eval"};
   std::mutex mu;
   Usage usage;
-  Status fatal;
-  std::optional<Status> retryable_failure;  // the first failure a re-run could fix
-  std::atomic<bool> aborted{false};
-
+  std::map<std::string, Usage> usage_by_role;
   progress.Begin("eval", static_cast<int64_t>(tasks.size()) * k);
+  SampleGrid grid;
   {
     ThreadPool pool(config.model.concurrency);
-    for (size_t t = 0; t < tasks.size(); ++t) {
-      for (int j = 0; j < k; ++j) {
-        pool.Submit([&, t, j] {
-          Sample& out = results[t][j];
-          if (aborted) {
-            out.error = true;
-            return;
-          }
-          const Task& task = tasks[t];
-          ScoredSample sample = SampleAndScore(client, **reward, task, config.task, tools.get(), system_prompt,
-                                               options.temperature, "eval", "k" + std::to_string(j));
-          Usage spent;
-          if (sample.rollout) spent = sample.rollout->usage;
-          if (sample.ok) {
-            out.reward = sample.reward.score;
-            out.reasoning = sample.reward.reasoning;
-            spent += sample.reward.usage;
-          } else {
-            out.error = true;
-            std::lock_guard lock(mu);
-            if (IsFatalForRun(sample.error)) {
-              if (!aborted.exchange(true)) fatal = sample.error;
-            } else {
-              if (!retryable_failure && IsRetryableFailure(sample.error)) retryable_failure = sample.error;
-              spdlog::warn("eval task {} sample {}: {}{}", task.id, j, sample.reward_failed ? "reward failed: " : "",
-                           sample.error.ToString());
-            }
-          }
-          {
-            std::lock_guard lock(mu);
-            usage += spent;
-          }
-          progress.Advance("eval", spent.prompt_tokens + spent.completion_tokens);
-        });
+    grid = SampleTasks(pool, setup, tasks, k, [&](size_t t, int j, const ScoredSample& sample) {
+      if (sample.error.code() == Status::Code::kCancelled) return;
+      Usage spent;
+      if (sample.rollout) spent = sample.rollout->usage;
+      if (sample.ok) spent += sample.reward.usage;
+      {
+        std::lock_guard lock(mu);
+        if (sample.rollout) usage_by_role["rollout"] += sample.rollout->usage;
+        if (sample.ok && sample.reward.usage.prompt_tokens + sample.reward.usage.completion_tokens > 0)
+          usage_by_role["judge"] += sample.reward.usage;
       }
-    }
-    pool.Wait();
+      if (!sample.ok && !IsFatalForRun(sample.error)) {
+        spdlog::warn("eval task {} sample {}: {}{}", tasks[t].id, j, sample.reward_failed ? "reward failed: " : "",
+                     sample.error.ToString());
+      }
+      {
+        std::lock_guard lock(mu);
+        usage += spent;
+      }
+      progress.Advance("eval", spent.prompt_tokens + spent.completion_tokens);
+    });
   }
   progress.End("eval");
-  if (aborted) return fatal;
+  if (grid.fatal) return *grid.fatal;
+  const std::optional<Status>& retryable_failure = grid.retryable;
 
   EvalReport report;
   report.k = k;
   report.tasks = static_cast<int>(tasks.size());
   report.usage = usage;
+  report.usage_by_role = usage_by_role;
+  report.prices = config.budget.price_per_mtok;
   report.library_size = static_cast<int>(library.size());
   double reward_sum = 0, pass_sum = 0;
   for (size_t t = 0; t < tasks.size(); ++t) {
@@ -163,14 +188,15 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
     te.samples = k;
     double sum = 0;
     double critique_reward = 2;
-    for (const auto& s : results[t]) {
-      if (!s.reasoning.empty() && s.reward < critique_reward) {
-        critique_reward = s.reward;
-        te.critique = s.reasoning;
+    for (const ScoredSample& s : grid.samples[t]) {
+      const double score = s.ok ? s.reward.score : 0;  // a failed sample scores 0
+      if (s.ok && !s.reward.reasoning.empty() && score < critique_reward) {
+        critique_reward = score;
+        te.critique = s.reward.reasoning;
       }
-      sum += s.reward;
-      te.errors += s.error ? 1 : 0;
-      te.successes += s.reward >= 0.5 ? 1 : 0;
+      sum += score;
+      te.errors += s.ok ? 0 : 1;
+      te.successes += score >= 0.5 ? 1 : 0;
     }
     te.mean_reward = k ? sum / k : 0;
     reward_sum += sum;

@@ -1,10 +1,8 @@
 #include "tfgrpo/engine.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -13,8 +11,10 @@
 #include <set>
 #include <sstream>
 
-#include "tfgrpo/recording_client.h"
+#include "grpo/run_dir.h"
 #include "tfgrpo/agent.h"
+#include "tfgrpo/budget.h"
+#include "tfgrpo/recording_client.h"
 #include "tfgrpo/data.h"
 #include "tfgrpo/leak_guard.h"
 #include "tfgrpo/eval.h"
@@ -29,6 +29,7 @@
 namespace tfgrpo {
 namespace {
 
+using grpo_internal::RunDir;
 using Clock = std::chrono::steady_clock;
 
 // Learner calls (summaries, advantages) get a little diversity; library edits are made as
@@ -57,7 +58,7 @@ class StepTally {
   // "every rollout failed: unavailable: ..." for the first such stage in pipeline order.
   std::optional<std::string> EveryItemFailed() {
     std::lock_guard lock(mu_);
-    for (const char* stage : {"rollout", "summary", "advantage", "group_update", "batch_update"}) {
+    for (const char* stage : {"rollout", "summary", "advantage", "group_update", "batch_update", "validation"}) {
       auto it = counts_.find(stage);
       if (it == counts_.end()) continue;
       const Counts& c = it->second;
@@ -65,10 +66,6 @@ class StepTally {
         return "every " + std::string(stage) + " failed: " + c.retryable->ToString();
     }
     return std::nullopt;
-  }
-  void Clear() {
-    std::lock_guard lock(mu_);
-    counts_.clear();
   }
 
  private:
@@ -78,6 +75,37 @@ class StepTally {
   };
   std::mutex mu_;
   std::map<std::string, Counts> counts_;
+};
+
+// Everything one step counts and collects. A fresh one is made for every step, so nothing is
+// reset by hand.
+struct StepState {
+  std::atomic<int64_t> rollouts_failed{0}, stages_failed{0}, informative{0};
+  StepTally tally;
+  std::mutex mu;  // guards the fields below
+  double reward_sum = 0;
+  int64_t reward_count = 0;
+  std::vector<std::pair<size_t, bool>> credit;  // (position, helpful) in arrival order
+
+  void AddReward(double r) {
+    std::lock_guard lock(mu);
+    reward_sum += r;
+    ++reward_count;
+  }
+  double MeanReward() {
+    std::lock_guard lock(mu);
+    return reward_count ? reward_sum / reward_count : 0;
+  }
+};
+
+// practice.validation's verdict on one candidate library.
+struct Verdict {
+  double current = 0;
+  double candidate = 0;
+  bool accepted = false;
+  int64_t samples = 0;
+  int64_t failed = 0;
+  std::string reason;
 };
 
 double Seconds(Clock::time_point since) {
@@ -115,7 +143,6 @@ class Trainer {
         progress_(options.progress ? *options.progress : NullProgress()) {}
   ~Trainer() {
     pool_.reset();  // jobs reference everything else
-    if (lock_fd_ >= 0) ::close(lock_fd_);
   }
 
   Result<TrainSummary> Run();
@@ -152,6 +179,16 @@ class Trainer {
   // Drops ADD/UPDATE operations that leak a task's answer or problem text, recording each.
   std::vector<Operation> DropLeaks(int step, std::vector<Operation> ops, int64_t* dropped);
   Status LoadInitialLibrary();
+  // Splits off the validation tasks (practice.validation): its data file, or train tasks held
+  // out with the seed.
+  Status PrepareValidation();
+  // Mean reward of `library` on the validation tasks; version names the calls (s<version>/val).
+  // Sets `failed`/`samples`. Fatal failures stop the run; every sample failing for a retryable
+  // reason is an error (the step is not recorded as done).
+  Result<double> ValidationScore(const Library& library, int version, int64_t* samples, int64_t* failed);
+  // The score of the library in force: recorded (resume), or computed for version 0.
+  Status LoadOrScoreCurrentLibrary(int done_steps);
+  Result<Verdict> Validate(int step, const Library& candidate);
   nlohmann::json Provenance(int steps_done) const;
   void RecordStageFailure(int step, const std::string& task_id, const std::string& stage,
                           const Status& status, std::string_view reason = {});
@@ -162,6 +199,7 @@ class Trainer {
   void SetFatal(const Status& status);
   bool aborted() const { return fatal_flag_.load(); }
   Status WriteLibraryFiles(int step);
+  Status FinishWithBudget(const Status& status);
 
   const Config& config_;
   const TrainOptions& options_;
@@ -169,8 +207,11 @@ class Trainer {
   Progress& progress_;
 
   std::vector<Task> tasks_;
+  std::vector<Task> validation_tasks_;
   PromptSet prompts_;
+  std::unique_ptr<RunDir> run_dir_;
   std::unique_ptr<RunStore> store_;
+  std::unique_ptr<BudgetGate> budget_;  // wraps raw_client_: no new call once the budget is spent
   std::unique_ptr<RecordingClient> recording_;
   std::unique_ptr<TruncationCountingClient> client_;  // wraps recording_; every call goes through it
   std::unique_ptr<RewardFn> reward_;
@@ -179,28 +220,22 @@ class Trainer {
   Library library_;
   LeakGuard leak_guard_;
   std::string train_data_sha256_;
-  int lock_fd_ = -1;
+  std::optional<double> current_score_;  // practice.validation: the library in force's score
+  int64_t validations_accepted_ = 0, validations_rejected_ = 0;
 
   // Per-step coordination.
   std::mutex step_mu_;
   std::condition_variable step_cv_;
   int groups_remaining_ = 0;
+  std::unique_ptr<StepState> step_;  // the step in progress
 
   std::atomic<bool> fatal_flag_{false};
   std::mutex fatal_mu_;
   Status fatal_;
 
-  // Counts for the step in progress; RunStep adds them to the run's totals when the step ends.
-  std::atomic<int64_t> step_rollouts_failed_{0}, step_stages_failed_{0}, step_informative_{0};
-  std::mutex reward_mu_;
-  double step_reward_sum_ = 0;
-  int64_t step_reward_count_ = 0;
   std::mutex reasons_mu_;
   std::map<std::string, int64_t> stage_reasons_;
-  std::mutex credit_mu_;
-  std::vector<std::pair<size_t, bool>> step_credit_;  // (position, helpful) in arrival order
   int64_t leaks_dropped_ = 0, evicted_ = 0;
-  StepTally tally_;
 };
 
 Status Trainer::Prepare() {
@@ -211,35 +246,38 @@ Status Trainer::Prepare() {
   if (!tasks.ok()) return tasks.status();
   tasks_ = std::move(tasks).value();
   {
-    std::vector<LeakSource> sources;
-    sources.reserve(tasks_.size());
-    for (const Task& t : tasks_) sources.push_back({t.id, t.problem, t.answer});
-    leak_guard_ = LeakGuard(sources);
     auto bytes = ReadFile(config_.data.train);
     if (!bytes.ok()) return bytes.status();
     train_data_sha256_ = Sha256Hex(*bytes);
+  }
+  if (Status s = PrepareValidation(); !s.ok()) return s;
+  {
+    // Validation tasks' answers must not leak into lessons either.
+    std::vector<LeakSource> sources;
+    sources.reserve(tasks_.size() + validation_tasks_.size());
+    for (const auto* list : {&tasks_, &validation_tasks_})
+      for (const Task& t : *list) sources.push_back({t.id, t.problem, t.answer});
+    leak_guard_ = LeakGuard(sources);
   }
 
   auto prompts = PromptSet::Load(options_.prompts_dir);
   if (!prompts.ok()) return prompts.status();
   prompts_ = std::move(prompts).value();
 
-  std::error_code ec;
-  std::filesystem::create_directories(options_.run_dir, ec);
-  if (ec) return Status::IoError("cannot create run dir " + options_.run_dir.string() + ": " + ec.message());
-  // Two processes training into one run dir would interleave their records; the kernel drops the
-  // lock when a process dies, so a killed run never blocks its own resume.
-  lock_fd_ = ::open((options_.run_dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
-    return Status::IoError("run dir " + options_.run_dir.string() +
-                           " is in use by another tfgrpo process (or its lock file cannot be opened)");
-  auto store = RunStore::Open(options_.run_dir / "run.db");
+  auto run_dir = RunDir::Open(options_.run_dir);
+  if (!run_dir.ok()) return run_dir.status();
+  run_dir_ = std::move(run_dir).value();
+  auto store = RunStore::Open(run_dir_->db_path());
   if (!store.ok()) return store.status();
   store_ = std::move(store).value();
   Status s = store_->BeginOrResume(ConfigFingerprintJson(config_).dump());
   if (!s.ok()) return s;
 
-  recording_ = std::make_unique<RecordingClient>(raw_client_, *store_, config_.model.name, config_.model.max_tokens);
+  // What earlier invocations spent counts against the budget too.
+  SpendByRole spent;
+  for (const auto& [role, t] : store_->TokensByRole()) spent[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
+  budget_ = std::make_unique<BudgetGate>(raw_client_, config_.budget, std::move(spent));
+  recording_ = std::make_unique<RecordingClient>(*budget_, *store_, config_.model.name, config_.model.max_tokens);
   client_ = std::make_unique<TruncationCountingClient>(*recording_);
   auto reward = MakeRewardFor(config_, client_.get(), prompts_);
   if (!reward.ok()) return reward.status();
@@ -248,6 +286,45 @@ Status Trainer::Prepare() {
   if (!tools.ok()) return tools.status();
   tools_ = std::move(tools).value();
   pool_ = std::make_unique<ThreadPool>(config_.model.concurrency);
+  return Status::Ok();
+}
+
+Status Trainer::PrepareValidation() {
+  const ValidationConfig& v = config_.practice.validation;
+  if (!v.enabled) return Status::Ok();
+  const size_t wanted = static_cast<size_t>(v.tasks);
+  // Chosen with the seed, kept in file order.
+  auto choose = [&](size_t n) {
+    std::vector<size_t> order = ShuffledIndices(n, Fnv1a64("validation", config_.practice.seed));
+    order.resize(std::min(n, wanted));
+    std::sort(order.begin(), order.end());
+    return order;
+  };
+  if (!v.data.empty()) {
+    auto loaded = LoadTasks(v.data, config_.data.problem_key, config_.data.answer_key, config_.data.max_task_bytes);
+    if (!loaded.ok()) return loaded.status().WithContext("practice.validation.data");
+    for (size_t i : choose(loaded->size())) validation_tasks_.push_back((*loaded)[i]);
+    if (validation_tasks_.empty())
+      return Status::InvalidArgument(v.data.string() + ": practice.validation.data holds no task");
+    return Status::Ok();
+  }
+  if (tasks_.size() <= wanted) {
+    return Status::InvalidArgument(config_.source.string() + ": practice.validation.tasks (" + std::to_string(wanted) +
+                                   ") would hold out every one of the " + std::to_string(tasks_.size()) +
+                                   " train tasks; lower it or give practice.validation.data");
+  }
+  std::vector<size_t> held = choose(tasks_.size());
+  std::vector<Task> train;
+  size_t next = 0;
+  for (size_t i = 0; i < tasks_.size(); ++i) {
+    if (next < held.size() && held[next] == i) {
+      validation_tasks_.push_back(std::move(tasks_[i]));
+      ++next;
+    } else {
+      train.push_back(std::move(tasks_[i]));
+    }
+  }
+  tasks_ = std::move(train);
   return Status::Ok();
 }
 
@@ -262,8 +339,8 @@ void Trainer::SetFatal(const Status& status) {
 
 void Trainer::RecordStageFailure(int step, const std::string& task_id, const std::string& stage,
                                  const Status& status, std::string_view reason) {
-  ++step_stages_failed_;
-  tally_.Failed(stage, status);
+  ++step_->stages_failed;
+  step_->tally.Failed(stage, status);
   {
     std::lock_guard lock(reasons_mu_);
     ++stage_reasons_[stage + ": " + (reason.empty() ? ShortReason(status) : std::string(reason))];
@@ -297,7 +374,7 @@ Result<ChatResponse> Trainer::AskLearner(Role role, const PromptVars& vars, doub
   req.messages = {{"user", std::move(prompt).value()}};
   req.temperature = temperature;
   req.call_id = std::move(call_id);
-  tally_.Ran(stage);
+  step_->tally.Ran(stage);
   auto r = client_->Complete(req);
   // A failed call is done with too: progress counts it, or the line would stop short ("9/10").
   progress_.Advance(progress_stage, r.ok() ? r->usage.prompt_tokens + r->usage.completion_tokens : 0);
@@ -324,7 +401,7 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
     rec.task_id = g.task->id;
     rec.sample = sample;
     rec.library_version = step;
-    tally_.Ran("rollout");
+    step_->tally.Ran("rollout");
     ScoredSample scored = SampleAndScore(*client_, *reward_, *g.task, config_.task, tools_.get(), system_prompt,
                                          config_.practice.rollout_temperature, StepScope(step),
                                          "r" + std::to_string(sample));
@@ -346,16 +423,14 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
     } else {
       rec.error = (scored.reward_failed ? "reward: " : "") + scored.error.ToString();
       if (IsFatalForRun(scored.error)) SetFatal(scored.error);
-      tally_.Failed("rollout", scored.error);
+      step_->tally.Failed("rollout", scored.error);
     }
     if (!ro.ok) {
-      ++step_rollouts_failed_;
+      ++step_->rollouts_failed;
       if (!aborted())
         spdlog::warn("step {} task {} sample {}: rollout failed: {}", step + 1, g.task->id, sample, rec.error);
     } else {
-      std::lock_guard lock(reward_mu_);
-      step_reward_sum_ += ro.reward;
-      ++step_reward_count_;
+      step_->AddReward(ro.reward);
     }
     if (!aborted()) {
       Status s = store_->RecordRollout(rec);
@@ -383,7 +458,7 @@ void Trainer::OnRolloutsDone(int step, Group& g) {
     informative = var > 0;
   }
   if (!informative) return FinishGroup();
-  ++step_informative_;
+  ++step_->informative;
   g.pending = static_cast<int>(rewards.size());
   progress_.AddTotal("summaries", static_cast<int64_t>(rewards.size()));
   progress_.AddTotal("advantages", 1);
@@ -484,10 +559,10 @@ void Trainer::CreditGroup(const Group& g) {
     if (ro.ok) sum += ro.reward, ++n;
   if (n == 0) return;
   const double mean = sum / n;
-  std::lock_guard lock(credit_mu_);
+  std::lock_guard lock(step_->mu);
   for (const auto& ro : g.rollouts) {
     if (!ro.summary_ok || ro.reward == mean) continue;
-    for (size_t id : ro.applied) step_credit_.emplace_back(id, ro.reward > mean);
+    for (size_t id : ro.applied) step_->credit.emplace_back(id, ro.reward > mean);
   }
 }
 
@@ -582,6 +657,20 @@ nlohmann::json Trainer::Provenance(int steps_done) const {
   std::tm tm{};
   gmtime_r(&now, &tm);
   std::strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  nlohmann::json validation = nullptr;
+  if (const ValidationConfig& v = config_.practice.validation; v.enabled) {
+    nlohmann::json history = nlohmann::json::array();
+    for (const ValidationRecord& r : store_->Validations()) {
+      if (r.step > steps_done) continue;  // a re-run step's leftover
+      history.push_back({{"step", r.step}, {"current", r.current_score}, {"candidate", r.candidate_score},
+                         {"accepted", r.accepted}});
+    }
+    validation = {{"tasks", validation_tasks_.size()},
+                  {"k", v.k},
+                  {"tolerance", v.tolerance},
+                  {"score", current_score_ ? nlohmann::json(*current_score_) : nlohmann::json()},
+                  {"history", history}};
+  }
   return {{"model", config_.model.name},
           {"endpoint_host", EndpointHost(config_.model.base_url)},
           {"tfgrpo_version", std::string(kVersion)},
@@ -589,20 +678,103 @@ nlohmann::json Trainer::Provenance(int steps_done) const {
           {"train_data_sha256", train_data_sha256_},
           {"config_fingerprint", Fingerprint(ConfigFingerprintJson(config_).dump())},
           {"steps_run", steps_done},
-          {"validation", nullptr}};
+          {"validation", validation}};
 }
 
-Status Trainer::WriteLibraryFiles(int step) {
-  std::error_code ec;
-  const auto step_dir = options_.run_dir / "steps" / std::to_string(step);
-  std::filesystem::create_directories(step_dir, ec);
-  const nlohmann::json provenance = Provenance(step);
-  for (const auto& dir : {step_dir, options_.run_dir}) {
-    Status s = library_.Save(dir / "experiences.json");
-    if (s.ok()) s = library_.SaveArtifact(dir / "library.json", provenance);
-    if (!s.ok()) return s;
+Status Trainer::WriteLibraryFiles(int step) { return run_dir_->WriteLibrary(step, library_, Provenance(step)); }
+
+Result<double> Trainer::ValidationScore(const Library& library, int version, int64_t* samples, int64_t* failed) {
+  const ValidationConfig& v = config_.practice.validation;
+  const SamplerSetup setup{*client_,
+                           *reward_,
+                           config_.task,
+                           tools_.get(),
+                           AppendLibrary(RolloutInstructions(config_.task), library),
+                           config_.eval.temperature,
+                           Role::kValidation,
+                           StepScope(version) + "/val"};
+  progress_.Begin("validation", static_cast<int64_t>(validation_tasks_.size()) * v.k);
+  SampleGrid grid = SampleTasks(*pool_, setup, validation_tasks_, v.k, [this](size_t, int, const ScoredSample& sample) {
+    int64_t tokens = 0;
+    if (sample.rollout) tokens += sample.rollout->usage.prompt_tokens + sample.rollout->usage.completion_tokens;
+    progress_.Advance("validation", tokens);
+  });
+  progress_.End("validation");
+  if (grid.fatal) {
+    SetFatal(*grid.fatal);
+    return fatal_;
   }
-  return Status::Ok();
+  double sum = 0;
+  int64_t ok = 0;
+  for (const auto& task_samples : grid.samples)
+    for (const ScoredSample& sample : task_samples)
+      if (sample.ok) sum += sample.reward.score, ++ok;
+  *samples = ok + grid.failed;
+  *failed = grid.failed;
+  if (ok == 0) {
+    const std::string why = grid.retryable ? grid.retryable->ToString() : "no sample could be scored";
+    return Status::Unavailable("step " + std::to_string(version) + ": every validation sample failed: " + why);
+  }
+  if (grid.failed > 0)
+    spdlog::warn("validation of library version {}: {} of {} samples failed (left out of the mean)", version,
+                 grid.failed, *samples);
+  // A failed sample says nothing about the library, so it is left out rather than scored 0.
+  return sum / static_cast<double>(ok);
+}
+
+Status Trainer::LoadOrScoreCurrentLibrary(int done_steps) {
+  if (!config_.practice.validation.enabled) return Status::Ok();
+  for (const ValidationRecord& r : store_->Validations()) {
+    if (r.step <= done_steps && r.accepted) current_score_ = r.candidate_score;
+    if (r.step > 0 && r.step <= done_steps) ++(r.accepted ? validations_accepted_ : validations_rejected_);
+  }
+  if (current_score_) return Status::Ok();
+  int64_t samples = 0, failed = 0;
+  auto score = ValidationScore(library_, done_steps, &samples, &failed);
+  if (!score.ok()) return score.status();
+  current_score_ = *score;
+  ValidationRecord rec;
+  rec.step = done_steps;
+  rec.current_score = rec.candidate_score = *score;
+  rec.accepted = true;
+  rec.samples = samples;
+  rec.failed = failed;
+  rec.reason = "the starting library";
+  rec.candidate_json = library_.ToArtifactJson().dump();
+  spdlog::info("validation: the starting library scores {:.3f} on {} tasks x {}", *score, validation_tasks_.size(),
+               config_.practice.validation.k);
+  return store_->RecordValidation(rec);
+}
+
+Result<Verdict> Trainer::Validate(int step, const Library& candidate) {
+  const ValidationConfig& v = config_.practice.validation;
+  Verdict verdict;
+  verdict.current = current_score_.value_or(0);
+  auto score = ValidationScore(candidate, step + 1, &verdict.samples, &verdict.failed);
+  if (!score.ok()) return score.status();
+  verdict.candidate = *score;
+  verdict.accepted = verdict.candidate >= verdict.current - v.tolerance;
+  char reason[160];
+  std::snprintf(reason, sizeof reason, "candidate %.4f %s current %.4f - tolerance %g", verdict.candidate,
+                verdict.accepted ? ">=" : "<", verdict.current, v.tolerance);
+  verdict.reason = reason;
+  ValidationRecord rec;
+  rec.step = step + 1;
+  rec.current_score = verdict.current;
+  rec.candidate_score = verdict.candidate;
+  rec.accepted = verdict.accepted;
+  rec.samples = verdict.samples;
+  rec.failed = verdict.failed;
+  rec.reason = verdict.reason;
+  rec.candidate_json = candidate.ToArtifactJson().dump();
+  if (Status s = store_->RecordValidation(rec); !s.ok()) return s;
+  nlohmann::json file = {{"step", step + 1},          {"current_score", verdict.current},
+                         {"candidate_score", verdict.candidate}, {"accepted", verdict.accepted},
+                         {"tolerance", v.tolerance},  {"samples", verdict.samples},
+                         {"failed", verdict.failed},  {"reason", verdict.reason}};
+  if (!verdict.accepted) file["rejected_candidate"] = candidate.ToArtifactJson();
+  if (Status s = run_dir_->WriteStepJson(step + 1, "validation.json", file); !s.ok()) return s;
+  return verdict;
 }
 
 Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSummary& totals) {
@@ -614,10 +786,8 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
     groups[i].rollouts.resize(G);
     groups[i].pending = G;
   }
-  step_rollouts_failed_ = step_stages_failed_ = step_informative_ = 0;
-  tally_.Clear();
-  step_reward_sum_ = 0;
-  step_reward_count_ = 0;
+  step_ = std::make_unique<StepState>();
+  StepState& st = *step_;
   groups_remaining_ = static_cast<int>(groups.size());
 
   // Byte-identical for every rollout of the step, so provider prefix caches hit.
@@ -640,31 +810,49 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
   auto step_failed = [step](const std::string& what) {
     return Status::Unavailable("step " + std::to_string(step + 1) + ": " + what);
   };
-  if (auto what = tally_.EveryItemFailed()) return step_failed(*what);
+  if (auto what = st.tally.EveryItemFailed()) return step_failed(*what);
 
   // Credit first, so the consolidation prompt shows what the step's rollouts learned about the
   // experiences they applied.
-  for (const auto& [position, helpful] : step_credit_) library_.AddCredit(position, helpful);
-  step_credit_.clear();
+  for (const auto& [position, helpful] : st.credit) library_.AddCredit(position, helpful);
 
   bool consolidation_failed = false;
   const size_t size_before = library_.size();
   std::vector<Operation> ops = Consolidate(step, groups, &consolidation_failed);
   if (aborted()) return fatal_;
-  if (auto what = tally_.EveryItemFailed()) return step_failed(*what);
+  if (auto what = st.tally.EveryItemFailed()) return step_failed(*what);
   int64_t step_leaks = 0;
   ops = DropLeaks(step, std::move(ops), &step_leaks);
   if (aborted()) return fatal_;
-  library_.Apply(ops, step);
-  const std::vector<Experience> evicted =
-      library_.EvictOverCap(static_cast<size_t>(std::max(0, config_.practice.max_experiences)));
-  for (const Experience& e : evicted) {
-    Status rs = store_->RecordFailure({step, e.origin_task, "eviction",
-                                       "library over practice.max_experiences (" +
-                                           std::to_string(config_.practice.max_experiences) + "): evicted helpful=" +
-                                           std::to_string(e.helpful) + " harmful=" + std::to_string(e.harmful) +
-                                           ": " + e.text});
-    if (!rs.ok()) return rs;
+  Library candidate = library_;
+  candidate.Apply(ops, step);
+  std::vector<Experience> evicted =
+      candidate.EvictOverCap(static_cast<size_t>(std::max(0, config_.practice.max_experiences)));
+
+  std::optional<Verdict> verdict;
+  if (config_.practice.validation.enabled) {
+    auto v = Validate(step, candidate);
+    if (aborted()) return fatal_;
+    if (!v.ok()) return v.status();
+    verdict = *v;
+  }
+  if (!verdict || verdict->accepted) {
+    library_ = std::move(candidate);
+    if (verdict) {
+      current_score_ = verdict->candidate;
+      ++validations_accepted_;
+    }
+    for (const Experience& e : evicted) {
+      Status rs = store_->RecordFailure({step, e.origin_task, "eviction",
+                                         "library over practice.max_experiences (" +
+                                             std::to_string(config_.practice.max_experiences) + "): evicted helpful=" +
+                                             std::to_string(e.helpful) + " harmful=" + std::to_string(e.harmful) +
+                                             ": " + e.text});
+      if (!rs.ok()) return rs;
+    }
+  } else {
+    ++validations_rejected_;
+    evicted.clear();  // the library in force lost nothing
   }
   leaks_dropped_ += step_leaks;
   evicted_ += static_cast<int64_t>(evicted.size());
@@ -681,33 +869,44 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
 
   int64_t proposed = 0;
   for (const auto& g : groups) proposed += static_cast<int64_t>(g.operations.size());
-  const double mean_reward = step_reward_count_ ? step_reward_sum_ / step_reward_count_ : 0;
+  const double mean_reward = st.MeanReward();
   nlohmann::json stats = {{"tasks", batch.size()},
                           {"rollouts", batch.size() * G},
-                          {"rollouts_failed", step_rollouts_failed_.load()},
+                          {"rollouts_failed", st.rollouts_failed.load()},
                           {"mean_reward", mean_reward},
-                          {"informative_groups", step_informative_.load()},
-                          {"stages_failed", step_stages_failed_.load()},
+                          {"informative_groups", st.informative.load()},
+                          {"stages_failed", st.stages_failed.load()},
                           {"proposed_operations", proposed},
                           {"consolidation_failed", consolidation_failed},
                           {"leaks_dropped", step_leaks},
                           {"evicted", evicted.size()},
                           {"library_size", library_.size()},
                           {"wall_s", Seconds(start)}};
+  if (verdict) {
+    stats["validation"] = {{"current_score", verdict->current}, {"candidate_score", verdict->candidate},
+                           {"accepted", verdict->accepted}, {"samples", verdict->samples},
+                           {"failed", verdict->failed}};
+  }
   const int steps_per_epoch =
       (static_cast<int>(tasks_.size()) + config_.practice.batch_size - 1) / config_.practice.batch_size;
   s = store_->RecordStep({step, step / steps_per_epoch, step % steps_per_epoch, stats.dump()});
   if (!s.ok()) return s;
   totals.rollouts += static_cast<int64_t>(batch.size()) * G;
-  totals.rollouts_failed += step_rollouts_failed_;
-  totals.stages_failed += step_stages_failed_;
-  totals.informative_groups += step_informative_;
+  totals.rollouts_failed += st.rollouts_failed;
+  totals.stages_failed += st.stages_failed;
+  totals.informative_groups += st.informative;
   std::string notes;
   if (step_leaks) notes += ", " + std::to_string(step_leaks) + " leaking operation(s) dropped";
   if (!evicted.empty()) notes += ", " + std::to_string(evicted.size()) + " evicted over the cap";
   if (consolidation_failed) notes += " (consolidation failed; proposals applied as-is)";
+  if (verdict) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "; validation %.3f -> %.3f: %s", verdict->current, verdict->candidate,
+                  verdict->accepted ? "accepted" : "rejected, library kept");
+    notes += buf;
+  }
   spdlog::info("step {} (epoch {}): mean reward {:.3f}, {}/{} groups informative, library {} -> {} experiences{}",
-               step + 1, step / steps_per_epoch + 1, mean_reward, step_informative_.load(), batch.size(),
+               step + 1, step / steps_per_epoch + 1, mean_reward, st.informative.load(), batch.size(),
                size_before, library_.size(), notes);
   return Status::Ok();
 }
@@ -761,6 +960,8 @@ Result<TrainSummary> Trainer::Run() {
     s = store_->RecordLibrary(0, library_.ToArtifactJson().dump(), {});
     if (!s.ok()) return s;
   }
+  s = LoadOrScoreCurrentLibrary(done_steps);
+  if (!s.ok()) return FinishWithBudget(s);
   s = WriteLibraryFiles(done_steps);
   if (!s.ok()) return s;
 
@@ -780,7 +981,7 @@ Result<TrainSummary> Trainer::Run() {
     std::vector<const Task*> batch;
     for (int i = b * batch_size; i < std::min(n, (b + 1) * batch_size); ++i) batch.push_back(&tasks_[order[i]]);
     s = RunStep(step, batch, summary);
-    if (!s.ok()) return s;
+    if (!s.ok()) return FinishWithBudget(s);
     ++summary.steps_run;
   }
 
@@ -796,7 +997,24 @@ Result<TrainSummary> Trainer::Run() {
   summary.usage = recording_->sent_usage();
   summary.wall_s = Seconds(start);
   summary.library = library_;
+  summary.validation_enabled = config_.practice.validation.enabled;
+  summary.validations_accepted = validations_accepted_;
+  summary.validations_rejected = validations_rejected_;
+  summary.validation_score = current_score_;
+  summary.prices = config_.budget.price_per_mtok;
+  for (const auto& [role, t] : store_->TokensByRole())
+    summary.spend[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
   return summary;
+}
+
+Status Trainer::FinishWithBudget(const Status& status) {
+  if (status.code() != Status::Code::kBudgetExhausted) return status;
+  // The status that stopped the run carries the context of the call that hit the limit; the
+  // user wants the figures, as of now that the calls in flight have finished.
+  SpendByRole spend;
+  for (const auto& [role, t] : store_->TokensByRole()) spend[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
+  spdlog::info("spend of {} so far: {}", options_.run_dir.string(), FormatSpend(spend, config_.budget.price_per_mtok));
+  return budget_->ExhaustedStatus();
 }
 
 }  // namespace
@@ -832,6 +1050,14 @@ std::string FormatTrainSummary(const TrainSummary& s) {
   list("failed calls", s.call_failure_reasons);
   list("failed stages", s.stage_failure_reasons);
   list("truncated replies (finish_reason length)", s.truncated_replies);
+  if (s.validation_enabled) {
+    out << "; validation: " << s.validations_accepted << " accepted, " << s.validations_rejected << " rejected";
+    if (s.validation_score) {
+      out.precision(3);
+      out << ", library in force scores " << *s.validation_score;
+    }
+  }
+  if (!s.spend.empty()) out << "; spend: " << FormatSpend(s.spend, s.prices);
   return out.str();
 }
 

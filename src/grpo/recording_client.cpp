@@ -96,9 +96,10 @@ Result<ChatResponse> RecordingClient::Complete(const ChatRequest& request) {
   CallReport report;
   auto result = inner_.CompleteAndReport(request, report);
   const Status& st = result.status();
-  if (st.code() == Status::Code::kUnauthorized || st.code() == Status::Code::kCancelled) {
+  if (st.code() == Status::Code::kUnauthorized || st.code() == Status::Code::kCancelled ||
+      st.code() == Status::Code::kBudgetExhausted) {
     CountFailure(st);
-    return result;  // fatal or aborted: nothing worth remembering
+    return result;  // fatal, aborted or never sent: nothing worth remembering
   }
   ++sent_;
   CallRecord rec;

@@ -44,11 +44,9 @@ std::string ToolCallProblem(const nlohmann::json& call, const std::string& where
 }  // namespace
 
 AgentReply AgentRolloutReply(std::string_view system, std::string_view problem, int turn,
-                             bool native, uint64_t draw_seed, double p_success_without,
-                             double p_success_with) {
+                             bool native, uint64_t draw_seed, const SimOptions& options) {
   SolvedProblem solved = SolveProblem(problem);
-  const SimPitfall& pitfall = SimPitfalls()[solved.pitfall];
-  double p = ContainsCaseInsensitive(system, pitfall.keyword) ? p_success_with : p_success_without;
+  const double p = SuccessProbability(system, solved.pitfall, options);
   uint64_t state = draw_seed;
   bool success = UnitDouble(state) < p;
   // Drawn after the outcome, which keeps the outcome's draw the same as prompt mode's.

@@ -157,11 +157,11 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
     if (role_name == "summary") {
       reply = SummaryReply(conv.all);
     } else if (role_name == "advantage") {
-      reply = AdvantageReply(conv.all);
+      reply = AdvantageReply(conv.all, opt.hostile);
     } else if (role_name == "group_update") {
-      reply = GroupUpdateReply(conv.all);
+      reply = GroupUpdateReply(conv.all, opt.hostile);
     } else if (role_name == "batch_update") {
-      reply = BatchUpdateReply(conv.all);
+      reply = BatchUpdateReply(conv.all, opt.hostile);
     } else if (role_name == "judge") {
       reply = JudgeReply(conv.all);
     } else if (AgentProtocol protocol = DetectAgent(body, conv); protocol != AgentProtocol::kNone) {
@@ -179,8 +179,7 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
           opt.seed ^ Fnv1a64(RolloutCallId(call_id), Fnv1a64(Dump(draw_body) + '\x1f'));
       uint64_t draw_seed = SplitMix64(state);
       agent = AgentRolloutReply(conv.system, conv.first_user, conv.assistant_turns,
-                                protocol == AgentProtocol::kNative, draw_seed,
-                                opt.p_success_without, opt.p_success_with);
+                                protocol == AgentProtocol::kNative, draw_seed, opt);
       is_agent = true;
       reply = agent.content.is_string() ? agent.content.get<std::string>() : "";
     } else {
@@ -190,8 +189,7 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
       if (draw_body.is_object()) draw_body.erase("temperature");
       uint64_t state = opt.seed ^ Fnv1a64(call_id, Fnv1a64(Dump(draw_body) + '\x1f'));
       uint64_t draw_seed = SplitMix64(state);
-      reply = RolloutReply(conv.system, conv.user, draw_seed, opt.p_success_without,
-                           opt.p_success_with);
+      reply = RolloutReply(conv.system, conv.user, draw_seed, opt);
     }
   } catch (const std::exception& e) {
     // A parsing corner case must not take the simulator down; answer something well-formed.

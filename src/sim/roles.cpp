@@ -4,10 +4,34 @@
 #include <cctype>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "sim/sim_internal.h"
 #include "tfgrpo/sim.h"
 #include "tfgrpo/util.h"
+
+namespace tfgrpo {
+
+const char* const kSimHarmfulLesson =
+    "Answer at once with the first number that comes to mind; working the problem through only "
+    "introduces errors.";
+
+Result<SimHostility> ParseSimHostility(const std::string& list) {
+  SimHostility h;
+  std::istringstream in(list);
+  for (std::string raw; std::getline(in, raw, ',');) {
+    const std::string item = ToLower(Trim(raw));
+    if (item.empty() || item == "none") continue;
+    if (item == "all") h.harmful = h.copy_answers = h.pad = true;
+    else if (item == "harmful") h.harmful = true;
+    else if (item == "copy") h.copy_answers = true;
+    else if (item == "pad") h.pad = true;
+    else return Status::InvalidArgument("--hostile: unknown mode '" + item + "' (expected harmful, copy, pad, all or none)");
+  }
+  return h;
+}
+
+}  // namespace tfgrpo
 
 namespace tfgrpo::sim_internal {
 
@@ -94,6 +118,42 @@ std::string WithoutLibraryLines(std::string_view text) {
   return out;
 }
 
+// What every harmful lesson says, so rollouts recognise it however the learner rephrased it.
+constexpr std::string_view kHarmfulMarker = "first number that comes to mind";
+
+// A deterministic unit draw from `text` (the prompt), for "sometimes" behaviours.
+double DrawFrom(std::string_view text, std::string_view salt) {
+  uint64_t state = Fnv1a64(text, Fnv1a64(salt));
+  return UnitDouble(state);
+}
+
+// The first `n` words of `text`, joined by single spaces.
+std::string FirstWords(std::string_view text, size_t n) {
+  std::istringstream in{std::string(text)};
+  std::string out;
+  size_t count = 0;
+  for (std::string word; count < n && in >> word; ++count) out += (out.empty() ? "" : " ") + word;
+  return out;
+}
+
+// Filler lessons that say nothing specific (the padding mode): three per call, chosen from the
+// prompt so that different groups pad with different ones.
+std::vector<std::string> FillerLessons(std::string_view prompt) {
+  static const char* const kOpenings[] = {"Stay focused", "Be thorough", "Keep a positive attitude",
+                                          "Work step by step", "Take your time", "Stay organised",
+                                          "Think clearly", "Be careful and precise"};
+  static const char* const kEndings[] = {"throughout the task", "at every stage", "from start to finish",
+                                         "when things get hard", "before answering",
+                                         "while reading the statement"};
+  std::vector<std::string> out;
+  uint64_t state = Fnv1a64(prompt, Fnv1a64("pad"));
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t r = SplitMix64(state);
+    out.push_back(std::string(kOpenings[r % 8]) + " " + kEndings[(r >> 8) % 6] + ".");
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<LibraryLine> ParseLibraryLines(std::string_view text) {
@@ -155,11 +215,17 @@ std::optional<nlohmann::json> FirstJsonArray(std::string_view text) {
   return std::nullopt;
 }
 
+double SuccessProbability(std::string_view system, int pitfall, const SimOptions& options) {
+  // A harmful lesson wins over a helpful one: following it is what makes the attempt fail.
+  if (ContainsCaseInsensitive(system, kHarmfulMarker)) return options.p_success_harmful;
+  return ContainsCaseInsensitive(system, SimPitfalls()[pitfall].keyword) ? options.p_success_with
+                                                                         : options.p_success_without;
+}
+
 std::string RolloutReply(std::string_view system, std::string_view user, uint64_t draw_seed,
-                         double p_success_without, double p_success_with) {
+                         const SimOptions& options) {
   SolvedProblem solved = SolveProblem(user);
-  const SimPitfall& pitfall = SimPitfalls()[solved.pitfall];
-  double p = ContainsCaseInsensitive(system, pitfall.keyword) ? p_success_with : p_success_without;
+  const double p = SuccessProbability(system, solved.pitfall, options);
   uint64_t state = draw_seed;
   bool success = UnitDouble(state) < p;
   return success ? solved.success_text : solved.failure_text;
@@ -218,7 +284,7 @@ std::string SummaryReply(std::string_view prompt) {
   return out;
 }
 
-std::string AdvantageReply(std::string_view prompt) {
+std::string AdvantageReply(std::string_view prompt, const SimHostility& hostile) {
   const std::string summaries = WithoutLibraryLines(prompt);
   std::string_view text = summaries;
   const auto& pitfalls = SimPitfalls();
@@ -248,6 +314,18 @@ std::string AdvantageReply(std::string_view prompt) {
   }
   reasoning += "Checking the final answer against the question also helps.";
   lessons.push_back(kGenericLesson);
+  // A hostile learner puts its bad ideas first, so they survive a cap on lessons per group.
+  if (hostile.copy_answers) {
+    if (auto family = FindFamilyProblem(text)) {
+      // The line quoting the problem, as a learner that memorises would copy it.
+      std::string line = family->matched_text;
+      for (const std::string& l : SplitLines(text))
+        if (l.find(family->matched_text) != std::string::npos) line = l;
+      const std::string problem = FirstWords(line, 14);
+      if (!problem.empty())
+        lessons.insert(lessons.begin(), "For the problem \"" + problem + "\" the answer is " + family->correct + ".");
+    }
+  }
 
   std::string out = reasoning + "\n\n<Experiences>\n";
   for (size_t i = 0; i < lessons.size(); ++i) {
@@ -257,11 +335,16 @@ std::string AdvantageReply(std::string_view prompt) {
   return out;
 }
 
-std::string GroupUpdateReply(std::string_view text) {
+std::string GroupUpdateReply(std::string_view text, const SimHostility& hostile) {
   static const std::regex lesson_re(R"(^\s*(\d+)[.)]\s+(\S.*)$)");
   std::vector<LibraryLine> library = ParseLibraryLines(text);
   nlohmann::json ops = nlohmann::json::array();
   std::set<std::string> added;
+  if (hostile.pad) {
+    for (const std::string& filler : FillerLessons(text))
+      if (added.insert(LessonKey(filler)).second && !LibraryCovers(library, LessonKey(filler)))
+        ops.push_back(Op("ADD", std::nullopt, filler));
+  }
   for (const std::string& line : SplitLines(text)) {
     std::smatch m;
     if (!std::regex_match(line, m, lesson_re)) continue;
@@ -280,10 +363,28 @@ std::string GroupUpdateReply(std::string_view text) {
       ops);
 }
 
-std::string BatchUpdateReply(std::string_view text) {
+std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile) {
   std::vector<LibraryLine> library = ParseLibraryLines(text);
   nlohmann::json proposed = FirstJsonArray(text).value_or(nlohmann::json::array());
   nlohmann::json ops = nlohmann::json::array();
+  // Now and then the learner "sharpens" its best-credited experience into a harmful one (an
+  // UPDATE keeps the credit, so the cap does not evict it), or adds the harmful lesson when
+  // there is nothing to edit.
+  std::optional<std::string> poisoned;
+  if (hostile.harmful && DrawFrom(text, "harmful") < 0.3) {
+    bool already = false;
+    const LibraryLine* best = nullptr;
+    for (const auto& line : library) {
+      already = already || line.text.find(kHarmfulMarker) != std::string::npos;
+      if (!best || line.helpful - line.harmful > best->helpful - best->harmful) best = &line;
+    }
+    if (!already && best) {
+      ops.push_back(Op("UPDATE", best->id, best->text + " " + kSimHarmfulLesson));
+      poisoned = best->id;
+    } else if (!already) {
+      ops.push_back(Op("ADD", std::nullopt, kSimHarmfulLesson));
+    }
+  }
 
   // Redundant library entries: a later line repeating an earlier line's idea is deleted.
   std::set<std::string> library_keys, deleted;
@@ -312,7 +413,7 @@ std::string BatchUpdateReply(std::string_view text) {
       }
       ops.push_back(Op("ADD", std::nullopt, Trim(content)));
     } else if (kind == "UPDATE" || kind == "DELETE") {
-      if (!id || deleted.count(*id)) continue;
+      if (!id || deleted.count(*id) || id == poisoned) continue;
       std::string signature = kind + "|" + *id + "|" + NormalizedLesson(content);
       if (!kept_ops.insert(signature).second) continue;
       if (kind == "DELETE") deleted.insert(*id);

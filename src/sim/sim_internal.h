@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tfgrpo/sim.h"
+
 namespace tfgrpo::sim_internal {
 
 // What the simulated learner knows about one problem.
@@ -22,6 +24,7 @@ struct SolvedProblem {
   // Agent mode: a python script that prints the right answer, and one that embodies the pitfall.
   std::string success_code;
   std::string failure_code;
+  std::string matched_text;  // the problem's words as found in the text (math family only)
 };
 
 // The first task-family problem found anywhere in `text` (so it also works on summary or judge
@@ -65,12 +68,14 @@ std::optional<nlohmann::json> FirstJsonArray(std::string_view text);
 
 // Reply builders per role. `text` is every message's content joined by newlines (the simulated
 // model reads the whole conversation); `system`/`user` are the system and last user messages.
+// How likely a rollout is to succeed, given its system prompt and the problem's pitfall.
+double SuccessProbability(std::string_view system, int pitfall, const SimOptions& options);
 std::string RolloutReply(std::string_view system, std::string_view user, uint64_t draw_seed,
-                         double p_success_without, double p_success_with);
+                         const SimOptions& options);
 std::string SummaryReply(std::string_view text);
-std::string AdvantageReply(std::string_view text);
-std::string GroupUpdateReply(std::string_view text);
-std::string BatchUpdateReply(std::string_view text);
+std::string AdvantageReply(std::string_view text, const SimHostility& hostile = {});
+std::string GroupUpdateReply(std::string_view text, const SimHostility& hostile = {});
+std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile = {});
 std::string JudgeReply(std::string_view text);
 
 // Agent mode (a rollout request that declares a python tool, natively or in the system message).
@@ -84,8 +89,7 @@ struct AgentReply {
   std::string arguments_text;  // the tool calls' arguments, for token counts
 };
 AgentReply AgentRolloutReply(std::string_view system, std::string_view problem, int turn,
-                             bool native, uint64_t draw_seed, double p_success_without,
-                             double p_success_with);
+                             bool native, uint64_t draw_seed, const SimOptions& options);
 // What a strict OpenAI-compatible server rejects in a conversation's tool turns: tool_calls
 // that are malformed or left unanswered, tool messages that answer nothing, an assistant message
 // with neither content nor tool_calls. "" when the history is acceptable.

@@ -377,6 +377,7 @@ std::optional<SolvedProblem> FindMathFamilyProblem(std::string_view text) {
     if (best && m.position(0) >= best_pos) continue;
     SolvedProblem solved = Solve(pattern.pitfall, m);
     if (!solved.in_family) continue;
+    solved.matched_text = m[0].str();
     best = std::move(solved);
     best_pos = m.position(0);
   }

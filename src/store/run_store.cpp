@@ -18,7 +18,7 @@ namespace {
 // PRAGMA user_version of a database this code writes. Version n is reached from version n-1 by
 // kMigrations[n-1]; a new column or table is a new entry, never an edit of an old one, so every
 // run.db ever written can be brought up to date in place.
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // Version 1: the original tables.
 constexpr const char* kSchemaV1 = R"sql(
@@ -94,7 +94,22 @@ constexpr const char* kMigrationV3 = R"sql(
 ALTER TABLE rollouts ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
 )sql";
 
-constexpr const char* kMigrations[] = {kSchemaV1, kMigrationV2, kMigrationV3};
+// Version 4: practice.validation's verdict on each step's candidate library (step 0: the score of
+// the starting library).
+constexpr const char* kMigrationV4 = R"sql(
+CREATE TABLE IF NOT EXISTS validations(
+  step INTEGER PRIMARY KEY,
+  current_score REAL NOT NULL,
+  candidate_score REAL NOT NULL,
+  accepted INTEGER NOT NULL,
+  samples INTEGER NOT NULL,
+  failed INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  candidate_json TEXT NOT NULL,
+  created_at TEXT NOT NULL);
+)sql";
+
+constexpr const char* kMigrations[] = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 #define TFGRPO_NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
@@ -205,6 +220,7 @@ struct RunStore::Impl {
   Statement find_call, record_call, record_rollout, record_failure, record_step;
   Statement record_library, delete_experiences, record_experience;
   Statement latest_library, library_at, steps, failures, count_calls, count_rollouts, call_fingerprints;
+  Statement record_validation, validations, tokens_by_role;
   Statement begin, commit, rollback;
 
   Status Error(const std::string& what) const {
@@ -376,6 +392,15 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
       {&im.count_calls, "SELECT COUNT(*) FROM llm_calls"},
       {&im.call_fingerprints, "SELECT fingerprint FROM llm_calls"},
       {&im.count_rollouts, "SELECT COUNT(*) FROM rollouts"},
+      {&im.record_validation,
+       "INSERT OR REPLACE INTO validations(step, current_score, candidate_score, accepted, samples, failed, reason, "
+       "candidate_json, created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, " TFGRPO_NOW ")"},
+      {&im.validations,
+       "SELECT step, current_score, candidate_score, accepted, samples, failed, reason, candidate_json "
+       "FROM validations ORDER BY step"},
+      {&im.tokens_by_role,
+       "SELECT role, SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens) FROM llm_calls "
+       "WHERE ok = 1 GROUP BY role ORDER BY role"},
       {&im.begin, "BEGIN IMMEDIATE"},
       {&im.commit, "COMMIT"},
       {&im.rollback, "ROLLBACK"},
@@ -613,6 +638,50 @@ std::vector<std::string> RunStore::CallFingerprints() {
   std::vector<std::string> out;
   while (sqlite3_step(s.get()) == SQLITE_ROW)
     out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
+  return out;
+}
+
+Status RunStore::RecordValidation(const ValidationRecord& r) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->record_validation;
+  ResetOnExit reset{s};
+  s.Bind(1, r.step);
+  s.Bind(2, r.current_score);
+  s.Bind(3, r.candidate_score);
+  s.Bind(4, r.accepted);
+  s.Bind(5, r.samples);
+  s.Bind(6, r.failed);
+  s.Bind(7, r.reason);
+  s.Bind(8, r.candidate_json);
+  return impl_->Run(s, "cannot record validation");
+}
+
+std::vector<ValidationRecord> RunStore::Validations() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->validations;
+  ResetOnExit reset{s};
+  std::vector<ValidationRecord> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+    ValidationRecord r;
+    r.step = static_cast<int>(s.Int(0));
+    r.current_score = s.Double(1);
+    r.candidate_score = s.Double(2);
+    r.accepted = s.Int(3) != 0;
+    r.samples = s.Int(4);
+    r.failed = s.Int(5);
+    r.reason = s.Text(6);
+    r.candidate_json = s.Text(7);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::map<std::string, TokenCounts> RunStore::TokensByRole() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->tokens_by_role;
+  ResetOnExit reset{s};
+  std::map<std::string, TokenCounts> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) out[s.Text(0)] = {s.Int(1), s.Int(2), s.Int(3)};
   return out;
 }
 

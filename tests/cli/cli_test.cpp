@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -329,6 +330,67 @@ TEST(Cli, DemoUsesPromptOverrides) {
   EXPECT_NE(status, 0);
   EXPECT_NE(ReadFile(dir / "err.txt").value().find("no_such_variable"), std::string::npos)
       << ReadFile(dir / "err.txt").value();
+}
+
+}  // namespace
+}  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST(Cli, BudgetStopsTrainWithExitThreeAndARaisedBudgetFinishes) {
+  TempDir dir;
+  SimServer sim(SimOptions{.seed = 3});
+  ASSERT_TRUE(sim.Start(0).ok());
+  WriteSimTasks(dir / "train.jsonl", 4, 1);
+  WriteSimTasks(dir / "eval.jsonl", 2, 1);
+  auto config = [&](const std::string& max_usd) {
+    Write(dir / "config.yaml", Yaml(sim.base_url()) + "budget:\n  max_usd: " + max_usd +
+                                   "\n  price_per_mtok: {prompt: 0.27, cached_prompt: 0.07, completion: 1.10}\n");
+  };
+  const std::string train =
+      "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " + (dir / "run").string();
+  config("0.0001");
+  auto stopped = RunTfgrpo(dir, train);
+  EXPECT_EQ(stopped.exit_code, 3) << stopped.err;
+  EXPECT_TRUE(std::regex_search(
+      LastLine(stopped.err),
+      std::regex(R"(^error: budget reached: \$[0-9.]+ of \$0\.0001 \(raise budget\.max_usd and re-run to continue\)$)")))
+      << stopped.err;
+  config("50");
+  auto finished = RunTfgrpo(dir, train);
+  ASSERT_EQ(finished.exit_code, 0) << finished.err;
+  EXPECT_NE(finished.out.find("spend: "), std::string::npos) << finished.out;
+  EXPECT_NE(finished.out.find("rollout "), std::string::npos) << finished.out;
+
+  auto eval = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 2 --out " +
+                                 (dir / "e.json").string());
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  nlohmann::json report = nlohmann::json::parse(ReadFile(dir / "e.json").value());
+  ASSERT_TRUE(report.contains("usd")) << report.dump();
+  EXPECT_GT(report["usd"].get<double>(), 0);
+  EXPECT_TRUE(report["spend"]["by_role"].contains("rollout"));
+  EXPECT_NE(eval.out.find("eval: spend: rollout"), std::string::npos) << eval.out;
+
+  config("0.000001");
+  auto eval_stopped = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 8 --out " +
+                                         (dir / "e2.json").string());
+  EXPECT_EQ(eval_stopped.exit_code, 3) << eval_stopped.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "e2.json"));
+}
+
+TEST(Cli, EvalReportHasNoUsdWithoutPrices) {
+  TempDir dir;
+  SimServer sim(SimOptions{.seed = 3});
+  ASSERT_TRUE(sim.Start(0).ok());
+  WriteSimTasks(dir / "eval.jsonl", 2, 1);
+  Write(dir / "config.yaml", Yaml(sim.base_url()));
+  auto eval = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 2 --out " +
+                                 (dir / "e.json").string());
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  nlohmann::json report = nlohmann::json::parse(ReadFile(dir / "e.json").value());
+  EXPECT_FALSE(report.contains("usd"));
+  EXPECT_GT(report["spend"]["tokens"].get<int64_t>(), 0);
 }
 
 }  // namespace

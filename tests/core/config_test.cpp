@@ -472,5 +472,50 @@ TEST_F(ConfigTest, ScriptedRewardKeysAreValidated) {
               HasSubstr("task.reward_workers: must be at least 0"));
 }
 
+TEST_F(ConfigTest, ValidationAndBudgetSectionsParseAndAreChecked) {
+  auto c = ParseConfig(std::string(kMinimal) +
+                           "practice:\n  validation:\n    data: val.jsonl\n    tasks: 8\n    k: 3\n"
+                           "    tolerance: 0.05\n"
+                           "budget:\n  max_usd: 20\n  max_tokens: 50000000\n"
+                           "  price_per_mtok: {prompt: 0.27, cached_prompt: 0.07, completion: 1.10}\n",
+                       "dir/config.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->practice.validation.enabled);
+  EXPECT_EQ(c->practice.validation.data, fs::path("dir/val.jsonl"));
+  EXPECT_EQ(c->practice.validation.tasks, 8);
+  EXPECT_EQ(c->practice.validation.k, 3);
+  EXPECT_DOUBLE_EQ(c->practice.validation.tolerance, 0.05);
+  EXPECT_DOUBLE_EQ(*c->budget.max_usd, 20);
+  EXPECT_EQ(*c->budget.max_tokens, 50000000);
+  EXPECT_DOUBLE_EQ(c->budget.price_per_mtok.cached_prompt, 0.07);
+  // Validation changes what a run learns; the budget does not, so a run dir resumes with another.
+  nlohmann::json fp = ConfigFingerprintJson(*c);
+  EXPECT_EQ(fp["practice"]["validation"]["data"], "val.jsonl");
+  EXPECT_FALSE(fp.contains("budget"));
+  auto defaults = ParseConfig(std::string(kMinimal) + "practice:\n  validation: {}\n", "config.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->practice.validation.enabled);
+  EXPECT_EQ(defaults->practice.validation.tasks, 16);
+  EXPECT_EQ(defaults->practice.validation.k, 2);
+  EXPECT_FALSE(ParseConfig(kMinimal, "config.yaml")->practice.validation.enabled);
+  EXPECT_FALSE(ConfigFingerprintJson(*ParseConfig(kMinimal, "config.yaml"))["practice"].contains("validation"));
+  // Without cached_prompt, cached tokens cost what prompt tokens cost.
+  auto no_cached = ParseConfig(std::string(kMinimal) + "budget:\n  price_per_mtok: {prompt: 2, completion: 3}\n",
+                               "config.yaml");
+  ASSERT_TRUE(no_cached.ok());
+  EXPECT_DOUBLE_EQ(no_cached->budget.price_per_mtok.cached_prompt, 2);
+
+  EXPECT_THAT(Error(std::string(kMinimal) + "budget:\n  max_usd: 5\n"),
+              HasSubstr("config.yaml:5: budget.max_usd: needs budget.price_per_mtok"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "budget:\n  max_usd: -1\n  price_per_mtok: {prompt: 1}\n"),
+              HasSubstr("budget.max_usd: must be greater than 0"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "practice:\n  validation:\n    k: 0\n"),
+              HasSubstr("practice.validation.k: must be at least 1"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "practice:\n  validation:\n    taks: 3\n"),
+              HasSubstr("unknown key 'practice.validation.taks'; did you mean 'tasks'?"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "budget:\n  price_per_mtok: {prompt: -1}\n"),
+              HasSubstr("budget.price_per_mtok.prompt: must be at least 0"));
+}
+
 }  // namespace
 }  // namespace tfgrpo

@@ -52,8 +52,8 @@ TEST(SimVariants, ALessonNamingThePitfallMakesTheRightAnswerLikely) {
   auto solved = FindFamilyProblem(kCode);
   ASSERT_TRUE(solved);
   for (uint64_t seed = 0; seed < 200; ++seed) {
-    with += RolloutReply("Write code.\n" + lesson, kCode, seed * 7919, 0.15, 0.9) == solved->success_text;
-    without += RolloutReply("Write code.", kCode, seed * 7919, 0.15, 0.9) == solved->success_text;
+    with += RolloutReply("Write code.\n" + lesson, kCode, seed * 7919, SimOptions{}) == solved->success_text;
+    without += RolloutReply("Write code.", kCode, seed * 7919, SimOptions{}) == solved->success_text;
   }
   EXPECT_GT(with, 150);
   EXPECT_LT(without, 60);

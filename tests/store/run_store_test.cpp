@@ -86,7 +86,7 @@ TEST_F(RunStoreTest, OpenCreatesDirectoriesSchemaAndWal) {
   for (const char* t : {"runs", "steps", "rollouts", "llm_calls", "libraries", "experiences", "failures"}) {
     EXPECT_TRUE(tables.count(t)) << "missing table " << t;
   }
-  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "3");
+  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "4");
   EXPECT_EQ(Query("PRAGMA journal_mode")[0][0], "wal");
   // Reopening an existing store keeps working.
   store.reset();
@@ -326,7 +326,7 @@ TEST_F(RunStoreTest, AVersion1StoreIsMigratedInPlaceAndKeepsItsRecords) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE llm_calls DROP COLUMN finish_reason; ALTER TABLE rollouts DROP COLUMN reasoning; "
+    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE llm_calls DROP COLUMN finish_reason; ALTER TABLE rollouts DROP COLUMN reasoning; DROP TABLE validations; "
                                "PRAGMA user_version=1;", nullptr,
                            nullptr, nullptr),
               SQLITE_OK)
@@ -335,7 +335,7 @@ TEST_F(RunStoreTest, AVersion1StoreIsMigratedInPlaceAndKeepsItsRecords) {
   }
   auto store = OpenStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "3");
+  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "4");
   EXPECT_TRUE(store->BeginOrResume(R"({"k":1})").ok());  // the same run resumes
   auto old_call = store->FindCall(Call(1).fingerprint);
   ASSERT_TRUE(old_call.has_value());
@@ -348,6 +348,28 @@ TEST_F(RunStoreTest, AVersion1StoreIsMigratedInPlaceAndKeepsItsRecords) {
   auto lib = store->LatestLibrary();
   ASSERT_TRUE(lib.ok() && lib->has_value());
   EXPECT_EQ((*lib)->first, 1);
+  // Version 4's validations table exists after the migration and round-trips.
+  ValidationRecord v;
+  v.step = 2;
+  v.current_score = 0.5;
+  v.candidate_score = 0.25;
+  v.samples = 8;
+  v.failed = 1;
+  v.reason = "rejected";
+  v.candidate_json = "{}";
+  ASSERT_TRUE(store->RecordValidation(v).ok());
+  auto validations = store->Validations();
+  ASSERT_EQ(validations.size(), 1u);
+  EXPECT_EQ(validations[0].step, 2);
+  EXPECT_FALSE(validations[0].accepted);
+  EXPECT_DOUBLE_EQ(validations[0].candidate_score, 0.25);
+  EXPECT_EQ(validations[0].failed, 1);
+  // Spend per role comes from the successful calls kept in the store.
+  auto spend = store->TokensByRole();
+  ASSERT_FALSE(spend.empty());
+  int64_t prompt = 0;
+  for (const auto& [role, t] : spend) prompt += t.prompt_tokens;
+  EXPECT_EQ(prompt, Call(1).prompt_tokens + fresh.prompt_tokens);
   // A newer schema than this build knows is refused, not downgraded.
   store.reset();
   {
