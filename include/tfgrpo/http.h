@@ -137,9 +137,11 @@ struct RetryEvent {
 //    oversized body, too many redirects);
 //  * statuses IsRetryableHttpStatus names (408, 409, 429, 5xx) are retried, waiting what
 //    Retry-After asks (capped at retry_after_max_s) or else BackoffSeconds with jitter;
-//  * a 5xx that repeats word for word same_server_error_limit times in a row is the server's
-//    answer, not a hiccup (llama-server's "tools param requires --jinja flag"): kProviderError.
-//    502/503/504 and replies carrying Retry-After never count towards it;
+//  * opt-in (same_server_error_limit > 0; the LLM client uses 3): a 5xx that repeats word for
+//    word that many times in a row is the server's answer, not a hiccup (llama-server's "tools
+//    param requires --jinja flag"): kProviderError. 502/503/504 and replies carrying
+//    Retry-After never count towards it. Off by default: a dataset host's "try later" 500 is
+//    worth retrying however often it repeats;
 //  * every other status (1xx/2xx/3xx, 400, 401, 403, 404, 422, ...) is final and returned as a
 //    response: 401/403 are never retried. The caller maps final non-2xx statuses to its own
 //    errors (HttpStatusError is a default).
@@ -148,7 +150,7 @@ struct RetryPolicy {
   double backoff_initial_s = 0.5;
   double backoff_max_s = 30;
   double retry_after_max_s = 60;
-  int same_server_error_limit = 3;  // <= 0: off
+  int same_server_error_limit = 0;  // <= 0: off (see above)
   // Text for a retryable status in errors and logs, after "HTTP <status>: "; default: the body
   // trimmed and cut to 300 bytes (or "(empty body)"). Redacted afterwards.
   std::function<std::string(const HttpResponse&)> describe_error;

@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include "tfgrpo/http.h"
+
 namespace tfgrpo::http_internal {
 
 void EnsureCurlGlobalInit() {
@@ -62,6 +64,27 @@ std::string CurlErrorDetail(CURLcode code, const char* error_buffer) {
     return detail;
   }
   return curl_easy_strerror(code);
+}
+
+Status StatusWithCode(Status::Code code, std::string message) {
+  switch (code) {
+    case Status::Code::kOk: return Status::Ok();
+    case Status::Code::kInvalidArgument: return Status::InvalidArgument(std::move(message));
+    case Status::Code::kNotFound: return Status::NotFound(std::move(message));
+    case Status::Code::kIoError: return Status::IoError(std::move(message));
+    case Status::Code::kUnavailable: return Status::Unavailable(std::move(message));
+    case Status::Code::kUnauthorized: return Status::Unauthorized(std::move(message));
+    case Status::Code::kProviderError: return Status::ProviderError(std::move(message));
+    case Status::Code::kTimeout: return Status::Timeout(std::move(message));
+    case Status::Code::kCancelled: return Status::Cancelled(std::move(message));
+    case Status::Code::kInternal: return Status::Internal(std::move(message));
+  }
+  return Status::Internal(std::move(message));
+}
+
+Status RedactStatus(const Status& status, std::string_view secret) {
+  if (status.ok() || secret.empty()) return status;
+  return StatusWithCode(status.code(), RedactSecret(status.message(), secret));
 }
 
 }  // namespace tfgrpo::http_internal

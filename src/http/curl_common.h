@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 
 #include <string>
+#include <string_view>
 
 #include "tfgrpo/status.h"
 
@@ -28,5 +29,11 @@ CurlErrorClass ClassifyCurlError(CURLcode code);
 
 // curl's own message for a failed transfer: the error buffer when filled, else curl_easy_strerror.
 std::string CurlErrorDetail(CURLcode code, const char* error_buffer);
+
+// A Status of `code` (kOk: OK) carrying `message`.
+Status StatusWithCode(Status::Code code, std::string message);
+
+// `status` with RedactSecret applied to its message (same code).
+Status RedactStatus(const Status& status, std::string_view secret);
 
 }  // namespace tfgrpo::http_internal

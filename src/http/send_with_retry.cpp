@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "http/curl_common.h"
 #include "tfgrpo/http.h"
 #include "tfgrpo/retry.h"
 #include "tfgrpo/util.h"
@@ -93,7 +94,7 @@ Result<HttpResponse> SendWithRetry(HttpTransport& transport, const HttpRequest& 
         Status verdict = policy.check_response ? policy.check_response(response) : Status::Ok();
         if (verdict.ok()) return finish(std::move(sent));
         if (verdict.code() != Status::Code::kUnavailable) {
-          return finish(verdict);
+          return finish(http_internal::RedactStatus(verdict, secret));
         }
         last_error = RedactSecret(verdict.message(), secret);
       } else if (!IsRetryableHttpStatus(status)) {

@@ -301,18 +301,7 @@ Result<HttpResponse> HttpTransport::Send(const HttpRequest& request, SendFailure
       failure->reached_server = reached_server;
       failure->detail = RedactSecret(detail, secret);
     }
-    const std::string clean = RedactSecret(message, secret);
-    switch (code) {
-      case Status::Code::kInvalidArgument: return Status::InvalidArgument(clean);
-      case Status::Code::kTimeout: return Status::Timeout(clean);
-      case Status::Code::kCancelled: return Status::Cancelled(clean);
-      case Status::Code::kProviderError: return Status::ProviderError(clean);
-      case Status::Code::kUnauthorized: return Status::Unauthorized(clean);
-      case Status::Code::kNotFound: return Status::NotFound(clean);
-      case Status::Code::kIoError: return Status::IoError(clean);
-      case Status::Code::kInternal: return Status::Internal(clean);
-      default: return Status::Unavailable(clean);
-    }
+    return http_internal::StatusWithCode(code, RedactSecret(message, secret));
   };
   auto refuse = [&](const Status& s, const std::string& context) -> Status {
     return fail(s.code(), context + ": " + s.message(), false, false, s.message());

@@ -592,7 +592,9 @@ TEST(SendWithRetry, TheSameServerErrorRepeatedIsPermanentUnlessItMeansLater) {
   StatusScript same({500, 500, 500, 500, 500, 500});
   ASSERT_TRUE(same.started());
   HttpTransport transport;
-  auto r = SendWithRetry(transport, Get(same.url()), Fast(5));
+  RetryPolicy rule = Fast(5);
+  rule.same_server_error_limit = 3;
+  auto r = SendWithRetry(transport, Get(same.url()), rule);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kProviderError);
   EXPECT_NE(r.status().message().find("HTTP 500 from " + same.url() + ": status 500"), std::string::npos);
@@ -603,14 +605,13 @@ TEST(SendWithRetry, TheSameServerErrorRepeatedIsPermanentUnlessItMeansLater) {
   ASSERT_TRUE(overloaded.started());
   {
     HttpTransport fresh;  // destroyed before its server
-    EXPECT_TRUE(SendWithRetry(fresh, Get(overloaded.url()), Fast(5)).ok());
+    EXPECT_TRUE(SendWithRetry(fresh, Get(overloaded.url()), rule).ok());
   }
   EXPECT_EQ(overloaded.count(), 6);
 
   StatusScript off({500, 500, 500, 500});
   ASSERT_TRUE(off.started());
-  RetryPolicy no_rule = Fast(5);
-  no_rule.same_server_error_limit = 0;
+  RetryPolicy no_rule = Fast(5);  // the default: off
   {
     HttpTransport fresh;
     EXPECT_TRUE(SendWithRetry(fresh, Get(off.url()), no_rule).ok());
