@@ -260,7 +260,8 @@ curl_socket_t OnOpenSocket(void* user, curlsocktype, curl_sockaddr* address) {
     if (hop->refused.ok()) hop->refused = s.WithContext("refusing to connect to " + ip);
     return CURL_SOCKET_BAD;
   }
-  return ::socket(address->family, address->socktype, address->protocol);
+  // Close-on-exec, as libcurl's own sockets are: sandboxed tool processes must not inherit them.
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
 // Before a request goes out, on a new or a reused connection.
@@ -330,7 +331,9 @@ Result<HttpResponse> HttpTransport::Send(const HttpRequest& request, SendFailure
     CURL* handle;
     ~Release() {
       if (handle != nullptr) {
-        curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, nullptr);
+        // Drops the pointers into this call's stack (error buffer, callbacks' data); keeps the
+        // connections.
+        curl_easy_reset(handle);
         pool->Give(handle);
       }
       pool->ReleaseSlot();
