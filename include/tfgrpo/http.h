@@ -107,6 +107,7 @@ class HttpTransport {
   //   kInvalidArgument  bad method, malformed URL, a scheme other than http/https
   //   kTimeout          timeout_s or a connect timeout passed
   //   kCancelled        `cancel` was set, or on_body returned false
+  //   kInternal         libcurl could not create a handle
   //   kProviderError    body past max_response_bytes, too many redirects, a redirect without a
   //                     usable Location
   //   kUnavailable      any other network failure (refused, reset, DNS, TLS, cut short)

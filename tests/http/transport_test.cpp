@@ -2,6 +2,7 @@
 // the checks on every target, body limits, streaming, timeouts, cancellation, the retry rule and
 // redaction of the secret.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -266,6 +267,34 @@ TEST(HttpTransport, CheckAddressAlsoGuardsAReusedConnection) {
   req.check_address = [](std::string_view) { return Status::Ok(); };
   EXPECT_TRUE(transport.Send(req).ok());
   EXPECT_EQ(hits.Count("/x"), 2);
+}
+
+// The sockets check_address makes us open ourselves must be close-on-exec like libcurl's, or
+// every sandboxed tool process would inherit a provider connection.
+TEST(HttpTransport, SocketsOpenedForCheckAddressAreCloseOnExec) {
+  LocalHttpServer server;
+  server.server().Get("/x", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(10, 'x'), "text/plain");
+  });
+  ASSERT_TRUE(server.Start());
+  HttpTransport transport;
+  HttpRequest req = Get(Root(server) + "/x");
+  req.check_address = [](std::string_view) { return Status::Ok(); };
+  int client_sockets = 0, inheritable = 0;
+  req.on_body = [&](std::string_view) {
+    for (int fd = 0; fd < 1024; ++fd) {
+      sockaddr_in peer{};
+      socklen_t len = sizeof peer;
+      if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0 || peer.sin_family != AF_INET) continue;
+      if (ntohs(peer.sin_port) != server.port()) continue;  // the server's side has our port as peer
+      ++client_sockets;
+      if ((::fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0) ++inheritable;
+    }
+    return true;
+  };
+  ASSERT_TRUE(transport.Send(req).ok());
+  EXPECT_EQ(client_sockets, 1);
+  EXPECT_EQ(inheritable, 0);
 }
 
 TEST(HttpTransport, MaxResponseBytesFailsOrTruncates) {
