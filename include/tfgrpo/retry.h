@@ -1,5 +1,6 @@
-// HTTP retry policy shared by every client tfgrpo runs (the LLM client, dataset pulls): how long
-// a server's Retry-After asks us to wait, and exponential backoff with jitter otherwise.
+// The pieces of the HTTP retry rule (http module; SendWithRetry in http.h applies them for every
+// client): how long a server's Retry-After asks us to wait, exponential backoff with jitter
+// otherwise, and which statuses are worth another attempt.
 #pragma once
 
 #include <ctime>

@@ -1,4 +1,8 @@
 // libcurl multi-interface driver for one upstream exchange, and the pool of handles behind it.
+// Handle setup and the curl error mapping are the http module's (http/curl_common.h); the
+// step-by-step multi pump stays here: the proxy pulls body bytes from httplib's content provider
+// between abandon checks, which HttpTransport's blocking Send with on_body cannot offer without a
+// thread per relayed stream.
 
 #include "serve/upstream.h"
 
@@ -6,16 +10,12 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "http/curl_common.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo::serve_internal {
 
 namespace {
-
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // Waits are sliced so an abandoned call notices within this time.
 constexpr std::chrono::milliseconds kAbandonCheckInterval{100};
@@ -25,7 +25,7 @@ bool Never(const UpstreamCall&) { return false; }
 
 }  // namespace
 
-UpstreamPool::UpstreamPool(size_t max_idle) : max_idle_(max_idle) { GlobalInitOnce(); }
+UpstreamPool::UpstreamPool(size_t max_idle) : max_idle_(max_idle) { http_internal::EnsureCurlGlobalInit(); }
 
 UpstreamPool::~UpstreamPool() {
   for (Handles& h : idle_) {
@@ -135,18 +135,17 @@ Status UpstreamCall::Start(UpstreamRequest request) {
   }
   // No "Expect: 100-continue" round trip on large bodies.
   header_list_ = curl_slist_append(header_list_, "Expect:");
+  // The same base options as every HttpTransport handle (no signals, http/https only, TCP
+  // keep-alive and no-delay, curl's message in error_buffer_).
+  http_internal::ApplyCommonOptions(e, error_buffer_);
   curl_easy_setopt(e, CURLOPT_URL, request_.url.c_str());
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, header_list_);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_buffer_);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &UpstreamCall::OnHeader);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &UpstreamCall::OnBody);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(request_.connect_timeout.count()));
-  curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   if (request_.post) {
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, request_.body.data());
@@ -187,14 +186,13 @@ Status UpstreamCall::Step(std::chrono::milliseconds wait) {
 
 Status UpstreamCall::result() const {
   if (!finished_ || curl_result_ == CURLE_OK) return Status::Ok();
-  std::string detail = error_buffer_[0] != '\0' ? std::string(error_buffer_)
-                                                : std::string(curl_easy_strerror(curl_result_));
-  // No overall curl timeout is set (deadlines are ours), so this is the connect timeout.
-  if (curl_result_ == CURLE_OPERATION_TIMEDOUT) return Status::Timeout(detail);
-  if (curl_result_ == CURLE_ABORTED_BY_CALLBACK) {
-    return Status::Cancelled("upstream call abandoned");
-  }
-  return Status::Unavailable(detail);
+  if (curl_result_ == CURLE_ABORTED_BY_CALLBACK) return Status::Cancelled("upstream call abandoned");
+  // The transport's mapping of curl errors. No overall curl timeout is set (deadlines are
+  // ours), so a timeout here is the connect timeout. The proxy answers anything but a timeout
+  // with 502, so a bad URL (kInvalidArgument) reads as an unreachable upstream, as it is.
+  const std::string detail = http_internal::CurlErrorDetail(curl_result_, error_buffer_);
+  const http_internal::CurlErrorClass kind = http_internal::ClassifyCurlError(curl_result_);
+  return http_internal::StatusWithCode(kind.code, detail);
 }
 
 Status UpstreamCall::Drive(bool (*done)(const UpstreamCall&), Clock::time_point deadline) {
