@@ -37,7 +37,7 @@ struct ScoredSample {
 // `leaf` names the sample within the task ("r2" in training, "k4" in eval): the rollout's call id
 // is CallId(scope, task.id, leaf), the judge's CallId(scope, task.id, leaf + "/judge").
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
-                            ToolRunner* tools, const std::string& system_prompt, double temperature,
+                            const ToolRegistry* tools, const std::string& system_prompt, double temperature,
                             std::string_view scope, std::string_view leaf);
 
 // Unbiased pass@k from n samples with c correct: 1 - C(n-c, k) / C(n, k).

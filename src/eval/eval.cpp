@@ -23,7 +23,7 @@ bool IsRetryableFailure(const Status& status) {
 }
 
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
-                            ToolRunner* tools, const std::string& system_prompt, double temperature,
+                            const ToolRegistry* tools, const std::string& system_prompt, double temperature,
                             std::string_view scope, std::string_view leaf) {
   ScoredSample out;
   RolloutSpec spec;
@@ -91,10 +91,10 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   if (!reward.ok()) return reward.status();
   auto made_tools = MakeToolsFor(config);
   if (!made_tools.ok()) return made_tools.status();
-  std::unique_ptr<ToolRunner> tools = std::move(made_tools).value();
+  const ToolRegistry tools = std::move(made_tools).value();
 
   const int k = options.k;
-  const std::string system_prompt = AppendLibrary(RolloutInstructions(config.task), library);
+  const std::string system_prompt = AppendLibrary(RolloutInstructions(config.task, &tools), library);
   struct Sample {
     double reward = 0;
     bool error = false;
@@ -119,7 +119,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
             return;
           }
           const Task& task = tasks[t];
-          ScoredSample sample = SampleAndScore(client, **reward, task, config.task, tools.get(), system_prompt,
+          ScoredSample sample = SampleAndScore(client, **reward, task, config.task, &tools, system_prompt,
                                                options.temperature, "eval", "k" + std::to_string(j));
           Usage spent;
           if (sample.rollout) spent = sample.rollout->usage;

@@ -24,8 +24,8 @@ using testing::TempDir;
 
 // The sandbox proves itself once (Create runs a probe script); skipped where bubblewrap cannot
 // create namespaces.
-ToolRunner* SharedTools() {
-  static std::unique_ptr<ToolRunner> tools;
+const ToolRegistry* SharedTools() {
+  static std::unique_ptr<ToolRegistry> tools;
   static std::string error;
   static bool tried = false;
   if (!tried) {
@@ -33,9 +33,10 @@ ToolRunner* SharedTools() {
     ToolsConfig config;
     config.sandbox = "bwrap";
     config.timeout_s = 10;
-    auto made = MakePythonToolRunner(config);
+    auto made = MakePythonTool(config);
     if (made.ok()) {
-      tools = std::move(made).value();
+      tools = std::make_unique<ToolRegistry>();
+      if (Status s = tools->Add(std::move(made).value()); !s.ok()) error = s.ToString(), tools.reset();
     } else {
       error = made.status().ToString();
     }
@@ -110,7 +111,7 @@ TEST_P(AgentSim, RolloutsCallTheRealSandboxAndAnswerConsistently) {
   int right = 0, wrong = 0;
   for (const auto& t : GenerateSimTasks(12, 5)) {
     RolloutSpec spec;
-    spec.system_prompt = RolloutInstructions(task);
+    spec.system_prompt = RolloutInstructions(task, SharedTools());
     spec.problem = t["problem"];
     spec.call_id = "t/" + t["id"].get<std::string>();
     auto out = RunRollout(*client, spec, task, SharedTools());
@@ -176,7 +177,7 @@ TEST(AgentSimLearner, SummariesAndAdvantageWorkOnAgentTranscripts) {
   bool seen[2] = {false, false};
   for (int r = 0; r < 16 && !(seen[0] && seen[1]); ++r) {
     RolloutSpec spec;
-    spec.system_prompt = RolloutInstructions(task);
+    spec.system_prompt = RolloutInstructions(task, SharedTools());
     spec.problem = t["problem"];
     spec.call_id = "learn/r" + std::to_string(r);
     auto out = RunRollout(*client, spec, task, SharedTools());
