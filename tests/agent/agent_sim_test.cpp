@@ -303,5 +303,40 @@ TEST(AgentSimEndToEnd, TextProtocolAgentTrainingRaisesHeldOutMeanAtK) {
       << "baseline " << r.baseline.mean_at_k << " learned " << r.learned.mean_at_k;
 }
 
+// tools.enabled: [] (no built-in tool, no MCP server): an agent-mode run whose model is offered
+// nothing answers every rollout in one turn, and training and eval still work. Needs no sandbox.
+TEST(AgentSimEndToEnd, AnAgentWithNoToolsAnswersDirectly) {
+  SimServer sim(SimOptions{.seed = 5});
+  ASSERT_TRUE(sim.Start(0).ok());
+  TempDir dir;
+  WriteTasks(dir / "train.jsonl", 4, 31);
+  Config c;
+  c.source = dir / "config.yaml";
+  c.model.base_url = sim.base_url();
+  c.model.name = "sim";
+  c.model.concurrency = 4;
+  c.data.train = dir / "train.jsonl";
+  c.task = AgentTask("native");
+  c.tools.enabled = {};
+  c.practice.epochs = 1;
+  c.practice.batch_size = 4;
+  c.practice.group_size = 3;
+  auto client = FastClient(c.model.base_url, c.model.concurrency);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto trained = Train(c, opt, *client);
+  ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+  EXPECT_EQ(trained->rollouts, 4 * 3);
+  EXPECT_EQ(trained->rollouts_failed, 0);
+  int rollout_turns = 0;
+  for (const auto& entry : sim.RequestLog()) {
+    EXPECT_EQ(entry.status, 200) << entry.call_id;
+    if (entry.role != "rollout") continue;
+    ++rollout_turns;
+    EXPECT_TRUE(EndsWith(entry.call_id, "/turn0")) << entry.call_id << " (a second turn means a tool call)";
+  }
+  EXPECT_EQ(rollout_turns, 4 * 3);
+}
+
 }  // namespace
 }  // namespace tfgrpo
