@@ -1,6 +1,7 @@
 // Rollouts: what one sample of a task is. In prompt mode, one model answer. In agent mode, a
-// ReAct loop in which the model may call a `python` tool (OpenAI-native tool calls, or ```python
-// blocks in text) until it answers without a tool call, runs out of turns or out of time.
+// ReAct loop in which the model may call the tools of a ToolRegistry (OpenAI-native tool calls, or
+// ```tool / ```python blocks in text) until it answers without a tool call, runs out of turns or
+// out of time.
 #pragma once
 
 #include <memory>
@@ -11,23 +12,20 @@
 #include "tfgrpo/config.h"
 #include "tfgrpo/llm.h"
 #include "tfgrpo/status.h"
+#include "tfgrpo/tool.h"
 
 namespace tfgrpo {
 
-// Runs tool code. The agent loop reports whatever comes back (including a failure's message) to
-// the model as the tool's output; only a non-OK status from the runner itself (cannot start
-// anything at all) fails the rollout.
-class ToolRunner {
- public:
-  virtual ~ToolRunner() = default;
-  virtual Result<std::string> RunPython(const std::string& code) = 0;
-};
-
-// The sandboxed python tool configured by `tools` (bubblewrap, or none with a warning). Error
+// The python tool: name "python", arguments {"code": "<script>"}; runs the script in the sandbox
+// configured by `tools` (bubblewrap, or none with a warning) and returns what it printed. Error
 // when the sandbox cannot be created (the message says why and how to opt out).
-Result<std::unique_ptr<ToolRunner>> MakePythonToolRunner(const ToolsConfig& tools);
-// The tools a config's rollouts need: the python tool in agent mode, none (null) in prompt mode.
-Result<std::unique_ptr<ToolRunner>> MakeToolsFor(const Config& config);
+ToolSpec PythonToolSpec();
+Result<std::shared_ptr<Tool>> MakePythonTool(const ToolsConfig& tools);
+
+// The tools a config's rollouts may call: in agent mode the built-in tools of tools.enabled, in
+// that order; none in prompt mode. InvalidArgument naming the tool when tools.enabled lists one
+// this build does not provide.
+Result<ToolRegistry> MakeToolsFor(const Config& config);
 
 struct RolloutSpec {
   std::string system_prompt;  // instructions + rendered library (byte-identical within a step)
@@ -48,18 +46,22 @@ struct RolloutOutcome {
   std::string stop_reason;     // "answer" | "max_turns" | "timeout"
 };
 
-// Prompt mode needs no tools (`tools` may be null). A failed model call fails the rollout with
-// that call's status.
+// `tools` are the tools the model may call in agent mode; null or empty means none, and the model
+// answers directly (prompt mode ignores them). Tool errors, unknown tools and unusable arguments
+// go back to the model as the call's output; a failed model call, or a tool whose Run returns a
+// non-OK status, fails the rollout with that status. Within one rollout, tool calls run one at a time, in
+// the order the model made them.
 Result<RolloutOutcome> RunRollout(ChatClient& client, const RolloutSpec& spec, const TaskConfig& task,
-                                  ToolRunner* tools);
+                                  const ToolRegistry* tools);
 
 // The start of every rollout's system prompt: task.instructions, plus in agent mode with the text
-// protocol, how to call the tool. The library is appended after it (AppendLibrary).
-std::string RolloutInstructions(const TaskConfig& task);
+// protocol and at least one tool, how to call the tools. The library is appended after it
+// (AppendLibrary).
+std::string RolloutInstructions(const TaskConfig& task, const ToolRegistry* tools);
 
-// The OpenAI `tools` array declaring the python tool, and the text added to the system prompt in
-// text protocol (how to write a ```python block and where its output appears).
-nlohmann::json PythonToolSchema();
-std::string TextToolProtocolInstructions();
+// The text added to the system prompt in text protocol: each tool with its description and
+// parameters, the ```tool block that calls any of them ({"name": ..., "arguments": {...}}), the
+// ```python block that runs a script when the python tool is offered, and where outputs appear.
+std::string TextToolProtocolInstructions(const ToolRegistry& tools);
 
 }  // namespace tfgrpo

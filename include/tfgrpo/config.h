@@ -56,6 +56,9 @@ struct ToolsConfig {
   double timeout_s = 30;          // wall-clock limit per tool call
   int memory_mb = 2048;           // memory of one tool call, all its processes together
   bool allow_subprocess = false;  // false: tool code cannot start processes (seccomp)
+  // Agent mode: the built-in tools offered to the model, in this order (python, search, browse);
+  // empty = none (an agent that uses only MCP tools, or answers directly).
+  std::vector<std::string> enabled = {"python"};
 };
 
 // practice.validation: each step's candidate library is scored on held-out tasks and kept only

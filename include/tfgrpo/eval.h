@@ -40,7 +40,7 @@ struct ScoredSample {
 // is CallId(scope, task.id, leaf), the judge's CallId(scope, task.id, leaf + "/judge"). `role` is
 // the rollout calls' role (rollout; validation for practice.validation's samples).
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
-                            ToolRunner* tools, const std::string& system_prompt, double temperature,
+                            const ToolRegistry* tools, const std::string& system_prompt, double temperature,
                             std::string_view scope, std::string_view leaf, Role role = Role::kRollout);
 
 // What every sample of a set of tasks runs with.
@@ -48,7 +48,7 @@ struct SamplerSetup {
   ChatClient& client;
   RewardFn& reward;
   const TaskConfig& task_config;
-  ToolRunner* tools = nullptr;
+  const ToolRegistry* tools = nullptr;
   std::string system_prompt;  // instructions + the library under test
   double temperature = 0.3;
   Role role = Role::kRollout;

@@ -45,7 +45,9 @@ class Tool {
 // concurrently once built.
 class ToolRegistry {
  public:
-  // InvalidArgument when the name is empty, not [A-Za-z0-9_-]{1,64}, or already taken.
+  // InvalidArgument when the tool is null, its name is empty, not [A-Za-z0-9_-]{1,64} or already
+  // taken (names are case-sensitive), or its parameters are not a JSON object. Keeps the order
+  // tools were added in: OpenAiTools and the text protocol's tool list follow it.
   Status Add(std::shared_ptr<Tool> tool);
   Tool* Find(std::string_view name) const;  // null when absent
   const std::vector<std::shared_ptr<Tool>>& tools() const { return tools_; }

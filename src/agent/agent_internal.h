@@ -1,4 +1,5 @@
-// Agent-mode internals shared by rollout.cpp and the ReAct loop; private to the agent module.
+// Agent-mode internals shared by rollout.cpp, the tool protocol text and the ReAct loop; private
+// to the agent module.
 #pragma once
 
 #include "tfgrpo/agent.h"
@@ -6,6 +7,10 @@
 namespace tfgrpo::agent_internal {
 
 Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec, const TaskConfig& task,
-                                    ToolRunner* tools);
+                                    const ToolRegistry* tools);
+
+// Placeholder arguments matching a tool's parameter schema, for examples shown to the model: each
+// required property (all when none is required) with a value of its type.
+nlohmann::json ExampleArguments(const nlohmann::json& schema);
 
 }  // namespace tfgrpo::agent_internal

@@ -1,7 +1,8 @@
-// The ReAct loop of agent mode: call the model, run the python tool calls it asks for, return
-// their output, and repeat until a reply asks for no tool, or max_turns or timeout_s is reached.
-// Native protocol: OpenAI `tools` / `tool_calls` / role "tool" messages. Text protocol: ```python
-// blocks in the reply, each run as its own script in order, all outputs returned in one user
+// The ReAct loop of agent mode: call the model, run the tool calls it asks for (by name, from the
+// rollout's ToolRegistry), return their output, and repeat until a reply asks for no tool, or
+// max_turns or timeout_s is reached. Native protocol: OpenAI `tools` / `tool_calls` / role "tool"
+// messages. Text protocol: ```tool blocks ({"name", "arguments"} JSON, any tool) and ```python
+// blocks (the python tool's code) in the reply, run in order, all outputs returned in one user
 // message.
 #include <chrono>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "agent/agent_internal.h"
+#include "tfgrpo/json.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo::agent_internal {
@@ -47,38 +49,65 @@ bool IsPythonFence(std::string_view info) {
   return lang == "python" || lang == "python3" || lang == "py";
 }
 
-// The bodies of the ```python (also ```python3, ```py) blocks of `text`, in order. A block left
-// open (a reply cut at max_tokens) runs to the end of the text; running it shows the model the
-// syntax error rather than silently treating the reply as an answer.
-std::vector<std::string> PythonBlocks(std::string_view text) {
-  std::vector<std::string> blocks;
+bool IsToolFence(std::string_view info) { return ToLower(Trim(info)) == "tool"; }
+
+// One call of the text protocol: a ```python block (the python tool's code) or a ```tool block
+// (JSON naming any tool and its arguments).
+struct TextBlock {
+  bool python = false;
+  std::string body;
+};
+
+// The ```python (also ```python3, ```py; only when `python` is offered) and ```tool blocks of
+// `text`, in order. A block left open (a reply cut at max_tokens) runs to the end of the text;
+// running it shows the model the error rather than silently treating the reply as an answer.
+std::vector<TextBlock> ToolBlocks(std::string_view text, bool python) {
+  std::vector<TextBlock> blocks;
   std::vector<std::string> lines = SplitLines(text);
   for (size_t i = 0; i < lines.size(); ++i) {
     std::string opening = Trim(lines[i]);
-    if (!StartsWith(opening, "```") || !IsPythonFence(std::string_view(opening).substr(3)))
-      continue;
+    if (!StartsWith(opening, "```")) continue;
+    std::string_view info = std::string_view(opening).substr(3);
+    const bool is_python = python && IsPythonFence(info);
+    if (!is_python && !IsToolFence(info)) continue;
     std::string body;
     size_t j = i + 1;
     for (; j < lines.size() && !StartsWith(Trim(lines[j]), "```"); ++j) body += lines[j] + "\n";
-    blocks.push_back(std::move(body));
+    blocks.push_back({is_python, std::move(body)});
     i = j;
   }
   return blocks;
 }
 
-// A tool call's `function.arguments`: a JSON string per the OpenAI format; some servers send the
-// object itself. The code, or nullopt when the arguments are unusable.
-std::optional<std::string> CodeFromArguments(const nlohmann::json& arguments) {
+std::string ToolNames(const ToolRegistry* tools) {
+  std::string names;
+  if (tools != nullptr) {
+    for (const auto& tool : tools->tools()) names += (names.empty() ? "" : ", ") + tool->spec().name;
+  }
+  return names;
+}
+
+std::string AvailableTools(const ToolRegistry* tools) {
+  std::string names = ToolNames(tools);
+  return names.empty() ? "no tools are available; answer without a tool call"
+                       : "the available tools are: " + names;
+}
+
+// Tool-call arguments: a JSON string per the OpenAI format (some servers send the object itself,
+// or nothing for a tool without parameters). The arguments object, or nullopt when unusable.
+std::optional<nlohmann::json> ArgumentsObject(const nlohmann::json& arguments) {
+  if (arguments.is_null()) return nlohmann::json::object();
   nlohmann::json parsed = arguments;
   if (arguments.is_string()) {
-    parsed = nlohmann::json::parse(arguments.get<std::string>(), nullptr, false);
-    if (parsed.is_discarded()) return std::nullopt;
+    const std::string& text = arguments.get_ref<const std::string&>();
+    if (Trim(text).empty()) return nlohmann::json::object();
+    parsed = ParseUntrustedJson(text);
   }
   if (!parsed.is_object()) return std::nullopt;
-  auto code = parsed.find("code");
-  if (code == parsed.end() || !code->is_string()) return std::nullopt;
-  return code->get<std::string>();
+  return parsed;
 }
+
+std::string RawText(const nlohmann::json& j) { return j.is_string() ? j.get<std::string>() : j.dump(); }
 
 std::string FormatSeconds(double s) {
   char buf[32];
@@ -92,10 +121,41 @@ std::string StringOr(const nlohmann::json& j, const char* key, std::string fallb
   return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
-// What the model sees as a tool's output: empty output would look like a failure, so say why.
-std::string ToolOutputForModel(std::string output) {
-  if (Trim(output).empty()) return "(no output: print() the values you need to see)";
-  return output;
+// What the model sees of one call: the tool's text, marked when it is an error; empty output
+// would look like a failure, so it says there was none.
+std::string ForModel(const ToolOutput& output) {
+  if (output.is_error) return "Error: " + output.text;
+  if (Trim(output.text).empty()) return "(no output)";
+  return output.text;
+}
+
+// A call the loop could not hand to a tool (unknown name, unusable arguments): an error for the
+// model, never a failed rollout.
+ToolOutput CallError(std::string message, const ToolRegistry* tools) {
+  return ToolOutput{std::move(message) + "; " + AvailableTools(tools), true};
+}
+
+// Runs one call. Unknown names and unusable arguments come back as errors for the model; only a
+// tool that cannot work at all (a non-OK status) fails the rollout.
+Result<ToolOutput> Dispatch(const ToolRegistry* tools, const std::string& name,
+                            const nlohmann::json& raw_arguments) {
+  Tool* tool = tools != nullptr ? tools->Find(name) : nullptr;
+  if (tool == nullptr) return CallError("unknown tool \"" + Clip(name, 64) + "\"", tools);
+  std::optional<nlohmann::json> arguments = ArgumentsObject(raw_arguments);
+  if (!arguments) {
+    return CallError("the arguments of " + name + " must be a JSON object like " +
+                         ExampleArguments(tool->spec().parameters).dump() + ", got: " +
+                         Clip(RawText(raw_arguments), kQuotedArgumentBytes),
+                     tools);
+  }
+  try {
+    auto ran = tool->Run(*arguments);
+    if (!ran.ok()) return ran.status().WithContext("tool " + name);
+    return std::move(ran).value();
+  } catch (const std::exception& e) {
+    // A tool must report failures as a Status; one that throws is a bug, not the model's doing.
+    return Status::Internal("tool " + name + " threw: " + e.what());
+  }
 }
 
 // Builds the learner-facing transcript turn by turn.
@@ -113,14 +173,16 @@ class Transcript {
     std::string shown = Trim(content);
     text_ += shown.empty() ? "(no text)" : shown;
   }
-  void ToolCall(int n, std::string_view name, std::string_view code_or_arguments, bool is_code) {
+  // A native call (text-protocol calls are in the assistant's text already).
+  void Call(int n, std::string_view name, std::string_view code_or_arguments, bool is_code) {
     text_ += "\n\nTool call " + std::to_string(n) + ": " + std::string(name) + "\n";
     text_ += Fenced(Clip(code_or_arguments, kTranscriptCodeBytes), is_code ? "python" : "");
   }
-  // `block`: the text protocol's python block the output belongs to (0 for a native call).
-  void ToolOutput(int n, std::string_view output, size_t block = 0) {
-    text_ += block ? "\n\nTool output " + std::to_string(n) + " (python block " +
-                         std::to_string(block) + "):\n"
+  // `block`: the text protocol's block the output belongs to (0 for a native call, whose call
+  // line names the tool already).
+  void Output(int n, std::string_view name, std::string_view output, size_t block = 0) {
+    text_ += block ? "\n\nTool output " + std::to_string(n) + " (" + std::string(name) +
+                         " block " + std::to_string(block) + "):\n"
                    : "\nTool output " + std::to_string(n) + ":\n";
     text_ += Fenced(Clip(output, kTranscriptOutputBytes));
   }
@@ -131,15 +193,43 @@ class Transcript {
   std::string text_;
 };
 
+// A text-protocol block as a call: python blocks call the python tool with their code; a ```tool
+// block holds {"name": ..., "arguments": {...}}. `name` stays empty when the block names nothing
+// usable, and `error` then says why.
+struct TextCall {
+  std::string name;
+  nlohmann::json arguments;
+  std::string error;
+};
+
+TextCall ReadTextCall(const TextBlock& block, const ToolRegistry* tools) {
+  if (block.python) return {"python", nlohmann::json{{"code", block.body}}, ""};
+  nlohmann::json call = ParseUntrustedJson(block.body);
+  if (call.is_object()) {
+    auto name = call.find("name");
+    if (name != call.end() && name->is_string() && !name->get_ref<const std::string&>().empty()) {
+      auto arguments = call.find("arguments");
+      return {name->get<std::string>(), arguments == call.end() ? nlohmann::json() : *arguments, ""};
+    }
+  }
+  return {"", nlohmann::json(),
+          CallError("a ```tool block must hold one JSON object {\"name\": \"<tool>\", \"arguments\": "
+                    "{...}}, got: " + Clip(Trim(block.body), kQuotedArgumentBytes),
+                    tools)
+              .text};
+}
+
+// How a text-protocol output is introduced: "Python output" for python, "<tool> output" for the
+// others, "Tool output" when the block named no tool.
+std::string OutputLabel(const std::string& name) {
+  if (name == "python") return "Python output";
+  return (name.empty() ? std::string("Tool") : name) + " output";
+}
+
 }  // namespace
 
 Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
-                                    const TaskConfig& task, ToolRunner* tools) {
-  if (tools == nullptr) {
-    return Status::InvalidArgument(
-        "task.mode: agent needs a python tool runner, but none was given (the caller must create "
-        "one with MakePythonToolRunner(config.tools))");
-  }
+                                    const TaskConfig& task, const ToolRegistry* tools) {
   const bool native = task.tool_protocol == "native";
   if (!native && task.tool_protocol != "text") {
     return Status::InvalidArgument("task.tool_protocol: expected native or text, got '" +
@@ -149,6 +239,10 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
     return Status::InvalidArgument("task.max_turns: expected at least 1, got " +
                                    std::to_string(task.max_turns));
   }
+  if (tools != nullptr && tools->empty()) tools = nullptr;
+  // Some providers reject an empty `tools` array: with no tools, the request declares none.
+  const nlohmann::json declared = tools != nullptr ? tools->OpenAiTools() : nlohmann::json();
+  const bool python_offered = tools != nullptr && tools->Find("python") != nullptr;
 
   const auto start = Clock::now();
   auto elapsed_s = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
@@ -179,7 +273,7 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
     req.messages = history;
     req.temperature = spec.temperature;
     req.call_id = spec.call_id + "/turn" + std::to_string(turn);
-    if (native) req.extra_body = {{"tools", PythonToolSchema()}};
+    if (native && !declared.is_null()) req.extra_body = {{"tools", declared}};
     auto r = client.Complete(req);
     if (!r.ok()) return r.status().WithContext("agent turn " + std::to_string(turn));
     out.usage += r->usage;
@@ -197,7 +291,7 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
                                                                 : nlohmann::json(r->content)}};
 
     nlohmann::json tool_calls = nlohmann::json::array();
-    std::vector<std::string> blocks;
+    std::vector<TextBlock> blocks;
     if (native) {
       if (auto it = received.find("tool_calls"); it != received.end() && it->is_array()) {
         tool_calls = *it;
@@ -213,8 +307,8 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
         assistant.extra["tool_calls"] = tool_calls;
         received["tool_calls"] = tool_calls;
       }
-    } else {
-      blocks = PythonBlocks(r->content);
+    } else if (tools != nullptr) {
+      blocks = ToolBlocks(r->content, python_offered);
     }
     history.push_back(std::move(assistant));
     out.messages.push_back(received);
@@ -235,26 +329,17 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
         const std::string name = StringOr(function, "name", "(unnamed)");
         const nlohmann::json arguments =
             function.contains("arguments") ? function["arguments"] : nlohmann::json();
-        const std::string raw =
-            arguments.is_string() ? arguments.get<std::string>() : arguments.dump();
-        std::optional<std::string> code =
-            name == "python" ? CodeFromArguments(arguments) : std::nullopt;
-        std::string output;
-        if (name != "python") {
-          output = "error: unknown tool \"" + name +
-                   "\"; the only tool is python, called with arguments {\"code\": \"...\"}";
-          transcript.ToolCall(n, name, raw, false);
-        } else if (!code) {
-          output = "error: expected arguments {\"code\": \"<python script>\"}, got: " +
-                   Clip(raw, kQuotedArgumentBytes);
-          transcript.ToolCall(n, name, raw, false);
+        // The learner reads python code as code, not as an escaped JSON string.
+        std::optional<nlohmann::json> parsed = ArgumentsObject(arguments);
+        if (name == "python" && parsed && parsed->contains("code") && (*parsed)["code"].is_string()) {
+          transcript.Call(n, name, (*parsed)["code"].get<std::string>(), true);
         } else {
-          transcript.ToolCall(n, name, *code, true);
-          auto ran = tools->RunPython(*code);
-          if (!ran.ok()) return ran.status().WithContext("python tool");
-          output = ToolOutputForModel(std::move(ran).value());
+          transcript.Call(n, name, parsed ? parsed->dump() : RawText(arguments), false);
         }
-        transcript.ToolOutput(n, output);
+        auto ran = Dispatch(tools, name, arguments);
+        if (!ran.ok()) return ran.status();
+        const std::string output = ForModel(*ran);
+        transcript.Output(n, name, output);
         const std::string id = StringOr(call, "id");
         history.push_back({"tool", output, {{"tool_call_id", id}}});
         out.messages.push_back({{"role", "tool"}, {"tool_call_id", id}, {"content", output}});
@@ -263,13 +348,19 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
       std::string reply;
       for (size_t i = 0; i < blocks.size(); ++i) {
         const int n = ++out.tool_calls;
-        auto ran = tools->RunPython(blocks[i]);
-        if (!ran.ok()) return ran.status().WithContext("python tool");
-        std::string output = ToolOutputForModel(std::move(ran).value());
-        transcript.ToolOutput(n, output, i + 1);
+        TextCall call = ReadTextCall(blocks[i], tools);
+        std::string output;
+        if (call.name.empty()) {
+          output = ForModel(ToolOutput{call.error, true});
+        } else {
+          auto ran = Dispatch(tools, call.name, call.arguments);
+          if (!ran.ok()) return ran.status();
+          output = ForModel(*ran);
+        }
+        transcript.Output(n, call.name.empty() ? "tool" : call.name, output, i + 1);
         reply += reply.empty() ? "" : "\n\n";
-        reply += blocks.size() == 1 ? std::string("Python output:\n")
-                                    : "Python output of block " + std::to_string(i + 1) + ":\n";
+        reply += OutputLabel(call.name) +
+                 (blocks.size() == 1 ? std::string(":\n") : " of block " + std::to_string(i + 1) + ":\n");
         reply += Fenced(output);
       }
       history.push_back({"user", reply});

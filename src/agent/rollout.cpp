@@ -6,7 +6,7 @@
 namespace tfgrpo {
 
 Result<RolloutOutcome> RunRollout(ChatClient& client, const RolloutSpec& spec, const TaskConfig& task,
-                                  ToolRunner* tools) {
+                                  const ToolRegistry* tools) {
   if (task.mode == "agent") return agent_internal::RunAgentLoop(client, spec, task, tools);
 
   ChatRequest req;

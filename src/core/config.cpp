@@ -352,7 +352,33 @@ class ConfigParser {
         {"timeout_s", [this, &tc](auto& v, auto& p) { return ReadDouble(v, p, &tc.timeout_s); }},
         {"memory_mb", [this, &tc](auto& v, auto& p) { return ReadInt(v, p, &tc.memory_mb); }},
         {"allow_subprocess", [this, &tc](auto& v, auto& p) { return ReadBool(v, p, &tc.allow_subprocess); }},
+        {"enabled", [this, &tc](auto& v, auto& p) { return ReadToolNames(v, p, &tc.enabled); }},
     };
+  }
+
+  // tools.enabled: built-in tool names, each once; an unknown one is named at its own line.
+  Status ReadToolNames(const YAML::Node& v, const std::string& path, std::vector<std::string>* out) {
+    static constexpr const char* kBuiltinTools[] = {"python", "search", "browse"};
+    if (Status s = ReadStringList(v, path, out); !s.ok()) return s;
+    for (size_t i = 0; i < out->size(); ++i) {
+      const std::string& name = (*out)[i];
+      const std::string where = At(v[i].Mark()) + ": " + path + "[" + std::to_string(i) + "]: ";
+      if (std::find(out->begin(), out->begin() + i, name) != out->begin() + i) {
+        return Status::InvalidArgument(where + "tool '" + name + "' is listed twice");
+      }
+      if (std::find(std::begin(kBuiltinTools), std::end(kBuiltinTools), name) != std::end(kBuiltinTools)) continue;
+      std::string known, best;
+      size_t best_distance = SIZE_MAX;
+      for (const char* builtin : kBuiltinTools) {
+        known += (known.empty() ? "" : ", ") + std::string(builtin);
+        size_t d = EditDistance(ToLower(name), builtin);
+        if (d < best_distance) best_distance = d, best = builtin;
+      }
+      std::string message = where + "unknown tool '" + name + "'; the built-in tools are " + known;
+      if (best_distance <= 2 && best_distance < name.size()) message += "; did you mean '" + best + "'?";
+      return Status::InvalidArgument(message);
+    }
+    return Status::Ok();
   }
 
   std::vector<Field> PracticeFields() {
@@ -644,6 +670,8 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
   if (c.task.mode == "agent") {
     j["task"]["max_turns"] = c.task.max_turns;
     j["task"]["tool_protocol"] = c.task.tool_protocol;
+    // Only when changed, so run dirs from before tools.enabled existed still resume.
+    if (c.tools.enabled != ToolsConfig().enabled) j["tools"]["enabled"] = c.tools.enabled;
   }
   j["practice"] = {{"epochs", c.practice.epochs},
                    {"batch_size", c.practice.batch_size},

@@ -24,7 +24,7 @@ bool IsRetryableFailure(const Status& status) {
 }
 
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
-                            ToolRunner* tools, const std::string& system_prompt, double temperature,
+                            const ToolRegistry* tools, const std::string& system_prompt, double temperature,
                             std::string_view scope, std::string_view leaf, Role role) {
   ScoredSample out;
   RolloutSpec spec;
@@ -136,10 +136,10 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   if (!reward.ok()) return reward.status();
   auto made_tools = MakeToolsFor(config);
   if (!made_tools.ok()) return made_tools.status();
-  std::unique_ptr<ToolRunner> tools = std::move(made_tools).value();
+  const ToolRegistry tools = std::move(made_tools).value();
 
   const int k = options.k;
-  const SamplerSetup setup{client, **reward, config.task, tools.get(), AppendLibrary(RolloutInstructions(config.task), library),
+  const SamplerSetup setup{client, **reward, config.task, &tools, AppendLibrary(RolloutInstructions(config.task, &tools), library),
                            options.temperature, Role::kRollout, "eval"};
   std::mutex mu;
   Usage usage;

@@ -215,7 +215,7 @@ class Trainer {
   std::unique_ptr<RecordingClient> recording_;
   std::unique_ptr<TruncationCountingClient> client_;  // wraps recording_; every call goes through it
   std::unique_ptr<RewardFn> reward_;
-  std::unique_ptr<ToolRunner> tools_;  // agent mode only
+  ToolRegistry tools_;  // empty in prompt mode
   std::unique_ptr<ThreadPool> pool_;
   Library library_;
   LeakGuard leak_guard_;
@@ -402,7 +402,7 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
     rec.sample = sample;
     rec.library_version = step;
     step_->tally.Ran("rollout");
-    ScoredSample scored = SampleAndScore(*client_, *reward_, *g.task, config_.task, tools_.get(), system_prompt,
+    ScoredSample scored = SampleAndScore(*client_, *reward_, *g.task, config_.task, &tools_, system_prompt,
                                          config_.practice.rollout_temperature, StepScope(step),
                                          "r" + std::to_string(sample));
     if (scored.rollout) {
@@ -688,8 +688,8 @@ Result<double> Trainer::ValidationScore(const Library& library, int version, int
   const SamplerSetup setup{*client_,
                            *reward_,
                            config_.task,
-                           tools_.get(),
-                           AppendLibrary(RolloutInstructions(config_.task), library),
+                           &tools_,
+                           AppendLibrary(RolloutInstructions(config_.task, &tools_), library),
                            config_.eval.temperature,
                            Role::kValidation,
                            StepScope(version) + "/val"};
@@ -791,7 +791,7 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
   groups_remaining_ = static_cast<int>(groups.size());
 
   // Byte-identical for every rollout of the step, so provider prefix caches hit.
-  const std::string system_prompt = AppendLibrary(RolloutInstructions(config_.task), library_);
+  const std::string system_prompt = AppendLibrary(RolloutInstructions(config_.task, &tools_), library_);
   progress_.Begin("rollouts", static_cast<int64_t>(batch.size()) * G);
   progress_.Begin("summaries", 0);
   progress_.Begin("advantages", 0);

@@ -41,7 +41,44 @@ std::string ToolCallProblem(const nlohmann::json& call, const std::string& where
   return "";
 }
 
+// The text protocol's tool list opens with this line (written by src/agent/tool_protocol.cpp).
+constexpr std::string_view kToolListHeading = "Tools you can call";
+
 }  // namespace
+
+OfferedTools ReadOfferedTools(const nlohmann::json& body, std::string_view system) {
+  OfferedTools offered;
+  if (body.is_object()) {
+    auto tools = body.find("tools");
+    if (tools != body.end() && tools->is_array() && !tools->empty()) {
+      offered.native = true;
+      for (const auto& tool : *tools) {
+        if (!tool.is_object()) continue;
+        auto fn = tool.find("function");
+        if (fn != tool.end() && fn->is_object() && NonEmptyString(*fn, "name")) {
+          offered.names.push_back((*fn)["name"].get<std::string>());
+        }
+      }
+      return offered;
+    }
+  }
+  bool in_list = false;
+  for (const std::string& line : SplitLines(system)) {
+    if (StartsWith(line, kToolListHeading)) {
+      in_list = offered.listed = true;
+      continue;
+    }
+    if (!in_list) continue;
+    if (StartsWith(line, "  ")) continue;  // a tool's arguments or description, continued
+    if (!StartsWith(line, "- ")) {
+      in_list = false;
+      continue;
+    }
+    size_t colon = line.find(':');
+    if (colon != std::string::npos && colon > 2) offered.names.push_back(line.substr(2, colon - 2));
+  }
+  return offered;
+}
 
 AgentReply AgentRolloutReply(std::string_view system, std::string_view problem, int turn,
                              bool native, uint64_t draw_seed, const SimOptions& options) {

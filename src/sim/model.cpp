@@ -1,6 +1,7 @@
 // SimModel: request body + role + call id -> OpenAI chat.completion object. The answer is a pure
 // function of (seed, body, role, call id); only the prefix-cache count in usage depends on what
 // this instance has seen before.
+#include <algorithm>
 #include <mutex>
 #include <unordered_set>
 
@@ -87,17 +88,14 @@ Conversation ReadConversation(const nlohmann::json& messages) {
 
 enum class AgentProtocol { kNone, kNative, kText };
 
-// A rollout is an agent's when the request declares a python function tool (native), or the
-// system message shows the text protocol's ```python fence.
+// A rollout is an agent's when it offers the python tool: natively (a function in `tools`) or in
+// the text protocol's tool list; a system message that shows a ```python fence without a tool
+// list is a text-protocol agent too (what the protocol looked like before other tools existed).
 AgentProtocol DetectAgent(const nlohmann::json& body, const Conversation& conv) {
-  if (body.is_object() && body.contains("tools") && body["tools"].is_array()) {
-    for (const auto& tool : body["tools"]) {
-      if (tool.is_object() && tool.contains("function") && tool["function"].is_object() &&
-          tool["function"].value("name", std::string()) == "python") {
-        return AgentProtocol::kNative;
-      }
-    }
-  }
+  sim_internal::OfferedTools offered = sim_internal::ReadOfferedTools(body, conv.system);
+  bool python = std::find(offered.names.begin(), offered.names.end(), "python") != offered.names.end();
+  if (offered.native) return python ? AgentProtocol::kNative : AgentProtocol::kNone;
+  if (offered.listed) return python ? AgentProtocol::kText : AgentProtocol::kNone;
   if (conv.system.find("```python") != std::string::npos) return AgentProtocol::kText;
   return AgentProtocol::kNone;
 }

@@ -78,7 +78,17 @@ std::string GroupUpdateReply(std::string_view text, const SimHostility& hostile 
 std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile = {});
 std::string JudgeReply(std::string_view text);
 
-// Agent mode (a rollout request that declares a python tool, natively or in the system message).
+// The tools a rollout request offers: the function names of a native `tools` array (`native`),
+// else the text protocol's tool list in the system message (`listed`: the "- <name>: ..." lines
+// after the heading src/agent/tool_protocol.cpp writes), in order.
+struct OfferedTools {
+  bool native = false;
+  bool listed = false;
+  std::vector<std::string> names;
+};
+OfferedTools ReadOfferedTools(const nlohmann::json& body, std::string_view system);
+
+// Agent mode (a rollout request that offers the python tool, natively or in the system message).
 // Turn 0 calls the tool with the code of the path drawn by `draw_seed`; every later turn gives
 // that path's final answer. The draw happens the same way at every turn, so the answer stays
 // consistent with the tool call.

@@ -1,103 +1,31 @@
-// The ReAct loop against a scripted model and a fake python tool: both tool protocols, the
-// exact history sent back, bad tool calls, the stop conditions, failures, and the transcript.
+// The ReAct loop against a scripted model and fake tools: both tool protocols, the exact history
+// sent back, bad tool calls, the stop conditions, failures, and the transcript. Several tools
+// at once: tool_registry_test.cpp.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <mutex>
 #include <thread>
 
+#include "agent/agent_test_util.h"
 #include "test_util.h"
 #include "tfgrpo/agent.h"
 
 namespace tfgrpo {
 namespace {
 
+using namespace agenttest;  // NOLINT
 using json = nlohmann::json;
 using testing::Reply;
 using testing::ScriptedClient;
-
-// Records every script it is asked to run; answers from `answer` (default: "ran: <code>").
-class FakeTools : public ToolRunner {
- public:
-  using Answer = std::function<Result<std::string>(const std::string&)>;
-  explicit FakeTools(Answer answer = nullptr) : answer_(std::move(answer)) {}
-  Result<std::string> RunPython(const std::string& code) override {
-    {
-      std::lock_guard lock(mu_);
-      codes_.push_back(code);
-    }
-    if (answer_) return answer_(code);
-    return "ran: " + code + "\n";
-  }
-  std::vector<std::string> codes() const {
-    std::lock_guard lock(mu_);
-    return codes_;
-  }
-
- private:
-  Answer answer_;
-  mutable std::mutex mu_;
-  std::vector<std::string> codes_;
-};
-
-json Call(const std::string& id, const std::string& arguments, const std::string& name = "python") {
-  return {
-      {"id", id}, {"type", "function"}, {"function", {{"name", name}, {"arguments", arguments}}}};
-}
-
-json CodeArguments(const std::string& code) { return json{{"code", code}}.dump(); }
-
-// A native tool-call reply, as a provider sends it: content null unless given.
-ChatResponse ToolCallReply(json calls, json content = nullptr) {
-  ChatResponse r;
-  r.content = content.is_string() ? content.get<std::string>() : "";
-  r.finish_reason = "tool_calls";
-  r.message = {{"role", "assistant"}, {"content", content}, {"tool_calls", calls}};
-  r.usage.prompt_tokens = 10;
-  r.usage.completion_tokens = 5;
-  r.usage.cached_tokens = 2;
-  return r;
-}
-
-TaskConfig AgentTask(const std::string& protocol = "native") {
-  TaskConfig t;
-  t.mode = "agent";
-  t.tool_protocol = protocol;
-  return t;
-}
-
-RolloutSpec Spec(const std::string& call_id = "s0/tA/r1") {
-  RolloutSpec s;
-  s.system_prompt = "Solve it. Put the final answer in \\boxed{}.";
-  s.problem = "What is 6 x 7?";
-  s.temperature = 0.7;
-  s.call_id = call_id;
-  return s;
-}
-
-// The request body the HTTP client would send for the n-th request.
-json Body(const ScriptedClient& client, size_t n) {
-  auto requests = client.requests();
-  EXPECT_LT(n, requests.size());
-  return n < requests.size() ? ChatRequestBody(requests[n], "m", std::nullopt) : json();
-}
-
-// Answers the n-th request of a rollout with script[n] (the last entry repeats).
-ScriptedClient::Script Turns(std::vector<std::function<Result<ChatResponse>()>> script) {
-  auto calls = std::make_shared<std::atomic<size_t>>(0);
-  return [script, calls](const ChatRequest&) {
-    size_t n = (*calls)++;
-    return script[std::min(n, script.size() - 1)]();
-  };
-}
 
 TEST(AgentLoop, NativeToolCallThenFinalAnswer) {
   const json calls = json::array({Call("call_a", CodeArguments("print(6*7)"))});
   ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
                                [] { return Result<ChatResponse>(Reply("So \\boxed{42}.")); }}));
-  FakeTools tools([](const std::string&) { return Result<std::string>("42\n"); });
+  PythonOnly tools(Prints("42\n"));
 
-  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools.registry);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->stop_reason, "answer");
   EXPECT_EQ(out->final_reply, "So \\boxed{42}.");
@@ -117,8 +45,9 @@ TEST(AgentLoop, NativeToolCallThenFinalAnswer) {
   // The second request carries the assistant's tool call exactly as received (content null),
   // then the tool's answer to that call id, and declares the tool on every turn.
   json body = Body(client, 1);
-  EXPECT_EQ(body["tools"], PythonToolSchema());
-  EXPECT_EQ(Body(client, 0)["tools"], PythonToolSchema());
+  EXPECT_EQ(body["tools"], tools.registry.OpenAiTools());
+  EXPECT_EQ(Body(client, 0)["tools"], tools.registry.OpenAiTools());
+  EXPECT_EQ(body["tools"][0]["function"]["name"], "python");
   ASSERT_EQ(body["messages"].size(), 4u);
   EXPECT_EQ(body["messages"][0], (json{{"role", "system"}, {"content", Spec().system_prompt}}));
   EXPECT_EQ(body["messages"][1], (json{{"role", "user"}, {"content", "What is 6 x 7?"}}));
@@ -151,9 +80,9 @@ TEST(AgentLoop, TextProtocolRunsPythonBlocksAndReturnsTheOutputAsAUserMessage) {
   const std::string first = "I will check.\n```python\nprint(6*7)\n```";
   ScriptedClient client(Turns({[&] { return Result<ChatResponse>(Reply(first)); },
                                [] { return Result<ChatResponse>(Reply("\\boxed{42}")); }}));
-  FakeTools tools([](const std::string&) { return Result<std::string>("42\n"); });
+  PythonOnly tools(Prints("42\n"));
 
-  auto out = RunRollout(client, Spec(), AgentTask("text"), &tools);
+  auto out = RunRollout(client, Spec(), AgentTask("text"), &tools.registry);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->stop_reason, "answer");
   EXPECT_EQ(out->final_reply, "\\boxed{42}");
@@ -176,8 +105,8 @@ TEST(AgentLoop, TextProtocolRunsEveryBlockInOrderIncludingAnUnclosedOne) {
       "\n```python\nprint(3";
   ScriptedClient client(Turns({[&] { return Result<ChatResponse>(Reply(first)); },
                                [] { return Result<ChatResponse>(Reply("\\boxed{6}")); }}));
-  FakeTools tools;
-  auto out = RunRollout(client, Spec(), AgentTask("text"), &tools);
+  PythonOnly tools;
+  auto out = RunRollout(client, Spec(), AgentTask("text"), &tools.registry);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(tools.codes(), (std::vector<std::string>{"print(1)\n", "print(2)\n", "print(3\n"}));
   EXPECT_EQ(out->tool_calls, 3);
@@ -198,8 +127,8 @@ TEST(AgentLoop, TextProtocolIgnoresNativeToolCalls) {
     return Result<ChatResponse>(
         ToolCallReply(json::array({Call("c", CodeArguments("1"))}), "\\boxed{1}"));
   });
-  FakeTools tools;
-  auto out = RunRollout(client, Spec(), AgentTask("text"), &tools);
+  PythonOnly tools;
+  auto out = RunRollout(client, Spec(), AgentTask("text"), &tools.registry);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->stop_reason, "answer");
   EXPECT_EQ(out->final_reply, "\\boxed{1}");
@@ -211,8 +140,8 @@ TEST(AgentLoop, SeveralToolCallsInOneTurnAreAnsweredInOrder) {
       json::array({Call("c1", CodeArguments("print(1)")), Call("c2", CodeArguments("print(2)"))});
   ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls, "Both.")); },
                                [] { return Result<ChatResponse>(Reply("\\boxed{3}")); }}));
-  FakeTools tools;
-  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  PythonOnly tools;
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools.registry);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->tool_calls, 2);
   EXPECT_EQ(tools.codes(), (std::vector<std::string>{"print(1)", "print(2)"}));
@@ -232,11 +161,13 @@ TEST(AgentLoop, MalformedArgumentsAndUnknownToolsGetAnErrorAsTheirOutput) {
        Call("other", CodeArguments("ls"), "bash"), Call("good", CodeArguments("print(2)"))});
   ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
                                [] { return Result<ChatResponse>(Reply("\\boxed{2}")); }}));
-  FakeTools tools;
-  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  PythonOnly tools;
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools.registry);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->stop_reason, "answer");
-  EXPECT_EQ(tools.codes(), std::vector<std::string>{"print(2)"});  // only the well-formed call ran
+  // Unparseable arguments and unknown tools never reach a tool; the tool refused the one without
+  // code.
+  EXPECT_EQ(tools.codes(), (std::vector<std::string>{"<no code>", "print(2)"}));
   json messages = Body(client, 1)["messages"];
   ASSERT_EQ(messages.size(), 7u);
   std::vector<std::string> ids;
@@ -244,10 +175,13 @@ TEST(AgentLoop, MalformedArgumentsAndUnknownToolsGetAnErrorAsTheirOutput) {
   EXPECT_EQ(ids, (std::vector<std::string>{"bad_json", "no_code", "other", "good"}));
   std::string bad_json = messages[3]["content"], no_code = messages[4]["content"];
   std::string other = messages[5]["content"];
-  EXPECT_EQ(bad_json.rfind("error: expected arguments {\"code\":", 0), 0u) << bad_json;
+  EXPECT_EQ(bad_json.rfind("Error: the arguments of python must be a JSON object like {\"code\":", 0), 0u)
+      << bad_json;
   EXPECT_NE(bad_json.find("print(1)"), std::string::npos) << "quotes what it got: " << bad_json;
-  EXPECT_EQ(no_code.rfind("error: expected arguments", 0), 0u) << no_code;
-  EXPECT_EQ(other.rfind("error: unknown tool \"bash\"", 0), 0u) << other;
+  EXPECT_NE(bad_json.find("the available tools are: python"), std::string::npos) << bad_json;
+  EXPECT_EQ(no_code, "Error: expected arguments {\"code\": \"...\"}");  // the tool's is_error, marked
+  EXPECT_EQ(other.rfind("Error: unknown tool \"bash\"", 0), 0u) << other;
+  EXPECT_NE(other.find("the available tools are: python"), std::string::npos) << other;
   EXPECT_EQ(messages[6]["content"], "ran: print(2)\n");
   EXPECT_EQ(out->tool_calls, 4);
 }
@@ -258,8 +192,8 @@ TEST(AgentLoop, ArgumentsSentAsAnObjectAndMissingIdsAreAccepted) {
   ScriptedClient client(
       Turns({[&] { return Result<ChatResponse>(ToolCallReply(json::array({call}))); },
              [] { return Result<ChatResponse>(Reply("\\boxed{5}")); }}));
-  FakeTools tools;
-  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  PythonOnly tools;
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools.registry);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(tools.codes(), std::vector<std::string>{"print(5)"});
   json messages = Body(client, 1)["messages"];
@@ -274,12 +208,12 @@ TEST(AgentLoop, EmptyToolOutputIsExplainedToTheModel) {
   const json calls = json::array({Call("c", CodeArguments("x = 1"))});
   ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
                                [] { return Result<ChatResponse>(Reply("\\boxed{1}")); }}));
-  FakeTools tools([](const std::string&) { return Result<std::string>(""); });
-  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  PythonOnly tools(Prints(""));
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools.registry);
   ASSERT_TRUE(out.ok());
-  std::string fed_back = Body(client, 1)["messages"][3]["content"];
-  EXPECT_NE(fed_back.find("no output"), std::string::npos) << fed_back;
-  EXPECT_NE(fed_back.find("print"), std::string::npos) << fed_back;
+  // The real python tool adds how to get output (python_tool_test.cpp); any tool's empty output
+  // is at least said to be empty.
+  EXPECT_EQ(Body(client, 1)["messages"][3]["content"], "(no output)");
 }
 
 TEST(AgentLoop, StopsAtMaxTurnsWithTheLastReply) {
@@ -291,10 +225,10 @@ TEST(AgentLoop, StopsAtMaxTurnsWithTheLastReply) {
             {Call("c" + std::to_string(n), CodeArguments("print(" + std::to_string(n) + ")"))}),
         "attempt " + std::to_string(n)));
   });
-  FakeTools tools;
+  PythonOnly tools;
   TaskConfig task = AgentTask();
   task.max_turns = 3;
-  auto out = RunRollout(client, Spec(), task, &tools);
+  auto out = RunRollout(client, Spec(), task, &tools.registry);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->stop_reason, "max_turns");
   EXPECT_EQ(out->turns, 3);
@@ -309,14 +243,14 @@ TEST(AgentLoop, StopsAtTheTimeoutBetweenTurns) {
   ScriptedClient client([](const ChatRequest&) {
     return Result<ChatResponse>(ToolCallReply(json::array({Call("c", CodeArguments("slow()"))})));
   });
-  FakeTools slow([](const std::string&) {
+  PythonOnly slow([](const json&) {
     std::this_thread::sleep_for(std::chrono::milliseconds(60));
-    return Result<std::string>("done\n");
+    return Result<ToolOutput>(ToolOutput{"done\n"});
   });
   TaskConfig task = AgentTask();
   task.timeout_s = 0.05;
   auto t0 = std::chrono::steady_clock::now();
-  auto out = RunRollout(client, Spec(), task, &slow);
+  auto out = RunRollout(client, Spec(), task, &slow.registry);
   double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->stop_reason, "timeout");
@@ -332,44 +266,66 @@ TEST(AgentLoop, AFailedModelCallFailsTheRolloutWithItsStatus) {
   ScriptedClient client(
       Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
              [] { return Result<ChatResponse>(Status::Unavailable("retries exhausted: 503")); }}));
-  FakeTools tools;
-  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  PythonOnly tools;
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools.registry);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), Status::Code::kUnavailable);
   EXPECT_NE(out.status().message().find("503"), std::string::npos);
   EXPECT_NE(out.status().message().find("turn 1"), std::string::npos) << out.status().message();
 }
 
-TEST(AgentLoop, AToolRunnerThatCannotStartFailsTheRollout) {
+TEST(AgentLoop, AToolThatCannotStartFailsTheRollout) {
   const json calls = json::array({Call("c", CodeArguments("print(1)"))});
   ScriptedClient client(
       [&](const ChatRequest&) { return Result<ChatResponse>(ToolCallReply(calls)); });
-  FakeTools broken([](const std::string&) {
-    return Result<std::string>(Status::IoError("fork: out of memory"));
-  });
+  PythonOnly broken([](const json&) { return Result<ToolOutput>(Status::IoError("fork: out of memory")); });
   for (const std::string protocol : {"native", "text"}) {
     ScriptedClient text_client(
         [](const ChatRequest&) { return Result<ChatResponse>(Reply("```python\nprint(1)\n```")); });
     auto out = RunRollout(protocol == "native" ? client : text_client, Spec(), AgentTask(protocol),
-                          &broken);
+                          &broken.registry);
     ASSERT_FALSE(out.ok()) << protocol;
     EXPECT_EQ(out.status().code(), Status::Code::kIoError) << protocol;
     EXPECT_NE(out.status().message().find("fork: out of memory"), std::string::npos);
+    EXPECT_NE(out.status().message().find("tool python"), std::string::npos) << out.status().message();
   }
 }
 
-TEST(AgentLoop, AgentModeWithoutAToolRunnerIsRejected) {
-  ScriptedClient client(
-      [](const ChatRequest&) { return Result<ChatResponse>(Reply("\\boxed{1}")); });
-  auto out = RunRollout(client, Spec(), AgentTask(), nullptr);
-  ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), Status::Code::kInvalidArgument);
-  EXPECT_NE(out.status().message().find("task.mode: agent"), std::string::npos)
-      << out.status().message();
-  EXPECT_TRUE(client.requests().empty());
+TEST(AgentLoop, AgentModeWithoutToolsAnswersDirectly) {
+  // tools.enabled: [] and no MCP server: the model is offered nothing and its reply is the answer,
+  // even one that holds a ```python block.
+  const std::string reply = "```python\nprint(1)\n```\n\\boxed{1}";
+  ToolRegistry empty;
+  for (const std::string protocol : {"native", "text"}) {
+    for (const ToolRegistry* tools : std::vector<const ToolRegistry*>{nullptr, &empty}) {
+      ScriptedClient client([&](const ChatRequest&) { return Result<ChatResponse>(Reply(reply)); });
+      auto out = RunRollout(client, Spec(), AgentTask(protocol), tools);
+      ASSERT_TRUE(out.ok()) << protocol << ": " << out.status().ToString();
+      EXPECT_EQ(out->stop_reason, "answer");
+      EXPECT_EQ(out->final_reply, reply);
+      EXPECT_EQ(out->turns, 1);
+      EXPECT_EQ(out->tool_calls, 0);
+      // Some providers reject an empty tools array: none is sent.
+      EXPECT_FALSE(Body(client, 0).contains("tools")) << protocol;
+    }
+    EXPECT_EQ(RolloutInstructions(AgentTask(protocol), &empty), TaskConfig().instructions);
+  }
 
-  FakeTools tools;
-  auto bad_protocol = RunRollout(client, Spec(), AgentTask("xml"), &tools);
+  // A native call the model makes anyway is answered with an error and the loop goes on.
+  ScriptedClient client(Turns({[] {
+                                 return Result<ChatResponse>(
+                                     ToolCallReply(json::array({Call("c", CodeArguments("1"))})));
+                               },
+                               [] { return Result<ChatResponse>(Reply("\\boxed{1}")); }}));
+  auto out = RunRollout(client, Spec(), AgentTask(), &empty);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->stop_reason, "answer");
+  std::string fed_back = Body(client, 1)["messages"][3]["content"];
+  EXPECT_EQ(fed_back.rfind("Error: unknown tool \"python\"", 0), 0u) << fed_back;
+  EXPECT_NE(fed_back.find("no tools are available"), std::string::npos) << fed_back;
+
+  PythonOnly tools;
+  auto bad_protocol = RunRollout(client, Spec(), AgentTask("xml"), &tools.registry);
   ASSERT_FALSE(bad_protocol.ok());
   EXPECT_NE(bad_protocol.status().message().find("task.tool_protocol"), std::string::npos);
 }
@@ -379,8 +335,8 @@ TEST(AgentLoop, TheTranscriptClipsLongOutputsButTheConversationKeepsThem) {
   const json calls = json::array({Call("c", CodeArguments("print('x' * 10000)"))});
   ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
                                [] { return Result<ChatResponse>(Reply("\\boxed{x}")); }}));
-  FakeTools tools([&](const std::string&) { return Result<std::string>(huge); });
-  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  PythonOnly tools(Prints(huge));
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools.registry);
   ASSERT_TRUE(out.ok());
   EXPECT_LT(out->trajectory.size(), 4000u);
   EXPECT_NE(out->trajectory.find("more bytes not shown"), std::string::npos);
@@ -396,8 +352,8 @@ TEST(AgentLoop, ReasoningContentReachesTheTranscriptButNotTheHistory) {
                                  return Result<ChatResponse>(r);
                                },
                                [] { return Result<ChatResponse>(Reply("\\boxed{1}")); }}));
-  FakeTools tools;
-  auto out = RunRollout(client, Spec(), AgentTask(), &tools);
+  PythonOnly tools;
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools.registry);
   ASSERT_TRUE(out.ok());
   EXPECT_NE(out->trajectory.find("Counting needs the endpoints."), std::string::npos);
   EXPECT_FALSE(Body(client, 1)["messages"][2].contains("reasoning_content"));
@@ -406,17 +362,19 @@ TEST(AgentLoop, ReasoningContentReachesTheTranscriptButNotTheHistory) {
 }
 
 TEST(AgentLoop, TextProtocolInstructionsAreAddedOnlyInTextAgentMode) {
+  PythonOnly tools;
   TaskConfig prompt;
-  EXPECT_EQ(RolloutInstructions(prompt), prompt.instructions);
-  EXPECT_EQ(RolloutInstructions(AgentTask("native")), prompt.instructions);
-  std::string text = RolloutInstructions(AgentTask("text"));
+  EXPECT_EQ(RolloutInstructions(prompt, &tools.registry), prompt.instructions);
+  EXPECT_EQ(RolloutInstructions(AgentTask("native"), &tools.registry), prompt.instructions);
+  std::string text = RolloutInstructions(AgentTask("text"), &tools.registry);
   EXPECT_EQ(text.rfind(prompt.instructions, 0), 0u);
-  EXPECT_NE(text.find(TextToolProtocolInstructions()), std::string::npos);
+  EXPECT_NE(text.find(TextToolProtocolInstructions(tools.registry)), std::string::npos);
   EXPECT_NE(text.find("```python"), std::string::npos);
-  json schema = PythonToolSchema();
+  json schema = tools.registry.OpenAiTools();
   ASSERT_EQ(schema.size(), 1u);
   EXPECT_EQ(schema[0]["function"]["name"], "python");
   EXPECT_EQ(schema[0]["function"]["parameters"]["required"], json::array({"code"}));
+  EXPECT_EQ(PythonToolSpec().parameters["properties"]["code"]["type"], "string");
 }
 
 }  // namespace

@@ -24,8 +24,8 @@ using testing::TempDir;
 
 // The sandbox proves itself once (Create runs a probe script); skipped where bubblewrap cannot
 // create namespaces.
-ToolRunner* SharedTools() {
-  static std::unique_ptr<ToolRunner> tools;
+const ToolRegistry* SharedTools() {
+  static std::unique_ptr<ToolRegistry> tools;
   static std::string error;
   static bool tried = false;
   if (!tried) {
@@ -33,9 +33,10 @@ ToolRunner* SharedTools() {
     ToolsConfig config;
     config.sandbox = "bwrap";
     config.timeout_s = 10;
-    auto made = MakePythonToolRunner(config);
+    auto made = MakePythonTool(config);
     if (made.ok()) {
-      tools = std::move(made).value();
+      tools = std::make_unique<ToolRegistry>();
+      if (Status s = tools->Add(std::move(made).value()); !s.ok()) error = s.ToString(), tools.reset();
     } else {
       error = made.status().ToString();
     }
@@ -110,7 +111,7 @@ TEST_P(AgentSim, RolloutsCallTheRealSandboxAndAnswerConsistently) {
   int right = 0, wrong = 0;
   for (const auto& t : GenerateSimTasks(12, 5)) {
     RolloutSpec spec;
-    spec.system_prompt = RolloutInstructions(task);
+    spec.system_prompt = RolloutInstructions(task, SharedTools());
     spec.problem = t["problem"];
     spec.call_id = "t/" + t["id"].get<std::string>();
     auto out = RunRollout(*client, spec, task, SharedTools());
@@ -176,7 +177,7 @@ TEST(AgentSimLearner, SummariesAndAdvantageWorkOnAgentTranscripts) {
   bool seen[2] = {false, false};
   for (int r = 0; r < 16 && !(seen[0] && seen[1]); ++r) {
     RolloutSpec spec;
-    spec.system_prompt = RolloutInstructions(task);
+    spec.system_prompt = RolloutInstructions(task, SharedTools());
     spec.problem = t["problem"];
     spec.call_id = "learn/r" + std::to_string(r);
     auto out = RunRollout(*client, spec, task, SharedTools());
@@ -300,6 +301,41 @@ TEST(AgentSimEndToEnd, TextProtocolAgentTrainingRaisesHeldOutMeanAtK) {
   EXPECT_GT(r.trained.library.size(), 0u);
   EXPECT_GE(r.learned.mean_at_k - r.baseline.mean_at_k, 0.3)
       << "baseline " << r.baseline.mean_at_k << " learned " << r.learned.mean_at_k;
+}
+
+// tools.enabled: [] (no built-in tool, no MCP server): an agent-mode run whose model is offered
+// nothing answers every rollout in one turn, and training and eval still work. Needs no sandbox.
+TEST(AgentSimEndToEnd, AnAgentWithNoToolsAnswersDirectly) {
+  SimServer sim(SimOptions{.seed = 5});
+  ASSERT_TRUE(sim.Start(0).ok());
+  TempDir dir;
+  WriteTasks(dir / "train.jsonl", 4, 31);
+  Config c;
+  c.source = dir / "config.yaml";
+  c.model.base_url = sim.base_url();
+  c.model.name = "sim";
+  c.model.concurrency = 4;
+  c.data.train = dir / "train.jsonl";
+  c.task = AgentTask("native");
+  c.tools.enabled = {};
+  c.practice.epochs = 1;
+  c.practice.batch_size = 4;
+  c.practice.group_size = 3;
+  auto client = FastClient(c.model.base_url, c.model.concurrency);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto trained = Train(c, opt, *client);
+  ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+  EXPECT_EQ(trained->rollouts, 4 * 3);
+  EXPECT_EQ(trained->rollouts_failed, 0);
+  int rollout_turns = 0;
+  for (const auto& entry : sim.RequestLog()) {
+    EXPECT_EQ(entry.status, 200) << entry.call_id;
+    if (entry.role != "rollout") continue;
+    ++rollout_turns;
+    EXPECT_TRUE(EndsWith(entry.call_id, "/turn0")) << entry.call_id << " (a second turn means a tool call)";
+  }
+  EXPECT_EQ(rollout_turns, 4 * 3);
 }
 
 }  // namespace

@@ -431,6 +431,65 @@ TEST(ConfigAgentKeys, FingerprintSeesAgentSettingsOnlyInAgentMode) {
   EXPECT_NE(ConfigFingerprintJson(*agent_a), ConfigFingerprintJson(*agent_b));
 }
 
+TEST(ConfigToolsEnabled, ListsBuiltInToolsInOrderWithPythonAsTheDefault) {
+  const std::string m = "model:\n  base_url: http://x/v1\n  name: m\ntask:\n  mode: agent\n";
+  auto defaults = ParseConfig(m, "c.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->tools.enabled, std::vector<std::string>{"python"});
+
+  auto all = ParseConfig(m + "tools:\n  enabled: [browse, python, search]\n", "c.yaml");
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->tools.enabled, (std::vector<std::string>{"browse", "python", "search"}));
+
+  auto block = ParseConfig(m + "tools:\n  enabled:\n    - search\n", "c.yaml");
+  ASSERT_TRUE(block.ok()) << block.status().ToString();
+  EXPECT_EQ(block->tools.enabled, std::vector<std::string>{"search"});
+
+  auto none = ParseConfig(m + "tools:\n  enabled: []\n", "c.yaml");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->tools.enabled.empty());
+}
+
+TEST(ConfigToolsEnabled, UnknownRepeatedOrMistypedNamesAreNamedWithTheirLine) {
+  const std::string m = "model:\n  base_url: http://x/v1\n  name: m\n";
+  auto error = [](const std::string& yaml) {
+    auto r = ParseConfig(yaml, "c.yaml");
+    return r.ok() ? std::string() : r.status().message();
+  };
+  // Line 7 holds the bad item of the block list.
+  std::string unknown = error(m + "tools:\n  enabled:\n    - python\n    - serach\n");
+  EXPECT_THAT(unknown, HasSubstr("c.yaml:7: tools.enabled[1]: unknown tool 'serach'"));
+  EXPECT_THAT(unknown, HasSubstr("the built-in tools are python, search, browse"));
+  EXPECT_THAT(unknown, HasSubstr("did you mean 'search'?"));
+  std::string far = error(m + "tools:\n  enabled: [calculator]\n");
+  EXPECT_THAT(far, HasSubstr("c.yaml:5: tools.enabled[0]: unknown tool 'calculator'"));
+  EXPECT_THAT(far, Not(HasSubstr("did you mean")));
+  EXPECT_THAT(error(m + "tools:\n  enabled: [python, python]\n"),
+              HasSubstr("tools.enabled[1]: tool 'python' is listed twice"));
+  EXPECT_THAT(error(m + "tools:\n  enabled: python\n"), HasSubstr("tools.enabled: expected a list of strings"));
+  EXPECT_THAT(error(m + "tools:\n  enabled: [[python]]\n"), HasSubstr("tools.enabled[0]: expected a string"));
+}
+
+TEST(ConfigToolsEnabled, FingerprintCarriesItOnlyWhenChangedInAgentMode) {
+  const std::string m = "model:\n  base_url: http://x/v1\n  name: m\n";
+  auto agent_default = ParseConfig(m + "task:\n  mode: agent\n", "c.yaml");
+  auto agent_explicit = ParseConfig(m + "task:\n  mode: agent\ntools:\n  enabled: [python]\n", "c.yaml");
+  auto agent_none = ParseConfig(m + "task:\n  mode: agent\ntools:\n  enabled: []\n", "c.yaml");
+  auto agent_web = ParseConfig(m + "task:\n  mode: agent\ntools:\n  enabled: [search, browse]\n", "c.yaml");
+  auto prompt_none = ParseConfig(m + "tools:\n  enabled: []\n", "c.yaml");
+  auto prompt_default = ParseConfig(m, "c.yaml");
+  for (auto* c : {&agent_default, &agent_explicit, &agent_none, &agent_web, &prompt_none, &prompt_default})
+    ASSERT_TRUE(c->ok()) << c->status().ToString();
+  // The default leaves the fingerprint of runs from before the key existed as it was.
+  EXPECT_FALSE(ConfigFingerprintJson(*agent_default).contains("tools"));
+  EXPECT_EQ(ConfigFingerprintJson(*agent_default), ConfigFingerprintJson(*agent_explicit));
+  EXPECT_EQ(ConfigFingerprintJson(*agent_none)["tools"]["enabled"], nlohmann::json::array());
+  EXPECT_EQ(ConfigFingerprintJson(*agent_web)["tools"]["enabled"], nlohmann::json({"search", "browse"}));
+  EXPECT_NE(ConfigFingerprintJson(*agent_none), ConfigFingerprintJson(*agent_web));
+  // Prompt mode calls no tools, so the list cannot change its results.
+  EXPECT_EQ(ConfigFingerprintJson(*prompt_none), ConfigFingerprintJson(*prompt_default));
+}
+
 TEST_F(ConfigTest, ScriptedRewardKeys) {
   auto c = ParseConfig(std::string(kMinimal) +
                            "task:\n  reward: python\n  reward_file: graders/verify.py\n  reward_function: check\n"

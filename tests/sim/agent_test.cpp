@@ -194,6 +194,53 @@ TEST(SimAgent, OtherToolsOrNoneKeepThePromptModeAnswer) {
   EXPECT_FALSE(Message(model.Respond(summary, "summary", "s")).contains("tool_calls"));
 }
 
+// The text protocol's tool list as the agent module writes it (src/agent/tool_protocol.cpp).
+std::string ToolList(const std::vector<std::string>& names) {
+  std::string out = "Tools you can call (each with what it does, then its arguments as a JSON schema):\n";
+  for (const auto& n : names) out += "- " + n + ": Does " + n + ".\n  More about it.\n  arguments: {\"type\":\"object\"}\n";
+  return out + "\nTo call a tool, write a fenced ```tool block.";
+}
+
+TEST(SimAgent, ReadsTheOfferedToolsFromTheRequestOrTheTextToolList) {
+  json native = simtest::Body("", "q");
+  native["tools"] = json::array({{{"type", "function"}, {"function", {{"name", "search"}}}},
+                                 {{"type", "function"}, {"function", {{"name", "python"}}}}});
+  auto offered = sim_internal::ReadOfferedTools(native, ToolList({"browse"}));
+  EXPECT_TRUE(offered.native);
+  EXPECT_EQ(offered.names, (std::vector<std::string>{"search", "python"})) << "native tools win";
+
+  auto listed = sim_internal::ReadOfferedTools(simtest::Body("", "q"), "Solve it.\n\n" + ToolList({"search", "python"}));
+  EXPECT_FALSE(listed.native);
+  EXPECT_TRUE(listed.listed);
+  EXPECT_EQ(listed.names, (std::vector<std::string>{"search", "python"}));
+
+  auto none = sim_internal::ReadOfferedTools(simtest::Body("", "q"), "Solve it.\n- not: a tool list\n");
+  EXPECT_FALSE(none.listed);
+  EXPECT_TRUE(none.names.empty());
+}
+
+TEST(SimAgent, ActsAsAnAgentOnlyWhenPythonIsAmongTheOfferedTools) {
+  SimModel model(SimOptions{});
+  auto t = GenerateSimTasks(1, 4)[0];
+  const std::string base = std::string(simtest::kInstructions) + "\n\n";
+  // Listed in the text protocol (without the python fence): a python block.
+  json with_python = simtest::Body(base + ToolList({"search", "python"}), t["problem"]);
+  std::string first = simtest::Content(model.Respond(with_python, "rollout", "a/turn0"));
+  EXPECT_NE(first.find("```python\n"), std::string::npos) << first;
+  // Only other tools listed: the prompt-mode answer, even with a python fence elsewhere.
+  json without = simtest::Body(base + ToolList({"search"}) + "\n```python\nprint(1)\n```", t["problem"]);
+  std::string direct = simtest::Content(model.Respond(without, "rollout", "b/turn0"));
+  EXPECT_EQ(direct.find("```python"), std::string::npos) << direct;
+  EXPECT_FALSE(Boxed(direct).empty()) << direct;
+  // Natively offered among others: still the python call.
+  json native = NativeBody(simtest::kInstructions, t["problem"]);
+  native["tools"].insert(native["tools"].begin(),
+                         json{{"type", "function"}, {"function", {{"name", "search"}}}});
+  json call = Message(model.Respond(native, "rollout", "c/turn0"));
+  ASSERT_TRUE(call.contains("tool_calls")) << call.dump();
+  EXPECT_EQ(call["tool_calls"][0]["function"]["name"], "python");
+}
+
 TEST(SimAgent, ToolCallArgumentsCountAsCompletionAndPromptTokens) {
   SimModel model(SimOptions{});
   auto t = GenerateSimTasks(1, 5)[0];
