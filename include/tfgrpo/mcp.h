@@ -84,7 +84,8 @@ class McpClient {
   Result<ToolOutput> CallTool(const std::string& name, const nlohmann::json& arguments);
 
   // stdio: close stdin, wait stop_grace_s, SIGTERM the process group, wait, SIGKILL; reaped.
-  // HTTP: DELETE the session. Idempotent; later calls restart the server.
+  // HTTP: forgets the session (the shared transport sends GET/POST only, so no DELETE; servers
+  // expire idle sessions). Idempotent; later calls restart the server or open a new session.
   void Stop();
 
   McpStats stats() const;
