@@ -176,6 +176,7 @@ struct McpClient::Impl {
   Result<std::shared_ptr<Connection>> Ready() {
     std::lock_guard lock(mu);
     if (connection && connection->Alive()) return connection;
+    const bool restarting = connection != nullptr;
     if (connection) {
       garbage_of_dead += connection->GarbageLines();
       last_stderr = connection->StderrTail();
@@ -199,6 +200,7 @@ struct McpClient::Impl {
       return Status::Unavailable(WithStderr(Where() + ": " + initialized.message(), tail));
     }
     ++starts;
+    if (restarting) spdlog::warn("{}: the connection was lost; restarted and re-initialized", Where());
     connection = fresh;
     return connection;
   }

@@ -15,7 +15,7 @@ import time
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--label", default="fake")
-parser.add_argument("--tools", default="echo,slow,crash,fail,rpc_error,chatty,image,env,pid,info")
+parser.add_argument("--tools", default="echo,slow,crash,fail,rpc_error,chatty,image,env,pid,info,spew")
 parser.add_argument("--extra-tools", type=int, default=0, help="add tool_0..tool_N-1")
 parser.add_argument("--page-size", type=int, default=0, help="tools/list page size (0: one page)")
 parser.add_argument("--protocol", default="", help="answer initialize with this version")
@@ -111,6 +111,13 @@ def call_tool(request_id, name, arguments):
     elif name == "env":
         send({"jsonrpc": "2.0", "id": request_id,
               "result": text_result(os.environ.get(arguments.get("name", ""), "<unset>"))})
+    elif name == "spew":
+        # Far more than a pipe holds: a client that does not drain stderr leaves us blocked here.
+        for i in range(1024):
+            sys.stderr.write("spew line %04d %s\n" % (i, "e" * 1000))
+        sys.stderr.write("spew done\n")
+        sys.stderr.flush()
+        send({"jsonrpc": "2.0", "id": request_id, "result": text_result("spewed")})
     elif name == "pid":
         send({"jsonrpc": "2.0", "id": request_id, "result": text_result(str(os.getpid()))})
     elif name == "info":

@@ -175,6 +175,46 @@ TEST(McpStdio, ConcurrentCallsAreMultiplexedByRequestId) {
   EXPECT_EQ(s->text, "slow done: S");
 }
 
+TEST(McpStdio, StderrIsDrainedAndOnlyItsTailKept) {
+  McpOptions options = FastOptions();
+  options.call_timeout_s = 5;
+  auto client = ConnectOrDie(FakeServer("noisy"), options);
+  ASSERT_TRUE(client);
+  EXPECT_EQ(CallText(*client, "spew"), "spewed");  // ~1 MiB of stderr did not block the server
+  const std::string tail = client->stderr_tail();
+  EXPECT_LE(tail.size(), 8192u);
+  EXPECT_NE(tail.find("spew done"), std::string::npos);
+  EXPECT_EQ(tail.find("spew line 0000"), std::string::npos);
+}
+
+TEST(McpStdio, CrashDuringConcurrentCallsRestartsOnceForAllCallers) {
+  auto client = ConnectOrDie(FakeServer("shared"));
+  ASSERT_TRUE(client);
+  // Calls in flight when the process dies fail as tool errors; none fails the rollout.
+  std::vector<std::future<Result<ToolOutput>>> inflight;
+  for (int i = 0; i < 6; ++i)
+    inflight.push_back(std::async(std::launch::async, [&] { return client->CallTool("slow", {{"seconds", 1}}); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto crashed = client->CallTool("crash", json::object());
+  ASSERT_TRUE(crashed.ok());
+  EXPECT_TRUE(crashed->is_error);
+  for (auto& f : inflight) {
+    auto r = f.get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->is_error) << r->text;
+  }
+  // Many callers find the server dead at once: one restart serves them all.
+  std::vector<std::future<Result<ToolOutput>>> after;
+  for (int i = 0; i < 8; ++i)
+    after.push_back(std::async(std::launch::async, [&, i] { return client->CallTool("echo", {{"text", std::to_string(i)}}); }));
+  for (int i = 0; i < 8; ++i) {
+    auto r = after[i].get();
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->text, "shared echo: " + std::to_string(i));
+  }
+  EXPECT_EQ(client->stats().starts, 2);
+}
+
 TEST(McpStdio, ServerGetsOurEnvironmentPlusConfiguredEnv) {
   ::setenv("TFGRPO_MCP_PARENT_VAR", "from-parent", 1);
   McpServerConfig config = FakeServer("envy");
