@@ -96,7 +96,7 @@ class StdioConnection : public Connection {
       pending_.erase(id);
       return sent;
     }
-    if (!cv_.wait_until(lock, deadline, [&] { return pending->reply.has_value(); })) {
+    if (!pending->ready.wait_until(lock, deadline, [&] { return pending->reply.has_value(); })) {
       pending_.erase(id);
       return Status::Timeout("no reply to " + method + " within the deadline");
     }
@@ -124,6 +124,7 @@ class StdioConnection : public Connection {
  private:
   struct Pending {
     std::optional<Result<RpcReply>> reply;
+    std::condition_variable ready;  // one per call: a reply wakes only its own caller
   };
 
   Status WriteLine(std::string line, Clock::time_point deadline);
@@ -140,7 +141,7 @@ class StdioConnection : public Connection {
   std::thread reader_;
 
   mutable std::mutex mu_;  // everything below up to write_mu_
-  std::condition_variable cv_;
+  std::condition_variable cv_;  // reaped_
   std::map<int64_t, std::shared_ptr<Pending>> pending_;
   bool dead_ = false;
   std::string death_;
@@ -279,9 +280,11 @@ void StdioConnection::MarkDead(const std::string& why) {
     dead_ = true;
     death_ = why;
   }
-  for (auto& [id, pending] : pending_) pending->reply = Result<RpcReply>(Status::Unavailable(death_));
+  for (auto& [id, pending] : pending_) {
+    pending->reply = Result<RpcReply>(Status::Unavailable(death_));
+    pending->ready.notify_one();
+  }
   pending_.clear();
-  cv_.notify_all();
 }
 
 void StdioConnection::ReaderLoop() {
@@ -400,8 +403,8 @@ void StdioConnection::HandleMessage(const json& message) {
       auto it = pending_.find(id);
       if (it == pending_.end()) return;  // cancelled or timed out already
       it->second->reply = Result<RpcReply>(ToReply(message));
+      it->second->ready.notify_one();
       pending_.erase(it);
-      cv_.notify_all();
       return;
     }
     case MessageKind::kRequest:
