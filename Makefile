@@ -28,8 +28,12 @@ $(BUILD_DIR)/CMakeCache.txt: | deps
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The real MCP servers tests/mcp runs against (npm, pinned) live outside the tree.
+MCP_NPM_DIR ?= $(HOME)/.cache/tfgrpo-npm
+
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	./scripts/install-test-npm.sh $(MCP_NPM_DIR)
+	cd $(BUILD_DIR) && TFGRPO_MCP_NPM_DIR=$(MCP_NPM_DIR) ctest --output-on-failure -j $(JOBS)
 
 # The demo needs the program only, not the test suite.
 demo: deps $(BUILD_DIR)/CMakeCache.txt

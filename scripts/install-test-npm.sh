@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the real MCP servers tests/mcp runs against (pinned versions) into a cache directory
+# outside the source tree: $1, else $TFGRPO_MCP_NPM_DIR, else $HOME/.cache/tfgrpo-npm.
+# Idempotent and quick when they are already there. Without node/npm it first tries Debian's
+# nodejs and npm (scripts/install-deps.sh); failing that it says so and exits 0 (the tests then
+# skip loudly).
+set -euo pipefail
+dir=${1:-${TFGRPO_MCP_NPM_DIR:-${HOME:-/tmp}/.cache/tfgrpo-npm}}
+packages=(
+  "@modelcontextprotocol/server-everything@2026.8.31"
+  "@modelcontextprotocol/server-filesystem@2026.8.31"
+)
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  "$(dirname "$0")/install-deps.sh" nodejs npm || true
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "install-test-npm: node/npm not found; the MCP tests against npm servers will be skipped" >&2
+  exit 0
+fi
+installed() {
+  for p in "${packages[@]}"; do
+    name=${p%@*}
+    version=${p##*@}
+    manifest="$dir/node_modules/$name/package.json"
+    [ -f "$manifest" ] || return 1
+    grep -q "\"version\": \"$version\"" "$manifest" || return 1
+  done
+}
+mkdir -p "$dir"
+installed && exit 0
+# Two builds installing at once (parallel worktrees, ctest -j) must not interleave.
+exec 9>"$dir/.install.lock"
+flock 9
+installed && exit 0
+echo "install-test-npm: installing ${packages[*]} into $dir" >&2
+npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "${packages[@]}" >&2
+installed || { echo "install-test-npm: install finished but the packages are not in $dir" >&2; exit 1; }

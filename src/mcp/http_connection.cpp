@@ -1,0 +1,309 @@
+// The streamable HTTP transport: each JSON-RPC message is a POST to the server's URL; a request's
+// reply comes back as a JSON body or as an SSE stream whose events may carry notifications and
+// server requests before the response. The session id from initialize is sent on every later
+// POST; a 404 for it means the session is gone (McpClient re-initializes and resends).
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+
+#include "mcp/connection.h"
+#include "tfgrpo/http.h"
+#include "tfgrpo/json.h"
+
+namespace tfgrpo::mcp_internal {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxReplyBytes = 64u << 20;
+
+bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(text[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
+      return false;
+  return true;
+}
+
+// Incremental text/event-stream parser: hands over the data of each complete event.
+class SseParser {
+ public:
+  // Returns false when `on_event` asked to stop.
+  template <typename OnEvent>
+  bool Feed(std::string_view chunk, OnEvent&& on_event) {
+    pending_.append(chunk);
+    size_t start = 0;
+    while (true) {
+      size_t nl = pending_.find('\n', start);
+      if (nl == std::string::npos) break;
+      std::string_view line(pending_.data() + start, nl - start);
+      start = nl + 1;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.empty()) {
+        if (has_data_) {
+          std::string event = std::move(data_);
+          data_.clear();
+          has_data_ = false;
+          if (!on_event(event)) {
+            pending_.erase(0, start);
+            return false;
+          }
+        }
+        continue;
+      }
+      if (line[0] == ':') continue;  // comment / keep-alive
+      std::string_view field = line, value;
+      if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+        field = line.substr(0, colon);
+        value = line.substr(colon + 1);
+        if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
+      }
+      if (field == "data") {
+        if (has_data_) data_ += '\n';
+        data_.append(value);
+        has_data_ = true;
+      }
+      // event, id, retry: nothing we use (we do not resume streams)
+    }
+    pending_.erase(0, start);
+    return true;
+  }
+  // At the end of the stream an event without its final blank line still counts.
+  template <typename OnEvent>
+  void Finish(OnEvent&& on_event) {
+    Feed("\n\n", on_event);
+  }
+
+ private:
+  std::string pending_, data_;
+  bool has_data_ = false;
+};
+
+class HttpConnection : public Connection {
+ public:
+  HttpConnection(McpServerConfig config, McpOptions options, std::vector<HttpHeader> headers,
+                 std::vector<std::string> secrets)
+      : config_(std::move(config)), options_(options), headers_(std::move(headers)), secrets_(std::move(secrets)) {}
+
+  Result<RpcReply> Request(const std::string& method, const json& params, Clock::time_point deadline,
+                           int64_t* sent_id) override;
+  Status Notify(const std::string& method, const json& params) override;
+  bool Alive() const override { return !dead_.load(); }
+  void Close() override { dead_ = true; }
+  void Initialized(const std::string& protocol_version) override {
+    std::lock_guard lock(mu_);
+    protocol_version_ = protocol_version;
+  }
+  int64_t GarbageLines() const override { return garbage_.load(); }
+  std::string Describe() const override { return "url " + config_.url; }
+
+ private:
+  HttpRequest MakePost(const json& message, Clock::time_point deadline) const;
+  std::string Redact(std::string text) const {
+    for (const auto& s : secrets_) text = RedactSecret(std::move(text), s);
+    return text;
+  }
+  // Handles one message from the server; true when it is the response to `id`.
+  bool Dispatch(const json& message, int64_t id, std::optional<RpcReply>* reply);
+  void DispatchText(std::string_view text, int64_t id, std::optional<RpcReply>* reply);
+  void Answer(const json& request);
+
+  McpServerConfig config_;
+  McpOptions options_;
+  std::vector<HttpHeader> headers_;
+  std::vector<std::string> secrets_;
+  mutable std::mutex mu_;  // session_id_, protocol_version_
+  std::string session_id_;
+  std::string protocol_version_;
+  std::atomic<bool> dead_{false};
+  std::atomic<int64_t> next_id_{1};
+  std::atomic<int64_t> garbage_{0};
+};
+
+HttpRequest HttpConnection::MakePost(const json& message, Clock::time_point deadline) const {
+  HttpRequest r;
+  r.method = "POST";
+  r.url = config_.url;
+  r.body = message.dump();
+  r.headers = {{"Content-Type", "application/json"}, {"Accept", "application/json, text/event-stream"}};
+  {
+    std::lock_guard lock(mu_);
+    if (!session_id_.empty()) r.headers.push_back({"Mcp-Session-Id", session_id_});
+    if (!protocol_version_.empty()) r.headers.push_back({"MCP-Protocol-Version", protocol_version_});
+  }
+  for (const auto& h : headers_) r.headers.push_back(h);
+  r.timeout_s = std::chrono::duration<double>(deadline - Clock::now()).count();
+  if (r.timeout_s < 0.001) r.timeout_s = 0.001;
+  r.connect_timeout_s = std::min(r.timeout_s, 30.0);
+  r.user_agent = "tfgrpo-mcp";
+  if (!secrets_.empty()) r.secret = secrets_.front();
+  return r;
+}
+
+bool HttpConnection::Dispatch(const json& message, int64_t id, std::optional<RpcReply>* reply) {
+  switch (Classify(message)) {
+    case MessageKind::kResponse:
+      if (message["id"].is_number_integer() && message["id"].get<int64_t>() == id) {
+        *reply = ToReply(message);
+        return true;
+      }
+      return false;
+    case MessageKind::kRequest:
+      Answer(message);
+      return false;
+    case MessageKind::kNotification:
+      return false;
+    case MessageKind::kInvalid:
+      ++garbage_;
+      return false;
+  }
+  return false;
+}
+
+void HttpConnection::DispatchText(std::string_view text, int64_t id, std::optional<RpcReply>* reply) {
+  json message = ParseUntrustedJson(text);
+  if (message.is_discarded()) {
+    ++garbage_;
+    return;
+  }
+  if (message.is_array()) {
+    for (const auto& m : message) Dispatch(m, id, reply);
+  } else {
+    Dispatch(message, id, reply);
+  }
+}
+
+void HttpConnection::Answer(const json& request) {
+  (void)DefaultHttpTransport().Send(MakePost(AnswerServerRequest(request), After(5)));
+}
+
+Result<RpcReply> HttpConnection::Request(const std::string& method, const json& params,
+                                         Clock::time_point deadline, int64_t* sent_id) {
+  if (dead_) return Status::Unavailable("the session was closed");
+  const int64_t id = next_id_++;
+  if (sent_id) *sent_id = id;
+  HttpRequest post = MakePost(MakeRequest(id, method, params), deadline);
+  std::optional<RpcReply> reply;
+  std::string body;
+  bool sse = false, sniffed = false, too_big = false;
+  SseParser parser;
+  // Our response ends the wait even if the stream stays open, except for initialize, whose
+  // response headers (Mcp-Session-Id) only come with a transfer that completes.
+  const bool stop_at_reply = method != "initialize";
+  post.on_body = [&](std::string_view chunk) {
+    if (!sniffed) {
+      // The body's first byte tells JSON from an event stream (on_body comes before we see the
+      // response headers).
+      size_t i = 0;
+      while (i < chunk.size() && std::isspace(static_cast<unsigned char>(chunk[i]))) ++i;
+      if (i == chunk.size()) {
+        body.append(chunk);
+        return true;
+      }
+      sniffed = true;
+      sse = chunk[i] != '{' && chunk[i] != '[';
+      if (sse) {
+        std::string head = std::move(body);
+        body.clear();
+        head.append(chunk);
+        return parser.Feed(head, [&](const std::string& data) {
+          DispatchText(data, id, &reply);
+          return !(stop_at_reply && reply.has_value());
+        });
+      }
+    }
+    if (sse)
+      return parser.Feed(chunk, [&](const std::string& data) {
+        DispatchText(data, id, &reply);
+        return !(stop_at_reply && reply.has_value());
+      });
+    body.append(chunk);
+    if (body.size() > kMaxReplyBytes) {
+      too_big = true;
+      return false;
+    }
+    return true;
+  };
+  auto response = DefaultHttpTransport().Send(post);
+  if (!response.ok()) {
+    if (reply && stop_at_reply) return std::move(*reply);  // we stopped the stream ourselves
+    const Status& s = response.status();
+    if (s.code() == Status::Code::kTimeout) return Status::Timeout(method + ": no reply within the deadline");
+    if (too_big) return Status::Unavailable(method + ": reply larger than 64 MiB");
+    dead_ = true;  // the next call starts a fresh session
+    return Status::Unavailable(Redact(s.message()));
+  }
+  if (response->status == 404) {
+    bool had_session;
+    {
+      std::lock_guard lock(mu_);
+      had_session = !session_id_.empty();
+    }
+    if (had_session) {
+      dead_ = true;
+      return Status::NotFound("the server no longer knows our session (HTTP 404)");
+    }
+  }
+  if (response->status < 200 || response->status >= 300) {
+    std::string excerpt = response->body.substr(0, 300);
+    return Status::Unavailable(Redact("HTTP " + std::to_string(response->status) + " from " + config_.url +
+                                      (excerpt.empty() ? "" : ": " + excerpt)));
+  }
+  if (method == "initialize") {
+    if (auto session = response->Header("Mcp-Session-Id")) {
+      std::lock_guard lock(mu_);
+      session_id_ = *session;
+    }
+  }
+  if (!reply) {
+    const std::string type = response->Header("Content-Type").value_or("");
+    if (sse || StartsWithNoCase(type, "text/event-stream")) {
+      if (!sse) parser.Feed(body, [&](const std::string& data) {
+        DispatchText(data, id, &reply);
+        return !reply.has_value();
+      });
+      parser.Finish([&](const std::string& data) {
+        DispatchText(data, id, &reply);
+        return !reply.has_value();
+      });
+    } else if (!body.empty()) {
+      DispatchText(body, id, &reply);
+    }
+  }
+  if (!reply) {
+    if (response->status == 202) return Status::Unavailable(method + ": the server accepted the request (202) but sent no response");
+    return Status::Unavailable(method + ": the reply (HTTP " + std::to_string(response->status) +
+                               ") holds no response to our request");
+  }
+  return std::move(*reply);
+}
+
+Status HttpConnection::Notify(const std::string& method, const json& params) {
+  if (dead_) return Status::Unavailable("the session was closed");
+  auto response = DefaultHttpTransport().Send(MakePost(MakeNotification(method, params), After(10)));
+  if (!response.ok()) return Status::Unavailable(Redact(response.status().message()));
+  if (response->status < 200 || response->status >= 300)
+    return Status::Unavailable("HTTP " + std::to_string(response->status) + " for " + method);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Connection>> OpenHttpConnection(const McpServerConfig& config, const McpOptions& options) {
+  std::vector<HttpHeader> headers;
+  std::vector<std::string> secrets;
+  for (const auto& [header, var] : config.headers_env) {
+    const char* value = std::getenv(var.c_str());
+    if (value == nullptr || *value == '\0')
+      return Status::InvalidArgument("headers_env: header " + header + " reads environment variable " + var +
+                                     ", which is not set");
+    headers.push_back({header, value});
+    secrets.emplace_back(value);
+  }
+  return std::unique_ptr<Connection>(new HttpConnection(config, options, std::move(headers), std::move(secrets)));
+}
+
+}  // namespace tfgrpo::mcp_internal

@@ -1,0 +1,464 @@
+// The stdio transport: the server is our child process; newline-delimited JSON-RPC on its stdin
+// and stdout, its stderr drained into a bounded tail for error messages. One reader thread per
+// process dispatches responses to waiting callers by request id and answers server requests.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "mcp/connection.h"
+#include "tfgrpo/json.h"
+
+extern char** environ;
+
+namespace tfgrpo::mcp_internal {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxLineBytes = 64u << 20;  // one message; longer lines are dropped as garbage
+constexpr size_t kStderrTailBytes = 8192;
+
+// Writing to a server that just died must fail with EPIPE, not end the process with SIGPIPE.
+class SigpipeBlocked {
+ public:
+  SigpipeBlocked() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~SigpipeBlocked() {
+    if (raised_) {
+      timespec zero{0, 0};
+      sigtimedwait(&set_, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  void Raised() { raised_ = true; }
+
+ private:
+  sigset_t set_, old_;
+  bool raised_ = false;
+};
+
+std::string ResolveProgram(const std::string& name, const std::string& path_value) {
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
+  size_t start = 0;
+  while (start <= path_value.size()) {
+    size_t end = path_value.find(':', start);
+    if (end == std::string::npos) end = path_value.size();
+    std::string dir = path_value.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return "";
+}
+
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
+  return "stopped";
+}
+
+class StdioConnection : public Connection {
+ public:
+  StdioConnection(McpServerConfig config, McpOptions options)
+      : config_(std::move(config)), options_(options) {}
+  ~StdioConnection() override { Close(); }
+
+  Status Spawn();
+
+  Result<RpcReply> Request(const std::string& method, const json& params, Clock::time_point deadline,
+                           int64_t* sent_id) override {
+    const int64_t id = next_id_++;
+    if (sent_id) *sent_id = id;
+    auto pending = std::make_shared<Pending>();
+    {
+      std::lock_guard lock(mu_);
+      if (dead_) return Status::Unavailable(death_);
+      pending_[id] = pending;
+    }
+    Status sent = WriteLine(MakeRequest(id, method, params).dump(), deadline);
+    std::unique_lock lock(mu_);
+    if (!sent.ok()) {
+      pending_.erase(id);
+      return sent;
+    }
+    if (!pending->ready.wait_until(lock, deadline, [&] { return pending->reply.has_value(); })) {
+      pending_.erase(id);
+      return Status::Timeout("no reply to " + method + " within the deadline");
+    }
+    return std::move(*pending->reply);
+  }
+
+  Status Notify(const std::string& method, const json& params) override {
+    return WriteLine(MakeNotification(method, params).dump(), After(1));
+  }
+
+  bool Alive() const override {
+    std::lock_guard lock(mu_);
+    return !dead_;
+  }
+
+  void Close() override;
+
+  std::string StderrTail() const override {
+    std::lock_guard lock(mu_);
+    return stderr_tail_;
+  }
+  int64_t GarbageLines() const override { return garbage_.load(); }
+  std::string Describe() const override { return "command `" + JoinCommand(config_.command) + "`"; }
+
+ private:
+  struct Pending {
+    std::optional<Result<RpcReply>> reply;
+    std::condition_variable ready;  // one per call: a reply wakes only its own caller
+  };
+
+  Status WriteLine(std::string line, Clock::time_point deadline);
+  void ReaderLoop();
+  void HandleLine(std::string_view line);
+  void HandleMessage(const json& message);
+  void MarkDead(const std::string& why);  // with mu_ held
+
+  McpServerConfig config_;
+  McpOptions options_;
+  pid_t pid_ = -1;
+  int in_fd_ = -1, out_fd_ = -1, err_fd_ = -1;
+  int wake_read_ = -1, wake_write_ = -1;
+  std::thread reader_;
+
+  mutable std::mutex mu_;  // everything below up to write_mu_
+  std::condition_variable cv_;  // reaped_
+  std::map<int64_t, std::shared_ptr<Pending>> pending_;
+  bool dead_ = false;
+  std::string death_;
+  bool reaped_ = false;
+  std::string stderr_tail_;
+
+  std::mutex write_mu_;  // in_fd_ and the order of written lines
+  std::mutex close_mu_;
+  bool closed_ = false;
+  std::atomic<int64_t> next_id_{1};
+  std::atomic<int64_t> garbage_{0};
+};
+
+Status StdioConnection::Spawn() {
+  // The child's environment: ours, with the configured variables added or replaced.
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry = *e;
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  for (const auto& [key, value] : config_.env) env[key] = value;
+  const std::string program = ResolveProgram(config_.command[0], env.count("PATH") ? env["PATH"] : "/usr/bin:/bin");
+  if (program.empty())
+    return Status::Unavailable("cannot start: `" + config_.command[0] + "` is not an executable file" +
+                               (config_.command[0].find('/') == std::string::npos ? " on PATH" : ""));
+
+  // Everything the child touches is prepared before fork(): only async-signal-safe calls after it.
+  std::vector<std::string> env_entries;
+  for (const auto& [key, value] : env) env_entries.push_back(key + "=" + value);
+  std::vector<char*> argv, envp;
+  std::vector<std::string> args = config_.command;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env_entries) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int in_pipe[2], out_pipe[2], err_pipe[2], report[2], wake[2];
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0) return Status::IoError(std::string("pipe: ") + strerror(errno));
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0 ||
+      ::pipe2(report, O_CLOEXEC) != 0 || ::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
+    return Status::IoError(std::string("pipe: ") + strerror(errno));
+
+  const pid_t pid = ::fork();
+  if (pid < 0) return Status::IoError(std::string("fork: ") + strerror(errno));
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+    // Its own process group, so stopping it reaches what it started (npx runs node).
+    setpgid(0, 0);
+    if (dup2(in_pipe[0], 0) < 0 || dup2(out_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0) {
+      int err = errno;
+      ssize_t ignored = ::write(report[1], &err, sizeof err);
+      (void)ignored;
+      _exit(127);
+    }
+    if (report[1] != 3) {
+      dup3(report[1], 3, O_CLOEXEC);
+      report[1] = 3;
+    }
+    if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {
+      for (int fd = 4; fd < 65536; ++fd) ::close(fd);
+    }
+    ::execve(program.c_str(), argv.data(), envp.data());
+    int err = errno;
+    ssize_t ignored = ::write(report[1], &err, sizeof err);
+    (void)ignored;
+    _exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ::close(report[1]);
+  int child_errno = 0;
+  ssize_t got;
+  do {
+    got = ::read(report[0], &child_errno, sizeof child_errno);
+  } while (got < 0 && errno == EINTR);
+  ::close(report[0]);
+  pid_ = pid;
+  in_fd_ = in_pipe[1];
+  out_fd_ = out_pipe[0];
+  err_fd_ = err_pipe[0];
+  wake_read_ = wake[0];
+  wake_write_ = wake[1];
+  ::fcntl(in_fd_, F_SETFL, ::fcntl(in_fd_, F_GETFL) | O_NONBLOCK);
+  ::fcntl(out_fd_, F_SETFL, ::fcntl(out_fd_, F_GETFL) | O_NONBLOCK);
+  ::fcntl(err_fd_, F_SETFL, ::fcntl(err_fd_, F_GETFL) | O_NONBLOCK);
+  if (got == static_cast<ssize_t>(sizeof child_errno)) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    reaped_ = true;
+    dead_ = true;
+    closed_ = true;
+    for (int fd : {in_fd_, out_fd_, err_fd_, wake_read_, wake_write_}) ::close(fd);
+    in_fd_ = out_fd_ = err_fd_ = wake_read_ = wake_write_ = -1;
+    return Status::Unavailable("cannot start `" + program + "`: " + strerror(child_errno));
+  }
+  reader_ = std::thread([this] { ReaderLoop(); });
+  return Status::Ok();
+}
+
+Status StdioConnection::WriteLine(std::string line, Clock::time_point deadline) {
+  line += '\n';
+  std::lock_guard lock(write_mu_);
+  if (in_fd_ < 0) return Status::Unavailable("the server's stdin is closed");
+  SigpipeBlocked sigpipe;
+  size_t done = 0;
+  while (done < line.size()) {
+    ssize_t n = ::write(in_fd_, line.data() + done, line.size() - done);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return Status::Timeout("the server stopped reading its stdin");
+      pollfd p{in_fd_, POLLOUT, 0};
+      ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+      continue;
+    }
+    if (n < 0 && errno == EPIPE) sigpipe.Raised();
+    return Status::Unavailable(std::string("writing to the server failed: ") + strerror(errno));
+  }
+  return Status::Ok();
+}
+
+void StdioConnection::MarkDead(const std::string& why) {
+  if (!dead_) {
+    dead_ = true;
+    death_ = why;
+  }
+  for (auto& [id, pending] : pending_) {
+    pending->reply = Result<RpcReply>(Status::Unavailable(death_));
+    pending->ready.notify_one();
+  }
+  pending_.clear();
+}
+
+void StdioConnection::ReaderLoop() {
+  std::string buffer;
+  bool discarding = false;  // inside an over-long line
+  bool out_eof = false, err_eof = false, stop = false;
+  std::optional<Clock::time_point> out_eof_at;
+  int wait_status = 0;
+  bool reaped = false;
+  char chunk[65536];
+  auto drain = [&](int fd, bool is_stdout) -> bool {  // false at EOF
+    while (true) {
+      ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (n > 0) {
+        if (is_stdout) {
+          size_t start = 0;
+          for (ssize_t i = 0; i < n; ++i) {
+            if (chunk[i] != '\n') continue;
+            if (!discarding) {
+              buffer.append(chunk + start, static_cast<size_t>(i) - start);
+              HandleLine(buffer);
+            }
+            buffer.clear();
+            discarding = false;
+            start = static_cast<size_t>(i) + 1;
+          }
+          if (!discarding) buffer.append(chunk + start, static_cast<size_t>(n) - start);
+          if (buffer.size() > kMaxLineBytes) {
+            buffer.clear();
+            discarding = true;
+            ++garbage_;
+          }
+        } else {
+          std::lock_guard lock(mu_);
+          stderr_tail_.append(chunk, static_cast<size_t>(n));
+          if (stderr_tail_.size() > kStderrTailBytes)
+            stderr_tail_.erase(0, stderr_tail_.size() - kStderrTailBytes);
+        }
+        continue;
+      }
+      if (n == 0) return false;
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK;
+    }
+  };
+  while (true) {
+    pollfd fds[3];
+    nfds_t count = 0;
+    int out_index = -1, err_index = -1;
+    if (!out_eof) {
+      out_index = static_cast<int>(count);
+      fds[count++] = {out_fd_, POLLIN, 0};
+    }
+    if (!err_eof) {
+      err_index = static_cast<int>(count);
+      fds[count++] = {err_fd_, POLLIN, 0};
+    }
+    const int wake_index = static_cast<int>(count);
+    fds[count++] = {wake_read_, POLLIN, 0};
+    ::poll(fds, count, out_eof ? 20 : 200);
+    if (out_index >= 0 && fds[out_index].revents) out_eof = !drain(out_fd_, true);
+    if (err_index >= 0 && fds[err_index].revents) err_eof = !drain(err_fd_, false);
+    if (fds[wake_index].revents) {
+      char c;
+      while (::read(wake_read_, &c, 1) > 0) {
+      }
+      stop = true;
+    }
+    if (!reaped && ::waitpid(pid_, &wait_status, WNOHANG) == pid_) {
+      reaped = true;
+      if (!out_eof) out_eof = !drain(out_fd_, true);
+      if (!err_eof) err_eof = !drain(err_fd_, false);
+    }
+    if (out_eof && !out_eof_at) out_eof_at = Clock::now();
+    // Closed stdout usually means the process is exiting: give it a moment so the error can say
+    // how it ended.
+    const bool report = reaped || (out_eof && Clock::now() - *out_eof_at > std::chrono::milliseconds(300));
+    if (report) {
+      std::lock_guard lock(mu_);
+      if (!dead_) {
+        std::string why = "mcp server '" + config_.name + "' ";
+        why += reaped ? DescribeWaitStatus(wait_status) : "closed its stdout";
+        MarkDead(why);
+      }
+      if (reaped && !reaped_) {
+        reaped_ = true;
+        cv_.notify_all();
+      }
+    }
+    if (reaped && (out_eof || stop)) break;
+  }
+}
+
+void StdioConnection::HandleLine(std::string_view line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  if (line.empty()) return;
+  json message = ParseUntrustedJson(line);
+  if (message.is_discarded()) {
+    ++garbage_;
+    return;
+  }
+  if (message.is_array()) {  // a batch (2025-03-26)
+    for (const auto& item : message) HandleMessage(item);
+    return;
+  }
+  HandleMessage(message);
+}
+
+void StdioConnection::HandleMessage(const json& message) {
+  switch (Classify(message)) {
+    case MessageKind::kResponse: {
+      if (!message["id"].is_number_integer()) return;  // not one of ours
+      const int64_t id = message["id"].get<int64_t>();
+      std::lock_guard lock(mu_);
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;  // cancelled or timed out already
+      it->second->reply = Result<RpcReply>(ToReply(message));
+      it->second->ready.notify_one();
+      pending_.erase(it);
+      return;
+    }
+    case MessageKind::kRequest:
+      (void)WriteLine(AnswerServerRequest(message).dump(), After(1));
+      return;
+    case MessageKind::kNotification:
+      return;  // logging, progress, list_changed: nothing we act on
+    case MessageKind::kInvalid:
+      ++garbage_;
+      return;
+  }
+}
+
+void StdioConnection::Close() {
+  std::lock_guard close_lock(close_mu_);
+  if (closed_) return;
+  closed_ = true;
+  if (pid_ <= 0) return;  // never started (kill(-pid) must not reach another group)
+  {
+    std::lock_guard lock(write_mu_);
+    if (in_fd_ >= 0) ::close(in_fd_);
+    in_fd_ = -1;
+  }
+  auto wait_reaped = [&](double seconds) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_until(lock, After(seconds), [&] { return reaped_; });
+  };
+  if (!wait_reaped(options_.stop_grace_s)) {
+    ::kill(-pid_, SIGTERM);
+    if (!wait_reaped(options_.stop_grace_s)) {
+      ::kill(-pid_, SIGKILL);
+      wait_reaped(1e9);
+    }
+  }
+  ssize_t ignored = ::write(wake_write_, "x", 1);
+  (void)ignored;
+  if (reader_.joinable()) reader_.join();
+  {
+    std::lock_guard lock(mu_);
+    MarkDead("mcp server '" + config_.name + "' was stopped");
+  }
+  for (int fd : {out_fd_, err_fd_, wake_read_, wake_write_})
+    if (fd >= 0) ::close(fd);
+  out_fd_ = err_fd_ = wake_read_ = wake_write_ = -1;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Connection>> StartStdioConnection(const McpServerConfig& config,
+                                                         const McpOptions& options) {
+  auto connection = std::make_unique<StdioConnection>(config, options);
+  Status started = connection->Spawn();
+  if (!started.ok()) return started;
+  return std::unique_ptr<Connection>(std::move(connection));
+}
+
+}  // namespace tfgrpo::mcp_internal
