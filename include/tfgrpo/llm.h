@@ -19,8 +19,9 @@
 
 namespace tfgrpo {
 
-enum class Role { kRollout, kSummary, kAdvantage, kGroupUpdate, kBatchUpdate, kJudge };
-// "rollout", "summary", "advantage", "group_update", "batch_update", "judge".
+enum class Role { kRollout, kSummary, kAdvantage, kGroupUpdate, kBatchUpdate, kJudge, kBrowse };
+// "rollout", "summary", "advantage", "group_update", "batch_update", "judge", "browse" (the
+// browse tool extracting what serves a goal from a page, tools.browse.summarize).
 std::string_view RoleName(Role role);
 std::optional<Role> ParseRole(std::string_view name);
 

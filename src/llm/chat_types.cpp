@@ -10,13 +10,14 @@ namespace tfgrpo {
 
 namespace {
 
-constexpr std::array<std::pair<Role, std::string_view>, 6> kRoleNames = {{
+constexpr std::array<std::pair<Role, std::string_view>, 7> kRoleNames = {{
     {Role::kRollout, "rollout"},
     {Role::kSummary, "summary"},
     {Role::kAdvantage, "advantage"},
     {Role::kGroupUpdate, "group_update"},
     {Role::kBatchUpdate, "batch_update"},
     {Role::kJudge, "judge"},
+    {Role::kBrowse, "browse"},
 }};
 
 // Lenient readers: the stored JSON may come from an older or hand-edited run store, so a missing
