@@ -1,7 +1,6 @@
 // `tfgrpo data pull`: a Hugging Face dataset split through the datasets-server rows API.
 #include "tfgrpo/pull.h"
 
-#include <curl/curl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,7 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "tfgrpo/json.h"
-#include "tfgrpo/retry.h"
+#include "tfgrpo/http.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
@@ -194,114 +193,69 @@ BodyProblem DiagnoseBody(const std::string& body, int64_t first_row) {
   return {false, "the reply is JSON but not an object: " + Truncate(Trim(body), 200)};
 }
 
-struct HttpReply {
-  CURLcode curl = CURLE_OK;
-  std::string curl_error;
-  long status = 0;
-  std::string body;
-  std::string retry_after;
-};
+// GETs `url` and parses its JSON body through SendWithRetry (tfgrpo/http.h): network errors,
+// the statuses IsRetryableHttpStatus names and bodies cut short are retried with backoff (or the
+// server's Retry-After). A body that is invalid in a way a retry cannot fix (bad UTF-8, nesting
+// past kMaxJsonDepth, broken syntax) is a ProviderError at once. `what` describes the request for
+// errors; `not_found` is the 404 message; `first_row` (the page's offset, -1 for other requests)
+// lets errors name the row at fault.
+Result<json> GetJson(HttpTransport& transport, const std::string& url, const std::string& what,
+                     const std::string& not_found, int64_t first_row, const PullOptions& options,
+                     PullSummary& summary) {
+  HttpRequest request;
+  request.url = url;
+  request.headers = {{"Accept", "application/json"}};
+  // Not sent on to a redirect target on another host (credentials stay on the original host).
+  if (!options.token.empty()) request.headers.push_back({"Authorization", "Bearer " + options.token});
+  request.user_agent = "tfgrpo-data-pull/0.1";
+  request.decompress = true;
+  request.max_redirects = 5;
+  request.timeout_s = options.timeout_s;
+  request.connect_timeout_s = std::min(options.timeout_s, 30.0);
+  request.secret = options.token;
 
-size_t CollectBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
-size_t CollectHeader(char* data, size_t size, size_t n, void* user) {
-  auto* reply = static_cast<HttpReply*>(user);
-  std::string_view line(data, size * n);
-  if (StartsWith(line, "HTTP/")) reply->retry_after.clear();  // a new response after a redirect
-  const std::string_view name = "retry-after:";
-  if (line.size() > name.size() && ToLower(line.substr(0, name.size())) == name) {
-    reply->retry_after = Trim(line.substr(name.size()));
-  }
-  return size * n;
-}
-
-HttpReply HttpGet(const std::string& url, const std::string& token, double timeout_s) {
-  static std::once_flag curl_init;
-  std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  HttpReply reply;
-  CURL* curl = curl_easy_init();
-  if (!curl) {
-    reply.curl = CURLE_FAILED_INIT;
-    reply.curl_error = "curl_easy_init failed";
-    return reply;
-  }
-  char error[CURL_ERROR_SIZE] = {0};
-  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
-  if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, CollectBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &reply);
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);  // credentials stay on the original host
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min(timeout_s, 30.0) * 1000));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_s * 1000));
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "tfgrpo-data-pull/0.1");
-  reply.curl = curl_easy_perform(curl);
-  if (reply.curl != CURLE_OK) {
-    reply.curl_error = error[0] ? error : curl_easy_strerror(reply.curl);
-  } else {
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
-  }
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-  return reply;
-}
-
-// GETs `url` and parses its JSON body, retrying network errors, the statuses IsRetryableHttpStatus
-// names and bodies cut short, with backoff (or the server's Retry-After). A body that is invalid
-// in a way a retry cannot fix (bad UTF-8, nesting past kMaxJsonDepth, broken syntax) is a
-// ProviderError at once. `what` describes the request for errors; `not_found` is the 404 message;
-// `first_row` (the page's offset, -1 for other requests) lets errors name the row at fault.
-Result<json> GetJson(const std::string& url, const std::string& what, const std::string& not_found,
-                     int64_t first_row, const PullOptions& options, PullSummary& summary) {
-  static uint64_t jitter_state = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  std::string last_error;
-  for (int attempt = 0;; ++attempt) {
-    ++summary.requests;
-    HttpReply reply = HttpGet(url, options.token, options.timeout_s);
-    std::optional<double> server_wait;
-    if (reply.curl != CURLE_OK) {
-      last_error = reply.curl_error;
-    } else if (reply.status == 200) {
-      json j = ParseUntrustedJson(reply.body);
-      if (!j.is_discarded() && j.is_object()) return j;
-      BodyProblem problem = DiagnoseBody(reply.body, first_row);
-      if (!problem.transient) return Status::ProviderError(what + ": " + problem.what);
-      last_error = "HTTP 200: " + problem.what;
-    } else if (reply.status == 401 || reply.status == 403) {
-      return Status::Unauthorized(what + ": HTTP " + std::to_string(reply.status) +
-                                  " (the dataset may be private or gated: set HF_TOKEN to a token with access): " +
-                                  ServerMessage(reply.body));
-    } else if (reply.status == 404) {
-      return Status::NotFound(not_found + ": " + ServerMessage(reply.body));
-    } else if (IsRetryableHttpStatus(reply.status)) {
-      last_error = "HTTP " + std::to_string(reply.status) + ": " + ServerMessage(reply.body);
-      server_wait = ParseRetryAfter(reply.retry_after, std::time(nullptr));
-    } else {
-      return Status::ProviderError(what + ": HTTP " + std::to_string(reply.status) + ": " +
-                                   ServerMessage(reply.body));
+  std::optional<json> parsed;
+  RetryPolicy policy;
+  policy.max_retries = options.max_retries;
+  policy.backoff_initial_s = options.initial_backoff_s;
+  policy.backoff_max_s = options.max_backoff_s;
+  policy.retry_after_max_s = options.max_backoff_s;
+  policy.describe_error = [](const HttpResponse& r) { return ServerMessage(r.body); };
+  policy.check_response = [&](const HttpResponse& r) {
+    if (r.status != 200) return Status::Ok();  // another 2xx: reported below
+    json j = ParseUntrustedJson(r.body);
+    if (!j.is_discarded() && j.is_object()) {
+      parsed = std::move(j);
+      return Status::Ok();
     }
-    if (attempt >= options.max_retries) {
-      return Status::Unavailable(what + ": failed after " + std::to_string(attempt + 1) +
-                                 " attempts; last error: " + last_error);
-    }
-    double wait = server_wait
-                      ? std::min(*server_wait, options.max_backoff_s)
-                      : BackoffSeconds(attempt + 1, options.initial_backoff_s, options.max_backoff_s,
-                                       UnitDouble(jitter_state));
+    BodyProblem problem = DiagnoseBody(r.body, first_row);
+    if (!problem.transient) return Status::ProviderError(what + ": " + problem.what);
+    return Status::Unavailable("HTTP 200: " + problem.what);
+  };
+  policy.on_retry = [&](const RetryEvent& e) {
     ++summary.retries;
-    spdlog::warn("{}: {}; retry {}/{} in {:.1f} s", what, last_error, attempt + 1, options.max_retries, wait);
-    std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+    spdlog::warn("{}: {}; retry {}/{} in {:.1f} s", what, e.error, e.attempt, options.max_retries, e.wait_s);
+  };
+  int attempts = 0;
+  Result<HttpResponse> reply = SendWithRetry(transport, request, policy, &attempts);
+  summary.requests += attempts;
+  if (!reply.ok()) {
+    if (reply.status().code() == Status::Code::kProviderError &&
+        StartsWith(reply.status().message(), what + ": ")) {
+      return reply.status();  // a body problem, already worded
+    }
+    return reply.status().WithContext(what);
   }
+  const long status = reply->status;
+  if (status == 200 && parsed) return std::move(*parsed);
+  const std::string server_says = RedactSecret(ServerMessage(reply->body), options.token);
+  if (status == 401 || status == 403) {
+    return Status::Unauthorized(what + ": HTTP " + std::to_string(status) +
+                                " (the dataset may be private or gated: set HF_TOKEN to a token with access): " +
+                                server_says);
+  }
+  if (status == 404) return Status::NotFound(not_found + ": " + server_says);
+  return Status::ProviderError(what + ": HTTP " + std::to_string(status) + ": " + server_says);
 }
 
 // A field of `row` by name, or by dotted path into objects and arrays. A key containing dots
@@ -411,9 +365,10 @@ class PartialWriter {
   FILE* file_ = nullptr;
 };
 
-Result<std::string> ResolveConfig(const std::string& endpoint, const PullOptions& options, PullSummary& summary) {
+Result<std::string> ResolveConfig(HttpTransport& transport, const std::string& endpoint, const PullOptions& options,
+                                  PullSummary& summary) {
   const std::string url = endpoint + "/splits?dataset=" + UrlEncode(options.dataset);
-  auto splits = GetJson(url, "listing the splits of dataset '" + options.dataset + "'",
+  auto splits = GetJson(transport, url, "listing the splits of dataset '" + options.dataset + "'",
                         "dataset '" + options.dataset + "' not found at " + endpoint +
                             " (if it is private or gated, set HF_TOKEN)",
                         /*first_row=*/-1, options, summary);
@@ -515,6 +470,7 @@ Result<PullSummary> PullDataset(const PullOptions& options) {
   const std::string map_spec = MapSpec(options.map);
 
   PullSummary summary;
+  HttpTransport transport;  // one keep-alive connection for every page
   std::error_code ec;
   int64_t offset = 0;
   if (std::filesystem::exists(partial, ec)) {
@@ -541,7 +497,7 @@ Result<PullSummary> PullDataset(const PullOptions& options) {
     }
   }
   if (meta.config.empty()) {
-    auto config = ResolveConfig(endpoint, options, summary);
+    auto config = ResolveConfig(transport, endpoint, options, summary);
     if (!config.ok()) return config.status();
     meta.config = *config;
   }
@@ -578,7 +534,7 @@ Result<PullSummary> PullDataset(const PullOptions& options) {
                             UrlEncode(meta.config) + "&split=" + UrlEncode(options.split) +
                             "&offset=" + std::to_string(offset) + "&length=" + std::to_string(want);
     const std::string what = label + " rows from " + std::to_string(offset);
-    auto page = GetJson(url, what, not_found, offset, options, summary);
+    auto page = GetJson(transport, url, what, not_found, offset, options, summary);
     if (!page.ok()) return page.status();
     auto rows = page->find("rows");
     auto reported_total = page->find("num_rows_total");

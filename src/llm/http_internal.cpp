@@ -131,24 +131,6 @@ std::string ProviderErrorMessage(std::string_view body, size_t max_chars, std::s
   return Excerpt(body, max_chars, secret);
 }
 
-std::string Redact(std::string text, std::string_view secret) {
-  if (secret.empty()) return text;
-  text = ReplaceAll(std::move(text), secret, "[redacted]");
-  if (secret.size() < kRedactedPrefixBytes) return text;
-  // A prefix of the key (cut off by a provider's own truncation, say) is as good as half a key.
-  const std::string_view head = secret.substr(0, kRedactedPrefixBytes);
-  std::string out;
-  size_t from = 0;
-  for (size_t at = text.find(head); at != std::string::npos; at = text.find(head, from)) {
-    size_t len = kRedactedPrefixBytes;
-    while (len < secret.size() && at + len < text.size() && text[at + len] == secret[len]) ++len;
-    out.append(text, from, at - from);
-    out += "[redacted]";
-    from = at + len;
-  }
-  if (from == 0) return text;
-  out.append(text, from, std::string::npos);
-  return out;
-}
+std::string Redact(std::string text, std::string_view secret) { return RedactSecret(std::move(text), secret); }
 
 }  // namespace tfgrpo::llm_internal

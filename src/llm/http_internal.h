@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "tfgrpo/http.h"
 #include "tfgrpo/llm.h"
 #include "tfgrpo/status.h"
 
@@ -27,8 +28,8 @@ std::string ProviderErrorMessage(std::string_view body, size_t max_chars = 500,
 
 // Replaces every occurrence of `secret` in `text`, and of any prefix of it at least
 // kRedactedPrefixBytes long (a key cut short by someone else's truncation); no-op when secret is
-// empty.
-inline constexpr size_t kRedactedPrefixBytes = 8;
+// empty. The same as RedactSecret (tfgrpo/http.h), which every HTTP error goes through.
+using ::tfgrpo::kRedactedPrefixBytes;
 std::string Redact(std::string text, std::string_view secret);
 
 }  // namespace tfgrpo::llm_internal
