@@ -43,6 +43,9 @@ struct BrowseOptions {
   int64_t max_bytes = 5 << 20;           // body bytes read; the rest is not downloaded
   int max_redirects = 5;
   int64_t summarize_input_chars = 100000;  // page text the summarizing call sees
+  // Numeric addresses fetched although private ("10.1.2.3", "127.0.0.1": an internal host you
+  // trust, or a test server) while every other private address stays refused.
+  std::vector<std::string> private_allowlist;
 };
 
 // ---- HTML to text ----

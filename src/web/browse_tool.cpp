@@ -180,7 +180,15 @@ Result<ToolOutput> BrowseTool::Run(const nlohmann::json& arguments) {
                           (index_ ? " (and it is not a page of the local index)" : ""),
                       true};
   }
-  const bool allow_private = options_.allow_private;
+  const bool allow_all = options_.allow_private;
+  const std::vector<std::string> allowlist = options_.private_allowlist;
+  auto refused = [allow_all, allowlist](std::string_view ip) {
+    if (allow_all || !IsPrivateAddress(ip)) return false;
+    for (const std::string& a : allowlist) {
+      if (a == ip) return false;
+    }
+    return true;
+  };
   HttpRequest req;
   req.url = url;
   req.timeout_s = options_.timeout_s;
@@ -191,17 +199,17 @@ Result<ToolOutput> BrowseTool::Run(const nlohmann::json& arguments) {
   req.decompress = true;
   req.user_agent = "Mozilla/5.0 (compatible; tfgrpo-browse)";
   req.headers.push_back({"Accept", "text/html,application/xhtml+xml,text/plain;q=0.9,*/*;q=0.1"});
-  req.check_url = [allow_private](std::string_view target) -> Status {
+  req.check_url = [refused](std::string_view target) -> Status {
     auto u = ParseHttpUrl(target);
     if (!u.ok()) return Status::InvalidArgument(u.status().message());
-    if (!allow_private && IsPrivateAddress(u->host)) {
+    if (refused(u->host)) {
       return Status::InvalidArgument("address " + u->host +
                                      " is loopback/private/link-local (tools.browse.allow_private is false)");
     }
     return Status::Ok();
   };
-  req.check_address = [allow_private](std::string_view ip) -> Status {
-    if (!allow_private && IsPrivateAddress(ip)) {
+  req.check_address = [refused](std::string_view ip) -> Status {
+    if (refused(ip)) {
       return Status::InvalidArgument("the host resolves to " + std::string(ip) +
                                      ", a loopback/private/link-local address (tools.browse.allow_private is false)");
     }

@@ -340,7 +340,6 @@ PageText HtmlToText(std::string_view html, std::string_view base_url) {
         if (!row_index.empty()) row_index.pop_back();
       } else if (tag == GUMBO_TAG_A && !f.link.empty()) {
         if (b.chars() > f.chars_at_entry && !b.line_empty()) b.Raw(" [" + f.link + "]");
-        b.Space();
       }
       if (IsBlock(tag)) b.Break();
     }
