@@ -19,16 +19,15 @@ int RunIndexBuild(const GlobalOptions& global, const IndexArgs& args) {
   options.corpus = args.corpus;
   options.out = args.out;
   options.batch_pages = args.batch;
-  auto progress = MakeProgress(global.verbosity());
-  progress->Begin("index", 0);
-  int64_t last = 0;
+  int64_t reported = 0;
   options.on_batch = [&](int64_t pages) {
-    progress->AddTotal("index", pages - last);
-    for (; last < pages; ++last) progress->Advance("index");
+    // A line per 100,000 pages: a big corpus shows it is moving, a small one stays quiet.
+    if (global.verbosity() != Verbosity::kQuiet && pages - reported >= 100000) {
+      reported = pages;
+      std::fprintf(stderr, "index: %lld pages...\n", static_cast<long long>(pages));
+    }
   };
   auto summary = BuildIndex(options);
-  progress->End("index");
-  progress.reset();
   if (!summary.ok()) return Fail(summary.status().message());
   const double rate = summary->seconds > 0 ? summary->pages / summary->seconds : 0;
   std::printf("index: %lld pages -> %s in %.1f s (%.0f pages/s)", static_cast<long long>(summary->pages),
