@@ -64,6 +64,8 @@ struct PageText {
 // and other blocks on their own lines; whitespace collapsed outside <pre>; links kept as
 // "anchor text [url]" with the url resolved against `base_url` (when given); javascript: and
 // same-page "#..." links kept as their text only. Output is valid UTF-8 (bad bytes become U+FFFD).
+// Cost: linear for ordinary pages; gumbo's tree builder is quadratic in nesting depth (tens of
+// thousands of unclosed elements take seconds), which browse bounds only through max_bytes.
 PageText HtmlToText(std::string_view html, std::string_view base_url = "");
 
 // `text` cut to at most `max_bytes` bytes on a UTF-8 character boundary (never splitting a
@@ -194,9 +196,10 @@ class SearchTool final : public Tool {
 };
 
 // `browse` tool, parameters {"url": string, "goal": string}. A page held in `index` (exact url)
-// is served from it; any other url is fetched: http/https only; the host is resolved and every
-// address checked (IsPrivateAddress) before connecting, the connection pinned to the checked
-// address; redirects (301/302/303/307/308) followed up to max_redirects, each target re-checked
+// is served from it; any other url is fetched: http/https only; an IP-literal host is checked
+// (IsPrivateAddress) before anything is sent, and so is the peer address of every connection
+// (HttpRequest::check_address), so a host name that resolves or rebinds to a private address is
+// refused too; redirects (301/302/303/307/308) followed up to max_redirects, each target re-checked
 // the same way; the whole fetch bounded by timeout_s and the body by max_bytes (what is past it
 // is not read, and a note says so). text/html and application/xhtml+xml go through HtmlToText;
 // text/plain is served as is; any other type is an is_error output naming it. The output is
