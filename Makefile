@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = build-essential cmake pkg-config ccache libcurl4-openssl-dev nlohmann-json3-dev \
   libsqlite3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libcpp-httplib-dev libgtest-dev libginac-dev \
-  libssl-dev zlib1g-dev libbrotli-dev bubblewrap python3 libseccomp-dev
+  libssl-dev zlib1g-dev libbrotli-dev bubblewrap python3 libseccomp-dev libgumbo-dev
 # Only `make fuzz` / `make fuzz-ci` need these: clang with libFuzzer and the sanitizer runtimes.
 FUZZ_DEB_PACKAGES = clang libclang-rt-14-dev
 FUZZ_BUILD_DIR ?= build-fuzz

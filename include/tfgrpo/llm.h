@@ -19,8 +19,10 @@
 
 namespace tfgrpo {
 
-enum class Role { kRollout, kSummary, kAdvantage, kGroupUpdate, kBatchUpdate, kJudge, kValidation };
-// "rollout", "summary", "advantage", "group_update", "batch_update", "judge", "validation".
+enum class Role { kRollout, kSummary, kAdvantage, kGroupUpdate, kBatchUpdate, kJudge, kValidation, kBrowse };
+// "rollout", "summary", "advantage", "group_update", "batch_update", "judge", "validation"
+// (practice.validation's samples), "browse" (the browse tool extracting what serves a goal from
+// a page, tools.browse.summarize).
 std::string_view RoleName(Role role);
 std::optional<Role> ParseRole(std::string_view name);
 

@@ -41,6 +41,7 @@ void AddExperiencesCommand(CLI::App& app, const GlobalOptions& global, CommandRu
 void AddServeCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);
 void AddRewardCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);  // reward_command.cpp
 void AddDataCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);    // data_command.cpp
+void AddIndexCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);   // index_command.cpp
 
 // Prints "error: <message>" to stderr and returns the exit code for that failure.
 int Fail(const std::string& message);

@@ -10,7 +10,7 @@ namespace tfgrpo {
 
 namespace {
 
-constexpr std::array<std::pair<Role, std::string_view>, 7> kRoleNames = {{
+constexpr std::array<std::pair<Role, std::string_view>, 8> kRoleNames = {{
     {Role::kRollout, "rollout"},
     {Role::kSummary, "summary"},
     {Role::kAdvantage, "advantage"},
@@ -18,6 +18,7 @@ constexpr std::array<std::pair<Role, std::string_view>, 7> kRoleNames = {{
     {Role::kBatchUpdate, "batch_update"},
     {Role::kJudge, "judge"},
     {Role::kValidation, "validation"},
+    {Role::kBrowse, "browse"},
 }};
 
 // Lenient readers: the stored JSON may come from an older or hand-edited run store, so a missing

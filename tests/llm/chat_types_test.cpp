@@ -18,7 +18,8 @@ TEST(RoleNames, EveryRoleRoundTripsAndUnknownNamesAreRejected) {
   const std::vector<std::pair<Role, std::string>> expected = {
       {Role::kRollout, "rollout"},          {Role::kSummary, "summary"},
       {Role::kAdvantage, "advantage"},      {Role::kGroupUpdate, "group_update"},
-      {Role::kBatchUpdate, "batch_update"}, {Role::kJudge, "judge"}};
+      {Role::kBatchUpdate, "batch_update"}, {Role::kJudge, "judge"},
+      {Role::kBrowse, "browse"}};
   for (const auto& [role, name] : expected) {
     EXPECT_EQ(RoleName(role), name);
     ASSERT_TRUE(ParseRole(name).has_value()) << name;

@@ -169,7 +169,8 @@ TEST(HttpChatClient, EveryRoleIsNamedInTheRoleHeader) {
   ASSERT_TRUE(server.started());
   auto client = MakeHttpChatClient(FastOptions(server.base_url()));
   const std::vector<Role> roles = {Role::kRollout,     Role::kSummary,     Role::kAdvantage,
-                                   Role::kGroupUpdate, Role::kBatchUpdate, Role::kJudge};
+                                   Role::kGroupUpdate, Role::kBatchUpdate, Role::kJudge,
+                                   Role::kBrowse};
   for (Role role : roles) ASSERT_TRUE(client->Complete(SimpleRequest(role)).ok());
   auto reqs = server.requests();
   ASSERT_EQ(reqs.size(), roles.size());

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   AddServeCommand(app, global, &runner);
   AddDataCommand(app, global, &runner);
   AddRewardCommand(app, global, &runner);
+  AddIndexCommand(app, global, &runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

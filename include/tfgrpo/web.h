@@ -1,0 +1,232 @@
+// The web-research tools: the local page index (SQLite FTS5 with bm25 ranking) and the
+// `tfgrpo index build` that fills it, HTML-to-text over gumbo, the `search` tool (local, SearXNG
+// or Serper backend) and the `browse` tool (index lookup, else a guarded fetch of the page).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tfgrpo/llm.h"
+#include "tfgrpo/status.h"
+#include "tfgrpo/tool.h"
+
+namespace tfgrpo {
+
+// ---- options (the config keys tools.search.* and tools.browse.*) ----
+
+struct SearchOptions {
+  std::string backend = "local";  // tools.search.backend: local | searxng | serper
+  int top_k = 10;                 // tools.search.top_k: results shown, at least 1
+  std::filesystem::path index;    // tools.search.index: INDEX.db (local backend; browse too)
+  std::string url;                // tools.search.url: SearXNG base URL ("http://host:8888")
+  std::string api_key_env = "SERPER_API_KEY";  // tools.search.api_key_env: Serper key's env var
+  // Not config keys: the Serper endpoint (tests point it at a loopback server) and the HTTP
+  // limits of a backend request.
+  std::string serper_url = "https://google.serper.dev";
+  double timeout_s = 30;
+  int64_t max_response_bytes = 8 << 20;
+};
+
+struct BrowseOptions {
+  int64_t max_chars = 20000;   // tools.browse.max_chars: longest page text returned (bytes)
+  bool allow_private = false;  // tools.browse.allow_private: may fetch loopback/private addresses
+  bool summarize = false;      // tools.browse.summarize: an LLM call (role "browse") keeps what serves the goal
+  // Not config keys: limits of a fetch.
+  double timeout_s = 30;                 // whole fetch, all redirects together
+  int64_t max_bytes = 5 << 20;           // body bytes read; the rest is not downloaded
+  int max_redirects = 5;
+  int64_t summarize_input_chars = 100000;  // page text the summarizing call sees
+  // Numeric addresses fetched although private ("10.1.2.3", "127.0.0.1": an internal host you
+  // trust, or a test server) while every other private address stays refused.
+  std::vector<std::string> private_allowlist;
+};
+
+// ---- HTML to text ----
+
+struct PageText {
+  std::string title;  // <title>, whitespace collapsed ("" when absent)
+  std::string text;   // readable text, one block (heading, paragraph, list item, row) per line
+  std::string canonical_url;  // <link rel="canonical" href>, resolved ("" when absent)
+};
+
+// Parses `html` with gumbo (an HTML5 parser: any input gives a tree) and returns its readable
+// text: script, style, noscript, template, svg, iframe, form controls, nav, header, footer,
+// aside (header and footer too, except inside an <article>, where they hold its title and
+// byline) and elements marked hidden / aria-hidden / role=navigation|banner|contentinfo dropped;
+// headings ("# ", "## ", ...), paragraphs, list items ("- "), table rows (cells joined by " | ")
+// and other blocks on their own lines; whitespace collapsed outside <pre>; links kept as
+// "anchor text [url]" with the url resolved against `base_url` (when given); javascript: and
+// same-page "#..." links kept as their text only. Output is valid UTF-8 (bad bytes become U+FFFD).
+// Cost: linear for ordinary pages; gumbo's tree builder is quadratic in nesting depth (tens of
+// thousands of unclosed elements take seconds), which browse bounds only through max_bytes.
+PageText HtmlToText(std::string_view html, std::string_view base_url = "");
+
+// `text` cut to at most `max_bytes` bytes on a UTF-8 character boundary (never splitting a
+// character); `*cut` tells whether anything was dropped.
+std::string CutUtf8(std::string_view text, int64_t max_bytes, bool* cut = nullptr);
+// `text` with every invalid UTF-8 sequence replaced by U+FFFD.
+std::string SanitizeUtf8(std::string_view text);
+
+// ---- URLs and addresses ----
+
+struct ParsedUrl {
+  std::string scheme;  // lower case
+  std::string host;    // lower case; IPv6 literals without brackets
+  int port = 0;        // explicit port, or 80 / 443 by scheme
+  std::string target;  // path + query ("/" when empty); the fragment is dropped
+};
+// http and https URLs only; InvalidArgument naming what is wrong otherwise.
+Result<ParsedUrl> ParseHttpUrl(std::string_view url);
+// `ref` resolved against `base` (RFC 3986 reference resolution, good enough for links and
+// Location headers); `ref` unchanged when it is absolute or `base` is not an http(s) URL.
+std::string ResolveUrl(std::string_view base, std::string_view ref);
+// True for loopback, private, link-local, unspecified, CGNAT (100.64/10), multicast and
+// reserved addresses (127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, 0/8, ::, ::1, fc00::/7,
+// fe80::/10, IPv4-mapped forms of those): what browse refuses unless allow_private. A string
+// that is not an IP literal is false.
+bool IsPrivateAddress(std::string_view ip_literal);
+
+// ---- the local index ----
+
+struct IndexBuildOptions {
+  // A JSONL file of {"url","title","text"} lines, or a folder: every *.html / *.htm file under
+  // it (recursively, in sorted path order) becomes a page with url "file://<absolute path>",
+  // title from <title> (else the file name) and text from HtmlToText.
+  std::filesystem::path corpus;
+  std::filesystem::path out;  // INDEX.db; written as OUT.partial and renamed when complete
+  int batch_pages = 2000;     // pages per transaction (bounded memory whatever the corpus size)
+  // JSONL lines: the longest accepted; a longer one is a bad line.
+  int64_t max_line_bytes = 64 << 20;
+  // Called every batch with pages indexed so far (progress); may be empty.
+  std::function<void(int64_t pages)> on_batch;
+};
+
+struct IndexBuildSummary {
+  int64_t pages = 0;             // pages in the index
+  int64_t skipped_bad = 0;       // JSONL lines that were not a usable page (see first_bad)
+  int64_t skipped_duplicate = 0; // pages whose url was already indexed (the first one is kept)
+  std::string first_bad;         // "corpus.jsonl:17: field \"url\" is missing" (first few joined by "; ")
+  double seconds = 0;
+};
+
+// Streams the corpus into a new index at options.out (replacing it). A bad JSONL line (not JSON,
+// not an object, url/title/text missing or not strings, url empty, longer than max_line_bytes)
+// is skipped and counted, its file:line kept in first_bad; blank lines are ignored. A corpus
+// that yields no page at all, a missing corpus or an unwritable output is an error.
+Result<IndexBuildSummary> BuildIndex(const IndexBuildOptions& options);
+
+struct SearchHit {
+  std::string title;
+  std::string url;
+  std::string snippet;  // the best-matching stretch of the text (~30 words)
+  double score = 0;     // local: -bm25 (higher is better); remote backends: 0
+};
+
+struct IndexedPage {
+  std::string url;
+  std::string title;
+  std::string text;
+};
+
+// An index opened read-only. Thread-safe: each call takes a connection from a small pool
+// (opening another when all are busy), so concurrent rollouts do not wait on each other.
+class SearchIndex {
+ public:
+  // NotFound when the file is missing; InvalidArgument when it is not an index we built.
+  static Result<std::shared_ptr<SearchIndex>> Open(const std::filesystem::path& path);
+  ~SearchIndex();
+
+  // Ranked by bm25 with title matches weighted above text matches. `query` is free text: it
+  // is split into words, each quoted, joined with OR (common English stop words dropped unless
+  // nothing else is left), so FTS5 syntax in it (quotes, AND/OR/NOT/NEAR, column filters, *, ^,
+  // parentheses) is searched as plain words and never errors. InvalidArgument when it holds no
+  // word at all.
+  Result<std::vector<SearchHit>> Search(std::string_view query, int top_k);
+  // The page stored under exactly `url`, or nullopt.
+  Result<std::optional<IndexedPage>> FindPage(std::string_view url);
+  int64_t page_count() const { return page_count_; }
+
+ private:
+  struct Connection;
+  explicit SearchIndex(std::filesystem::path path) : path_(std::move(path)) {}
+  Result<Connection*> Acquire();  // owned by the caller until Release
+  void Release(Connection* c);
+  std::filesystem::path path_;
+  int64_t page_count_ = 0;
+  std::mutex mu_;
+  std::vector<Connection*> idle_;
+};
+
+// The FTS5 MATCH expression Search uses for `query` ("" when it holds no word).
+std::string Fts5QueryFor(std::string_view query);
+
+// ---- the tools ----
+
+// What the search tool prints: for each hit "<n>. <title>\n   <url>\n   <snippet>\n" (snippet line
+// left out when empty), hits separated by a blank line; "No results for: <query>" when none.
+std::string FormatSearchResults(const std::vector<SearchHit>& hits, std::string_view query);
+
+// `search` tool, parameters {"query": string}. Output is FormatSearchResults of the top_k hits.
+// An empty or missing query, a backend error (HTTP status, unreachable, unusable JSON) is an
+// is_error output naming it; the backend's API key never appears in it.
+// Create fails (InvalidArgument) for an unknown backend, local without an index that opens,
+// searxng without url, serper without the key in its env var.
+class SearchTool final : public Tool {
+ public:
+  static Result<std::shared_ptr<SearchTool>> Create(const SearchOptions& options);
+  // Local backend over an already opened index (shared with browse).
+  SearchTool(SearchOptions options, std::shared_ptr<SearchIndex> index);
+  const ToolSpec& spec() const override { return spec_; }
+  Result<ToolOutput> Run(const nlohmann::json& arguments) override;
+  // The backend query itself, for callers other than the model.
+  Result<std::vector<SearchHit>> Search(std::string_view query);
+
+ private:
+  SearchOptions options_;
+  std::shared_ptr<SearchIndex> index_;
+  std::string api_key_;  // serper only
+  ToolSpec spec_;
+};
+
+// `browse` tool, parameters {"url": string, "goal": string}. A page held in `index` (exact url)
+// is served from it; any other url is fetched: http/https only; an IP-literal host is checked
+// (IsPrivateAddress) before anything is sent, and so is the peer address of every connection
+// (HttpRequest::check_address), so a host name that resolves or rebinds to a private address is
+// refused too; redirects (301/302/303/307/308) followed up to max_redirects, each target re-checked
+// the same way; the whole fetch bounded by timeout_s and the body by max_bytes (what is past it
+// is not read, and a note says so). text/html and application/xhtml+xml go through HtmlToText;
+// text/plain is served as is; any other type is an is_error output naming it. The output is
+// "Title: <title>\nURL: <final url>\n\n<text>" cut to max_chars with a note giving the full
+// length. With summarize, one LLM call (Role::kBrowse, temperature 0) gets the goal and the page
+// text and its reply is returned instead; when that call fails the cut text is returned with a
+// note (kUnauthorized and kCancelled fail the call).
+// Every refusal (scheme, private address, too many redirects, HTTP error status, timeout,
+// unreachable) is an is_error output naming the url and the reason.
+class BrowseTool final : public Tool {
+ public:
+  // `index` may be null (no local pages); `summarizer` is needed only when options.summarize
+  // (Create-time check: InvalidArgument when summarize is set without one). Both must outlive
+  // the tool.
+  static Result<std::shared_ptr<BrowseTool>> Create(const BrowseOptions& options,
+                                                    std::shared_ptr<SearchIndex> index,
+                                                    ChatClient* summarizer = nullptr);
+  const ToolSpec& spec() const override { return spec_; }
+  Result<ToolOutput> Run(const nlohmann::json& arguments) override;
+
+ private:
+  BrowseTool(BrowseOptions options, std::shared_ptr<SearchIndex> index, ChatClient* summarizer);
+  Result<ToolOutput> Summarize(const std::string& url, const std::string& goal, const std::string& page);
+  BrowseOptions options_;
+  std::shared_ptr<SearchIndex> index_;
+  ChatClient* summarizer_;
+  ToolSpec spec_;
+};
+
+}  // namespace tfgrpo
