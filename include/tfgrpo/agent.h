@@ -23,9 +23,11 @@ ToolSpec PythonToolSpec();
 Result<std::shared_ptr<Tool>> MakePythonTool(const ToolsConfig& tools);
 
 // The tools a config's rollouts may call: in agent mode the built-in tools of tools.enabled, in
-// that order; none in prompt mode. InvalidArgument naming the tool when tools.enabled lists one
-// this build does not provide.
-Result<ToolRegistry> MakeToolsFor(const Config& config);
+// that order, then the tools of every tools.mcp server (connected here, started once for the
+// run, stopped when the registry's last copy goes); none in prompt mode. `client` is what the
+// browse tool's summarizing call (tools.browse.summarize, role browse) goes through. Errors name
+// the tool or server: a search index that does not open, an MCP server that cannot start, ...
+Result<ToolRegistry> MakeToolsFor(const Config& config, ChatClient* client = nullptr);
 
 struct RolloutSpec {
   std::string system_prompt;  // instructions + rendered library (byte-identical within a step)

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,6 +52,33 @@ struct TaskConfig {
   int math_precision = 6;  // task.math.precision: significant digits a decimal answer must agree to
 };
 
+// One entry of tools.mcp: an MCP server whose tools the agent is offered (docs/mcp.md). Exactly
+// one of `command` (stdio) and `url` (streamable HTTP).
+struct McpServerConfig {
+  std::string name;                                // [A-Za-z0-9_-]{1,64}; used in errors and prefixes
+  std::vector<std::string> command;                // stdio: argv, command[0] looked up on PATH
+  std::map<std::string, std::string> env;          // stdio: added to (overriding) our environment
+  std::vector<std::string> allow;                  // server tool names to offer; empty = all
+  std::string url;                                 // streamable HTTP endpoint (http:// or https://)
+  std::map<std::string, std::string> headers_env;  // HTTP header name -> env var holding its value
+};
+
+// tools.search: the `search` tool's backend.
+struct SearchConfig {
+  std::string backend = "local";  // local (an index built by `tfgrpo index build`) | searxng | serper
+  int top_k = 10;
+  std::filesystem::path index;    // local: INDEX.db (also where `browse` looks pages up first)
+  std::string url;                // searxng: its base URL
+  std::string api_key_env = "SERPER_API_KEY";  // serper: the env var holding the key
+};
+
+// tools.browse: the `browse` tool.
+struct BrowseConfig {
+  int64_t max_chars = 20000;   // page text returned, at most (bytes, cut on a character)
+  bool allow_private = false;  // may fetch loopback, private and link-local addresses
+  bool summarize = false;      // an LLM call (role browse) first keeps what serves the goal
+};
+
 struct ToolsConfig {
   std::string sandbox = "bwrap";  // bwrap | none (runs tool code unsandboxed, with a warning)
   double timeout_s = 30;          // wall-clock limit per tool call
@@ -59,6 +87,9 @@ struct ToolsConfig {
   // Agent mode: the built-in tools offered to the model, in this order (python, search, browse);
   // empty = none (an agent that uses only MCP tools, or answers directly).
   std::vector<std::string> enabled = {"python"};
+  std::vector<McpServerConfig> mcp;  // agent mode: MCP servers whose tools are offered too
+  SearchConfig search;
+  BrowseConfig browse;
 };
 
 // practice.validation: each step's candidate library is scored on held-out tasks and kept only

@@ -12,21 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tfgrpo/config.h"
 #include "tfgrpo/status.h"
 #include "tfgrpo/tool.h"
 
 namespace tfgrpo {
 
-// One entry of `tools.mcp` in the run config. Exactly one of `command` (stdio) and `url`
-// (streamable HTTP) is set.
-struct McpServerConfig {
-  std::string name;                            // [A-Za-z0-9_-]{1,64}; used in errors and prefixes
-  std::vector<std::string> command;            // stdio: argv, command[0] looked up on PATH
-  std::map<std::string, std::string> env;      // stdio: added to (overriding) our environment
-  std::vector<std::string> allow;              // server tool names to offer; empty = all
-  std::string url;                             // streamable HTTP endpoint (http:// or https://)
-  std::map<std::string, std::string> headers_env;  // HTTP header name -> env var holding its value
-};
+// McpServerConfig (one entry of `tools.mcp`) is declared in config.h.
 
 // InvalidArgument naming the server and the field: empty or malformed name, neither or both of
 // command/url, an empty command[0], a url that is not http(s), an empty header or variable name.

@@ -1,6 +1,10 @@
 // The built-in tools: python on the sandbox, and the one table MakeToolsFor builds
 // tools.enabled from.
+#include <set>
+
 #include "tfgrpo/agent.h"
+#include "tfgrpo/mcp.h"
+#include "tfgrpo/web.h"
 #include "tfgrpo/sandbox.h"
 #include "tfgrpo/util.h"
 
@@ -36,22 +40,77 @@ class SandboxedPython : public Tool {
   std::unique_ptr<PythonSandbox> sandbox_;
 };
 
-using ToolFactory = Result<std::shared_ptr<Tool>> (*)(const Config& config);
+// What the built-in tools of one run share: the page index (search and browse use one) and the
+// client the browse tool's summarizing call goes through.
+struct BuiltinContext {
+  const Config& config;
+  ChatClient* client = nullptr;
+  std::shared_ptr<SearchIndex> index;  // opened on first use
+  Result<std::shared_ptr<SearchIndex>> Index() {
+    if (index) return index;
+    if (config.tools.search.index.empty()) return std::shared_ptr<SearchIndex>();
+    auto opened = SearchIndex::Open(config.tools.search.index);
+    if (!opened.ok()) return opened.status().WithContext("tools.search.index");
+    index = *opened;
+    return index;
+  }
+};
 
-Result<std::shared_ptr<Tool>> MakePythonFromConfig(const Config& config) {
-  return MakePythonTool(config.tools);
+using ToolFactory = Result<std::shared_ptr<Tool>> (*)(BuiltinContext& context);
+
+Result<std::shared_ptr<Tool>> MakePythonFromConfig(BuiltinContext& context) {
+  return MakePythonTool(context.config.tools);
 }
 
-// The built-in tools by tools.enabled name (config.cpp knows the same names). A null factory is a
-// tool this build does not provide yet.
+SearchOptions SearchOptionsFrom(const SearchConfig& c) {
+  SearchOptions o;
+  o.backend = c.backend;
+  o.top_k = c.top_k;
+  o.index = c.index;
+  o.url = c.url;
+  o.api_key_env = c.api_key_env;
+  return o;
+}
+
+Result<std::shared_ptr<Tool>> MakeSearchFromConfig(BuiltinContext& context) {
+  const SearchOptions options = SearchOptionsFrom(context.config.tools.search);
+  if (options.backend == "local") {
+    if (options.index.empty())
+      return Status::InvalidArgument(
+          "tools.search.index: the local search backend needs an index (build one with `tfgrpo index build`)");
+    auto index = context.Index();
+    if (!index.ok()) return index.status();
+    return std::shared_ptr<Tool>(std::make_shared<SearchTool>(options, *index));
+  }
+  auto tool = SearchTool::Create(options);
+  if (!tool.ok()) return tool.status().WithContext("tools.search");
+  return std::shared_ptr<Tool>(std::move(tool).value());
+}
+
+Result<std::shared_ptr<Tool>> MakeBrowseFromConfig(BuiltinContext& context) {
+  const BrowseConfig& c = context.config.tools.browse;
+  BrowseOptions options;
+  options.max_chars = c.max_chars;
+  options.allow_private = c.allow_private;
+  options.summarize = c.summarize;
+  auto index = context.Index();
+  if (!index.ok()) return index.status();
+  if (c.summarize && context.client == nullptr)
+    return Status::InvalidArgument("tools.browse.summarize: needs a model client (internal: none was given)");
+  auto tool = BrowseTool::Create(options, *index, context.client);
+  if (!tool.ok()) return tool.status().WithContext("tools.browse");
+  return std::shared_ptr<Tool>(std::move(tool).value());
+}
+
+// The built-in tools by tools.enabled name (config.cpp knows the same names).
 struct BuiltinTool {
   const char* name;
   ToolFactory make;
 };
 constexpr BuiltinTool kBuiltinTools[] = {
     {"python", &MakePythonFromConfig},
-    {"search", nullptr},
-    {"browse", nullptr},
+    {"search", &MakeSearchFromConfig},
+    {"browse", &MakeBrowseFromConfig},
 };
 
 }  // namespace
@@ -81,9 +140,11 @@ Result<std::shared_ptr<Tool>> MakePythonTool(const ToolsConfig& tools) {
   return std::shared_ptr<Tool>(std::make_shared<SandboxedPython>(std::move(sandbox).value()));
 }
 
-Result<ToolRegistry> MakeToolsFor(const Config& config) {
+Result<ToolRegistry> MakeToolsFor(const Config& config, ChatClient* client) {
   ToolRegistry registry;
   if (config.task.mode != "agent") return registry;
+  BuiltinContext context{config, client, nullptr};
+  std::set<std::string> taken;
   for (const std::string& name : config.tools.enabled) {
     const BuiltinTool* builtin = nullptr;
     for (const BuiltinTool& b : kBuiltinTools) {
@@ -92,12 +153,19 @@ Result<ToolRegistry> MakeToolsFor(const Config& config) {
     if (builtin == nullptr) {
       return Status::InvalidArgument("tools.enabled: unknown tool '" + name + "'");
     }
-    if (builtin->make == nullptr) {
-      return Status::InvalidArgument("tools.enabled: '" + name + "' is not available in this build");
-    }
-    auto tool = builtin->make(config);
+    auto tool = builtin->make(context);
     if (!tool.ok()) return tool.status();
     if (Status s = registry.Add(std::move(tool).value()); !s.ok()) return s.WithContext("tools.enabled");
+    taken.insert(name);
+  }
+  if (!config.tools.mcp.empty()) {
+    McpOptions options;
+    options.call_timeout_s = config.tools.timeout_s;
+    // The servers live as long as the tools that call them (the registry's copies).
+    auto mcp = ConnectMcpServers(config.tools.mcp, taken, options);
+    if (!mcp.ok()) return mcp.status().WithContext("tools.mcp");
+    for (auto& tool : mcp->tools)
+      if (Status s = registry.Add(std::move(tool)); !s.ok()) return s.WithContext("tools.mcp");
   }
   return registry;
 }

@@ -353,7 +353,76 @@ class ConfigParser {
         {"memory_mb", [this, &tc](auto& v, auto& p) { return ReadInt(v, p, &tc.memory_mb); }},
         {"allow_subprocess", [this, &tc](auto& v, auto& p) { return ReadBool(v, p, &tc.allow_subprocess); }},
         {"enabled", [this, &tc](auto& v, auto& p) { return ReadToolNames(v, p, &tc.enabled); }},
+        {"mcp", [this, &tc](auto& v, auto& p) { return ReadMcpServers(v, p, &tc.mcp); }},
+        {"search",
+         [this, &tc](auto& v, auto& p) {
+           SearchConfig& sc = tc.search;
+           return ReadMapping(
+               v, p,
+               {{"backend", [this, &sc](auto& v2, auto& p2) { return ReadString(v2, p2, &sc.backend); }},
+                {"top_k", [this, &sc](auto& v2, auto& p2) { return ReadInt(v2, p2, &sc.top_k); }},
+                {"index", [this, &sc](auto& v2, auto& p2) { return ReadPath(v2, p2, &sc.index); }},
+                {"url", [this, &sc](auto& v2, auto& p2) { return ReadString(v2, p2, &sc.url); }},
+                {"api_key_env", [this, &sc](auto& v2, auto& p2) { return ReadString(v2, p2, &sc.api_key_env); }}});
+         }},
+        {"browse",
+         [this, &tc](auto& v, auto& p) {
+           BrowseConfig& bc = tc.browse;
+           return ReadMapping(
+               v, p,
+               {{"max_chars",
+                 [this, &bc](auto& v2, auto& p2) {
+                   int n = 0;
+                   Status s = ReadInt(v2, p2, &n);
+                   bc.max_chars = n;
+                   return s;
+                 }},
+                {"allow_private", [this, &bc](auto& v2, auto& p2) { return ReadBool(v2, p2, &bc.allow_private); }},
+                {"summarize", [this, &bc](auto& v2, auto& p2) { return ReadBool(v2, p2, &bc.summarize); }}});
+         }},
     };
+  }
+
+  Status ReadStringMap(const YAML::Node& v, const std::string& path, std::map<std::string, std::string>* out) {
+    if (!v.IsMap()) return TypeError(v, path, "a mapping of names to strings");
+    out->clear();
+    for (const auto& kv : v) {
+      std::string key, value;
+      if (Status s = ReadString(kv.first, path, &key); !s.ok()) return s;
+      if (Status s = ReadString(kv.second, path + "." + key, &value); !s.ok()) return s;
+      (*out)[key] = value;
+    }
+    return Status::Ok();
+  }
+
+  // tools.mcp: a list of servers, each a mapping; errors name the entry ("tools.mcp[1].command").
+  Status ReadMcpServers(const YAML::Node& v, const std::string& path, std::vector<McpServerConfig>* out) {
+    if (!v.IsSequence()) return TypeError(v, path, "a list of MCP servers ({name, command or url, ...})");
+    out->clear();
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string item = path + "[" + std::to_string(i) + "]";
+      McpServerConfig server;
+      Status s = ReadMapping(
+          v[i], item,
+          {{"name", [this, &server](auto& v2, auto& p2) { return ReadString(v2, p2, &server.name); }},
+           {"command", [this, &server](auto& v2, auto& p2) { return ReadStringList(v2, p2, &server.command); }},
+           {"env", [this, &server](auto& v2, auto& p2) { return ReadStringMap(v2, p2, &server.env); }},
+           {"allow", [this, &server](auto& v2, auto& p2) { return ReadStringList(v2, p2, &server.allow); }},
+           {"url", [this, &server](auto& v2, auto& p2) { return ReadString(v2, p2, &server.url); }},
+           {"headers_env",
+            [this, &server](auto& v2, auto& p2) { return ReadStringMap(v2, p2, &server.headers_env); }}});
+      if (!s.ok()) return s;
+      if (!v[i].IsMap()) return TypeError(v[i], item, "a mapping {name, command or url, ...}");
+      const std::string where = At(v[i].Mark()) + ": " + item + ": ";
+      if (Trim(server.name).empty()) return Status::InvalidArgument(where + "needs a name");
+      if (server.command.empty() == server.url.empty())
+        return Status::InvalidArgument(where + "needs exactly one of command (stdio) and url (streamable HTTP)");
+      for (const auto& other : *out)
+        if (other.name == server.name)
+          return Status::InvalidArgument(where + "server name '" + server.name + "' is used twice");
+      out->push_back(std::move(server));
+    }
+    return Status::Ok();
   }
 
   // tools.enabled: built-in tool names, each once; an unknown one is named at its own line.
@@ -573,6 +642,9 @@ class ConfigParser {
             : RangeError("practice.validation.tolerance", "must be at least 0 (a reward difference)",
                          nlohmann::json(config_.practice.validation.tolerance).dump()),
         CheckBudget(),
+        one_of("tools.search.backend", config_.tools.search.backend, {"local", "searxng", "serper"}),
+        at_least("tools.search.top_k", config_.tools.search.top_k, 1),
+        at_least("tools.browse.max_chars", config_.tools.browse.max_chars, 100),
         temperature_in_range("eval.temperature", config_.eval.temperature),
     };
     for (const Status& s : checks) {
@@ -602,7 +674,7 @@ class ConfigParser {
 
   void ResolvePaths(const fs::path& source) {
     for (fs::path* p : {&config_.data.train, &config_.data.eval, &config_.task.reward_file,
-                        &config_.practice.validation.data}) {
+                        &config_.practice.validation.data, &config_.tools.search.index}) {
       if (!p->empty() && p->is_relative()) *p = source.parent_path() / *p;
     }
   }

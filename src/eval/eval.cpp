@@ -134,7 +134,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   if (!prompts.ok()) return prompts.status();
   auto reward = MakeRewardFor(config, &client, *prompts);
   if (!reward.ok()) return reward.status();
-  auto made_tools = MakeToolsFor(config);
+  auto made_tools = MakeToolsFor(config, &client);
   if (!made_tools.ok()) return made_tools.status();
   const ToolRegistry tools = std::move(made_tools).value();
 

@@ -282,7 +282,7 @@ Status Trainer::Prepare() {
   auto reward = MakeRewardFor(config_, client_.get(), prompts_);
   if (!reward.ok()) return reward.status();
   reward_ = std::move(reward).value();
-  auto tools = MakeToolsFor(config_);
+  auto tools = MakeToolsFor(config_, client_.get());
   if (!tools.ok()) return tools.status();
   tools_ = std::move(tools).value();
   pool_ = std::make_unique<ThreadPool>(config_.model.concurrency);

@@ -2,7 +2,11 @@
 // sandbox (issue 7, finding 14); its arguments; and MakeToolsFor building tools.enabled.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "test_util.h"
 #include "tfgrpo/agent.h"
+#include "tfgrpo/web.h"
 #include "tfgrpo/config.h"
 
 namespace tfgrpo {
@@ -96,16 +100,63 @@ TEST(MakeToolsFor, BuildsTheEnabledBuiltInToolsInAgentModeOnly) {
   EXPECT_TRUE(prompt_tools->empty());
 }
 
-TEST(MakeToolsFor, NamesABuiltInToolThisBuildDoesNotProvide) {
-  for (const std::string name : {"search", "browse"}) {
-    auto made = MakeToolsFor(AgentConfig({"python", name}));
-    ASSERT_FALSE(made.ok()) << name;
-    EXPECT_EQ(made.status().code(), Status::Code::kInvalidArgument);
-    EXPECT_EQ(made.status().message(), "tools.enabled: '" + name + "' is not available in this build");
-  }
+TEST(MakeToolsFor, BuildsSearchAndBrowseOverOneIndexAndNamesWhatIsMissing) {
+  tfgrpo::testing::TempDir dir;
+  std::ofstream(dir / "corpus.jsonl")
+      << R"({"url": "https://example.org/owls", "title": "Owls", "text": "Owls hunt at night."})" << "\n";
+  IndexBuildOptions build;
+  build.corpus = dir / "corpus.jsonl";
+  build.out = dir / "index.db";
+  ASSERT_TRUE(BuildIndex(build).ok());
+
+  Config config = AgentConfig({"search", "browse"});
+  auto missing = MakeToolsFor(config);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("tools.search.index"), std::string::npos) << missing.status().ToString();
+
+  config.tools.search.index = dir / "index.db";
+  auto made = MakeToolsFor(config);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  ASSERT_EQ(made->tools().size(), 2u);
+  auto found = made->Find("search")->Run({{"query", "owls night"}});
+  ASSERT_TRUE(found.ok());
+  EXPECT_NE(found->text.find("https://example.org/owls"), std::string::npos) << found->text;
+  auto page = made->Find("browse")->Run({{"url", "https://example.org/owls"}, {"goal", "what owls do"}});
+  ASSERT_TRUE(page.ok());
+  EXPECT_FALSE(page->is_error) << page->text;
+  EXPECT_NE(page->text.find("Owls hunt at night."), std::string::npos) << page->text;
+
+  config.tools.search.index = dir / "no-such.db";
+  auto bad_index = MakeToolsFor(config);
+  ASSERT_FALSE(bad_index.ok());
+  EXPECT_NE(bad_index.status().message().find("tools.search.index"), std::string::npos);
+
   auto unknown = MakeToolsFor(AgentConfig({"calculator"}));
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("'calculator'"), std::string::npos) << unknown.status().message();
+}
+
+TEST(MakeToolsFor, AddsTheToolsOfEveryMcpServerAfterTheBuiltIns) {
+  Config config = AgentConfig({"python"});
+  McpServerConfig server;
+  server.name = "fake";
+  server.command = {"python3", std::string(TFGRPO_SOURCE_DIR) + "/tests/mcp/fake_mcp_server.py", "--tools", "echo,python"};
+  config.tools.mcp.push_back(server);
+  auto made = MakeToolsFor(config);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  ASSERT_EQ(made->tools().size(), 3u);
+  EXPECT_EQ(made->tools()[0]->spec().name, "python");
+  EXPECT_NE(made->Find("echo"), nullptr);
+  EXPECT_NE(made->Find("fake_python"), nullptr);  // clashes with the built-in: prefixed
+  auto echoed = made->Find("echo")->Run({{"text", "hello"}});
+  ASSERT_TRUE(echoed.ok());
+  EXPECT_NE(echoed->text.find("hello"), std::string::npos) << echoed->text;
+
+  config.tools.mcp[0].command = {"/nonexistent/mcp-server"};
+  auto broken = MakeToolsFor(config);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(broken.status().message().find("tools.mcp"), std::string::npos) << broken.status().ToString();
+  EXPECT_NE(broken.status().message().find("fake"), std::string::npos) << broken.status().ToString();
 }
 
 }  // namespace

@@ -576,5 +576,42 @@ TEST_F(ConfigTest, ValidationAndBudgetSectionsParseAndAreChecked) {
               HasSubstr("budget.price_per_mtok.prompt: must be at least 0"));
 }
 
+TEST_F(ConfigTest, McpSearchAndBrowseSectionsParse) {
+  auto c = ParseConfig(std::string(kMinimal) +
+                           "task:\n  mode: agent\n"
+                           "tools:\n  enabled: [search, browse]\n"
+                           "  search: {backend: local, top_k: 5, index: idx/pages.db}\n"
+                           "  browse: {max_chars: 5000, allow_private: true, summarize: true}\n"
+                           "  mcp:\n"
+                           "    - name: everything\n"
+                           "      command: [npx, -y, \"@modelcontextprotocol/server-everything\"]\n"
+                           "      env: {KEY: value}\n"
+                           "      allow: [get-sum, echo]\n"
+                           "    - name: remote\n"
+                           "      url: http://127.0.0.1:3001/mcp\n"
+                           "      headers_env: {Authorization: MCP_TOKEN}\n",
+                       "dir/config.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->tools.search.top_k, 5);
+  EXPECT_EQ(c->tools.search.index, fs::path("dir/idx/pages.db"));
+  EXPECT_EQ(c->tools.browse.max_chars, 5000);
+  EXPECT_TRUE(c->tools.browse.allow_private && c->tools.browse.summarize);
+  ASSERT_EQ(c->tools.mcp.size(), 2u);
+  EXPECT_EQ(c->tools.mcp[0].command.size(), 3u);
+  EXPECT_EQ(c->tools.mcp[0].env.at("KEY"), "value");
+  EXPECT_EQ(c->tools.mcp[0].allow, (std::vector<std::string>{"get-sum", "echo"}));
+  EXPECT_EQ(c->tools.mcp[1].url, "http://127.0.0.1:3001/mcp");
+  EXPECT_EQ(c->tools.mcp[1].headers_env.at("Authorization"), "MCP_TOKEN");
+
+  EXPECT_THAT(Error(std::string(kMinimal) + "tools:\n  mcp:\n    - name: a\n"),
+              HasSubstr("tools.mcp[0]: needs exactly one of command (stdio) and url (streamable HTTP)"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "tools:\n  mcp:\n    - name: a\n      comand: [x]\n"),
+              HasSubstr("unknown key 'tools.mcp[0].comand'; did you mean 'command'?"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "tools:\n  mcp:\n    - {name: a, url: http://x}\n    - {name: a, url: http://y}\n"),
+              HasSubstr("server name 'a' is used twice"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "tools:\n  search: {backend: google}\n"),
+              HasSubstr("tools.search.backend: expected one of local, searxng, serper, got 'google'"));
+}
+
 }  // namespace
 }  // namespace tfgrpo
