@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,17 @@
 #include "tfgrpo/status.h"
 
 namespace tfgrpo {
+
+// The string-valued settings, parsed once into enums. Name() gives the YAML spelling (used in
+// the fingerprint and in messages).
+enum class TaskMode { kPrompt, kAgent };
+enum class RewardKind { kMath, kExact, kJudge, kPython, kCommand };
+enum class ToolProtocol { kNative, kText };
+enum class SandboxMode { kBwrap, kNone };
+std::string_view Name(TaskMode mode);          // "prompt" | "agent"
+std::string_view Name(RewardKind kind);        // "math" | "exact" | "judge" | "python" | "command"
+std::string_view Name(ToolProtocol protocol);  // "native" | "text"
+std::string_view Name(SandboxMode mode);       // "bwrap" | "none"
 
 struct ModelConfig {
   std::string base_url;
@@ -36,12 +48,12 @@ struct DataConfig {
 };
 
 struct TaskConfig {
-  std::string mode = "prompt";  // prompt: one answer per rollout | agent: a ReAct loop with tools
-  std::string reward = "math";  // math | exact | judge | python | command
+  TaskMode mode = TaskMode::kPrompt;  // prompt: one answer per rollout | agent: a ReAct loop with tools
+  RewardKind reward = RewardKind::kMath;
   std::string instructions = "Solve the problem. Put the final answer in \\boxed{}.";
   int max_turns = 50;                    // agent: model calls per rollout
   double timeout_s = 1800;               // agent: wall time per rollout
-  std::string tool_protocol = "native";  // agent: native (OpenAI tools) | text (```python blocks)
+  ToolProtocol tool_protocol = ToolProtocol::kNative;  // agent: native (OpenAI tools) | text (fenced blocks)
   // reward python: the file (resolved against the config's folder) and the function in it.
   std::filesystem::path reward_file;
   std::string reward_function = "verify";
@@ -80,7 +92,7 @@ struct BrowseConfig {
 };
 
 struct ToolsConfig {
-  std::string sandbox = "bwrap";  // bwrap | none (runs tool code unsandboxed, with a warning)
+  SandboxMode sandbox = SandboxMode::kBwrap;  // none runs tool code unsandboxed, with a warning
   double timeout_s = 30;          // wall-clock limit per tool call
   int memory_mb = 2048;           // memory of one tool call, all its processes together
   bool allow_subprocess = false;  // false: tool code cannot start processes (seccomp)

@@ -131,18 +131,18 @@ ToolSpec PythonToolSpec() {
 
 Result<std::shared_ptr<Tool>> MakePythonTool(const ToolsConfig& tools) {
   SandboxOptions options;
-  options.mode = tools.sandbox;
+  options.mode = std::string(Name(tools.sandbox));
   options.wall_timeout_s = tools.timeout_s;
   options.memory_bytes = static_cast<uint64_t>(tools.memory_mb) << 20;
   options.allow_subprocess = tools.allow_subprocess;
   auto sandbox = PythonSandbox::Create(options);
-  if (!sandbox.ok()) return sandbox.status().WithContext("tools.sandbox: " + tools.sandbox);
+  if (!sandbox.ok()) return sandbox.status().WithContext("tools.sandbox: " + std::string(Name(tools.sandbox)));
   return std::shared_ptr<Tool>(std::make_shared<SandboxedPython>(std::move(sandbox).value()));
 }
 
 Result<ToolRegistry> MakeToolsFor(const Config& config, ChatClient* client) {
   ToolRegistry registry;
-  if (config.task.mode != "agent") return registry;
+  if (config.task.mode != TaskMode::kAgent) return registry;
   BuiltinContext context{config, client, nullptr};
   std::set<std::string> taken;
   for (const std::string& name : config.tools.enabled) {

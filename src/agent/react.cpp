@@ -230,11 +230,7 @@ std::string OutputLabel(const std::string& name) {
 
 Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
                                     const TaskConfig& task, const ToolRegistry* tools) {
-  const bool native = task.tool_protocol == "native";
-  if (!native && task.tool_protocol != "text") {
-    return Status::InvalidArgument("task.tool_protocol: expected native or text, got '" +
-                                   task.tool_protocol + "'");
-  }
+  const bool native = task.tool_protocol == ToolProtocol::kNative;
   if (task.max_turns < 1) {
     return Status::InvalidArgument("task.max_turns: expected at least 1, got " +
                                    std::to_string(task.max_turns));

@@ -7,7 +7,7 @@ namespace tfgrpo {
 
 Result<RolloutOutcome> RunRollout(ChatClient& client, const RolloutSpec& spec, const TaskConfig& task,
                                   const ToolRegistry* tools) {
-  if (task.mode == "agent") return agent_internal::RunAgentLoop(client, spec, task, tools);
+  if (task.mode == TaskMode::kAgent) return agent_internal::RunAgentLoop(client, spec, task, tools);
 
   ChatRequest req;
   req.role = spec.role;

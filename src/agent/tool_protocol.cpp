@@ -90,7 +90,7 @@ std::string TextToolProtocolInstructions(const ToolRegistry& tools) {
 }
 
 std::string RolloutInstructions(const TaskConfig& task, const ToolRegistry* tools) {
-  if (task.mode == "agent" && task.tool_protocol == "text" && tools != nullptr && !tools->empty())
+  if (task.mode == TaskMode::kAgent && task.tool_protocol == ToolProtocol::kText && tools != nullptr && !tools->empty())
     return task.instructions + "\n\n" + TextToolProtocolInstructions(*tools);
   return task.instructions;
 }

@@ -76,6 +76,27 @@ std::string GetEnv(const char* name) {
   return v ? std::string(v) : std::string();
 }
 
+template <typename E>
+struct EnumName {
+  E value;
+  const char* name;
+};
+constexpr EnumName<TaskMode> kTaskModes[] = {{TaskMode::kPrompt, "prompt"}, {TaskMode::kAgent, "agent"}};
+constexpr EnumName<RewardKind> kRewardKinds[] = {{RewardKind::kMath, "math"},
+                                                 {RewardKind::kExact, "exact"},
+                                                 {RewardKind::kJudge, "judge"},
+                                                 {RewardKind::kPython, "python"},
+                                                 {RewardKind::kCommand, "command"}};
+constexpr EnumName<ToolProtocol> kToolProtocols[] = {{ToolProtocol::kNative, "native"}, {ToolProtocol::kText, "text"}};
+constexpr EnumName<SandboxMode> kSandboxModes[] = {{SandboxMode::kBwrap, "bwrap"}, {SandboxMode::kNone, "none"}};
+
+template <typename E, size_t N>
+std::string_view NameIn(const EnumName<E> (&table)[N], E value) {
+  for (const auto& entry : table)
+    if (entry.value == value) return entry.name;
+  return "?";
+}
+
 // A known key of one mapping and how to read its value.
 struct Field {
   const char* name;
@@ -184,6 +205,21 @@ class ConfigParser {
     }
     *out = v.Scalar();
     return Status::Ok();
+  }
+  // One of `table`'s names; anything else is an error listing them.
+  template <typename E, size_t N>
+  Status ReadEnum(const YAML::Node& v, const std::string& path, const EnumName<E> (&table)[N], E* out) {
+    std::string text;
+    if (Status s = ReadString(v, path, &text); !s.ok()) return s;
+    std::string list;
+    for (const auto& entry : table) {
+      if (text == entry.name) {
+        *out = entry.value;
+        return Status::Ok();
+      }
+      list += (list.empty() ? "" : ", ") + std::string(entry.name);
+    }
+    return Status::InvalidArgument(At(v.Mark()) + ": " + path + ": expected one of " + list + ", got '" + text + "'");
   }
   Status ReadPath(const YAML::Node& v, const std::string& path, fs::path* out) {
     if (v.IsNull()) {
@@ -319,12 +355,12 @@ class ConfigParser {
   std::vector<Field> TaskFields() {
     TaskConfig& t = config_.task;
     return {
-        {"mode", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.mode); }},
-        {"reward", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.reward); }},
+        {"mode", [this, &t](auto& v, auto& p) { return ReadEnum(v, p, kTaskModes, &t.mode); }},
+        {"reward", [this, &t](auto& v, auto& p) { return ReadEnum(v, p, kRewardKinds, &t.reward); }},
         {"instructions", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.instructions); }},
         {"max_turns", [this, &t](auto& v, auto& p) { return ReadInt(v, p, &t.max_turns); }},
         {"timeout_s", [this, &t](auto& v, auto& p) { return ReadDouble(v, p, &t.timeout_s); }},
-        {"tool_protocol", [this, &t](auto& v, auto& p) { return ReadString(v, p, &t.tool_protocol); }},
+        {"tool_protocol", [this, &t](auto& v, auto& p) { return ReadEnum(v, p, kToolProtocols, &t.tool_protocol); }},
         {"reward_file",
          [this, &t](auto& v, auto& p) {
            std::string text;
@@ -348,7 +384,7 @@ class ConfigParser {
   std::vector<Field> ToolsFields() {
     ToolsConfig& tc = config_.tools;
     return {
-        {"sandbox", [this, &tc](auto& v, auto& p) { return ReadString(v, p, &tc.sandbox); }},
+        {"sandbox", [this, &tc](auto& v, auto& p) { return ReadEnum(v, p, kSandboxModes, &tc.sandbox); }},
         {"timeout_s", [this, &tc](auto& v, auto& p) { return ReadDouble(v, p, &tc.timeout_s); }},
         {"memory_mb", [this, &tc](auto& v, auto& p) { return ReadInt(v, p, &tc.memory_mb); }},
         {"allow_subprocess", [this, &tc](auto& v, auto& p) { return ReadBool(v, p, &tc.allow_subprocess); }},
@@ -593,14 +629,12 @@ class ConfigParser {
         non_empty("data.problem_key", config_.data.problem_key),
         non_empty("data.answer_key", config_.data.answer_key),
         at_least("data.max_task_bytes", config_.data.max_task_bytes, 1),
-        one_of("task.mode", config_.task.mode, {"prompt", "agent"}),
-        one_of("task.reward", config_.task.reward, {"math", "exact", "judge", "python", "command"}),
-        config_.task.reward != "python" || !config_.task.reward_file.empty()
+        config_.task.reward != RewardKind::kPython || !config_.task.reward_file.empty()
             ? Status::Ok()
             : Status::InvalidArgument(AtKey("task.reward") +
                                       ": task.reward_file: required when task.reward is \"python\" (the .py "
                                       "file holding the reward function, relative to the config file)"),
-        config_.task.reward != "command" || !config_.task.reward_command.empty()
+        config_.task.reward != RewardKind::kCommand || !config_.task.reward_command.empty()
             ? Status::Ok()
             : Status::InvalidArgument(AtKey("task.reward") +
                                       ": task.reward_command: required when task.reward is \"command\" (a "
@@ -617,12 +651,10 @@ class ConfigParser {
         config_.task.timeout_s > 0 ? Status::Ok()
                                    : RangeError("task.timeout_s", "must be greater than 0",
                                                 nlohmann::json(config_.task.timeout_s).dump()),
-        one_of("task.tool_protocol", config_.task.tool_protocol, {"native", "text"}),
         config_.task.math_precision >= 1 && config_.task.math_precision <= 15
             ? Status::Ok()
             : RangeError("task.math.precision", "must be between 1 and 15 (significant digits)",
                          std::to_string(config_.task.math_precision)),
-        one_of("tools.sandbox", config_.tools.sandbox, {"bwrap", "none"}),
         config_.tools.timeout_s > 0 ? Status::Ok()
                                     : RangeError("tools.timeout_s", "must be greater than 0",
                                                  nlohmann::json(config_.tools.timeout_s).dump()),
@@ -700,6 +732,11 @@ std::string PathAsWritten(const fs::path& path, const fs::path& source) {
 
 }  // namespace
 
+std::string_view Name(TaskMode mode) { return NameIn(kTaskModes, mode); }
+std::string_view Name(RewardKind kind) { return NameIn(kRewardKinds, kind); }
+std::string_view Name(ToolProtocol protocol) { return NameIn(kToolProtocols, protocol); }
+std::string_view Name(SandboxMode mode) { return NameIn(kSandboxModes, mode); }
+
 std::string Config::ApiKey() const {
   auto read = [](const std::string& name) { return name.empty() ? std::string() : Trim(GetEnv(name.c_str())); };
   std::string key = read(model.api_key_env);
@@ -729,19 +766,19 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
   j["data"] = {{"train", PathAsWritten(c.data.train, c.source)},
                {"problem_key", c.data.problem_key},
                {"answer_key", c.data.answer_key}};
-  j["task"] = {{"mode", c.task.mode}, {"reward", c.task.reward}, {"instructions", c.task.instructions}};
+  j["task"] = {{"mode", Name(c.task.mode)}, {"reward", Name(c.task.reward)}, {"instructions", c.task.instructions}};
   // Only the scripted rewards add keys, so the fingerprints of existing runs stay as they were.
-  if (c.task.reward == "python") {
+  if (c.task.reward == RewardKind::kPython) {
     j["task"]["reward_file"] = PathAsWritten(c.task.reward_file, c.source);
     j["task"]["reward_function"] = c.task.reward_function;
-  } else if (c.task.reward == "command") {
+  } else if (c.task.reward == RewardKind::kCommand) {
     j["task"]["reward_command"] = c.task.reward_command;
   }
   // Only when set, so fingerprints of runs that never used it stay as they were.
   if (c.task.math_precision != TaskConfig().math_precision) j["task"]["math_precision"] = c.task.math_precision;
-  if (c.task.mode == "agent") {
+  if (c.task.mode == TaskMode::kAgent) {
     j["task"]["max_turns"] = c.task.max_turns;
-    j["task"]["tool_protocol"] = c.task.tool_protocol;
+    j["task"]["tool_protocol"] = Name(c.task.tool_protocol);
     // Only when changed, so run dirs from before tools.enabled existed still resume.
     if (c.tools.enabled != ToolsConfig().enabled) j["tools"]["enabled"] = c.tools.enabled;
   }

@@ -155,8 +155,9 @@ namespace tfgrpo {
 
 Result<std::unique_ptr<RewardFn>> MakeRewardFor(const Config& config, ChatClient* judge_client,
                                                 const PromptSet& prompts) {
-  const std::string& kind = config.task.reward;
-  if (kind == "python" || kind == "command") return MakeScriptReward(ScriptRewardOptionsFrom(config, kind));
+  const std::string kind(Name(config.task.reward));
+  if (config.task.reward == RewardKind::kPython || config.task.reward == RewardKind::kCommand)
+    return MakeScriptReward(ScriptRewardOptionsFrom(config, kind));
   return MakeReward(kind, judge_client, prompts, config.task.math_precision);
 }
 

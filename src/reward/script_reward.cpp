@@ -585,7 +585,7 @@ ScriptRewardOptions ScriptRewardOptionsFrom(const Config& config, const std::str
   o.base_dir = config.source.parent_path();
   o.timeout_s = config.task.reward_timeout_s;
   o.workers = config.task.reward_workers;
-  o.sandbox = config.tools.sandbox;
+  o.sandbox = std::string(Name(config.tools.sandbox));
   return o;
 }
 

@@ -31,7 +31,7 @@ const ToolRegistry* SharedTools() {
   if (!tried) {
     tried = true;
     ToolsConfig config;
-    config.sandbox = "bwrap";
+    config.sandbox = SandboxMode::kBwrap;
     config.timeout_s = 10;
     auto made = MakePythonTool(config);
     if (made.ok()) {
@@ -62,12 +62,16 @@ std::unique_ptr<ChatClient> FastClient(const std::string& base_url, int concurre
   return MakeHttpChatClient(o);
 }
 
-TaskConfig AgentTask(const std::string& protocol) {
+TaskConfig AgentTask(ToolProtocol protocol) {
   TaskConfig t;
-  t.mode = "agent";
+  t.mode = TaskMode::kAgent;
   t.tool_protocol = protocol;
-  t.reward = "math";
+  t.reward = RewardKind::kMath;
   return t;
+}
+// The suites are parametrised by the YAML spelling.
+TaskConfig AgentTask(const std::string& protocol) {
+  return AgentTask(protocol == "native" ? ToolProtocol::kNative : ToolProtocol::kText);
 }
 
 // The last \boxed{...} of a reply (the simulator's answers have no nested braces).
@@ -165,7 +169,7 @@ TEST(AgentSimLearner, SummariesAndAdvantageWorkOnAgentTranscripts) {
   auto client = FastClient(sim.base_url());
   auto prompts = PromptSet::Load(std::nullopt);
   ASSERT_TRUE(prompts.ok());
-  TaskConfig task = AgentTask("native");
+  TaskConfig task = AgentTask(ToolProtocol::kNative);
   json t = GenerateSimTasks(1, 9)[0];
   const std::string truth = t["groundtruth"];
   const SimPitfall* pitfall = nullptr;
@@ -247,7 +251,7 @@ void TrainAndEvaluate(const std::string& protocol, int train_n, int epochs, int 
   c.data.train = dir / "train.jsonl";
   c.data.eval = dir / "eval.jsonl";
   c.task = AgentTask(protocol);
-  c.tools.sandbox = "bwrap";
+  c.tools.sandbox = SandboxMode::kBwrap;
   c.tools.timeout_s = 10;
   c.practice.epochs = epochs;
   c.practice.batch_size = 6;
@@ -316,7 +320,7 @@ TEST(AgentSimEndToEnd, AnAgentWithNoToolsAnswersDirectly) {
   c.model.name = "sim";
   c.model.concurrency = 4;
   c.data.train = dir / "train.jsonl";
-  c.task = AgentTask("native");
+  c.task = AgentTask(ToolProtocol::kNative);
   c.tools.enabled = {};
   c.practice.epochs = 1;
   c.practice.batch_size = 4;

@@ -93,9 +93,9 @@ inline ChatResponse ToolCallReply(json calls, json content = nullptr) {
   return r;
 }
 
-inline TaskConfig AgentTask(const std::string& protocol = "native") {
+inline TaskConfig AgentTask(ToolProtocol protocol = ToolProtocol::kNative) {
   TaskConfig t;
-  t.mode = "agent";
+  t.mode = TaskMode::kAgent;
   t.tool_protocol = protocol;
   return t;
 }

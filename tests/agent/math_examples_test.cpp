@@ -17,10 +17,10 @@ std::filesystem::path MathExample(const std::string& name) {
 TEST(MathExample, ConfigsLoadAndShareTheAgentTask) {
   auto practice = LoadConfig(MathExample("practice.yaml"));
   ASSERT_TRUE(practice.ok()) << practice.status().ToString();
-  EXPECT_EQ(practice->task.mode, "agent");
-  EXPECT_EQ(practice->task.tool_protocol, "native");
-  EXPECT_EQ(practice->task.reward, "math");
-  EXPECT_EQ(practice->tools.sandbox, "bwrap");
+  EXPECT_EQ(Name(practice->task.mode), "agent");
+  EXPECT_EQ(Name(practice->task.tool_protocol), "native");
+  EXPECT_EQ(Name(practice->task.reward), "math");
+  EXPECT_EQ(Name(practice->tools.sandbox), "bwrap");
   EXPECT_EQ(practice->practice.epochs, 3);
   EXPECT_EQ(practice->practice.batch_size, 100);
   EXPECT_EQ(practice->practice.group_size, 5);

@@ -75,7 +75,7 @@ TEST(PythonTool, ItsSpecAndArgumentErrorsAreForTheModel) {
 
 Config AgentConfig(std::vector<std::string> enabled) {
   Config config;
-  config.task.mode = "agent";
+  config.task.mode = TaskMode::kAgent;
   config.tools.timeout_s = 10;
   config.tools.enabled = std::move(enabled);
   return config;
@@ -94,7 +94,7 @@ TEST(MakeToolsFor, BuildsTheEnabledBuiltInToolsInAgentModeOnly) {
   EXPECT_TRUE(none->empty());
 
   Config prompt = AgentConfig({"python", "search"});
-  prompt.task.mode = "prompt";
+  prompt.task.mode = TaskMode::kPrompt;
   auto prompt_tools = MakeToolsFor(prompt);
   ASSERT_TRUE(prompt_tools.ok()) << prompt_tools.status().ToString();
   EXPECT_TRUE(prompt_tools->empty());

@@ -210,11 +210,11 @@ TEST(ToolLoop, AFailingToolFailsTheRolloutInBothProtocols) {
   ScriptedClient text([](const ChatRequest&) {
     return Result<ChatResponse>(Reply("```tool\n{\"name\": \"search\", \"arguments\": {\"query\": \"q\"}}\n```"));
   });
-  for (const std::string protocol : {"native", "text"}) {
-    auto out = RunRollout(protocol == "native" ? native : text, agenttest::Spec(), AgentTask(protocol), &t.registry);
-    ASSERT_FALSE(out.ok()) << protocol;
-    EXPECT_EQ(out.status().code(), Status::Code::kUnavailable) << protocol;
-    EXPECT_EQ(out.status().message(), "tool search: index.db: cannot open") << protocol;
+  for (const ToolProtocol protocol : {ToolProtocol::kNative, ToolProtocol::kText}) {
+    auto out = RunRollout(protocol == ToolProtocol::kNative ? native : text, agenttest::Spec(), AgentTask(protocol), &t.registry);
+    ASSERT_FALSE(out.ok()) << Name(protocol);
+    EXPECT_EQ(out.status().code(), Status::Code::kUnavailable) << Name(protocol);
+    EXPECT_EQ(out.status().message(), "tool search: index.db: cannot open") << Name(protocol);
   }
   // The failure stopped the turn: the call after it never ran.
   EXPECT_EQ(t.python->codes(), std::vector<std::string>{"print(1)"});
@@ -244,7 +244,7 @@ TEST(ToolLoopText, ToolAndPythonBlocksRunInOrderWithTheirOutputsNamed) {
       "```json\n{\"name\": \"search\"}\n```";
   ScriptedClient client(Turns({[&] { return Result<ChatResponse>(Reply(first)); },
                                [] { return Result<ChatResponse>(Reply("660 m")); }}));
-  auto out = RunRollout(client, agenttest::Spec(), AgentTask("text"), &t.registry);
+  auto out = RunRollout(client, agenttest::Spec(), AgentTask(ToolProtocol::kText), &t.registry);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->stop_reason, "answer");
   EXPECT_EQ(out->tool_calls, 4);  // the ```json block is not a call
@@ -280,7 +280,7 @@ TEST(ToolLoopText, BadToolBlocksGetErrorsNamingTheToolsAndTheRolloutGoesOn) {
       "```tool\n{\"name\": \"search\", \"arguments\": {\"query\": \"x\"}}\n```";
   ScriptedClient client(Turns({[&] { return Result<ChatResponse>(Reply(first)); },
                                [] { return Result<ChatResponse>(Reply("I could not find it.")); }}));
-  auto out = RunRollout(client, agenttest::Spec(), AgentTask("text"), &t.registry);
+  auto out = RunRollout(client, agenttest::Spec(), AgentTask(ToolProtocol::kText), &t.registry);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->stop_reason, "answer");
   EXPECT_EQ(out->tool_calls, 5);
@@ -311,7 +311,7 @@ TEST(ToolLoopText, PythonBlocksAreCallsOnlyWhenPythonIsOffered) {
   ASSERT_TRUE(web.Add(search).ok());
   const std::string reply = "Here is the function:\n```python\ndef f(x):\n    return x\n```";
   ScriptedClient client([&](const ChatRequest&) { return Result<ChatResponse>(Reply(reply)); });
-  auto out = RunRollout(client, agenttest::Spec(), AgentTask("text"), &web);
+  auto out = RunRollout(client, agenttest::Spec(), AgentTask(ToolProtocol::kText), &web);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->stop_reason, "answer");
   EXPECT_EQ(out->final_reply, reply);
@@ -347,7 +347,7 @@ TEST(ToolLoopText, InstructionsListEveryToolWithItsDescriptionAndParameters) {
   EXPECT_NE(web_text.find("```tool\n{\"name\": \"browse\", \"arguments\": {\"goal\":\"...\",\"url\":\"...\"}}\n```"),
             std::string::npos)
       << web_text;
-  EXPECT_EQ(RolloutInstructions(AgentTask("text"), &web), TaskConfig().instructions + "\n\n" + web_text);
+  EXPECT_EQ(RolloutInstructions(AgentTask(ToolProtocol::kText), &web), TaskConfig().instructions + "\n\n" + web_text);
 }
 
 }  // namespace

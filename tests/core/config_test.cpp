@@ -106,8 +106,8 @@ eval:
   EXPECT_EQ(c.data.problem_key, "question");
   EXPECT_EQ(c.data.answer_key, "answer");
   EXPECT_EQ(c.data.max_task_bytes, 1000);
-  EXPECT_EQ(c.task.mode, "agent");
-  EXPECT_EQ(c.task.reward, "exact");
+  EXPECT_EQ(Name(c.task.mode), "agent");
+  EXPECT_EQ(Name(c.task.reward), "exact");
   EXPECT_EQ(c.task.instructions, "Think.\nAnswer in \\boxed{}.\n");
   EXPECT_EQ(c.practice.epochs, 2);
   EXPECT_EQ(c.practice.batch_size, 50);
@@ -137,8 +137,8 @@ TEST_F(ConfigTest, OmittedKeysTakeTheDocumentedDefaults) {
   EXPECT_EQ(c.data.problem_key, "problem");
   EXPECT_EQ(c.data.answer_key, "groundtruth");
   EXPECT_EQ(c.data.max_task_bytes, 4194304);
-  EXPECT_EQ(c.task.mode, "prompt");
-  EXPECT_EQ(c.task.reward, "math");
+  EXPECT_EQ(Name(c.task.mode), "prompt");
+  EXPECT_EQ(Name(c.task.reward), "math");
   EXPECT_EQ(c.task.instructions, "Solve the problem. Put the final answer in \\boxed{}.");
   EXPECT_EQ(c.practice.epochs, 3);
   EXPECT_EQ(c.practice.batch_size, 100);
@@ -360,8 +360,8 @@ TEST(ConfigAgentKeys, AgentModeAndToolsParseWithDefaults) {
   ASSERT_TRUE(defaults.ok());
   EXPECT_EQ(defaults->task.max_turns, 50);
   EXPECT_EQ(defaults->task.timeout_s, 1800);
-  EXPECT_EQ(defaults->task.tool_protocol, "native");
-  EXPECT_EQ(defaults->tools.sandbox, "bwrap");
+  EXPECT_EQ(Name(defaults->task.tool_protocol), "native");
+  EXPECT_EQ(Name(defaults->tools.sandbox), "bwrap");
   EXPECT_EQ(defaults->tools.memory_mb, 2048);
   EXPECT_FALSE(defaults->tools.allow_subprocess);
 
@@ -371,11 +371,11 @@ TEST(ConfigAgentKeys, AgentModeAndToolsParseWithDefaults) {
       "tools:\n  sandbox: none\n  timeout_s: 5\n  memory_mb: 512\n  allow_subprocess: true\n",
       "c.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->task.mode, "agent");
+  EXPECT_EQ(Name(c->task.mode), "agent");
   EXPECT_EQ(c->task.max_turns, 8);
   EXPECT_EQ(c->task.timeout_s, 60);
-  EXPECT_EQ(c->task.tool_protocol, "text");
-  EXPECT_EQ(c->tools.sandbox, "none");
+  EXPECT_EQ(Name(c->task.tool_protocol), "text");
+  EXPECT_EQ(Name(c->tools.sandbox), "none");
   EXPECT_EQ(c->tools.timeout_s, 5);
   EXPECT_EQ(c->tools.memory_mb, 512);
   EXPECT_TRUE(c->tools.allow_subprocess);

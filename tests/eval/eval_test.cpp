@@ -12,7 +12,7 @@ namespace {
 using testing::Reply;
 using testing::ScriptedClient;
 
-Config EvalConfig(const std::string& reward = "exact") {
+Config EvalConfig(RewardKind reward = RewardKind::kExact) {
   Config c;
   c.model.base_url = "http://unused";
   c.model.name = "scripted";
@@ -35,7 +35,7 @@ std::vector<Task> Tasks(int n) {
   return tasks;
 }
 
-Result<EvalReport> RunEval(ChatClient& client, int n_tasks = 2, int k = 3, const std::string& reward = "exact") {
+Result<EvalReport> RunEval(ChatClient& client, int n_tasks = 2, int k = 3, RewardKind reward = RewardKind::kExact) {
   EvalOptions options;
   options.k = k;
   return Evaluate(EvalConfig(reward), Tasks(n_tasks), Library(), options, client);
@@ -73,7 +73,7 @@ TEST(Evaluate, AJudgeThatRejectsTheKeyStopsEvalAsItStopsTraining) {
     if (r.role == Role::kJudge) return Status::Unauthorized("HTTP 401 from u: the API key was rejected");
     return Reply("\\boxed{A0}");
   });
-  auto r = RunEval(client, 2, 3, "judge");
+  auto r = RunEval(client, 2, 3, RewardKind::kJudge);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kUnauthorized);
 }

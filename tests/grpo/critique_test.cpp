@@ -34,7 +34,7 @@ Config CritiqueConfig(const TempDir& dir) {
   c.model.name = "scripted";
   c.model.concurrency = 4;
   c.data.train = dir / "train.jsonl";
-  c.task.reward = "python";
+  c.task.reward = RewardKind::kPython;
   c.task.reward_file = dir / "verify.py";
   c.task.reward_workers = 1;
   c.task.instructions = "Answer.";

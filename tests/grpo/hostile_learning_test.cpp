@@ -39,7 +39,7 @@ Config HostileConfig(const TempDir& dir, const std::string& base_url, bool valid
   c.model.concurrency = 16;
   c.data.train = dir / "train.jsonl";
   c.data.eval = dir / "eval.jsonl";
-  c.task.reward = "math";
+  c.task.reward = RewardKind::kMath;
   c.practice.epochs = 3;
   c.practice.batch_size = 8;
   c.practice.group_size = 5;

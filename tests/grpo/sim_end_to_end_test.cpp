@@ -31,7 +31,7 @@ Config SimConfig(const TempDir& dir, const std::string& base_url) {
   c.model.max_retries = 8;
   c.data.train = dir / "train.jsonl";
   c.data.eval = dir / "eval.jsonl";
-  c.task.reward = "math";
+  c.task.reward = RewardKind::kMath;
   c.practice.epochs = 2;
   c.practice.batch_size = 6;
   c.practice.group_size = 5;

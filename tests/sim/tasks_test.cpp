@@ -167,7 +167,7 @@ TEST(SimExamples, ExampleConfigLoadsAndPointsAtTheData) {
   EXPECT_EQ(config->model.name, "sim-1");
   EXPECT_TRUE(std::filesystem::exists(config->data.train)) << config->data.train;
   EXPECT_TRUE(std::filesystem::exists(config->data.eval)) << config->data.eval;
-  EXPECT_EQ(config->task.reward, "math");
+  EXPECT_EQ(Name(config->task.reward), "math");
   EXPECT_EQ(config->practice.group_size, 5);
   EXPECT_EQ(config->eval.k, 8);
 }
