@@ -23,7 +23,7 @@ deps:
 # Benchmarks are left out of the default build (they add minutes to `make test` on 2 cores);
 # `make bench` switches them on in the same build dir.
 $(BUILD_DIR)/CMakeCache.txt: | deps
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTFGRPO_BUILD_BENCH=OFF
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release -DTFGRPO_BUILD_BENCH=OFF
 
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
