@@ -200,6 +200,8 @@ class Trainer {
   bool aborted() const { return fatal_flag_.load(); }
   Status WriteLibraryFiles(int step);
   Status FinishWithBudget(const Status& status);
+  // Tokens per role of every call the run dir has recorded, over all invocations.
+  SpendByRole SpendInStore() const;
 
   const Config& config_;
   const TrainOptions& options_;
@@ -274,9 +276,7 @@ Status Trainer::Prepare() {
   if (!s.ok()) return s;
 
   // What earlier invocations spent counts against the budget too.
-  SpendByRole spent;
-  for (const auto& [role, t] : store_->TokensByRole()) spent[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
-  budget_ = std::make_unique<BudgetGate>(raw_client_, config_.budget, std::move(spent));
+  budget_ = std::make_unique<BudgetGate>(raw_client_, config_.budget, SpendInStore());
   recording_ = std::make_unique<RecordingClient>(*budget_, *store_, config_.model.name, config_.model.max_tokens);
   client_ = std::make_unique<TruncationCountingClient>(*recording_);
   auto reward = MakeRewardFor(config_, client_.get(), prompts_);
@@ -1002,18 +1002,22 @@ Result<TrainSummary> Trainer::Run() {
   summary.validations_rejected = validations_rejected_;
   summary.validation_score = current_score_;
   summary.prices = config_.budget.price_per_mtok;
-  for (const auto& [role, t] : store_->TokensByRole())
-    summary.spend[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
+  summary.spend = SpendInStore();
   return summary;
+}
+
+SpendByRole Trainer::SpendInStore() const {
+  SpendByRole spend;
+  for (const auto& [role, t] : store_->TokensByRole()) spend[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
+  return spend;
 }
 
 Status Trainer::FinishWithBudget(const Status& status) {
   if (status.code() != Status::Code::kBudgetExhausted) return status;
   // The status that stopped the run carries the context of the call that hit the limit; the
   // user wants the figures, as of now that the calls in flight have finished.
-  SpendByRole spend;
-  for (const auto& [role, t] : store_->TokensByRole()) spend[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
-  spdlog::info("spend of {} so far: {}", options_.run_dir.string(), FormatSpend(spend, config_.budget.price_per_mtok));
+  spdlog::info("spend of {} so far: {}", options_.run_dir.string(),
+               FormatSpend(SpendInStore(), config_.budget.price_per_mtok));
   return budget_->ExhaustedStatus();
 }
 
