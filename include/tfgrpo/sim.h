@@ -24,6 +24,20 @@ struct SimPitfall {
   std::string experience;  // the lesson the simulated learner distils
 };
 const std::vector<SimPitfall>& SimPitfalls();
+// The pitfalls of web-research questions (an agent offered `search`/`browse`): answering from the
+// search snippets instead of the page, and answering from memory without searching. Each
+// question hides one, chosen by a hash of its text.
+const std::vector<SimPitfall>& SimWebPitfalls();
+
+// examples/web's offline data, compiled in (JSONL texts): pages {"url","title","text"} about a
+// fictional archipelago, and questions {"id","problem","groundtruth","url"} answered by them.
+// The simulator's web agent learns on these in `tfgrpo demo --web`.
+struct SimWebExample {
+  const char* corpus;
+  const char* train;
+  const char* eval;
+};
+const SimWebExample& BuiltinWebExample();
 
 // `n` tasks as JSONL-ready objects {"id","problem","groundtruth","pitfall"}; deterministic in
 // (n, seed); each pitfall appears about equally often.
@@ -84,6 +98,10 @@ struct SimRequestLog {
 // body and to a broken tool history (a tool call left unanswered, a tool message answering
 // nothing). Rollouts that declare a `python` tool, or whose system message explains ```python
 // blocks, get the agent protocol: a tool call first, the final answer after its output.
+// Rollouts offered `search` (and `browse`) on a question outside the math family get the web
+// agent: search the key terms, open the top result, answer with the page's best sentence (the
+// careful path; answering from the snippets or from memory are its pitfalls). Role `browse`
+// gets the sentences of the page that serve the goal.
 class SimServer {
  public:
   explicit SimServer(SimOptions options);

@@ -1,4 +1,5 @@
-// `tfgrpo index build CORPUS -o INDEX.db`: the local search index of the web tools.
+// `tfgrpo index build CORPUS -o INDEX.db` and `tfgrpo index search INDEX.db QUERY`: the local
+// search index of the web tools, built and queried the way the search tool queries it.
 #include <cstdio>
 #include <memory>
 
@@ -43,6 +44,22 @@ int RunIndexBuild(const GlobalOptions& global, const IndexArgs& args) {
   return 0;
 }
 
+struct IndexSearchArgs {
+  std::string index;
+  std::string query;
+  int top_k = 10;
+};
+
+int RunIndexSearch(const IndexSearchArgs& args) {
+  auto index = SearchIndex::Open(args.index);
+  if (!index.ok()) return Fail(index.status().message());
+  auto hits = (*index)->Search(args.query, args.top_k);
+  if (!hits.ok()) return Fail(hits.status().message());
+  const std::string shown = FormatSearchResults(*hits, args.query);
+  std::printf("%s%s", shown.c_str(), shown.empty() || shown.back() == '\n' ? "" : "\n");
+  return 0;
+}
+
 }  // namespace
 
 void AddIndexCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner) {
@@ -55,6 +72,13 @@ void AddIndexCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
   build->add_option("-o,--out", args->out, "The index file to write (INDEX.db; replaced when it exists)")->required();
   build->add_option("--batch", args->batch, "Pages per transaction")->check(CLI::PositiveNumber);
   build->callback([&global, args, runner] { *runner = [&global, args] { return RunIndexBuild(global, *args); }; });
+
+  auto search_args = std::make_shared<IndexSearchArgs>();
+  auto* search = index->add_subcommand("search", "Query an index as the search tool does (bm25, title first)");
+  search->add_option("index", search_args->index, "The index file (INDEX.db)")->required();
+  search->add_option("query", search_args->query, "Free text, as a model would send it")->required();
+  search->add_option("--top-k", search_args->top_k, "Results shown")->check(CLI::PositiveNumber);
+  search->callback([search_args, runner] { *runner = [search_args] { return RunIndexSearch(*search_args); }; });
 }
 
 }  // namespace tfgrpo::cli

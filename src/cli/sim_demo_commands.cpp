@@ -10,6 +10,7 @@
 #include "tfgrpo/eval.h"
 #include "tfgrpo/sim.h"
 #include "tfgrpo/util.h"
+#include "tfgrpo/web.h"
 
 namespace tfgrpo::cli {
 namespace {
@@ -73,6 +74,7 @@ struct DemoArgs {
   int eval_tasks = 30;
   int k = 8;
   bool hostile = false;  // --hostile: a learner that is wrong, with and without the defences
+  bool web = false;      // --web: the web-research setting (search and browse over a local index)
 };
 
 // `validation`: "" or a practice.validation section's body; `cap`: practice.max_experiences.
@@ -224,6 +226,88 @@ int RunHostileDemo(const GlobalOptions& global, const DemoArgs& args) {
   return 0;
 }
 
+int CountLines(std::string_view text) {
+  int n = 0;
+  for (const std::string& line : SplitLines(text)) n += !Trim(line).empty();
+  return n;
+}
+
+// `tfgrpo demo --web`: examples/web's corpus (compiled in) indexed into DIR/INDEX.db, its
+// questions, and a practice config in the recipe's shape (agent mode, search and browse, judge
+// reward, groups of 4 at temperature 0.7, 3 epochs).
+Status WriteWebDemoFiles(const std::filesystem::path& dir, const std::string& base_url, int k) {
+  const SimWebExample& example = BuiltinWebExample();
+  for (auto [name, text] : {std::pair{"corpus.jsonl", example.corpus}, {"train.jsonl", example.train},
+                            {"eval.jsonl", example.eval}}) {
+    if (Status s = WriteFileAtomic(dir / name, text); !s.ok()) return s;
+  }
+  IndexBuildOptions index;
+  index.corpus = dir / "corpus.jsonl";
+  index.out = dir / "INDEX.db";
+  auto built = BuildIndex(index);
+  if (!built.ok()) return built.status().WithContext("demo index");
+  std::printf("indexed %lld pages of the offline web corpus into %s\n", static_cast<long long>(built->pages),
+              index.out.c_str());
+  const std::string yaml =
+      "# Written by `tfgrpo demo --web`: the web-research recipe (examples/web) against the simulated LLM.\n"
+      "model:\n"
+      "  base_url: \"" + base_url + "\"\n"
+      "  name: \"tfgrpo-sim\"\n"
+      "  max_retries: 6\n"
+      "  concurrency: 32\n"
+      "data:\n"
+      "  train: \"train.jsonl\"\n"
+      "  eval: \"eval.jsonl\"\n"
+      "task:\n"
+      "  mode: agent\n"
+      "  reward: judge\n"
+      "  max_turns: 8\n"
+      "  instructions: \"Answer the question about the Tessaly Archipelago. A search tool finds pages of a corpus "
+      "and a browse tool reads one. End with a line \\\"Final answer: ...\\\".\"\n"
+      "practice:\n"
+      "  epochs: 3\n"
+      "  batch_size: 8\n"
+      "  group_size: 4\n"
+      "  rollout_temperature: 0.7\n"
+      "  experiences_per_group: 2\n"
+      "  seed: 42\n"
+      "eval:\n"
+      "  k: " + std::to_string(k) + "\n"
+      "  temperature: 0.3\n"
+      "tools:\n"
+      "  enabled: [search, browse]\n"
+      "  search:\n"
+      "    backend: local\n"
+      "    index: \"INDEX.db\"\n"
+      "    top_k: 5\n"
+      "  browse:\n"
+      "    max_chars: 20000\n";
+  return WriteFileAtomic(dir / "config.yaml", yaml);
+}
+
+// The before/after table of a demo's held-out evaluation; `extra` rows are printed after the
+// standard ones.
+void PrintComparison(const EvalReport& b, const EvalReport& l,
+                     const std::vector<std::tuple<std::string, double, double>>& extra = {}) {
+  std::printf("Held-out evaluation: %d tasks x %d samples\n", b.tasks, b.k);
+  std::printf("  %-22s %12s %12s %10s\n", "", "baseline", "learned", "change");
+
+  std::printf("  %-22s %12.3f %12.3f %+10.3f\n", ("Mean@" + std::to_string(b.k)).c_str(), b.mean_at_k,
+              l.mean_at_k, l.mean_at_k - b.mean_at_k);
+  std::printf("  %-22s %12.3f %12.3f %+10.3f\n", ("Pass@" + std::to_string(b.k)).c_str(), b.pass_at_k,
+              l.pass_at_k, l.pass_at_k - b.pass_at_k);
+  std::printf("  %-22s %12lld %12lld\n", "prompt tokens", (long long)b.usage.prompt_tokens,
+              (long long)l.usage.prompt_tokens);
+  std::printf("  %-22s %12lld %12lld\n", "  of which cached", (long long)b.usage.cached_tokens,
+              (long long)l.usage.cached_tokens);
+  std::printf("  %-22s %12lld %12lld\n", "completion tokens", (long long)b.usage.completion_tokens,
+              (long long)l.usage.completion_tokens);
+  std::printf("  %-22s %12lld %12lld\n", "failed samples", (long long)b.errors, (long long)l.errors);
+  std::printf("  %-22s %12.1f %12.1f\n", "wall time (s)", b.wall_s, l.wall_s);
+  for (const auto& [name, before, after] : extra)
+    std::printf("  %-22s %12.2f %12.2f %+10.2f\n", name.c_str(), before, after, after - before);
+}
+
 int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   if (args.hostile) return RunHostileDemo(global, args);
   const auto start = std::chrono::steady_clock::now();
@@ -244,18 +328,24 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   std::printf("simulated LLM on %s (mean latency %.0f ms, %.0f%% of requests fail and are retried)\n",
               sim.base_url().c_str(), args.latency_ms, args.fault_rate * 100);
 
-  for (auto [name, n, seed] : {std::tuple{"train.jsonl", args.train_tasks, 1}, {"eval.jsonl", args.eval_tasks, 2}}) {
-    s = WriteFileAtomic(dir / name, TasksJsonl(n, seed));
-    if (!s.ok()) return Fail(s.message());
+  if (args.web) {
+    s = WriteWebDemoFiles(dir, sim.base_url(), args.k);
+  } else {
+    for (auto [name, n, seed] : {std::tuple{"train.jsonl", args.train_tasks, 1}, {"eval.jsonl", args.eval_tasks, 2}}) {
+      s = WriteFileAtomic(dir / name, TasksJsonl(n, seed));
+      if (!s.ok()) break;
+    }
+    if (s.ok()) s = WriteFileAtomic(dir / "config.yaml", DemoConfigYaml(sim.base_url(), args.k));
   }
-  s = WriteFileAtomic(dir / "config.yaml", DemoConfigYaml(sim.base_url(), args.k));
   if (!s.ok()) return Fail(s.message());
   auto config = LoadConfig(dir / "config.yaml");
   if (!config.ok()) return Fail(config.status().message());
+  const int train_tasks = args.web ? CountLines(BuiltinWebExample().train) : args.train_tasks;
 
   auto progress = MakeProgress(global.verbosity());
   auto client = MakeHttpChatClient(ClientOptionsFrom(*config));
-  std::printf("training on %d tasks: %d epochs, batches of %d, groups of %d ...\n", args.train_tasks,
+  std::printf("training on %d %s: %d epochs, batches of %d, groups of %d ...\n", train_tasks,
+              args.web ? "questions with the search and browse tools" : "tasks",
               config->practice.epochs, config->practice.batch_size, config->practice.group_size);
   std::fflush(stdout);
   TrainOptions train_options;
@@ -272,10 +362,21 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   eval_options.temperature = config->eval.temperature;
   eval_options.prompts_dir = global.prompts();
   eval_options.progress = progress.get();
+  // The web agent's tool use: model turns per sample beyond the first are tool calls.
+  size_t logged = sim.RequestLog().size();
+  auto tool_calls_per_sample = [&](const EvalReport& report) {
+    const std::vector<SimRequestLog> log = sim.RequestLog();
+    int64_t turns = 0;
+    for (size_t i = logged; i < log.size(); ++i) turns += log[i].role == "rollout" && log[i].status == 200;
+    logged = log.size();
+    return report.samples > 0 ? static_cast<double>(turns) / report.samples - 1 : 0.0;
+  };
   auto baseline = Evaluate(*config, *eval_tasks, Library(), eval_options, *client);
   if (!baseline.ok()) return Fail(baseline.status().message());
+  const double baseline_tool_calls = tool_calls_per_sample(*baseline);
   auto learned = Evaluate(*config, *eval_tasks, trained->library, eval_options, *client);
   if (!learned.ok()) return Fail(learned.status().message());
+  const double learned_tool_calls = tool_calls_per_sample(*learned);
   progress.reset();
   sim.Stop();
 
@@ -284,31 +385,20 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
     if (!s.ok()) return Fail(s.message());
   }
 
-  const auto& b = *baseline;
-  const auto& l = *learned;
   std::printf("\ntrain: %s\n\n", FormatTrainSummary(*trained).c_str());
   std::printf("Learned library (%zu experiences):\n%s\n\n", trained->library.size(),
               trained->library.RenderLines().c_str());
-  std::printf("Held-out evaluation: %d tasks x %d samples\n", b.tasks, b.k);
-  std::printf("  %-22s %12s %12s %10s\n", "", "baseline", "learned", "change");
-  std::printf("  %-22s %12.3f %12.3f %+10.3f\n", ("Mean@" + std::to_string(b.k)).c_str(), b.mean_at_k,
-              l.mean_at_k, l.mean_at_k - b.mean_at_k);
-  std::printf("  %-22s %12.3f %12.3f %+10.3f\n", ("Pass@" + std::to_string(b.k)).c_str(), b.pass_at_k,
-              l.pass_at_k, l.pass_at_k - b.pass_at_k);
-  std::printf("  %-22s %12lld %12lld\n", "prompt tokens", (long long)b.usage.prompt_tokens,
-              (long long)l.usage.prompt_tokens);
-  std::printf("  %-22s %12lld %12lld\n", "  of which cached", (long long)b.usage.cached_tokens,
-              (long long)l.usage.cached_tokens);
-  std::printf("  %-22s %12lld %12lld\n", "completion tokens", (long long)b.usage.completion_tokens,
-              (long long)l.usage.completion_tokens);
-  std::printf("  %-22s %12lld %12lld\n", "failed samples", (long long)b.errors, (long long)l.errors);
-  std::printf("  %-22s %12.1f %12.1f\n", "wall time (s)", b.wall_s, l.wall_s);
+  if (args.web) {
+    PrintComparison(*baseline, *learned, {{"tool calls per answer", baseline_tool_calls, learned_tool_calls}});
+  } else {
+    PrintComparison(*baseline, *learned);
+  }
   std::printf("\ntraining: %lld prompt + %lld completion tokens in %.1f s; demo total %.1f s\n",
               (long long)trained->usage.prompt_tokens, (long long)trained->usage.completion_tokens,
               trained->wall_s,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  std::printf("files: %s/{config.yaml,train.jsonl,eval.jsonl,run/,baseline.json,learned.json}\n",
-              dir.string().c_str());
+  std::printf("files: %s/{config.yaml,train.jsonl,eval.jsonl,%srun/,baseline.json,learned.json}\n",
+              dir.string().c_str(), args.web ? "corpus.jsonl,INDEX.db," : "");
   return 0;
 }
 
@@ -347,9 +437,12 @@ void AddDemoCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* r
   cmd->add_option("--latency-ms", args->latency_ms, "Simulated mean latency")->check(CLI::NonNegativeNumber);
   cmd->add_option("--fault-rate", args->fault_rate, "Simulated fault rate")->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--k", args->k, "Evaluation samples per task")->check(CLI::PositiveNumber);
-  cmd->add_flag("--hostile", args->hostile,
+  auto* web = cmd->add_flag("--web", args->web,
+                "The web-research setting: an agent with search and browse over an offline corpus, judge reward");
+  auto* hostile = cmd->add_flag("--hostile", args->hostile,
                 "A learner that is wrong (harmful lessons, copied answers, padding): train without and with "
                 "practice.validation and compare");
+  web->excludes(hostile);
   cmd->callback([&global, args, runner] { *runner = [&global, args] { return RunDemo(global, *args); }; });
 }
 

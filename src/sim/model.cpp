@@ -87,17 +87,34 @@ Conversation ReadConversation(const nlohmann::json& messages) {
 }
 
 enum class AgentProtocol { kNone, kNative, kText };
+enum class AgentKind { kPython, kWeb };
+
+struct DetectedAgent {
+  AgentProtocol protocol = AgentProtocol::kNone;
+  AgentKind kind = AgentKind::kPython;
+  sim_internal::OfferedTools offered;
+};
 
 // A rollout is an agent's when it offers the python tool: natively (a function in `tools`) or in
 // the text protocol's tool list; a system message that shows a ```python fence without a tool
 // list is a text-protocol agent too (what the protocol looked like before other tools existed).
-AgentProtocol DetectAgent(const nlohmann::json& body, const Conversation& conv) {
-  sim_internal::OfferedTools offered = sim_internal::ReadOfferedTools(body, conv.system);
-  bool python = std::find(offered.names.begin(), offered.names.end(), "python") != offered.names.end();
-  if (offered.native) return python ? AgentProtocol::kNative : AgentProtocol::kNone;
-  if (offered.listed) return python ? AgentProtocol::kText : AgentProtocol::kNone;
-  if (conv.system.find("```python") != std::string::npos) return AgentProtocol::kText;
-  return AgentProtocol::kNone;
+// Offered `search` or `browse` on a problem outside the math family (a question to research), it
+// is a web agent.
+DetectedAgent DetectAgent(const nlohmann::json& body, const Conversation& conv) {
+  DetectedAgent agent;
+  agent.offered = sim_internal::ReadOfferedTools(body, conv.system);
+  const auto& names = agent.offered.names;
+  auto offers = [&](const char* name) { return std::find(names.begin(), names.end(), name) != names.end(); };
+  const bool python = offers("python"), web = offers("search") || offers("browse");
+  if (web && !sim_internal::FindFamilyProblem(conv.first_user)) {
+    agent.kind = AgentKind::kWeb;
+    agent.protocol = agent.offered.native ? AgentProtocol::kNative : AgentProtocol::kText;
+    return agent;
+  }
+  if (agent.offered.native) agent.protocol = python ? AgentProtocol::kNative : AgentProtocol::kNone;
+  else if (agent.offered.listed) agent.protocol = python ? AgentProtocol::kText : AgentProtocol::kNone;
+  else if (conv.system.find("```python") != std::string::npos) agent.protocol = AgentProtocol::kText;
+  return agent;
 }
 
 // The part of an agent call id shared by all turns of one rollout ("<id>/turn3" -> "<id>").
@@ -162,7 +179,9 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
       reply = BatchUpdateReply(conv.all, opt.hostile);
     } else if (role_name == "judge") {
       reply = JudgeReply(conv.all);
-    } else if (AgentProtocol protocol = DetectAgent(body, conv); protocol != AgentProtocol::kNone) {
+    } else if (role_name == "browse") {
+      reply = BrowseSummaryReply(conv.all);
+    } else if (DetectedAgent detected = DetectAgent(body, conv); detected.protocol != AgentProtocol::kNone) {
       // An agent's turns share one draw, from the opening messages and the rollout's call id,
       // so the final answer follows the path its tool call took.
       nlohmann::json draw_body = body;
@@ -176,8 +195,10 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
       uint64_t state =
           opt.seed ^ Fnv1a64(RolloutCallId(call_id), Fnv1a64(Dump(draw_body) + '\x1f'));
       uint64_t draw_seed = SplitMix64(state);
-      agent = AgentRolloutReply(conv.system, conv.first_user, conv.assistant_turns,
-                                protocol == AgentProtocol::kNative, draw_seed, opt);
+      agent = detected.kind == AgentKind::kWeb
+                  ? WebAgentRolloutReply(messages, detected.offered, conv.system, conv.first_user, draw_seed, opt)
+                  : AgentRolloutReply(conv.system, conv.first_user, conv.assistant_turns,
+                                      detected.protocol == AgentProtocol::kNative, draw_seed, opt);
       is_agent = true;
       reply = agent.content.is_string() ? agent.content.get<std::string>() : "";
     } else {

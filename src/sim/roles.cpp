@@ -88,7 +88,7 @@ bool LibraryCovers(const std::vector<LibraryLine>& library, const std::string& k
     if (LessonKey(line.text) == key) return true;
     if (StartsWith(key, "kw:")) {
       int k = std::stoi(key.substr(3));
-      if (ContainsCaseInsensitive(line.text, SimPitfalls()[k].keyword)) return true;
+      if (ContainsCaseInsensitive(line.text, LessonPitfall(k).keyword)) return true;
     }
   }
   return false;
@@ -218,7 +218,7 @@ std::optional<nlohmann::json> FirstJsonArray(std::string_view text) {
 double SuccessProbability(std::string_view system, int pitfall, const SimOptions& options) {
   // A harmful lesson wins over a helpful one: following it is what makes the attempt fail.
   if (ContainsCaseInsensitive(system, kHarmfulMarker)) return options.p_success_harmful;
-  return ContainsCaseInsensitive(system, SimPitfalls()[pitfall].keyword) ? options.p_success_with
+  return ContainsCaseInsensitive(system, LessonPitfall(pitfall).keyword) ? options.p_success_with
                                                                          : options.p_success_without;
 }
 
@@ -238,6 +238,14 @@ std::string SummaryReply(std::string_view prompt) {
   std::optional<SolvedProblem> family = FindFamilyProblem(text);
   int pitfall = family ? family->pitfall : FindKeyword(text);
   std::string boxed = LastBoxed(text);
+  if (boxed.empty()) {
+    // A free-text answer (the web agent's "Final answer: ..." line).
+    const size_t at = text.rfind("Final answer:");
+    if (at != std::string_view::npos) {
+      const std::vector<std::string> rest = SplitLines(text.substr(at + 13));
+      if (!rest.empty()) boxed = Trim(rest.front());
+    }
+  }
   std::optional<double> reward = FirstReward(text);
 
   bool success;
@@ -261,7 +269,7 @@ std::string SummaryReply(std::string_view prompt) {
                      "the final answer against the question.";
     return out;
   }
-  const std::string& keyword = SimPitfalls()[pitfall].keyword;
+  const std::string& keyword = LessonPitfall(pitfall).keyword;
   // The attempt applied the experiences about its own pitfall, whatever came of it.
   std::string applied;
   for (const auto& line : library)
@@ -287,15 +295,13 @@ std::string SummaryReply(std::string_view prompt) {
 std::string AdvantageReply(std::string_view prompt, const SimHostility& hostile) {
   const std::string summaries = WithoutLibraryLines(prompt);
   std::string_view text = summaries;
-  const auto& pitfalls = SimPitfalls();
   std::vector<int> present, failing;
   bool zero_reward = ShowsZeroReward(text);
-  for (size_t i = 0; i < pitfalls.size(); ++i) {
-    if (!ContainsCaseInsensitive(text, pitfalls[i].keyword)) continue;
-    present.push_back(static_cast<int>(i));
-    if (zero_reward || ContainsCaseInsensitive(text, "mistake with the " + pitfalls[i].keyword)) {
-      failing.push_back(static_cast<int>(i));
-    }
+  for (int i = 0; i < LessonPitfallCount(); ++i) {
+    const std::string& keyword = LessonPitfall(i).keyword;
+    if (!ContainsCaseInsensitive(text, keyword)) continue;
+    present.push_back(i);
+    if (zero_reward || ContainsCaseInsensitive(text, "mistake with the " + keyword)) failing.push_back(i);
   }
   if (present.empty()) {
     if (auto family = FindFamilyProblem(text)) present.push_back(family->pitfall);
@@ -305,9 +311,9 @@ std::string AdvantageReply(std::string_view prompt, const SimHostility& hostile)
   std::string reasoning;
   std::vector<std::string> lessons;
   for (int k : chosen) {
-    reasoning += "The attempts that went wrong made a mistake with the " + pitfalls[k].keyword +
+    reasoning += "The attempts that went wrong made a mistake with the " + LessonPitfall(k).keyword +
                  ", while the successful ones handled it explicitly. ";
-    lessons.push_back(pitfalls[k].experience);
+    lessons.push_back(LessonPitfall(k).experience);
   }
   if (chosen.empty()) {
     reasoning = "No specific method separates the attempts; the difference is care in checking. ";
@@ -465,14 +471,28 @@ std::string JudgeReply(std::string_view text) {
   if (reference.empty()) {
     if (auto family = FindFamilyProblem(text)) reference = family->correct;
   }
-  // The response's answer: its last \boxed{}, else its last non-empty line.
+  // The response's answer: its last \boxed{}, else its last non-empty line without an
+  // "Answer:" label. A free-text answer is read the way a lenient grader reads it: it is right
+  // when it states the reference (in a sentence, with other words around it) and does not hedge.
   std::string predicted = LastBoxed(have_response ? std::string_view(response_section) : text);
+  const bool boxed = !predicted.empty();
   if (predicted.empty() && have_response) {
+    // The grading instruction after the response ("... end with GRADE: ...") is not part of it;
+    // a line labelled as the answer wins over the lines after it.
+    bool labelled = false;
     for (const std::string& line : SplitLines(response_section)) {
-      if (!Trim(line).empty()) predicted = Trim(line);
+      const std::string t = Trim(line);
+      if (t.empty() || t.find("GRADE:") != std::string::npos) continue;
+      const bool label = StartsWith(ToLower(t), "final answer:");
+      if (label || !labelled) predicted = t;
+      labelled = labelled || label;
     }
+    static const std::regex label_re(R"(^\**(final answer|answer)\**\s*:\s*\**)", std::regex::ECMAScript | std::regex::icase);
+    predicted = Trim(std::regex_replace(predicted, label_re, ""));
   }
-  bool correct = !reference.empty() && AnswersMatch(predicted, reference);
+  const bool hedged = ContainsCaseInsensitive(predicted, " or ") && !ContainsCaseInsensitive(reference, " or ");
+  bool correct = !reference.empty() &&
+                 (AnswersMatch(predicted, reference) || (!boxed && !hedged && WebAnswerMatches(predicted, reference)));
   return "The response's final answer is " +
          (predicted.empty() ? std::string("missing") : predicted) +
          " and the reference answer is " +

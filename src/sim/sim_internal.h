@@ -41,7 +41,12 @@ std::optional<SolvedProblem> FindVariantProblem(std::string_view text);
 // of the text (or 0) as the answer. Always well-formed and deterministic.
 SolvedProblem SolveProblem(std::string_view problem);
 
-// The sentence summaries use for "made the pitfall's mistake", with the keyword inside.
+// Every pitfall a lesson can be about: SimPitfalls() at 0..5, then SimWebPitfalls(). The
+// keyword-driven stages (summary, advantage, updates, rollout success) index this table.
+const SimPitfall& LessonPitfall(int index);
+int LessonPitfallCount();
+// The sentence summaries use for "made the pitfall's mistake", with the keyword inside (any
+// LessonPitfall index).
 std::string MistakePhrase(int pitfall);
 // A general lesson that mentions no pitfall keyword.
 extern const char* const kGenericLesson;
@@ -52,7 +57,8 @@ std::string FormatNumber(double value);
 std::string LastBoxed(std::string_view text);
 // Equal as numbers (commas, $, spaces and a trailing period ignored) or as trimmed lower-case text.
 bool AnswersMatch(std::string_view a, std::string_view b);
-// Index of the first pitfall whose keyword occurs in `text` (case-insensitive), or -1.
+// Index (into LessonPitfall) of the first pitfall whose keyword occurs in `text`
+// (case-insensitive), or -1.
 int FindKeyword(std::string_view text);
 
 // "[Gn]. text" lines of a library listing, in order of appearance.
@@ -100,6 +106,39 @@ struct AgentReply {
 };
 AgentReply AgentRolloutReply(std::string_view system, std::string_view problem, int turn,
                              bool native, uint64_t draw_seed, const SimOptions& options);
+// ---- the web-research agent (web_agent.cpp) ----
+
+// One result of a search tool output as the agent reads it back ("1. title / url / snippet").
+struct ShownSearchHit {
+  std::string title;
+  std::string url;
+  std::string snippet;
+};
+std::vector<ShownSearchHit> ReadSearchResults(std::string_view output);
+// The question's words without stop words ("How high is Mount Ceral?" -> "high mount ceral").
+std::string SearchTermsFor(std::string_view question);
+// The sentence of `text` (a page, or a snippet) that answers `question` best, "" when none
+// shares a content word with it; ties go to the earlier sentence. Words are weighted by how
+// rare they are on the page, words of the page's title (`title`, else a "Title: " line of
+// `text`) do not count, and a sentence holding the kind of answer asked for (a year, a
+// quantity, the "which X" noun) gets a bonus.
+std::string BestSentence(std::string_view text, std::string_view question, std::string_view title = "");
+// Index into SimWebPitfalls() of the pitfall `question` hides.
+int WebPitfallOf(std::string_view question);
+std::string WebMistakePhrase(int web_pitfall);
+// A lenient judge's test for a free-text answer: the reference's words appear, in order and
+// contiguous, among the answer's words (case, punctuation and thousands commas ignored).
+bool WebAnswerMatches(std::string_view predicted, std::string_view reference);
+// Role `browse`: the page sentences that serve the "Goal: ..." line of the prompt.
+std::string BrowseSummaryReply(std::string_view text);
+// One turn of the web agent, read from the conversation so far: the careful path (drawn once
+// per rollout by `draw_seed`) searches, opens the best unopened result (the next one when a page
+// fails) and answers with the page's best sentence; the careless one answers from the snippets
+// or from memory, by the question's pitfall.
+AgentReply WebAgentRolloutReply(const nlohmann::json& messages, const OfferedTools& offered,
+                                std::string_view system, std::string_view question, uint64_t draw_seed,
+                                const SimOptions& options);
+
 // What a strict OpenAI-compatible server rejects in a conversation's tool turns: tool_calls
 // that are malformed or left unanswered, tool messages that answer nothing, an assistant message
 // with neither content nor tool_calls. "" when the history is acceptable.

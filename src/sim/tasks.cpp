@@ -355,8 +355,15 @@ const char* const kGenericLesson =
     "Before giving the final answer, re-read the question and check that the result answers "
     "exactly what was asked.";
 
+const SimPitfall& LessonPitfall(int index) {
+  return index < kPitfallCount ? SimPitfalls()[index] : SimWebPitfalls()[index - kPitfallCount];
+}
+
+int LessonPitfallCount() { return kPitfallCount + static_cast<int>(SimWebPitfalls().size()); }
+
 std::string MistakePhrase(int pitfall) {
-  if (pitfall < 0 || pitfall >= kPitfallCount) return "it made an unidentified mistake";
+  if (pitfall >= kPitfallCount) return WebMistakePhrase(pitfall - kPitfallCount);
+  if (pitfall < 0) return "it made an unidentified mistake";
   return kMistakes[pitfall];
 }
 
@@ -464,9 +471,8 @@ bool AnswersMatch(std::string_view a, std::string_view b) {
 }
 
 int FindKeyword(std::string_view text) {
-  const auto& pitfalls = SimPitfalls();
-  for (size_t i = 0; i < pitfalls.size(); ++i) {
-    if (ContainsCaseInsensitive(text, pitfalls[i].keyword)) return static_cast<int>(i);
+  for (int i = 0; i < LessonPitfallCount(); ++i) {
+    if (ContainsCaseInsensitive(text, LessonPitfall(i).keyword)) return i;
   }
   return -1;
 }

@@ -395,3 +395,40 @@ TEST(Cli, EvalReportHasNoUsdWithoutPrices) {
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST(Cli, DemoWebLearnsToSearchAndBrowseOffline) {
+  TempDir dir;
+  auto o = RunTfgrpo(dir, "--quiet demo --web --latency-ms 0 --fault-rate 0 --k 2 --dir " + (dir / "demo").string());
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("indexed 51 pages"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("tool calls per answer"), std::string::npos) << o.out;
+  EXPECT_TRUE(std::filesystem::exists(dir / "demo" / "INDEX.db"));
+  auto baseline = nlohmann::json::parse(ReadFile(dir / "demo" / "baseline.json").value());
+  auto learned = nlohmann::json::parse(ReadFile(dir / "demo" / "learned.json").value());
+  EXPECT_GE(learned["mean_at_k"].get<double>() - baseline["mean_at_k"].get<double>(), 0.3) << o.out;
+  EXPECT_EQ(learned["errors"], 0);
+
+  auto both = RunTfgrpo(dir, "demo --web --hostile --dir " + (dir / "x").string());
+  EXPECT_NE(both.exit_code, 0);
+  EXPECT_NE(both.err.find("excludes"), std::string::npos) << both.err;
+}
+
+TEST(Cli, IndexSearchQueriesAnIndexAsTheSearchToolDoes) {
+  TempDir dir;
+  Write(dir / "corpus.jsonl",
+        "{\"url\":\"https://a.example/1\",\"title\":\"Kell Lighthouse\",\"text\":\"A red and white tower, 38 metres tall.\"}\n"
+        "{\"url\":\"https://a.example/2\",\"title\":\"Orn\",\"text\":\"A village with a Thursday cheese market.\"}\n");
+  ASSERT_EQ(RunTfgrpo(dir, "index build " + (dir / "corpus.jsonl").string() + " -o " + (dir / "i.db").string()).exit_code, 0);
+  auto o = RunTfgrpo(dir, "index search " + (dir / "i.db").string() + " \"how tall is the lighthouse\" --top-k 1");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_EQ(o.out, "1. Kell Lighthouse\n   https://a.example/1\n   A red and white tower, 38 metres tall.\n") << o.out;
+  auto missing = RunTfgrpo(dir, "index search " + (dir / "none.db").string() + " x");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("none.db"), std::string::npos) << missing.err;
+}
+
+}  // namespace
+}  // namespace tfgrpo

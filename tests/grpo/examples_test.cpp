@@ -1,6 +1,7 @@
-// examples/code and examples/classify train offline against the simulator: a python reward
-// scores every rollout through the sandboxed workers, and the learned library must raise
-// held-out Mean@k, as the examples' README promises.
+// examples/code, examples/classify and examples/web train offline against the simulator: a
+// python reward scores every rollout through the sandboxed workers (code, classify), or a judge
+// grades a web agent that searches and browses a real local index (web); the learned library
+// must raise held-out Mean@k, as the examples' README promises.
 #include <gtest/gtest.h>
 
 #include "test_util.h"
@@ -8,6 +9,10 @@
 #include "tfgrpo/engine.h"
 #include "tfgrpo/eval.h"
 #include "tfgrpo/sim.h"
+#include "tfgrpo/util.h"
+#include "tfgrpo/web.h"
+
+#include <mutex>
 
 namespace tfgrpo {
 namespace {
@@ -58,6 +63,120 @@ void TrainAndCompare(const std::string& example, double min_gain) {
 TEST(Examples, CodeTrainsOfflineAgainstTheSimulator) { TrainAndCompare("code", 0.3); }
 
 TEST(Examples, ClassifyTrainsOfflineAgainstTheSimulator) { TrainAndCompare("classify", 0.3); }
+
+// Passes calls through and keeps the prompts of the summary stage.
+class SummaryPromptRecorder final : public ChatClient {
+ public:
+  explicit SummaryPromptRecorder(ChatClient& inner) : inner_(inner) {}
+  Result<ChatResponse> Complete(const ChatRequest& request) override {
+    Record(request);
+    return inner_.Complete(request);
+  }
+  Result<ChatResponse> CompleteAndReport(const ChatRequest& request, CallReport& report) override {
+    Record(request);
+    return inner_.CompleteAndReport(request, report);
+  }
+  std::vector<std::string> prompts() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return prompts_;
+  }
+
+ private:
+  void Record(const ChatRequest& request) {
+    if (request.role != Role::kSummary || request.messages.empty()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    prompts_.push_back(request.messages.back().content);
+  }
+  ChatClient& inner_;
+  mutable std::mutex mu_;
+  std::vector<std::string> prompts_;
+};
+
+struct WebSetup {
+  TempDir dir;
+  Config config;
+};
+
+// examples/web's config against `sim`, with its corpus indexed into a fresh INDEX.db.
+void LoadWebExample(const SimServer& sim, WebSetup* setup) {
+  const std::string example = std::string(TFGRPO_SOURCE_DIR) + "/examples/web/";
+  IndexBuildOptions index;
+  index.corpus = example + "corpus.jsonl";
+  index.out = setup->dir / "INDEX.db";
+  auto built = BuildIndex(index);
+  ASSERT_TRUE(built.ok()) << built.status().ToString();
+  EXPECT_EQ(built->pages, 51);
+  auto config = LoadConfig(example + "config.yaml");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  setup->config = *config;
+  setup->config.model.base_url = sim.base_url();
+  setup->config.model.concurrency = 16;
+  setup->config.tools.search.index = index.out;
+}
+
+std::unique_ptr<ChatClient> ClientFor(const Config& c) {
+  HttpClientOptions o;
+  o.base_url = c.model.base_url;
+  o.model = c.model.name;
+  o.concurrency = c.model.concurrency;
+  o.timeout_s = 10;
+  return MakeHttpChatClient(o);
+}
+
+TEST(Examples, WebAgentTrainsOfflineAndTheJudgesCritiqueReachesTheSummaries) {
+  SimServer sim(SimOptions{.seed = 5});
+  ASSERT_TRUE(sim.Start(0).ok());
+  WebSetup web;
+  LoadWebExample(sim, &web);
+  if (HasFatalFailure()) return;
+  const Config& c = web.config;
+  ASSERT_EQ(c.task.reward, RewardKind::kJudge);
+  ASSERT_EQ(c.tools.enabled, (std::vector<std::string>{"search", "browse"}));
+  auto http = ClientFor(c);
+  SummaryPromptRecorder client(*http);
+
+  TrainOptions opt;
+  opt.run_dir = web.dir / "run";
+  auto trained = Train(c, opt, client);
+  ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+  EXPECT_EQ(trained->rollouts_failed, 0);
+  // What the simulated learner distils from the web transcripts: both web lessons.
+  for (const auto& pitfall : SimWebPitfalls()) {
+    bool learned = false;
+    for (const Experience& e : trained->library.items()) learned = learned || e.text == pitfall.experience;
+    EXPECT_TRUE(learned) << pitfall.name << "\n" << trained->library.RenderLines();
+  }
+  // The judge's reasoning is the grader's critique in the summary prompts.
+  const std::vector<std::string> prompts = client.prompts();
+  ASSERT_FALSE(prompts.empty());
+  int with_critique = 0;
+  for (const std::string& p : prompts) {
+    const size_t heading = p.find("## The grader's critique of this attempt");
+    with_critique += heading != std::string::npos &&
+                     p.find("The response's final answer is", heading) != std::string::npos;
+  }
+  EXPECT_EQ(with_critique, static_cast<int>(prompts.size()));
+
+  auto tasks = LoadTasks(c.data.eval, c.data.problem_key, c.data.answer_key);
+  ASSERT_TRUE(tasks.ok());
+  EvalOptions eo;
+  eo.k = 4;
+  auto baseline = Evaluate(c, *tasks, Library(), eo, *http);
+  auto learned = Evaluate(c, *tasks, trained->library, eo, *http);
+  ASSERT_TRUE(baseline.ok() && learned.ok());
+  EXPECT_EQ(baseline->errors + learned->errors, 0);
+  EXPECT_GE(learned->mean_at_k - baseline->mean_at_k, 0.35)
+      << "baseline " << baseline->mean_at_k << " learned " << learned->mean_at_k;
+
+  // The text protocol (```tool blocks) reaches the same tools and gains the same way.
+  Config text = c;
+  text.task.tool_protocol = ToolProtocol::kText;
+  auto text_baseline = Evaluate(text, *tasks, Library(), eo, *http);
+  auto text_learned = Evaluate(text, *tasks, trained->library, eo, *http);
+  ASSERT_TRUE(text_baseline.ok() && text_learned.ok());
+  EXPECT_GE(text_learned->mean_at_k - text_baseline->mean_at_k, 0.35)
+      << "baseline " << text_baseline->mean_at_k << " learned " << text_learned->mean_at_k;
+}
 
 }  // namespace
 }  // namespace tfgrpo
