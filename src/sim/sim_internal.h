@@ -135,6 +135,9 @@ std::string BrowseSummaryReply(std::string_view text);
 // per rollout by `draw_seed`) searches, opens the best unopened result (the next one when a page
 // fails) and answers with the page's best sentence; the careless one answers from the snippets
 // or from memory, by the question's pitfall.
+// The share of web rollouts whose first call is sloppy: half name a tool that does not exist
+// ("web_search"), half misname search's argument ({"q": ...}); the next turn calls properly.
+inline constexpr double kSimSloppyToolCallRate = 0.12;
 AgentReply WebAgentRolloutReply(const nlohmann::json& messages, const OfferedTools& offered,
                                 std::string_view system, std::string_view question, uint64_t draw_seed,
                                 const SimOptions& options);

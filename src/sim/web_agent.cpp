@@ -388,6 +388,10 @@ AgentReply WebAgentRolloutReply(const nlohmann::json& messages, const OfferedToo
   const int pitfall = static_cast<int>(SimPitfalls().size()) + web_pitfall;
   uint64_t state = draw_seed;
   const bool careful = UnitDouble(state) < SuccessProbability(system, pitfall, options);
+  // Drawn after the outcome, so the outcome's draw stays what it is without sloppiness. Like real
+  // models now and then, the first call names a tool that does not exist or misnames its
+  // argument; the tool error that comes back makes it call again properly.
+  const double sloppy_draw = UnitDouble(state);
   const bool native = offered.native;
   const std::vector<PastCall> calls = PastCalls(messages, native);
   const size_t turn = calls.size();
@@ -396,16 +400,23 @@ AgentReply WebAgentRolloutReply(const nlohmann::json& messages, const OfferedToo
   if (!careful && web_pitfall == 1) {
     return Final(kCarelessAnswer[1], Fabricated(question, draw_seed));
   }
+  const std::string terms = SearchTermsFor(question);
   if (calls.empty()) {
     if (!can_search) return Final("There is no search tool, and I cannot find a page without one.", "");
     const std::string thought = careful && web_pitfall == 1 ? kCarefulOpening[1] : kSearchThought;
-    return Call(native, thought, "search", {{"query", SearchTermsFor(question)}}, draw_seed, turn);
+    if (sloppy_draw < kSimSloppyToolCallRate / 2) return Call(native, thought, "web_search", {{"query", terms}}, draw_seed, turn);
+    if (sloppy_draw < kSimSloppyToolCallRate) return Call(native, thought, "search", {{"q", terms}}, draw_seed, turn);
+    return Call(native, thought, "search", {{"query", terms}}, draw_seed, turn);
+  }
+  if (calls.size() <= 2 && StartsWith(Trim(calls.back().output), "Error:") && calls.back().name != "browse") {
+    return Call(native, "That call went wrong; calling the search tool again as its description says.", "search",
+                {{"query", terms}}, draw_seed, turn);
   }
   // The search results the agent saw last, and the pages it opened since.
   std::vector<ShownSearchHit> hits;
   std::set<std::string> opened;
   for (const PastCall& c : calls) {
-    if (c.name == "search") {
+    if (c.name == "search" && !StartsWith(Trim(c.output), "Error:")) {
       hits = ReadSearchResults(c.output);
       opened.clear();
     }

@@ -156,6 +156,15 @@ TEST(Examples, WebAgentTrainsOfflineAndTheJudgesCritiqueReachesTheSummaries) {
                      p.find("The response's final answer is", heading) != std::string::npos;
   }
   EXPECT_EQ(with_critique, static_cast<int>(prompts.size()));
+  // The simulated agent's sloppy first calls reach the real registry and tools, whose errors it
+  // recovers from (no rollout failed, above).
+  int unknown_tool = 0, missing_argument = 0;
+  for (const std::string& p : prompts) {
+    unknown_tool += p.find("Error: unknown tool \"web_search\"") != std::string::npos;
+    missing_argument += p.find("Error: search: ") != std::string::npos;
+  }
+  EXPECT_GT(unknown_tool, 0);
+  EXPECT_GT(missing_argument, 0);
 
   auto tasks = LoadTasks(c.data.eval, c.data.problem_key, c.data.answer_key);
   ASSERT_TRUE(tasks.ok());

@@ -89,7 +89,10 @@ std::vector<json> RunNative(SimModel& model, const std::string& system, const st
   return replies;
 }
 
+// Tool errors as the agent loop and the tools word them.
 std::string FakeTools(const std::string& name, const json& args) {
+  if (name != "search" && name != "browse") return "Error: unknown tool \"" + name + "\"; the available tools are: search, browse";
+  if (name == "search" && !args.contains("query")) return "Error: search: the argument \"query\" (a string) is missing";
   if (name == "search") return kSearchOutput;
   if (name == "browse" && args.value("url", "") == "https://t.example/wiki/Mount_Ceral") return kCeralPage;
   return "Error: browse: cannot open " + args.value("url", std::string("?"));
@@ -187,6 +190,29 @@ TEST(SimWebAgent, SuccessFollowsTheLessonOfTheQuestionsOwnPitfall) {
     EXPECT_NEAR(careful_rate(SystemWith({other}), q), 0.2, 0.07) << "the other lesson does not help " << pitfall;
     EXPECT_NEAR(careful_rate(SystemWith({own}), q), 0.9, 0.05) << pitfall;
   }
+}
+
+TEST(SimWebAgent, SomeFirstCallsAreSloppyAndTheToolErrorMakesItCallAgainProperly) {
+  SimModel model(SimOptions{.p_success_with = 1.0});
+  int unknown_tool = 0, wrong_argument = 0, answered = 0;
+  const int n = 400;
+  for (int i = 0; i < n; ++i) {
+    auto replies = RunNative(model, SystemWith(WebLessons()), kQuestion, "s" + std::to_string(i), FakeTools);
+    json first = replies[0]["tool_calls"][0]["function"];
+    json args = json::parse(first["arguments"].get<std::string>());
+    const bool sloppy = first["name"] != "search" || !args.contains("query");
+    unknown_tool += first["name"] == "web_search";
+    wrong_argument += first["name"] == "search" && args.contains("q");
+    if (sloppy) {
+      json again = replies[1]["tool_calls"][0]["function"];
+      EXPECT_EQ(again["name"], "search");
+      EXPECT_EQ(json::parse(again["arguments"].get<std::string>())["query"], "high mount ceral metres");
+    }
+    answered += replies.back()["content"].get<std::string>().find("1,284 metres") != std::string::npos;
+  }
+  EXPECT_NEAR(static_cast<double>(unknown_tool) / n, sim_internal::kSimSloppyToolCallRate / 2, 0.03);
+  EXPECT_NEAR(static_cast<double>(wrong_argument) / n, sim_internal::kSimSloppyToolCallRate / 2, 0.03);
+  EXPECT_EQ(answered, n) << "a sloppy call costs a turn, not the answer";
 }
 
 TEST(SimWebAgent, SpeaksTheTextProtocolWithToolBlocks) {
