@@ -54,7 +54,21 @@ struct PageText {
   std::string title;  // <title>, whitespace collapsed ("" when absent)
   std::string text;   // readable text, one block (heading, paragraph, list item, row) per line
   std::string canonical_url;  // <link rel="canonical" href>, resolved ("" when absent)
+  // The page opened more than kMaxHtmlOpenElements elements at once (50,000 unclosed <div>s,
+  // say): only the part before that point was parsed.
+  bool nesting_cut = false;
 };
+
+// Gumbo's tree builder is quadratic in how many elements are open at once (250 KB of unclosed
+// tags took 50 s of CPU), so HtmlToText parses a page only up to the tag that would open one
+// more than this many (about 0.3 s of parsing at worst). Real pages stay far below (a few dozen
+// levels).
+inline constexpr int kMaxHtmlOpenElements = 4096;
+// Where that cut falls: the offset of the tag that would open element number
+// `max_open_elements + 1` (void elements, elements whose end tag is optional such as <p> and
+// <li>, self-closed tags and the contents of script/style/textarea/title do not count), or npos
+// when the page stays within it. One linear pass.
+size_t DeepNestingCut(std::string_view html, int max_open_elements = kMaxHtmlOpenElements);
 
 // Parses `html` with gumbo (an HTML5 parser: any input gives a tree) and returns its readable
 // text: script, style, noscript, template, svg, iframe, form controls, nav, header, footer,
@@ -64,8 +78,8 @@ struct PageText {
 // and other blocks on their own lines; whitespace collapsed outside <pre>; links kept as
 // "anchor text [url]" with the url resolved against `base_url` (when given); javascript: and
 // same-page "#..." links kept as their text only. Output is valid UTF-8 (bad bytes become U+FFFD).
-// Cost: linear for ordinary pages; gumbo's tree builder is quadratic in nesting depth (tens of
-// thousands of unclosed elements take seconds), which browse bounds only through max_bytes.
+// Cost: linear for ordinary pages; nesting beyond kMaxHtmlOpenElements is cut (see below) since
+// gumbo's tree builder is quadratic in it.
 PageText HtmlToText(std::string_view html, std::string_view base_url = "");
 
 // `text` cut to at most `max_bytes` bytes on a UTF-8 character boundary (never splitting a

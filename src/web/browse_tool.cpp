@@ -236,6 +236,10 @@ Result<ToolOutput> BrowseTool::Run(const nlohmann::json& arguments) {
   if (media == "text/html" || media == "application/xhtml+xml") {
     PageText text = HtmlToText(body, final_url);
     page = PageHeader(text.title, final_url) + text.text;
+    if (text.nesting_cut) {
+      page += "\n[the page nests more than " + std::to_string(kMaxHtmlOpenElements) +
+              " elements deep; only the part before that was read]";
+    }
   } else if (media == "text/plain") {
     page = PageHeader("", final_url) + SanitizeUtf8(body);
   } else {

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -195,8 +196,65 @@ struct Frame {
 
 }  // namespace
 
+size_t DeepNestingCut(std::string_view html, int max_open_elements) {
+  // Elements that never deepen the tree: void ones, and those whose end tag is optional (the next
+  // sibling closes them), so a page of 10,000 <p> or <li> is not mistaken for a deep one.
+  static const std::set<std::string, std::less<>> kFlat = {
+      "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
+      "wbr", "keygen", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead", "tbody",
+      "tfoot", "rb", "rt", "rp", "colgroup", "caption"};
+  static const std::set<std::string, std::less<>> kRawText = {"script", "style", "textarea", "title", "xmp",
+                                                               "iframe", "noembed", "noframes"};
+  auto lower_name = [&](size_t at, size_t* end) {
+    std::string name;
+    size_t j = at;
+    while (j < html.size() && (std::isalnum(static_cast<unsigned char>(html[j])) || html[j] == '-' || html[j] == ':')) {
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(html[j])));
+      ++j;
+    }
+    *end = j;
+    return name;
+  };
+  int depth = 0;
+  for (size_t i = html.find('<'); i != std::string_view::npos && i + 1 < html.size(); i = html.find('<', i + 1)) {
+    if (html.compare(i, 4, "<!--") == 0) {
+      i = html.find("-->", i + 4);
+      if (i == std::string_view::npos) break;
+      continue;
+    }
+    const bool closing = html[i + 1] == '/';
+    const size_t name_at = i + (closing ? 2 : 1);
+    if (name_at >= html.size() || !std::isalpha(static_cast<unsigned char>(html[name_at]))) continue;
+    size_t name_end = 0;
+    const std::string name = lower_name(name_at, &name_end);
+    const size_t close = html.find('>', name_end);
+    if (close == std::string_view::npos) break;
+    if (closing) {
+      if (!kFlat.count(name) && depth > 0) --depth;
+    } else if (kRawText.count(name)) {
+      // Raw text runs to its end tag; a "<div>" inside a script is not an element.
+      size_t end = close;
+      for (;;) {
+        end = html.find("</", end + 1);
+        if (end == std::string_view::npos) return std::string_view::npos;
+        size_t e = 0;
+        if (lower_name(end + 2, &e) == name) break;
+      }
+      i = end;
+    } else if (!kFlat.count(name) && html[close - 1] != '/') {
+      if (++depth > max_open_elements) return i;
+    }
+    if (!kRawText.count(name)) i = close;
+  }
+  return std::string_view::npos;
+}
+
 PageText HtmlToText(std::string_view html, std::string_view base_url) {
   PageText page;
+  if (size_t cut = DeepNestingCut(html); cut != std::string_view::npos) {
+    html = html.substr(0, cut);
+    page.nesting_cut = true;
+  }
   GumboOutput* output = gumbo_parse_with_options(&kGumboDefaultOptions, html.data(), html.size());
   TextBuilder b;
   std::string base(base_url);

@@ -50,6 +50,11 @@ class BrowseTest : public ::testing::Test {
     s.Get("/big", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string(200000, 'a') + "TAIL-MARKER", "text/plain");
     });
+    s.Get("/deep", [](const httplib::Request&, httplib::Response& res) {
+      std::string body = "<html><body><p>shallow part</p>";
+      for (int i = 0; i < 50000; ++i) body += "<div>";
+      res.set_content(body + "DEEP-MARKER", "text/html");
+    });
     s.Get("/long", [](const httplib::Request&, httplib::Response& res) {
       std::string body;
       for (int i = 0; i < 400; ++i) body += "caf\xC3\xA9 ";  // 6 bytes each, 2-byte é
@@ -160,6 +165,16 @@ TEST_F(BrowseTest, StopsReadingAtTheSizeCapAndSaysSo) {
   EXPECT_FALSE(Has(out.text, "TAIL-MARKER"));
   EXPECT_TRUE(Has(out.text, "larger than 1000 bytes")) << out.text.substr(out.text.size() - 200);
   EXPECT_LT(out.text.size(), 1400u);
+}
+
+TEST_F(BrowseTest, APageOfUnclosedTagsIsReadUpToTheNestingLimitWithANote) {
+  // 250 KB of unclosed <div>s used to cost gumbo about 50 s of CPU.
+  ToolOutput out = Browse(*Tool(Loopback()), Url("/deep"));
+  ASSERT_FALSE(out.is_error) << out.text;
+  EXPECT_TRUE(Has(out.text, "shallow part")) << out.text;
+  EXPECT_FALSE(Has(out.text, "DEEP-MARKER"));
+  EXPECT_TRUE(Has(out.text, "nests more than " + std::to_string(kMaxHtmlOpenElements) + " elements deep"))
+      << out.text;
 }
 
 TEST_F(BrowseTest, CutsAtMaxCharsOnACharacterBoundaryWithANote) {

@@ -61,6 +61,39 @@ TEST(HtmlToText, SurvivesDeepNestingBrokenMarkupAndBadUtf8) {
   EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong '/'
 }
 
+std::string Repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST(DeepNestingCut, CountsOnlyElementsThatStayOpen) {
+  const std::string head = "<html><body><p>before</p>";
+  const std::string deep = head + Repeat("<div>", 5000) + "deep";
+  // The cut falls on the tag that would open element 1001 (html and body count too).
+  EXPECT_EQ(DeepNestingCut(deep, 1000), head.size() + 998 * 5);
+  EXPECT_EQ(DeepNestingCut(deep, 10000), std::string::npos);
+  // Closed elements, void ones, optional-end ones, self-closed ones and script text do not add up.
+  EXPECT_EQ(DeepNestingCut(Repeat("<div><span>x</span></div>", 5000), 1000), std::string::npos);
+  EXPECT_EQ(DeepNestingCut(Repeat("<p>a<li>b<br><img src=x><td>", 5000), 1000), std::string::npos);
+  EXPECT_EQ(DeepNestingCut(Repeat("<x-widget/>", 5000), 1000), std::string::npos);
+  EXPECT_EQ(DeepNestingCut("<script>" + Repeat("<div>", 5000) + "</script><style>" + Repeat("<b>", 5000) + "</STYLE>",
+                           1000),
+            std::string::npos);
+  EXPECT_EQ(DeepNestingCut("<!--" + Repeat("<div>", 5000) + "-->", 1000), std::string::npos);
+  EXPECT_EQ(DeepNestingCut(Repeat("<div>", 5000)), static_cast<size_t>(kMaxHtmlOpenElements) * 5);
+}
+
+TEST(HtmlToText, ParsesAPageOfUnclosedTagsOnlyUpToTheNestingLimit) {
+  // 50,000 unclosed <div>s took gumbo about 50 s of CPU; cut at the limit it is a few ms.
+  const PageText page = HtmlToText("<html><body><h1>Top</h1><p>kept text</p>" + Repeat("<div>", 50000) + "lost");
+  EXPECT_TRUE(page.nesting_cut);
+  EXPECT_NE(page.text.find("kept text"), std::string::npos) << page.text;
+  EXPECT_EQ(page.text.find("lost"), std::string::npos);
+  const PageText fine = HtmlToText("<p>" + Repeat("<div>x</div>", 3000));
+  EXPECT_FALSE(fine.nesting_cut);
+}
+
 TEST(CutUtf8, NeverSplitsACharacter) {
   const std::string s = "ab\xC3\xA9\xE2\x82\xAC";  // a b é €
   bool cut = false;
