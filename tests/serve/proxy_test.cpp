@@ -662,8 +662,10 @@ TEST_F(ServeTest, UpstreamErrorsPassThroughWithStatusHeadersAndBody) {
   Upstream upstream;
   const std::string kError =
       R"({"error":{"message":"Rate limit reached","type":"rate_limit_error","code":"rate_limit_exceeded"}})";
+  std::atomic<int> attempts{0};
   upstream.server().Post("/v1/chat/completions",
                          [&](const httplib::Request&, httplib::Response& res) {
+                           ++attempts;
                            res.status = 429;
                            res.set_header("Retry-After", "7");
                            res.set_content(kError, "application/json");
@@ -681,6 +683,7 @@ TEST_F(ServeTest, UpstreamErrorsPassThroughWithStatusHeadersAndBody) {
     EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
   }
   EXPECT_EQ(MetricValue(Metrics(*proxy), "tfgrpo_serve_requests_total{status=\"429\"}"), 2);
+  EXPECT_EQ(attempts.load(), 2) << "one attempt per request: retrying is the client's decision";
 }
 
 // ---- Reload ------------------------------------------------------------------------------------
