@@ -78,9 +78,9 @@ struct DemoArgs {
 };
 
 // `validation`: "" or a practice.validation section's body; `cap`: practice.max_experiences.
-std::string DemoConfigYaml(const std::string& base_url, int k, int epochs = 2, int cap = 64,
-                           const std::string& validation = "") {
-  return "# Written by `tfgrpo demo`: the offline demo against the simulated LLM.\n"
+// The model and data sections every demo config starts with, under a comment line.
+std::string DemoHeaderYaml(const std::string& comment, const std::string& base_url) {
+  return "# " + comment + "\n"
          "model:\n"
          "  base_url: \"" + base_url + "\"\n"
          "  name: \"tfgrpo-sim\"\n"
@@ -88,7 +88,12 @@ std::string DemoConfigYaml(const std::string& base_url, int k, int epochs = 2, i
          "  concurrency: 32\n"
          "data:\n"
          "  train: \"train.jsonl\"\n"
-         "  eval: \"eval.jsonl\"\n"
+         "  eval: \"eval.jsonl\"\n";
+}
+
+std::string DemoConfigYaml(const std::string& base_url, int k, int epochs = 2, int cap = 64,
+                           const std::string& validation = "") {
+  return DemoHeaderYaml("Written by `tfgrpo demo`: the offline demo against the simulated LLM.", base_url) +
          "task:\n"
          "  reward: \"math\"\n"
          "practice:\n"
@@ -249,15 +254,8 @@ Status WriteWebDemoFiles(const std::filesystem::path& dir, const std::string& ba
   std::printf("indexed %lld pages of the offline web corpus into %s\n", static_cast<long long>(built->pages),
               index.out.c_str());
   const std::string yaml =
-      "# Written by `tfgrpo demo --web`: the web-research recipe (examples/web) against the simulated LLM.\n"
-      "model:\n"
-      "  base_url: \"" + base_url + "\"\n"
-      "  name: \"tfgrpo-sim\"\n"
-      "  max_retries: 6\n"
-      "  concurrency: 32\n"
-      "data:\n"
-      "  train: \"train.jsonl\"\n"
-      "  eval: \"eval.jsonl\"\n"
+      DemoHeaderYaml("Written by `tfgrpo demo --web`: the web-research recipe (examples/web) against the simulated LLM.",
+                     base_url) +
       "task:\n"
       "  mode: agent\n"
       "  reward: judge\n"

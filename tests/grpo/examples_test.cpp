@@ -19,6 +19,15 @@ namespace {
 
 using testing::TempDir;
 
+std::unique_ptr<ChatClient> ClientFor(const Config& c) {
+  HttpClientOptions o;
+  o.base_url = c.model.base_url;
+  o.model = c.model.name;
+  o.concurrency = c.model.concurrency;
+  o.timeout_s = 10;
+  return MakeHttpChatClient(o);
+}
+
 void TrainAndCompare(const std::string& example, double min_gain) {
   SimServer sim(SimOptions{.seed = 5});
   ASSERT_TRUE(sim.Start(0).ok());
@@ -28,12 +37,7 @@ void TrainAndCompare(const std::string& example, double min_gain) {
   c.model.base_url = sim.base_url();
   c.model.concurrency = 16;
   c.task.reward_workers = 2;
-  HttpClientOptions o;
-  o.base_url = c.model.base_url;
-  o.model = c.model.name;
-  o.concurrency = c.model.concurrency;
-  o.timeout_s = 10;
-  auto client = MakeHttpChatClient(o);
+  auto client = ClientFor(c);
 
   TempDir dir;
   TrainOptions opt;
@@ -112,15 +116,6 @@ void LoadWebExample(const SimServer& sim, WebSetup* setup) {
   setup->config.model.base_url = sim.base_url();
   setup->config.model.concurrency = 16;
   setup->config.tools.search.index = index.out;
-}
-
-std::unique_ptr<ChatClient> ClientFor(const Config& c) {
-  HttpClientOptions o;
-  o.base_url = c.model.base_url;
-  o.model = c.model.name;
-  o.concurrency = c.model.concurrency;
-  o.timeout_s = 10;
-  return MakeHttpChatClient(o);
 }
 
 TEST(Examples, WebAgentTrainsOfflineAndTheJudgesCritiqueReachesTheSummaries) {
