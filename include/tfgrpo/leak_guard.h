@@ -24,6 +24,7 @@ struct LeakMatch {
   Kind kind = Kind::kAnswer;
   std::string task_id;
   std::string matched;  // the answer form or the copied words, as they appear after normalising
+  size_t copied_words = 0;  // kProblemText: how many
   // "contains the answer of task t3 ('\frac{7}{9}')" or "copies 8 words of task t3's problem ('...')"
   std::string Describe() const;
 };
@@ -32,8 +33,10 @@ class LeakGuard {
  public:
   // Answers shorter than this many characters (after normalising) are too common to be a leak.
   static constexpr size_t kMinAnswerChars = 4;
-  // This many consecutive words of a problem statement make a copy.
+  // This many consecutive words of a problem statement make a copy; a problem shorter than that
+  // (a web question of six words) is copied when all of it is, from kMinWholeProblemWords up.
   static constexpr size_t kProblemRunWords = 8;
+  static constexpr size_t kMinWholeProblemWords = 5;
 
   LeakGuard() = default;
   explicit LeakGuard(const std::vector<LeakSource>& tasks);
@@ -53,8 +56,9 @@ class LeakGuard {
   };
   std::vector<std::string> task_ids_;
   std::vector<AnswerForm> answers_;
-  // Hash of an 8-word run -> task index (the first task having it).
+  // Hash of an 8-word run (or of a whole shorter problem) -> task index (the first task having it).
   std::unordered_map<uint64_t, size_t> runs_;
+  std::vector<size_t> run_lengths_;  // the run lengths in runs_: 8, and the short problems' lengths
 };
 
 }  // namespace tfgrpo

@@ -1,5 +1,6 @@
 #include "tfgrpo/leak_guard.h"
 
+#include <algorithm>
 #include <cctype>
 #include <regex>
 
@@ -92,8 +93,7 @@ bool ContainsAsToken(const std::string& hay, const std::string& needle) {
 
 std::string LeakMatch::Describe() const {
   if (kind == Kind::kAnswer) return "contains the answer of task " + task_id + " ('" + matched + "')";
-  return "copies " + std::to_string(LeakGuard::kProblemRunWords) + " words of task " + task_id + "'s problem ('" +
-         matched + "')";
+  return "copies " + std::to_string(copied_words) + " words of task " + task_id + "'s problem ('" + matched + "')";
 }
 
 LeakGuard::LeakGuard(const std::vector<LeakSource>& tasks) {
@@ -108,7 +108,13 @@ LeakGuard::LeakGuard(const std::vector<LeakSource>& tasks) {
     const std::vector<std::string> words = Words(tasks[t].problem);
     for (size_t i = 0; i + kProblemRunWords <= words.size(); ++i)
       runs_.emplace(RunHash(words, i, kProblemRunWords), t);
+    if (words.size() >= kMinWholeProblemWords && words.size() < kProblemRunWords) {
+      runs_.emplace(RunHash(words, 0, words.size()), t);
+      if (std::find(run_lengths_.begin(), run_lengths_.end(), words.size()) == run_lengths_.end())
+        run_lengths_.push_back(words.size());
+    }
   }
+  run_lengths_.insert(run_lengths_.begin(), kProblemRunWords);
 }
 
 std::optional<LeakMatch> LeakGuard::Find(std::string_view text) const {
@@ -119,12 +125,14 @@ std::optional<LeakMatch> LeakGuard::Find(std::string_view text) const {
   }
   if (runs_.empty()) return std::nullopt;
   const std::vector<std::string> words = Words(text);
-  for (size_t i = 0; i + kProblemRunWords <= words.size(); ++i) {
-    auto it = runs_.find(RunHash(words, i, kProblemRunWords));
-    if (it == runs_.end()) continue;
-    std::string copied;
-    for (size_t k = i; k < i + kProblemRunWords; ++k) copied += (k > i ? " " : "") + words[k];
-    return LeakMatch{LeakMatch::Kind::kProblemText, task_ids_[it->second], copied};
+  for (size_t n : run_lengths_) {
+    for (size_t i = 0; i + n <= words.size(); ++i) {
+      auto it = runs_.find(RunHash(words, i, n));
+      if (it == runs_.end()) continue;
+      std::string copied;
+      for (size_t k = i; k < i + n; ++k) copied += (k > i ? " " : "") + words[k];
+      return LeakMatch{LeakMatch::Kind::kProblemText, task_ids_[it->second], copied, n};
+    }
   }
   return std::nullopt;
 }

@@ -136,6 +136,24 @@ std::string FirstWords(std::string_view text, size_t n) {
   return out;
 }
 
+// A heading: a markdown heading line, or a short line ending with ':' ("Reference answer:").
+bool IsHeading(const std::string& line) {
+  return StartsWith(line, "#") || (EndsWith(line, ":") && line.size() < 40);
+}
+
+// The first non-empty line after the first heading that mentions `word`, "" when none.
+std::string FirstLineUnderHeading(std::string_view text, std::string_view word) {
+  const std::vector<std::string> lines = SplitLines(text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string t = Trim(lines[i]);
+    if (!IsHeading(t) || !ContainsCaseInsensitive(t, word)) continue;
+    for (size_t j = i + 1; j < lines.size() && !IsHeading(Trim(lines[j])); ++j)
+      if (!Trim(lines[j]).empty()) return Trim(lines[j]);
+    return "";
+  }
+  return "";
+}
+
 // Filler lessons that say nothing specific (the padding mode): three per call, chosen from the
 // prompt so that different groups pad with different ones.
 std::vector<std::string> FillerLessons(std::string_view prompt) {
@@ -330,6 +348,11 @@ std::string AdvantageReply(std::string_view prompt, const SimHostility& hostile)
       const std::string problem = FirstWords(line, 14);
       if (!problem.empty())
         lessons.insert(lessons.begin(), "For the problem \"" + problem + "\" the answer is " + family->correct + ".");
+    } else if (const std::string question = FirstLineUnderHeading(text, "task"),
+               answer = FirstLineUnderHeading(text, "reference");
+               !question.empty() && !answer.empty()) {
+      // Any other task (a web question): the task and reference sections, copied as they are.
+      lessons.insert(lessons.begin(), "For the question \"" + FirstWords(question, 14) + "\" the answer is " + answer + ".");
     }
   }
 
@@ -437,9 +460,7 @@ std::string JudgeReply(std::string_view text) {
   // first line of a section whose heading mentions "reference", the response the section whose
   // heading mentions "response".
   std::vector<std::string> lines = SplitLines(text);
-  auto is_heading = [](const std::string& t) {
-    return StartsWith(t, "#") || (EndsWith(t, ":") && t.size() < 40);
-  };
+  auto is_heading = IsHeading;
   std::string reference, response_section;
   bool have_response = false;
   for (size_t i = 0; i < lines.size(); ++i) {

@@ -8,6 +8,7 @@
 #include "tfgrpo/data.h"
 #include "tfgrpo/engine.h"
 #include "tfgrpo/eval.h"
+#include "tfgrpo/leak_guard.h"
 #include "tfgrpo/sim.h"
 #include "tfgrpo/util.h"
 #include "tfgrpo/web.h"
@@ -180,6 +181,73 @@ TEST(Examples, WebAgentTrainsOfflineAndTheJudgesCritiqueReachesTheSummaries) {
   ASSERT_TRUE(text_baseline.ok() && text_learned.ok());
   EXPECT_GE(text_learned->mean_at_k - text_baseline->mean_at_k, 0.35)
       << "baseline " << text_baseline->mean_at_k << " learned " << text_learned->mean_at_k;
+}
+
+struct HostileWebArm {
+  TrainSummary trained;
+  double gain = 0;  // held-out Mean@4, learned minus baseline
+  bool harmful = false;
+  bool copied = false;
+};
+
+// examples/web against the hostile learner (harmful edits, copied answers, padding), with a cap
+// of 8 and, when `validate`, 6 train questions held out for validation.
+void TrainHostileWeb(bool validate, HostileWebArm* arm) {
+  SimOptions options{.seed = 5};
+  options.hostile = {true, true, true};
+  SimServer sim(options);
+  ASSERT_TRUE(sim.Start(0).ok());
+  WebSetup web;
+  LoadWebExample(sim, &web);
+  if (::testing::Test::HasFatalFailure()) return;
+  Config c = web.config;
+  c.practice.max_experiences = 8;
+  c.practice.validation.enabled = validate;
+  c.practice.validation.tasks = 6;
+  c.practice.validation.k = 2;
+  auto client = ClientFor(c);
+  TrainOptions opt;
+  opt.run_dir = web.dir / "run";
+  auto trained = Train(c, opt, *client);
+  ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+  arm->trained = *trained;
+  auto train_tasks = LoadTasks(c.data.train, c.data.problem_key, c.data.answer_key);
+  auto eval_tasks = LoadTasks(c.data.eval, c.data.problem_key, c.data.answer_key);
+  ASSERT_TRUE(train_tasks.ok() && eval_tasks.ok());
+  std::vector<LeakSource> sources;
+  for (const Task& t : *train_tasks) sources.push_back({t.id, t.problem, t.answer});
+  LeakGuard guard(sources);
+  for (const Experience& e : trained->library.items()) {
+    arm->harmful = arm->harmful || e.text.find(kSimHarmfulLesson) != std::string::npos;
+    arm->copied = arm->copied || guard.Find(e.text).has_value();
+  }
+  EvalOptions eo;
+  eo.k = 4;
+  auto baseline = Evaluate(c, *eval_tasks, Library(), eo, *client);
+  auto learned = Evaluate(c, *eval_tasks, trained->library, eo, *client);
+  ASSERT_TRUE(baseline.ok() && learned.ok());
+  arm->gain = learned->mean_at_k - baseline->mean_at_k;
+}
+
+TEST(Examples, WebAgentWithAHostileLearnerKeepsNoHarmfulOrCopiedLessonUnderValidation) {
+  HostileWebArm plain, validated;
+  TrainHostileWeb(false, &plain);
+  TrainHostileWeb(true, &validated);
+  if (HasFatalFailure()) return;
+  // The harmful edit survives without validation and drags the agent below its baseline.
+  EXPECT_TRUE(plain.harmful) << plain.trained.library.RenderLines();
+  EXPECT_LT(plain.gain, 0.1);
+  // With validation it is rejected, and the library helps as much as with an honest learner.
+  EXPECT_FALSE(validated.harmful) << validated.trained.library.RenderLines();
+  EXPECT_GT(validated.trained.validations_rejected, 0);
+  EXPECT_GE(validated.gain, 0.3) << validated.trained.library.RenderLines();
+  // The leak guard refuses the copied questions and answers either way; padding stays in the cap.
+  for (const HostileWebArm* arm : {&plain, &validated}) {
+    EXPECT_GT(arm->trained.leaks_dropped, 0);
+    EXPECT_FALSE(arm->copied) << arm->trained.library.RenderLines();
+    EXPECT_EQ(arm->trained.rollouts_failed, 0);
+    EXPECT_LE(arm->trained.library.size(), 8u);
+  }
 }
 
 }  // namespace

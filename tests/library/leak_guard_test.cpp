@@ -58,6 +58,21 @@ TEST(LeakGuard, FindsAnEightWordRunOfAProblem) {
   EXPECT_FALSE(g.Find("a train leaves the station at noon").has_value());
 }
 
+TEST(LeakGuard, FindsAWholeShortProblemOfFiveToSevenWords) {
+  // A web question is often shorter than eight words; a lesson quoting it whole is a copy.
+  LeakGuard g({{"w1", "How tall is Kell Lighthouse, in metres?", "38"}, {"w2", "Name the capital.", "Oslo"},
+               {"w3", "Who keeps the light?", "Aird"}});
+  auto m = g.Find("For the question \"How tall is Kell Lighthouse in metres\" the answer is 38.");
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->kind, LeakMatch::Kind::kProblemText);
+  EXPECT_EQ(m->task_id, "w1");
+  EXPECT_EQ(m->matched, "how tall is kell lighthouse in metres");
+  EXPECT_EQ(m->Describe(), "copies 7 words of task w1's problem ('how tall is kell lighthouse in metres')");
+  // Part of it is not, nor a whole problem under five words.
+  EXPECT_FALSE(g.Find("Check how tall is the tower before answering.").has_value());
+  EXPECT_FALSE(g.Find("Ask who keeps the light before you answer.").has_value());
+}
+
 TEST(LeakGuard, GeneralLessonsPass) {
   EXPECT_FALSE(Guard().Find("When a rate is given per hour, convert minutes to hours before multiplying.").has_value());
   EXPECT_FALSE(LeakGuard().Find("anything").has_value());

@@ -312,6 +312,22 @@ TEST(SimWebLearner, SummaryAndAdvantageNameTheWebPitfall) {
   EXPECT_EQ(items[0], SimWebPitfalls()[0].experience);
 }
 
+TEST(SimWebLearner, TheCopyingLearnerQuotesAWebQuestionAndItsAnswer) {
+  SimOptions options;
+  options.hostile.copy_answers = true;
+  SimModel model(options);
+  const std::string prompt =
+      "## Task\nHow tall is Kell Lighthouse in metres?\n\n## Reference answer\n38\n\n## Summaries of the attempts\n"
+      "1. It made a mistake with the full page text.\n";
+  auto items = simtest::ExperienceItems(simtest::Content(model.Respond(simtest::Body("", prompt), "advantage", "a")));
+  ASSERT_FALSE(items.empty());
+  EXPECT_EQ(items[0], "For the question \"How tall is Kell Lighthouse in metres?\" the answer is 38.");
+  SimModel honest(SimOptions{});
+  auto plain = simtest::ExperienceItems(simtest::Content(honest.Respond(simtest::Body("", prompt), "advantage", "a")));
+  ASSERT_FALSE(plain.empty());
+  EXPECT_EQ(plain[0], SimWebPitfalls()[0].experience);
+}
+
 TEST(SimWebBrowseRole, ExtractsTheSentencesThatServeTheGoal) {
   SimModel model(SimOptions{});
   const std::string prompt = "Goal: How high is Mount Ceral?\n\nPage:\n" + std::string(kCeralPage);
