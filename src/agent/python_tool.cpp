@@ -62,8 +62,10 @@ Result<std::shared_ptr<Tool>> MakePythonFromConfig(BuiltinContext& context) {
   return MakePythonTool(context.config.tools);
 }
 
-SearchOptions SearchOptionsFrom(const SearchConfig& c) {
+// tools.timeout_s bounds every tool call: a search backend's reply and a page fetch too.
+SearchOptions SearchOptionsFrom(const SearchConfig& c, double timeout_s) {
   SearchOptions o;
+  o.timeout_s = timeout_s;
   o.backend = c.backend;
   o.top_k = c.top_k;
   o.index = c.index;
@@ -73,7 +75,7 @@ SearchOptions SearchOptionsFrom(const SearchConfig& c) {
 }
 
 Result<std::shared_ptr<Tool>> MakeSearchFromConfig(BuiltinContext& context) {
-  const SearchOptions options = SearchOptionsFrom(context.config.tools.search);
+  const SearchOptions options = SearchOptionsFrom(context.config.tools.search, context.config.tools.timeout_s);
   if (options.backend == "local") {
     if (options.index.empty())
       return Status::InvalidArgument(
@@ -93,6 +95,7 @@ Result<std::shared_ptr<Tool>> MakeBrowseFromConfig(BuiltinContext& context) {
   options.max_chars = c.max_chars;
   options.allow_private = c.allow_private;
   options.summarize = c.summarize;
+  options.timeout_s = context.config.tools.timeout_s;
   auto index = context.Index();
   if (!index.ok()) return index.status();
   if (c.summarize && context.client == nullptr)

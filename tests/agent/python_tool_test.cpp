@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "local_http_server.h"
 #include "test_util.h"
 #include "tfgrpo/agent.h"
 #include "tfgrpo/web.h"
@@ -134,6 +135,34 @@ TEST(MakeToolsFor, BuildsSearchAndBrowseOverOneIndexAndNamesWhatIsMissing) {
   auto unknown = MakeToolsFor(AgentConfig({"calculator"}));
   ASSERT_FALSE(unknown.ok());
   EXPECT_NE(unknown.status().message().find("'calculator'"), std::string::npos) << unknown.status().message();
+}
+
+TEST(MakeToolsFor, ToolsTimeoutBoundsAPageFetchToo) {
+  tfgrpo::testing::TempDir dir;
+  std::ofstream(dir / "corpus.jsonl") << R"({"url": "https://example.org/a", "title": "A", "text": "a"})" << "\n";
+  IndexBuildOptions build;
+  build.corpus = dir / "corpus.jsonl";
+  build.out = dir / "index.db";
+  ASSERT_TRUE(BuildIndex(build).ok());
+  tfgrpo::testing::LocalHttpServer server;
+  std::atomic<bool> release{false};
+  server.server().Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
+    for (int i = 0; i < 100 && !release; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    res.set_content("<p>late</p>", "text/html");
+  });
+  ASSERT_TRUE(server.Start());
+  Config config = AgentConfig({"browse"});
+  config.tools.search.index = dir / "index.db";
+  config.tools.browse.allow_private = true;
+  config.tools.timeout_s = 0.3;
+  auto made = MakeToolsFor(config);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  auto page = made->Find("browse")->Run(
+      {{"url", "http://127.0.0.1:" + std::to_string(server.port()) + "/slow"}, {"goal", "x"}});
+  release = true;
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_TRUE(page->is_error) << page->text;
+  EXPECT_EQ(page->text.find("late"), std::string::npos) << page->text;
 }
 
 TEST(MakeToolsFor, AddsTheToolsOfEveryMcpServerAfterTheBuiltIns) {
