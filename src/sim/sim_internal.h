@@ -123,6 +123,14 @@ std::string SearchTermsFor(std::string_view question);
 // `text`) do not count, and a sentence holding the kind of answer asked for (a year, a
 // quantity, the "which X" noun) gets a bonus.
 std::string BestSentence(std::string_view text, std::string_view question, std::string_view title = "");
+// Every sentence of `text` in order, with the score BestSentence ranks by (0: no content word
+// of the question).
+struct ScoredSentence {
+  std::string text;
+  double score = 0;
+};
+std::vector<ScoredSentence> ScoreSentences(std::string_view text, std::string_view question,
+                                           std::string_view title = "");
 // Index into SimWebPitfalls() of the pitfall `question` hides.
 int WebPitfallOf(std::string_view question);
 std::string WebMistakePhrase(int web_pitfall);

@@ -104,15 +104,17 @@ std::set<std::string> ContentStems(std::string_view text) {
 }
 
 // Sentences of a page's text: split at ". ", "? ", "! " and line ends; tool-output framing lines
-// (fences, "Title:", "URL:", notes in brackets) are not part of the page.
+// (fences, "Title:", "URL:", notes in brackets, a label line ending with ':' such as a summary's
+// "Extract from URL for the goal ...:") are not part of the page, and a list item's "- " is dropped.
 std::vector<std::string> Sentences(std::string_view text) {
   std::vector<std::string> out;
   for (const std::string& raw : SplitLines(text)) {
     std::string line = Trim(raw);
     if (line.empty() || StartsWith(line, "```") || StartsWith(line, "Title: ") || StartsWith(line, "URL: ") ||
-        StartsWith(line, "[")) {
+        StartsWith(line, "[") || line.back() == ':') {
       continue;
     }
+    if (StartsWith(line, "- ")) line = Trim(line.substr(2));
     size_t start = 0;
     for (size_t i = 0; i < line.size(); ++i) {
       const char c = line[i];
@@ -140,7 +142,7 @@ std::string SearchTermsFor(std::string_view question) {
   return out.empty() ? Trim(question) : out;
 }
 
-std::string BestSentence(std::string_view text, std::string_view question, std::string_view title) {
+std::vector<ScoredSentence> ScoreSentences(std::string_view text, std::string_view question, std::string_view title) {
   std::string page_title(title);
   if (page_title.empty()) {
     for (const std::string& line : SplitLines(text))
@@ -178,13 +180,15 @@ std::string BestSentence(std::string_view text, std::string_view question, std::
     static const std::set<std::string> kNotNouns = {"is", "was", "are", "were", "does", "did", "do", "has", "have", "kind"};
     if (!kNotNouns.count(noun) && !StopWords().count(noun) && noun != "year") which_noun = Stem(noun);
   }
-  std::string best;
-  double best_score = 0;
+  std::vector<ScoredSentence> scored;
   for (size_t i = 0; i < sentences.size(); ++i) {
     double score = 0;
     for (const std::string& stem : stems[i])
       if (wanted.count(stem)) score += 1.0 / sentences_with[stem];
-    if (score == 0) continue;
+    if (score == 0) {
+      scored.push_back({sentences[i], 0});
+      continue;
+    }
     if (wants_year && std::regex_search(sentences[i], year_re)) {
       score += 1.5;
     } else if (wants_quantity) {
@@ -193,9 +197,18 @@ std::string BestSentence(std::string_view text, std::string_view question, std::
       if (number) score += 1;
     }
     if (!which_noun.empty() && stems[i].count(which_noun)) score += 1;
-    if (score > best_score) {
-      best_score = score;
-      best = sentences[i];
+    scored.push_back({sentences[i], score});
+  }
+  return scored;
+}
+
+std::string BestSentence(std::string_view text, std::string_view question, std::string_view title) {
+  std::string best;
+  double best_score = 0;
+  for (const ScoredSentence& s : ScoreSentences(text, question, title)) {
+    if (s.score > best_score) {
+      best_score = s.score;
+      best = s.text;
     }
   }
   return best;
@@ -241,29 +254,26 @@ bool WebAnswerMatches(std::string_view predicted, std::string_view reference) {
 }
 
 std::string BrowseSummaryReply(std::string_view text) {
-  std::string goal;
+  std::string goal, page;
   for (const std::string& line : SplitLines(text)) {
-    if (StartsWith(Trim(line), "Goal:")) {
+    if (goal.empty() && StartsWith(Trim(line), "Goal:")) {
       goal = Trim(Trim(line).substr(5));
-      break;
+      continue;
     }
+    page += line + "\n";
   }
-  // The two sentences that serve the goal best, in page order.
-  const std::set<std::string> wanted = ContentStems(goal);
-  std::vector<std::pair<size_t, size_t>> scored;  // (score, index)
-  const std::vector<std::string> sentences = Sentences(text);
-  for (size_t i = 0; i < sentences.size(); ++i) {
-    if (StartsWith(sentences[i], "Goal:")) continue;
-    size_t score = 0;
-    for (const std::string& stem : ContentStems(sentences[i])) score += wanted.count(stem);
-    if (score > 0) scored.push_back({score, i});
-  }
-  std::stable_sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.first > b.first; });
-  if (scored.size() > 2) scored.resize(2);
-  std::sort(scored.begin(), scored.end(), [](auto& a, auto& b) { return a.second < b.second; });
-  if (scored.empty()) return "The page says nothing about the goal.";
+  // The two sentences that serve the goal best, read as the agent reads a page, in page order.
+  std::vector<ScoredSentence> scored = ScoreSentences(page, goal);
+  std::vector<size_t> order(scored.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scored[a].score > scored[b].score; });
+  std::vector<size_t> kept;
+  for (size_t i : order)
+    if (kept.size() < 2 && scored[i].score > 0) kept.push_back(i);
+  std::sort(kept.begin(), kept.end());
+  if (kept.empty()) return "The page says nothing about the goal.";
   std::string out = "What the page says about the goal:\n";
-  for (const auto& [score, i] : scored) out += "- " + sentences[i] + "\n";
+  for (size_t i : kept) out += "- " + scored[i].text + "\n";
   return out;
 }
 

@@ -181,6 +181,20 @@ TEST(Examples, WebAgentTrainsOfflineAndTheJudgesCritiqueReachesTheSummaries) {
   ASSERT_TRUE(text_baseline.ok() && text_learned.ok());
   EXPECT_GE(text_learned->mean_at_k - text_baseline->mean_at_k, 0.35)
       << "baseline " << text_baseline->mean_at_k << " learned " << text_learned->mean_at_k;
+
+  // With tools.browse.summarize, pages reach the agent through the browse role's extract.
+  Config summarized = c;
+  summarized.tools.browse.summarize = true;
+  const size_t before = sim.RequestLog().size();
+  auto sum_baseline = Evaluate(summarized, *tasks, Library(), eo, *http);
+  auto sum_learned = Evaluate(summarized, *tasks, trained->library, eo, *http);
+  ASSERT_TRUE(sum_baseline.ok() && sum_learned.ok());
+  EXPECT_GE(sum_learned->mean_at_k - sum_baseline->mean_at_k, 0.35)
+      << "baseline " << sum_baseline->mean_at_k << " learned " << sum_learned->mean_at_k;
+  const std::vector<SimRequestLog> log = sim.RequestLog();
+  int64_t browse_calls = 0;
+  for (size_t i = before; i < log.size(); ++i) browse_calls += log[i].role == "browse";
+  EXPECT_GT(browse_calls, 0);
 }
 
 struct HostileWebArm {

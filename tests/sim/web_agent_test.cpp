@@ -263,6 +263,11 @@ TEST(SimWebReading, BestSentenceFindsTheSentenceThatAnswers) {
                          "Which island does Mira Castell represent on the Council of Nine?", "Mira Castell"),
             "She represents Sorrel Island.");
   EXPECT_EQ(BestSentence("Nothing relevant here.", kQuestion), "");
+  // A browse summary's framing line quotes the question; the answer is in its list.
+  EXPECT_EQ(BestSentence("Extract from https://t.example/c for the goal \"How high is Mount Ceral in metres?\":\n\n"
+                         "What the page says about the goal:\n- Mount Ceral rises to 1,284 metres.\n",
+                         kQuestion),
+            "Mount Ceral rises to 1,284 metres.");
 }
 
 TEST(SimWebReading, ReadsSearchResultsBackOutOfAToolOutput) {
@@ -330,9 +335,10 @@ TEST(SimWebLearner, TheCopyingLearnerQuotesAWebQuestionAndItsAnswer) {
 
 TEST(SimWebBrowseRole, ExtractsTheSentencesThatServeTheGoal) {
   SimModel model(SimOptions{});
-  const std::string prompt = "Goal: How high is Mount Ceral?\n\nPage:\n" + std::string(kCeralPage);
+  const std::string prompt = "Goal: How high does the summit of Mount Ceral rise?\n\nPage:\n" + std::string(kCeralPage);
   const std::string reply = simtest::Content(model.Respond(simtest::Body("", prompt), "browse", "b"));
-  EXPECT_NE(reply.find("Mount Ceral is a mountain on Veyra."), std::string::npos) << reply;
+  EXPECT_NE(reply.find("- Its summit rises to 1,284 metres above the sea.\n"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("Shepherd"), std::string::npos) << "only what serves the goal: " << reply;
   EXPECT_EQ(reply.find("Goal:"), std::string::npos) << reply;
 }
 
