@@ -378,7 +378,9 @@ SearchIndex::~SearchIndex() {
 
 Result<std::shared_ptr<SearchIndex>> SearchIndex::Open(const fs::path& path) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return Status::NotFound("search index " + path.string() + " does not exist");
+  if (!fs::is_regular_file(path, ec))
+    return Status::NotFound("search index " + path.string() + " does not exist (build it with `tfgrpo index build CORPUS -o " +
+                            path.string() + "`)");
   std::shared_ptr<SearchIndex> index(new SearchIndex(path));
   auto conn = index->Acquire();
   if (!conn.ok()) return conn.status();

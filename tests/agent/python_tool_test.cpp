@@ -131,6 +131,10 @@ TEST(MakeToolsFor, BuildsSearchAndBrowseOverOneIndexAndNamesWhatIsMissing) {
   auto bad_index = MakeToolsFor(config);
   ASSERT_FALSE(bad_index.ok());
   EXPECT_NE(bad_index.status().message().find("tools.search.index"), std::string::npos);
+  EXPECT_NE(bad_index.status().message().find("build it with `tfgrpo index build CORPUS -o " +
+                                              (dir / "no-such.db").string() + "`"),
+            std::string::npos)
+      << bad_index.status().message();
 
   auto unknown = MakeToolsFor(AgentConfig({"calculator"}));
   ASSERT_FALSE(unknown.ok());
