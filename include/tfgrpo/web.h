@@ -206,7 +206,10 @@ class SearchTool final : public Tool {
 // "Title: <title>\nURL: <final url>\n\n<text>" cut to max_chars with a note giving the full
 // length. With summarize, one LLM call (Role::kBrowse, temperature 0) gets the goal and the page
 // text and its reply is returned instead; when that call fails the cut text is returned with a
-// note (kUnauthorized and kCancelled fail the call).
+// note (kUnauthorized and kCancelled fail the call). That call's ChatRequest::call_id is
+// "<ToolCallContext::call_id>/browse" ("s3/t17/r2/turn1/call0/browse"), so a resumed run replays
+// it from the run store like the rollout's own turns; called without a context (Run(arguments)),
+// it is "browse/<16 hex digits of the url and goal's fingerprint>".
 // Every refusal (scheme, private address, too many redirects, HTTP error status, timeout,
 // unreachable) is an is_error output naming the url and the reason.
 class BrowseTool final : public Tool {
@@ -219,10 +222,12 @@ class BrowseTool final : public Tool {
                                                     ChatClient* summarizer = nullptr);
   const ToolSpec& spec() const override { return spec_; }
   Result<ToolOutput> Run(const nlohmann::json& arguments) override;
+  Result<ToolOutput> Run(const nlohmann::json& arguments, const ToolCallContext& context) override;
 
  private:
   BrowseTool(BrowseOptions options, std::shared_ptr<SearchIndex> index, ChatClient* summarizer);
-  Result<ToolOutput> Summarize(const std::string& url, const std::string& goal, const std::string& page);
+  Result<ToolOutput> Summarize(const std::string& url, const std::string& goal, const std::string& page,
+                               const ToolCallContext& context);
   BrowseOptions options_;
   std::shared_ptr<SearchIndex> index_;
   ChatClient* summarizer_;
