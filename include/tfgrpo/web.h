@@ -16,6 +16,7 @@
 #include "tfgrpo/llm.h"
 #include "tfgrpo/status.h"
 #include "tfgrpo/tool.h"
+#include "tfgrpo/util.h"
 
 namespace tfgrpo {
 
@@ -71,8 +72,7 @@ PageText HtmlToText(std::string_view html, std::string_view base_url = "");
 // `text` cut to at most `max_bytes` bytes on a UTF-8 character boundary (never splitting a
 // character); `*cut` tells whether anything was dropped.
 std::string CutUtf8(std::string_view text, int64_t max_bytes, bool* cut = nullptr);
-// `text` with every invalid UTF-8 sequence replaced by U+FFFD.
-std::string SanitizeUtf8(std::string_view text);
+// SanitizeUtf8 (invalid UTF-8 to U+FFFD) is in tfgrpo/util.h, included here.
 
 // ---- URLs and addresses ----
 

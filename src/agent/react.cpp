@@ -122,11 +122,15 @@ std::string StringOr(const nlohmann::json& j, const char* key, std::string fallb
 }
 
 // What the model sees of one call: the tool's text, marked when it is an error; empty output
-// would look like a failure, so it says there was none.
+// would look like a failure, so it says there was none. Every tool output reaches the history
+// and the transcript through here, so this is where bytes that are not UTF-8 (python printing
+// raw bytes, an MCP server, a fetched page) become U+FFFD: the next request body is JSON, and
+// invalid UTF-8 would make it fail to serialize or be refused by the provider.
 std::string ForModel(const ToolOutput& output) {
-  if (output.is_error) return "Error: " + output.text;
-  if (Trim(output.text).empty()) return "(no output)";
-  return output.text;
+  const std::string text = SanitizeUtf8(output.text);
+  if (output.is_error) return "Error: " + text;
+  if (Trim(text).empty()) return "(no output)";
+  return text;
 }
 
 // A call the loop could not hand to a tool (unknown name, unusable arguments): an error for the
