@@ -29,7 +29,9 @@ struct HttpHeader {
 };
 
 struct HttpRequest {
-  std::string method = "GET";  // "GET" or "POST"; anything else is kInvalidArgument
+  // "GET", "POST" or "DELETE" (sent without a body: the MCP session end); anything else is
+  // kInvalidArgument.
+  std::string method = "GET";
   std::string url;             // http:// or https:// only (other schemes: kInvalidArgument)
   // Sent as given, except that CR/LF are dropped from values; Authorization, Cookie and
   // Proxy-Authorization are not sent on to a redirect target of another scheme/host/port.

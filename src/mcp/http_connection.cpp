@@ -37,7 +37,11 @@ class HttpConnection : public Connection {
                            int64_t* sent_id) override;
   Status Notify(const std::string& method, const json& params) override;
   bool Alive() const override { return !dead_.load(); }
-  void Close() override { dead_ = true; }
+  // Ends the session: a client that no longer needs it SHOULD send DELETE with its
+  // Mcp-Session-Id (spec, "Session Management"). Best effort: any answer (405 from a server that
+  // does not let clients end sessions, say) and any failure are ignored, and it waits at most
+  // stop_grace_s. Not sent when the server said the session is gone (404) or there is none.
+  void Close() override;
   void Initialized(const std::string& protocol_version) override {
     std::lock_guard lock(mu_);
     protocol_version_ = protocol_version;
@@ -64,6 +68,8 @@ class HttpConnection : public Connection {
   std::string session_id_;
   std::string protocol_version_;
   std::atomic<bool> dead_{false};
+  std::atomic<bool> closed_{false};
+  bool session_gone_ = false;  // under mu_: the server answered 404 for it
   std::atomic<int64_t> next_id_{1};
   std::atomic<int64_t> garbage_{0};
 };
@@ -179,6 +185,10 @@ Result<RpcReply> HttpConnection::Request(const std::string& method, const json& 
       had_session = !session_id_.empty();
     }
     if (had_session) {
+      {
+        std::lock_guard lock(mu_);
+        session_gone_ = true;
+      }
       dead_ = true;
       return Status::NotFound("the server no longer knows our session (HTTP 404)");
     }
@@ -215,6 +225,28 @@ Result<RpcReply> HttpConnection::Request(const std::string& method, const json& 
                                ") holds no response to our request");
   }
   return std::move(*reply);
+}
+
+void HttpConnection::Close() {
+  dead_ = true;
+  if (closed_.exchange(true)) return;
+  HttpRequest r;
+  r.method = "DELETE";
+  r.url = config_.url;
+  {
+    std::lock_guard lock(mu_);
+    if (session_id_.empty() || session_gone_) return;
+    r.headers.push_back({"Mcp-Session-Id", session_id_});
+    if (!protocol_version_.empty()) r.headers.push_back({"MCP-Protocol-Version", protocol_version_});
+  }
+  for (const auto& h : headers_) r.headers.push_back(h);
+  r.timeout_s = std::max(0.001, options_.stop_grace_s);
+  r.connect_timeout_s = r.timeout_s;
+  r.max_response_bytes = 64 << 10;
+  r.truncate_at_max = true;
+  r.user_agent = "tfgrpo-mcp";
+  if (!secrets_.empty()) r.secret = secrets_.front();
+  (void)DefaultHttpTransport().Send(r);
 }
 
 Status HttpConnection::Notify(const std::string& method, const json& params) {
