@@ -199,7 +199,9 @@ class SearchTool final : public Tool {
 // is served from it; any other url is fetched: http/https only; an IP-literal host is checked
 // (IsPrivateAddress) before anything is sent, and so is the peer address of every connection
 // (HttpRequest::check_address), so a host name that resolves or rebinds to a private address is
-// refused too; redirects (301/302/303/307/308) followed up to max_redirects, each target re-checked
+// refused too; fetched directly, never through a proxy named by http_proxy / https_proxy /
+// ALL_PROXY (the peer checked must be the page's server; see HttpRequest::check_address);
+// redirects (301/302/303/307/308) followed up to max_redirects, each target re-checked
 // the same way; the whole fetch bounded by timeout_s and the body by max_bytes (what is past it
 // is not read, and a note says so). text/html and application/xhtml+xml go through HtmlToText;
 // text/plain is served as is; any other type is an is_error output naming it. The output is

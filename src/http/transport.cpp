@@ -390,6 +390,8 @@ Result<HttpResponse> HttpTransport::Send(const HttpRequest& request, SendFailure
       curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     }
     if (request.check_address) {
+      // Directly to the server: through a proxy the vetted peer would be the proxy (see http.h).
+      curl_easy_setopt(h, CURLOPT_PROXY, "");
       curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, &OnOpenSocket);
       curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &hop);
       curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, &OnPrerequest);
