@@ -29,7 +29,9 @@ struct HttpHeader {
 };
 
 struct HttpRequest {
-  std::string method = "GET";  // "GET" or "POST"; anything else is kInvalidArgument
+  // "GET", "POST" or "DELETE" (sent without a body: the MCP session end); anything else is
+  // kInvalidArgument.
+  std::string method = "GET";
   std::string url;             // http:// or https:// only (other schemes: kInvalidArgument)
   // Sent as given, except that CR/LF are dropped from values; Authorization, Cookie and
   // Proxy-Authorization are not sent on to a redirect target of another scheme/host/port.
@@ -58,6 +60,9 @@ struct HttpRequest {
   // socket to a newly resolved address is connected and again before a request goes out on a
   // reused connection, so a host name that resolves (or later rebinds) to a refused address is
   // refused too. Non-OK: Send returns that Status (prefixed) and nothing is sent.
+  // Setting it also turns proxies off for this request (the http_proxy / https_proxy / ALL_PROXY
+  // environment variables libcurl otherwise honours): through a proxy the peer would be the
+  // proxy, not the server whose address is to be vetted. Requests without it use the proxies.
   std::function<Status(std::string_view ip)> check_address;
   // Streaming: when set, the body of a final 2xx response is handed over in chunks as they
   // arrive and HttpResponse::body stays empty (other statuses are still collected into body, so

@@ -28,7 +28,8 @@ struct McpOptions {
   double call_timeout_s = 30;     // tools.timeout_s: one tools/call, from send to reply
   // Start (or restart) + initialize, and each tools/list page. `npx -y` may download first.
   double startup_timeout_s = 60;
-  double stop_grace_s = 2;        // stdio stop: after closing stdin, and again after SIGTERM
+  // stdio stop: after closing stdin, and again after SIGTERM; HTTP stop: the session DELETE.
+  double stop_grace_s = 2;
   size_t max_output_bytes = 1 << 20;  // text shown to the model is cut here (marked)
 };
 
@@ -76,8 +77,10 @@ class McpClient {
   Result<ToolOutput> CallTool(const std::string& name, const nlohmann::json& arguments);
 
   // stdio: close stdin, wait stop_grace_s, SIGTERM the process group, wait, SIGKILL; reaped.
-  // HTTP: forgets the session (the shared transport sends GET/POST only, so no DELETE; servers
-  // expire idle sessions). Idempotent; later calls restart the server or open a new session.
+  // HTTP: ends the session with a DELETE carrying its Mcp-Session-Id (also sent when a dead
+  // session is replaced, but not for one the server answered 404 for); best effort: a 405 or
+  // any failure is ignored, and it waits at most stop_grace_s. Idempotent; later calls restart
+  // the server or open a new session.
   void Stop();
 
   McpStats stats() const;

@@ -30,6 +30,17 @@ struct ToolOutput {
   bool is_error = false;
 };
 
+// Who is calling: what a tool that makes calls of its own (browse's summarizing LLM call) needs
+// to give them ids the run store can replay on resume.
+struct ToolCallContext {
+  // The id of this one tool call, "<rollout call id>/turn<t>/call<n>" ("s3/t17/r2/turn1/call0"):
+  // t is the 0-based model turn that asked for it (the turn's own LLM call is
+  // "<rollout call id>/turn<t>"), n the 0-based position of the call among that turn's calls
+  // (native tool_calls, or text-protocol blocks, in order). The same rollout re-run gives the same
+  // ids. Empty when the caller is not a rollout (a direct Run(arguments)).
+  std::string call_id;
+};
+
 // Thread-safe: many rollouts call one tool at the same time.
 class Tool {
  public:
@@ -39,6 +50,11 @@ class Tool {
   // status means the tool itself cannot work at all (the sandbox cannot start, ...): it fails the
   // rollout. Everything the model could react to is an OK result with is_error set.
   virtual Result<ToolOutput> Run(const nlohmann::json& arguments) = 0;
+  // What the ReAct loop calls. Tools that make no calls of their own need not override it: it
+  // forwards to Run(arguments).
+  virtual Result<ToolOutput> Run(const nlohmann::json& arguments, const ToolCallContext& context) {
+    return Run(arguments);
+  }
 };
 
 // The tools of one run, by name. Not thread-safe to modify; Find/tools are safe to call

@@ -36,6 +36,10 @@ std::string ReplaceAll(std::string s, std::string_view from, std::string_view to
 // a cut that would land on a continuation byte steps back (at most 3 bytes) to the character's
 // start. For excerpts in logs, error messages and the run store.
 std::string_view Utf8Prefix(std::string_view s, size_t max_bytes);
+// `text` with every invalid UTF-8 sequence (a stray continuation byte, a truncated sequence, an
+// overlong form, a surrogate, a value past U+10FFFF) replaced by U+FFFD, one per bad byte. For
+// text from outside (tool output, fetched pages) that must go into a JSON request body.
+std::string SanitizeUtf8(std::string_view text);
 
 Result<std::string> ReadFile(const std::filesystem::path& path);
 // Writes via a temp file and rename, so readers never see a half-written file.

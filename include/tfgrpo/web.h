@@ -16,6 +16,7 @@
 #include "tfgrpo/llm.h"
 #include "tfgrpo/status.h"
 #include "tfgrpo/tool.h"
+#include "tfgrpo/util.h"
 
 namespace tfgrpo {
 
@@ -85,8 +86,7 @@ PageText HtmlToText(std::string_view html, std::string_view base_url = "");
 // `text` cut to at most `max_bytes` bytes on a UTF-8 character boundary (never splitting a
 // character); `*cut` tells whether anything was dropped.
 std::string CutUtf8(std::string_view text, int64_t max_bytes, bool* cut = nullptr);
-// `text` with every invalid UTF-8 sequence replaced by U+FFFD.
-std::string SanitizeUtf8(std::string_view text);
+// SanitizeUtf8 (invalid UTF-8 to U+FFFD) is in tfgrpo/util.h, included here.
 
 // ---- URLs and addresses ----
 
@@ -213,14 +213,19 @@ class SearchTool final : public Tool {
 // is served from it; any other url is fetched: http/https only; an IP-literal host is checked
 // (IsPrivateAddress) before anything is sent, and so is the peer address of every connection
 // (HttpRequest::check_address), so a host name that resolves or rebinds to a private address is
-// refused too; redirects (301/302/303/307/308) followed up to max_redirects, each target re-checked
+// refused too; fetched directly, never through a proxy named by http_proxy / https_proxy /
+// ALL_PROXY (the peer checked must be the page's server; see HttpRequest::check_address);
+// redirects (301/302/303/307/308) followed up to max_redirects, each target re-checked
 // the same way; the whole fetch bounded by timeout_s and the body by max_bytes (what is past it
 // is not read, and a note says so). text/html and application/xhtml+xml go through HtmlToText;
 // text/plain is served as is; any other type is an is_error output naming it. The output is
 // "Title: <title>\nURL: <final url>\n\n<text>" cut to max_chars with a note giving the full
 // length. With summarize, one LLM call (Role::kBrowse, temperature 0) gets the goal and the page
 // text and its reply is returned instead; when that call fails the cut text is returned with a
-// note (kUnauthorized and kCancelled fail the call).
+// note (kUnauthorized and kCancelled fail the call). That call's ChatRequest::call_id is
+// "<ToolCallContext::call_id>/browse" ("s3/t17/r2/turn1/call0/browse"), so a resumed run replays
+// it from the run store like the rollout's own turns; called without a context (Run(arguments)),
+// it is "browse/<16 hex digits of the url and goal's fingerprint>".
 // Every refusal (scheme, private address, too many redirects, HTTP error status, timeout,
 // unreachable) is an is_error output naming the url and the reason.
 class BrowseTool final : public Tool {
@@ -233,10 +238,12 @@ class BrowseTool final : public Tool {
                                                     ChatClient* summarizer = nullptr);
   const ToolSpec& spec() const override { return spec_; }
   Result<ToolOutput> Run(const nlohmann::json& arguments) override;
+  Result<ToolOutput> Run(const nlohmann::json& arguments, const ToolCallContext& context) override;
 
  private:
   BrowseTool(BrowseOptions options, std::shared_ptr<SearchIndex> index, ChatClient* summarizer);
-  Result<ToolOutput> Summarize(const std::string& url, const std::string& goal, const std::string& page);
+  Result<ToolOutput> Summarize(const std::string& url, const std::string& goal, const std::string& page,
+                               const ToolCallContext& context);
   BrowseOptions options_;
   std::shared_ptr<SearchIndex> index_;
   ChatClient* summarizer_;

@@ -122,11 +122,15 @@ std::string StringOr(const nlohmann::json& j, const char* key, std::string fallb
 }
 
 // What the model sees of one call: the tool's text, marked when it is an error; empty output
-// would look like a failure, so it says there was none.
+// would look like a failure, so it says there was none. Every tool output reaches the history
+// and the transcript through here, so this is where bytes that are not UTF-8 (python printing
+// raw bytes, an MCP server, a fetched page) become U+FFFD: the next request body is JSON, and
+// invalid UTF-8 would make it fail to serialize or be refused by the provider.
 std::string ForModel(const ToolOutput& output) {
-  if (output.is_error) return "Error: " + output.text;
-  if (Trim(output.text).empty()) return "(no output)";
-  return output.text;
+  const std::string text = SanitizeUtf8(output.text);
+  if (output.is_error) return "Error: " + text;
+  if (Trim(text).empty()) return "(no output)";
+  return text;
 }
 
 // A call the loop could not hand to a tool (unknown name, unusable arguments): an error for the
@@ -138,7 +142,7 @@ ToolOutput CallError(std::string message, const ToolRegistry* tools) {
 // Runs one call. Unknown names and unusable arguments come back as errors for the model; only a
 // tool that cannot work at all (a non-OK status) fails the rollout.
 Result<ToolOutput> Dispatch(const ToolRegistry* tools, const std::string& name,
-                            const nlohmann::json& raw_arguments) {
+                            const nlohmann::json& raw_arguments, const ToolCallContext& context) {
   Tool* tool = tools != nullptr ? tools->Find(name) : nullptr;
   if (tool == nullptr) return CallError("unknown tool \"" + Clip(name, 64) + "\"", tools);
   std::optional<nlohmann::json> arguments = ArgumentsObject(raw_arguments);
@@ -149,13 +153,18 @@ Result<ToolOutput> Dispatch(const ToolRegistry* tools, const std::string& name,
                      tools);
   }
   try {
-    auto ran = tool->Run(*arguments);
+    auto ran = tool->Run(*arguments, context);
     if (!ran.ok()) return ran.status().WithContext("tool " + name);
     return std::move(ran).value();
   } catch (const std::exception& e) {
     // A tool must report failures as a Status; one that throws is a bug, not the model's doing.
     return Status::Internal("tool " + name + " threw: " + e.what());
   }
+}
+
+// The ToolCallContext of the `index`-th (0-based) call asked for in `turn`; see tool.h.
+ToolCallContext CallContext(const RolloutSpec& spec, int turn, size_t index) {
+  return ToolCallContext{spec.call_id + "/turn" + std::to_string(turn) + "/call" + std::to_string(index)};
 }
 
 // Builds the learner-facing transcript turn by turn.
@@ -317,7 +326,8 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
     }
 
     if (native) {
-      for (const auto& call : tool_calls) {
+      for (size_t i = 0; i < tool_calls.size(); ++i) {
+        const nlohmann::json& call = tool_calls[i];
         const int n = ++out.tool_calls;
         const nlohmann::json function = call.contains("function") && call["function"].is_object()
                                             ? call["function"]
@@ -332,7 +342,7 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
         } else {
           transcript.Call(n, name, parsed ? parsed->dump() : RawText(arguments), false);
         }
-        auto ran = Dispatch(tools, name, arguments);
+        auto ran = Dispatch(tools, name, arguments, CallContext(spec, turn, i));
         if (!ran.ok()) return ran.status();
         const std::string output = ForModel(*ran);
         transcript.Output(n, name, output);
@@ -349,7 +359,7 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
         if (call.name.empty()) {
           output = ForModel(ToolOutput{call.error, true});
         } else {
-          auto ran = Dispatch(tools, call.name, call.arguments);
+          auto ran = Dispatch(tools, call.name, call.arguments, CallContext(spec, turn, i));
           if (!ran.ok()) return ran.status();
           output = ForModel(*ran);
         }

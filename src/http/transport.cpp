@@ -308,8 +308,8 @@ Result<HttpResponse> HttpTransport::Send(const HttpRequest& request, SendFailure
     return fail(s.code(), context + ": " + s.message(), false, false, s.message());
   };
 
-  if (method != "GET" && method != "POST") {
-    return fail(Status::Code::kInvalidArgument, "unsupported HTTP method '" + method + "' (GET or POST)",
+  if (method != "GET" && method != "POST" && method != "DELETE") {
+    return fail(Status::Code::kInvalidArgument, "unsupported HTTP method '" + method + "' (GET, POST or DELETE)",
                 false, false, "unsupported method");
   }
   if (request.check_url) {
@@ -375,6 +375,7 @@ Result<HttpResponse> HttpTransport::Send(const HttpRequest& request, SendFailure
       curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     } else {
       curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+      if (method == "DELETE") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, header_list.get());
     if (!request.user_agent.empty()) curl_easy_setopt(h, CURLOPT_USERAGENT, request.user_agent.c_str());
@@ -389,6 +390,8 @@ Result<HttpResponse> HttpTransport::Send(const HttpRequest& request, SendFailure
       curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     }
     if (request.check_address) {
+      // Directly to the server: through a proxy the vetted peer would be the proxy (see http.h).
+      curl_easy_setopt(h, CURLOPT_PROXY, "");
       curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, &OnOpenSocket);
       curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, &hop);
       curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, &OnPrerequest);

@@ -3,12 +3,14 @@
 // lifecycle (initialize, restart) on top of it.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -61,6 +63,87 @@ Result<std::unique_ptr<Connection>> OpenHttpConnection(const McpServerConfig& co
 // What a message from the server is.
 enum class MessageKind { kResponse, kRequest, kNotification, kInvalid };
 MessageKind Classify(const nlohmann::json& message);
+
+// Calls `on_message` with each JSON-RPC message in `text` (a stdio line, an HTTP reply body, the
+// data of one SSE event): the message itself, or each element of a batch array, in order. False,
+// calling nothing, when `text` is not JSON (ParseUntrustedJson: nesting bounded) - the caller
+// counts it as garbage. Elements are not checked: Classify them.
+bool ForEachMessage(std::string_view text, const std::function<void(const nlohmann::json&)>& on_message);
+
+// Incremental text/event-stream parser (the streamable HTTP transport's replies): hands over the
+// data of each complete event (its data: lines joined by \n); comments, event, id and retry
+// fields are skipped. Feed accepts any split of the stream into chunks and costs time linear in
+// the stream (a line arriving in many chunks is scanned once); the event being collected, its
+// unfinished line included, is bounded by `max_event_bytes` (a server streaming one endless line
+// must not exhaust our memory).
+class SseParser {
+ public:
+  explicit SseParser(size_t max_event_bytes = 64u << 20) : max_event_bytes_(max_event_bytes) {}
+  // Returns false when `on_event` asked to stop, or when the event being collected grew past
+  // max_event_bytes (then overflowed() is true and nothing more is parsed).
+  template <typename OnEvent>
+  bool Feed(std::string_view chunk, OnEvent&& on_event) {
+    if (overflowed_) return false;
+    pending_.append(chunk);
+    size_t start = 0;
+    while (true) {
+      // What is left of the previous chunk holds no newline: scan only the new bytes.
+      size_t nl = pending_.find('\n', std::max(start, scanned_));
+      if (nl == std::string::npos) break;
+      std::string_view line(pending_.data() + start, nl - start);
+      start = nl + 1;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.empty()) {
+        if (has_data_) {
+          std::string event = std::move(data_);
+          data_.clear();
+          has_data_ = false;
+          if (!on_event(event)) {
+            pending_.erase(0, start);
+            scanned_ = 0;
+            return false;
+          }
+        }
+        continue;
+      }
+      if (line[0] == ':') continue;  // comment / keep-alive
+      std::string_view field = line, value;
+      if (size_t colon = line.find(':'); colon != std::string_view::npos) {
+        field = line.substr(0, colon);
+        value = line.substr(colon + 1);
+        if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
+      }
+      if (field == "data") {
+        if (has_data_) data_ += '\n';
+        data_.append(value);
+        has_data_ = true;
+      }
+      // event, id, retry: nothing we use (we do not resume streams)
+    }
+    pending_.erase(0, start);
+    scanned_ = pending_.size();
+    if (pending_.size() + data_.size() > max_event_bytes_) {
+      overflowed_ = true;
+      pending_.clear();
+      data_.clear();
+      return false;
+    }
+    return true;
+  }
+  // At the end of the stream an event without its final blank line still counts.
+  template <typename OnEvent>
+  void Finish(OnEvent&& on_event) {
+    Feed("\n\n", on_event);
+  }
+  bool overflowed() const { return overflowed_; }
+
+ private:
+  size_t max_event_bytes_;
+  std::string pending_, data_;
+  size_t scanned_ = 0;  // leading bytes of pending_ known to hold no newline
+  bool has_data_ = false;
+  bool overflowed_ = false;
+};
 
 // The reply to a response message (its result or error).
 RpcReply ToReply(const nlohmann::json& response);

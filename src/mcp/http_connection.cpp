@@ -11,7 +11,6 @@
 
 #include "mcp/connection.h"
 #include "tfgrpo/http.h"
-#include "tfgrpo/json.h"
 
 namespace tfgrpo::mcp_internal {
 namespace {
@@ -28,60 +27,6 @@ bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
   return true;
 }
 
-// Incremental text/event-stream parser: hands over the data of each complete event.
-class SseParser {
- public:
-  // Returns false when `on_event` asked to stop.
-  template <typename OnEvent>
-  bool Feed(std::string_view chunk, OnEvent&& on_event) {
-    pending_.append(chunk);
-    size_t start = 0;
-    while (true) {
-      size_t nl = pending_.find('\n', start);
-      if (nl == std::string::npos) break;
-      std::string_view line(pending_.data() + start, nl - start);
-      start = nl + 1;
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.empty()) {
-        if (has_data_) {
-          std::string event = std::move(data_);
-          data_.clear();
-          has_data_ = false;
-          if (!on_event(event)) {
-            pending_.erase(0, start);
-            return false;
-          }
-        }
-        continue;
-      }
-      if (line[0] == ':') continue;  // comment / keep-alive
-      std::string_view field = line, value;
-      if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-        field = line.substr(0, colon);
-        value = line.substr(colon + 1);
-        if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
-      }
-      if (field == "data") {
-        if (has_data_) data_ += '\n';
-        data_.append(value);
-        has_data_ = true;
-      }
-      // event, id, retry: nothing we use (we do not resume streams)
-    }
-    pending_.erase(0, start);
-    return true;
-  }
-  // At the end of the stream an event without its final blank line still counts.
-  template <typename OnEvent>
-  void Finish(OnEvent&& on_event) {
-    Feed("\n\n", on_event);
-  }
-
- private:
-  std::string pending_, data_;
-  bool has_data_ = false;
-};
-
 class HttpConnection : public Connection {
  public:
   HttpConnection(McpServerConfig config, McpOptions options, std::vector<HttpHeader> headers,
@@ -92,7 +37,11 @@ class HttpConnection : public Connection {
                            int64_t* sent_id) override;
   Status Notify(const std::string& method, const json& params) override;
   bool Alive() const override { return !dead_.load(); }
-  void Close() override { dead_ = true; }
+  // Ends the session: a client that no longer needs it SHOULD send DELETE with its
+  // Mcp-Session-Id (spec, "Session Management"). Best effort: any answer (405 from a server that
+  // does not let clients end sessions, say) and any failure are ignored, and it waits at most
+  // stop_grace_s. Not sent when the server said the session is gone (404) or there is none.
+  void Close() override;
   void Initialized(const std::string& protocol_version) override {
     std::lock_guard lock(mu_);
     protocol_version_ = protocol_version;
@@ -119,6 +68,8 @@ class HttpConnection : public Connection {
   std::string session_id_;
   std::string protocol_version_;
   std::atomic<bool> dead_{false};
+  std::atomic<bool> closed_{false};
+  bool session_gone_ = false;  // under mu_: the server answered 404 for it
   std::atomic<int64_t> next_id_{1};
   std::atomic<int64_t> garbage_{0};
 };
@@ -164,16 +115,7 @@ bool HttpConnection::Dispatch(const json& message, int64_t id, std::optional<Rpc
 }
 
 void HttpConnection::DispatchText(std::string_view text, int64_t id, std::optional<RpcReply>* reply) {
-  json message = ParseUntrustedJson(text);
-  if (message.is_discarded()) {
-    ++garbage_;
-    return;
-  }
-  if (message.is_array()) {
-    for (const auto& m : message) Dispatch(m, id, reply);
-  } else {
-    Dispatch(message, id, reply);
-  }
+  if (!ForEachMessage(text, [&](const json& m) { Dispatch(m, id, reply); })) ++garbage_;
 }
 
 void HttpConnection::Answer(const json& request) {
@@ -189,7 +131,7 @@ Result<RpcReply> HttpConnection::Request(const std::string& method, const json& 
   std::optional<RpcReply> reply;
   std::string body;
   bool sse = false, sniffed = false, too_big = false;
-  SseParser parser;
+  SseParser parser(kMaxReplyBytes);
   // Our response ends the wait even if the stream stays open, except for initialize, whose
   // response headers (Mcp-Session-Id) only come with a transfer that completes.
   const bool stop_at_reply = method != "initialize";
@@ -232,7 +174,7 @@ Result<RpcReply> HttpConnection::Request(const std::string& method, const json& 
     if (reply && stop_at_reply) return std::move(*reply);  // we stopped the stream ourselves
     const Status& s = response.status();
     if (s.code() == Status::Code::kTimeout) return Status::Timeout(method + ": no reply within the deadline");
-    if (too_big) return Status::Unavailable(method + ": reply larger than 64 MiB");
+    if (too_big || parser.overflowed()) return Status::Unavailable(method + ": reply (or one event of its stream) larger than 64 MiB");
     dead_ = true;  // the next call starts a fresh session
     return Status::Unavailable(Redact(s.message()));
   }
@@ -243,6 +185,10 @@ Result<RpcReply> HttpConnection::Request(const std::string& method, const json& 
       had_session = !session_id_.empty();
     }
     if (had_session) {
+      {
+        std::lock_guard lock(mu_);
+        session_gone_ = true;
+      }
       dead_ = true;
       return Status::NotFound("the server no longer knows our session (HTTP 404)");
     }
@@ -279,6 +225,28 @@ Result<RpcReply> HttpConnection::Request(const std::string& method, const json& 
                                ") holds no response to our request");
   }
   return std::move(*reply);
+}
+
+void HttpConnection::Close() {
+  dead_ = true;
+  if (closed_.exchange(true)) return;
+  HttpRequest r;
+  r.method = "DELETE";
+  r.url = config_.url;
+  {
+    std::lock_guard lock(mu_);
+    if (session_id_.empty() || session_gone_) return;
+    r.headers.push_back({"Mcp-Session-Id", session_id_});
+    if (!protocol_version_.empty()) r.headers.push_back({"MCP-Protocol-Version", protocol_version_});
+  }
+  for (const auto& h : headers_) r.headers.push_back(h);
+  r.timeout_s = std::max(0.001, options_.stop_grace_s);
+  r.connect_timeout_s = r.timeout_s;
+  r.max_response_bytes = 64 << 10;
+  r.truncate_at_max = true;
+  r.user_agent = "tfgrpo-mcp";
+  if (!secrets_.empty()) r.secret = secrets_.front();
+  (void)DefaultHttpTransport().Send(r);
 }
 
 Status HttpConnection::Notify(const std::string& method, const json& params) {

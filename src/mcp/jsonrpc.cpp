@@ -2,6 +2,7 @@
 #include <string>
 
 #include "mcp/connection.h"
+#include "tfgrpo/json.h"
 
 namespace tfgrpo::mcp_internal {
 
@@ -20,6 +21,17 @@ MessageKind Classify(const json& message) {
   if (message.contains("id") && (message.contains("result") || message.contains("error")))
     return MessageKind::kResponse;
   return MessageKind::kInvalid;
+}
+
+bool ForEachMessage(std::string_view text, const std::function<void(const json&)>& on_message) {
+  json message = ParseUntrustedJson(text);
+  if (message.is_discarded()) return false;
+  if (message.is_array()) {  // a batch (2025-03-26)
+    for (const auto& item : message) on_message(item);
+  } else {
+    on_message(message);
+  }
+  return true;
 }
 
 RpcReply ToReply(const json& response) {

@@ -382,16 +382,7 @@ void StdioConnection::HandleLine(std::string_view line) {
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
   while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
   if (line.empty()) return;
-  json message = ParseUntrustedJson(line);
-  if (message.is_discarded()) {
-    ++garbage_;
-    return;
-  }
-  if (message.is_array()) {  // a batch (2025-03-26)
-    for (const auto& item : message) HandleMessage(item);
-    return;
-  }
-  HandleMessage(message);
+  if (!ForEachMessage(line, [this](const json& message) { HandleMessage(message); })) ++garbage_;
 }
 
 void StdioConnection::HandleMessage(const json& message) {

@@ -117,11 +117,15 @@ Result<std::shared_ptr<BrowseTool>> BrowseTool::Create(const BrowseOptions& opti
   return std::shared_ptr<BrowseTool>(new BrowseTool(options, std::move(index), summarizer));
 }
 
-Result<ToolOutput> BrowseTool::Summarize(const std::string& url, const std::string& goal, const std::string& page) {
+Result<ToolOutput> BrowseTool::Summarize(const std::string& url, const std::string& goal, const std::string& page,
+                                         const ToolCallContext& context) {
   ChatRequest req;
   req.role = Role::kBrowse;
   req.temperature = 0;
-  req.call_id = CallId("browse", "", Fingerprint(url + "\n" + goal).substr(0, 16));
+  // Tied to the tool call, so that every call in a run has its own id (and its own run-store
+  // row) and a resumed rollout replays exactly its own summaries.
+  req.call_id = context.call_id.empty() ? CallId("browse", "", Fingerprint(url + "\n" + goal).substr(0, 16))
+                                        : context.call_id + "/browse";
   req.messages.push_back({"system", kSummarizeSystem});
   req.messages.push_back({"user", "Goal: " + (goal.empty() ? std::string("(none given: summarize the page)") : goal) +
                                       "\n\nPage " + url + ":\n\n" +
@@ -140,7 +144,9 @@ Result<ToolOutput> BrowseTool::Summarize(const std::string& url, const std::stri
                     false};
 }
 
-Result<ToolOutput> BrowseTool::Run(const nlohmann::json& arguments) {
+Result<ToolOutput> BrowseTool::Run(const nlohmann::json& arguments) { return Run(arguments, ToolCallContext{}); }
+
+Result<ToolOutput> BrowseTool::Run(const nlohmann::json& arguments, const ToolCallContext& context) {
   auto url_it = arguments.find("url");
   if (url_it == arguments.end() || !url_it->is_string() || url_it->get_ref<const std::string&>().empty()) {
     return ToolOutput{"browse: the argument \"url\" (a string) is missing", true};
@@ -152,7 +158,7 @@ Result<ToolOutput> BrowseTool::Run(const nlohmann::json& arguments) {
   auto finish = [&](const std::string& page_url, const std::string& page,
                     const std::string& note = "") -> Result<ToolOutput> {
     if (options_.summarize) {
-      auto out = Summarize(page_url, goal, page);
+      auto out = Summarize(page_url, goal, page, context);
       if (out.ok()) out->text += note;
       return out;
     }

@@ -10,6 +10,7 @@
 #include "agent/agent_test_util.h"
 #include "test_util.h"
 #include "tfgrpo/agent.h"
+#include "tfgrpo/util.h"
 
 namespace tfgrpo {
 namespace {
@@ -370,6 +371,48 @@ TEST(AgentLoop, TextProtocolInstructionsAreAddedOnlyInTextAgentMode) {
   EXPECT_EQ(schema[0]["function"]["name"], "python");
   EXPECT_EQ(schema[0]["function"]["parameters"]["required"], json::array({"code"}));
   EXPECT_EQ(PythonToolSpec().parameters["properties"]["code"]["type"], "string");
+}
+
+
+// A tool output that is not UTF-8 (python printing raw bytes, an MCP server, a fetched page)
+// reaches the model as U+FFFD, so the next request body is still JSON; the rollout goes on.
+TEST(AgentLoop, ToolOutputThatIsNotUtf8IsSanitizedInBothProtocols) {
+  const std::string raw = "\xff\xfe bad \xc3";
+  const std::string fffd = "\xEF\xBF\xBD";
+  const std::string clean = fffd + fffd + " bad " + fffd;
+  for (bool is_error : {false, true}) {
+    auto probe = std::make_shared<FakeTool>(ToolSpec{"probe", "Prints bytes.", json::object()},
+                                            [&](const json&) { return Result<ToolOutput>(ToolOutput{raw, is_error}); });
+    ToolRegistry registry;
+    ASSERT_TRUE(registry.Add(probe).ok());
+    const std::string shown = (is_error ? "Error: " : "") + clean;
+
+    ScriptedClient native(Turns({[] { return Result<ChatResponse>(ToolCallReply({Call("c1", "{}", "probe")})); },
+                                 [] { return Result<ChatResponse>(Reply("done")); }}));
+    auto out = RunRollout(native, Spec(), AgentTask(), &registry);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(out->stop_reason, "answer");
+    json body = Body(native, 1);
+    std::string serialized;
+    EXPECT_NO_THROW(serialized = body.dump());
+    EXPECT_EQ(body["messages"][3]["content"], shown) << is_error;
+    EXPECT_EQ(SanitizeUtf8(serialized), serialized);
+    EXPECT_NO_THROW(out->messages.dump());
+    EXPECT_EQ(SanitizeUtf8(out->trajectory), out->trajectory);
+    EXPECT_NE(out->trajectory.find(shown), std::string::npos) << out->trajectory;
+
+    ScriptedClient text(Turns({[] { return Result<ChatResponse>(Reply("```tool\n{\"name\": \"probe\"}\n```")); },
+                               [] { return Result<ChatResponse>(Reply("done")); }}));
+    out = RunRollout(text, Spec(), AgentTask(ToolProtocol::kText), &registry);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(out->stop_reason, "answer");
+    body = Body(text, 1);
+    EXPECT_NO_THROW(serialized = body.dump());
+    EXPECT_EQ(body["messages"][3]["content"], "probe output:\n```\n" + shown + "\n```") << is_error;
+    EXPECT_EQ(SanitizeUtf8(serialized), serialized);
+    EXPECT_NO_THROW(out->messages.dump());
+    EXPECT_EQ(SanitizeUtf8(out->trajectory), out->trajectory);
+  }
 }
 
 }  // namespace

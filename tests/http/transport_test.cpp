@@ -470,6 +470,37 @@ TEST(HttpTransport, NetworkErrorsAreClassified) {
   EXPECT_EQ(transport.Send(put).status().code(), Status::Code::kInvalidArgument);
 }
 
+TEST(HttpTransport, DeleteGoesOutAsDeleteWithItsHeadersAndNoBody) {
+  LocalHttpServer server;
+  std::string seen_session, seen_body = "unset";
+  int deletes = 0;
+  server.server().Delete("/mcp", [&](const httplib::Request& req, httplib::Response& res) {
+    ++deletes;
+    seen_session = req.get_header_value("Mcp-Session-Id");
+    seen_body = req.body;
+    res.status = 405;
+  });
+  server.server().Get("/after", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_content(req.method, "text/plain");
+  });
+  ASSERT_TRUE(server.Start());
+  HttpTransport transport;
+  HttpRequest del = Get(Root(server) + "/mcp");
+  del.method = "DELETE";
+  del.body = "ignored";
+  del.headers = {{"Mcp-Session-Id", "s-1"}};
+  auto r = transport.Send(del);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(deletes, 1);
+  EXPECT_EQ(seen_session, "s-1");
+  EXPECT_EQ(seen_body, "");
+  // The handle goes back to the pool: the next request is a GET again.
+  auto after = transport.Send(Get(Root(server) + "/after"));
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->body, "GET");
+}
+
 TEST(HttpTransport, TheSecretNeverAppearsInAnError) {
   const std::string secret = "sk-transport-SECRET-42";
   LocalHttpServer server;

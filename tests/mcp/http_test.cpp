@@ -34,6 +34,22 @@ class FakeHttpMcp {
  public:
   FakeHttpMcp() : http_(8) {
     http_.server().Post("/mcp", [this](const httplib::Request& req, httplib::Response& res) { Handle(req, res); });
+    http_.server().Delete("/mcp", [this](const httplib::Request& req, httplib::Response& res) {
+      std::unique_lock lock(mu);
+      deleted.push_back(req.get_header_value("Mcp-Session-Id"));
+      if (delete_delay_ms > 0) {
+        const int delay = delete_delay_ms;
+        lock.unlock();
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+        lock.lock();
+      }
+      delete_authorization.push_back(req.get_header_value("Authorization"));
+      if (delete_status != 200) {
+        res.status = delete_status;
+        return;
+      }
+      if (deleted.back() == session && !session.empty()) session.clear();
+    });
     EXPECT_TRUE(http_.Start());
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(http_.port()) + "/mcp"; }
@@ -50,6 +66,10 @@ class FakeHttpMcp {
   std::vector<std::string> notifications;     // methods
   std::vector<json> client_answers;           // responses the client POSTed to our requests
   std::vector<int64_t> cancelled;
+  std::vector<std::string> deleted;               // Mcp-Session-Id of each DELETE
+  std::vector<std::string> delete_authorization;  // Authorization of each DELETE
+  int delete_status = 200;                        // what DELETE answers (405: not allowed)
+  int delete_delay_ms = 0;                        // how long DELETE takes to answer
 
  private:
   void Handle(const httplib::Request& req, httplib::Response& res) {
@@ -182,6 +202,70 @@ TEST(McpHttp, ExpiredSessionIsReinitializedAndTheCallResent) {
   EXPECT_EQ((*client)->stats().starts, 2);
   std::lock_guard lock(server.mu);
   EXPECT_EQ(server.initializes, 2);
+}
+
+TEST(McpHttp, StopEndsTheSessionWithADeleteCarryingItsId) {
+  FakeHttpMcp server;
+  ::setenv("TFGRPO_TEST_MCP_DELETE_TOKEN", "Bearer sk-delete-token-456", 1);
+  McpServerConfig config = Remote(server.url());
+  config.headers_env = {{"Authorization", "TFGRPO_TEST_MCP_DELETE_TOKEN"}};
+  auto client = McpClient::Connect(config);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  ASSERT_TRUE((*client)->CallTool("echo", {{"text", "x"}}).ok());
+  {
+    std::lock_guard lock(server.mu);
+    EXPECT_TRUE(server.deleted.empty());  // not while the session is in use
+  }
+  (*client)->Stop();
+  (*client)->Stop();  // idempotent: one DELETE
+  {
+    std::lock_guard lock(server.mu);
+    EXPECT_EQ(server.deleted, std::vector<std::string>{"session-1"});
+    EXPECT_EQ(server.delete_authorization, std::vector<std::string>{"Bearer sk-delete-token-456"});
+    EXPECT_TRUE(server.session.empty());
+  }
+  // A later call opens a new session, which the client's end deletes too.
+  auto again = (*client)->CallTool("echo", {{"text", "y"}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->text, "http echo: y");
+  client->reset();
+  ::unsetenv("TFGRPO_TEST_MCP_DELETE_TOKEN");
+  std::lock_guard lock(server.mu);
+  EXPECT_EQ(server.deleted, (std::vector<std::string>{"session-1", "session-2"}));
+}
+
+TEST(McpHttp, ASessionTheServerDroppedIsNotDeletedAndA405IsIgnored) {
+  FakeHttpMcp server;
+  auto client = McpClient::Connect(Remote(server.url()));
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  server.ExpireSession();  // the next POST gets a 404: the client re-initializes
+  ASSERT_TRUE((*client)->CallTool("echo", {{"text", "again"}}).ok());
+  {
+    std::lock_guard lock(server.mu);
+    EXPECT_TRUE(server.deleted.empty());  // session-1 is gone already
+    server.delete_status = 405;
+  }
+  (*client)->Stop();
+  auto after = (*client)->CallTool("echo", {{"text", "still"}});
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->text, "http echo: still");
+  std::lock_guard lock(server.mu);
+  EXPECT_EQ(server.deleted, std::vector<std::string>{"session-2"});
+}
+
+TEST(McpHttp, AnUnansweredDeleteWaitsAtMostTheStopGrace) {
+  FakeHttpMcp server;
+  server.delete_delay_ms = 1000;
+  McpOptions options;
+  options.stop_grace_s = 0.2;
+  auto client = McpClient::Connect(Remote(server.url()), options);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  const auto start = std::chrono::steady_clock::now();
+  (*client)->Stop();
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(waited, 0.8);  // the stop grace (0.2 s), not the server's 1 s
+  std::lock_guard lock(server.mu);
+  EXPECT_EQ(server.deleted, std::vector<std::string>{"session-1"});
 }
 
 TEST(McpHttp, HeaderValueComesFromTheNamedEnvVarAndIsNeverPrinted) {

@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <optional>
 
 #include "local_http_server.h"
 #include "test_util.h"
+#include "tfgrpo/http.h"
 #include "tfgrpo/web.h"
 
 namespace tfgrpo {
@@ -261,6 +265,68 @@ TEST_F(BrowseTest, AFailedSummaryFallsBackToThePageTextButBadCredentialsFailTheC
   EXPECT_TRUE(Has(out.text, "upstream down")) << out.text;
   next = Status::Unauthorized("401");
   EXPECT_EQ(tool->Run({{"url", Url("/page")}, {"goal", "g"}}).status().code(), Status::Code::kUnauthorized);
+}
+
+// Sets the proxy variables libcurl reads for the life of the object (the no_proxy ones cleared),
+// restoring what was there.
+class ProxyEnv {
+ public:
+  explicit ProxyEnv(const std::string& proxy) {
+    for (const char* name : kNames) {
+      const char* old = std::getenv(name);
+      saved_.push_back(old ? std::optional<std::string>(old) : std::nullopt);
+    }
+    for (const char* name : {"http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"})
+      ::setenv(name, proxy.c_str(), 1);
+    ::unsetenv("no_proxy");
+    ::unsetenv("NO_PROXY");
+  }
+  ~ProxyEnv() {
+    for (size_t i = 0; i < std::size(kNames); ++i) {
+      if (saved_[i]) {
+        ::setenv(kNames[i], saved_[i]->c_str(), 1);
+      } else {
+        ::unsetenv(kNames[i]);
+      }
+    }
+  }
+
+ private:
+  static constexpr const char* kNames[] = {"http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+                                           "all_proxy",  "no_proxy",    "NO_PROXY"};
+  std::vector<std::optional<std::string>> saved_;
+};
+
+// Through a proxy, check_address would vet the proxy's address instead of the page's: browse
+// fetches directly whatever the environment says. Other requests (the LLM client's) still go
+// through the proxy.
+TEST_F(BrowseTest, FetchesDirectlyWhileOtherRequestsHonourTheProxyVariables) {
+  LocalHttpServer proxy;
+  std::atomic<int> proxied{0};
+  proxy.server().set_pre_routing_handler([&](const httplib::Request&, httplib::Response& res) {
+    ++proxied;
+    res.status = 502;
+    res.set_content("proxy", "text/plain");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  ASSERT_TRUE(proxy.Start());
+  ProxyEnv env("http://127.0.0.1:" + std::to_string(proxy.port()));
+
+  HttpRequest plain;
+  plain.url = Url("/page");
+  plain.timeout_s = 10;
+  auto via_proxy = HttpTransport().Send(plain);
+  ASSERT_TRUE(via_proxy.ok()) << via_proxy.status().ToString();
+  EXPECT_EQ(via_proxy->status, 502);
+  EXPECT_EQ(proxied.load(), 1);
+  EXPECT_EQ(hits_.load(), 0);
+
+  auto tool = Tool(Loopback());
+  ToolOutput out = Browse(*tool, Url("/page"));
+  EXPECT_FALSE(out.is_error) << out.text;
+  EXPECT_TRUE(Has(out.text, "The answer is forty two")) << out.text;
+  EXPECT_EQ(hits_.load(), 1);
+  EXPECT_EQ(proxied.load(), 1);  // the browse request never reached the proxy
 }
 
 // ---- remote search backends ----
