@@ -29,6 +29,24 @@ std::unique_ptr<ChatClient> ClientFor(const Config& c) {
   return MakeHttpChatClient(o);
 }
 
+// Held-out Mean@4 of `c` on its eval split, without and with `library`.
+struct HeldOut {
+  EvalReport baseline, learned;
+  double gain() const { return learned.mean_at_k - baseline.mean_at_k; }
+  int64_t errors() const { return baseline.errors + learned.errors; }
+};
+void EvaluateHeldOut(const Config& c, const Library& library, ChatClient& client, HeldOut* out) {
+  auto tasks = LoadTasks(c.data.eval, c.data.problem_key, c.data.answer_key);
+  ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
+  EvalOptions eo;
+  eo.k = 4;
+  auto baseline = Evaluate(c, *tasks, Library(), eo, client);
+  auto learned = Evaluate(c, *tasks, library, eo, client);
+  ASSERT_TRUE(baseline.ok() && learned.ok());
+  out->baseline = std::move(baseline).value();
+  out->learned = std::move(learned).value();
+}
+
 void TrainAndCompare(const std::string& example, double min_gain) {
   SimServer sim(SimOptions{.seed = 5});
   ASSERT_TRUE(sim.Start(0).ok());
@@ -48,20 +66,15 @@ void TrainAndCompare(const std::string& example, double min_gain) {
   EXPECT_EQ(trained->rollouts_failed, 0);
   EXPECT_GT(trained->library.size(), 0u);
 
-  auto tasks = LoadTasks(c.data.eval, c.data.problem_key, c.data.answer_key);
-  ASSERT_TRUE(tasks.ok());
-  EvalOptions eo;
-  eo.k = 4;
-  auto baseline = Evaluate(c, *tasks, Library(), eo, *client);
-  auto learned = Evaluate(c, *tasks, trained->library, eo, *client);
-  ASSERT_TRUE(baseline.ok() && learned.ok());
-  EXPECT_EQ(baseline->errors, 0);
-  EXPECT_EQ(learned->errors, 0);
-  EXPECT_GE(learned->mean_at_k - baseline->mean_at_k, min_gain)
-      << example << ": baseline " << baseline->mean_at_k << " learned " << learned->mean_at_k;
+  HeldOut held_out;
+  EvaluateHeldOut(c, trained->library, *client, &held_out);
+  if (::testing::Test::HasFatalFailure()) return;
+  EXPECT_EQ(held_out.errors(), 0);
+  EXPECT_GE(held_out.gain(), min_gain) << example << ": baseline " << held_out.baseline.mean_at_k << " learned "
+                                       << held_out.learned.mean_at_k;
   // The reward's reasoning is kept per task.
   bool any_critique = false;
-  for (const auto& t : baseline->per_task) any_critique = any_critique || !t.critique.empty();
+  for (const auto& t : held_out.baseline.per_task) any_critique = any_critique || !t.critique.empty();
   EXPECT_TRUE(any_critique);
 }
 
@@ -162,35 +175,30 @@ TEST(Examples, WebAgentTrainsOfflineAndTheJudgesCritiqueReachesTheSummaries) {
   EXPECT_GT(unknown_tool, 0);
   EXPECT_GT(missing_argument, 0);
 
-  auto tasks = LoadTasks(c.data.eval, c.data.problem_key, c.data.answer_key);
-  ASSERT_TRUE(tasks.ok());
-  EvalOptions eo;
-  eo.k = 4;
-  auto baseline = Evaluate(c, *tasks, Library(), eo, *http);
-  auto learned = Evaluate(c, *tasks, trained->library, eo, *http);
-  ASSERT_TRUE(baseline.ok() && learned.ok());
-  EXPECT_EQ(baseline->errors + learned->errors, 0);
-  EXPECT_GE(learned->mean_at_k - baseline->mean_at_k, 0.35)
-      << "baseline " << baseline->mean_at_k << " learned " << learned->mean_at_k;
+  HeldOut native;
+  EvaluateHeldOut(c, trained->library, *http, &native);
+  if (HasFatalFailure()) return;
+  EXPECT_EQ(native.errors(), 0);
+  EXPECT_GE(native.gain(), 0.35) << "baseline " << native.baseline.mean_at_k << " learned " << native.learned.mean_at_k;
 
   // The text protocol (```tool blocks) reaches the same tools and gains the same way.
   Config text = c;
   text.task.tool_protocol = ToolProtocol::kText;
-  auto text_baseline = Evaluate(text, *tasks, Library(), eo, *http);
-  auto text_learned = Evaluate(text, *tasks, trained->library, eo, *http);
-  ASSERT_TRUE(text_baseline.ok() && text_learned.ok());
-  EXPECT_GE(text_learned->mean_at_k - text_baseline->mean_at_k, 0.35)
-      << "baseline " << text_baseline->mean_at_k << " learned " << text_learned->mean_at_k;
+  HeldOut text_protocol;
+  EvaluateHeldOut(text, trained->library, *http, &text_protocol);
+  if (HasFatalFailure()) return;
+  EXPECT_GE(text_protocol.gain(), 0.35)
+      << "baseline " << text_protocol.baseline.mean_at_k << " learned " << text_protocol.learned.mean_at_k;
 
   // With tools.browse.summarize, pages reach the agent through the browse role's extract.
   Config summarized = c;
   summarized.tools.browse.summarize = true;
   const size_t before = sim.RequestLog().size();
-  auto sum_baseline = Evaluate(summarized, *tasks, Library(), eo, *http);
-  auto sum_learned = Evaluate(summarized, *tasks, trained->library, eo, *http);
-  ASSERT_TRUE(sum_baseline.ok() && sum_learned.ok());
-  EXPECT_GE(sum_learned->mean_at_k - sum_baseline->mean_at_k, 0.35)
-      << "baseline " << sum_baseline->mean_at_k << " learned " << sum_learned->mean_at_k;
+  HeldOut with_summaries;
+  EvaluateHeldOut(summarized, trained->library, *http, &with_summaries);
+  if (HasFatalFailure()) return;
+  EXPECT_GE(with_summaries.gain(), 0.35)
+      << "baseline " << with_summaries.baseline.mean_at_k << " learned " << with_summaries.learned.mean_at_k;
   const std::vector<SimRequestLog> log = sim.RequestLog();
   int64_t browse_calls = 0;
   for (size_t i = before; i < log.size(); ++i) browse_calls += log[i].role == "browse";
@@ -226,8 +234,7 @@ void TrainHostileWeb(bool validate, HostileWebArm* arm) {
   ASSERT_TRUE(trained.ok()) << trained.status().ToString();
   arm->trained = *trained;
   auto train_tasks = LoadTasks(c.data.train, c.data.problem_key, c.data.answer_key);
-  auto eval_tasks = LoadTasks(c.data.eval, c.data.problem_key, c.data.answer_key);
-  ASSERT_TRUE(train_tasks.ok() && eval_tasks.ok());
+  ASSERT_TRUE(train_tasks.ok());
   std::vector<LeakSource> sources;
   for (const Task& t : *train_tasks) sources.push_back({t.id, t.problem, t.answer});
   LeakGuard guard(sources);
@@ -235,12 +242,9 @@ void TrainHostileWeb(bool validate, HostileWebArm* arm) {
     arm->harmful = arm->harmful || e.text.find(kSimHarmfulLesson) != std::string::npos;
     arm->copied = arm->copied || guard.Find(e.text).has_value();
   }
-  EvalOptions eo;
-  eo.k = 4;
-  auto baseline = Evaluate(c, *eval_tasks, Library(), eo, *client);
-  auto learned = Evaluate(c, *eval_tasks, trained->library, eo, *client);
-  ASSERT_TRUE(baseline.ok() && learned.ok());
-  arm->gain = learned->mean_at_k - baseline->mean_at_k;
+  HeldOut held_out;
+  EvaluateHeldOut(c, trained->library, *client, &held_out);
+  arm->gain = held_out.gain();
 }
 
 TEST(Examples, WebAgentWithAHostileLearnerKeepsNoHarmfulOrCopiedLessonUnderValidation) {
