@@ -77,6 +77,15 @@ struct DemoArgs {
   bool web = false;      // --web: the web-research setting (search and browse over a local index)
 };
 
+// The simulator every demo runs against: one seed, the latency and faults asked for.
+SimOptions DemoSimOptions(const DemoArgs& args) {
+  SimOptions options;
+  options.seed = 7;
+  options.latency_ms_mean = args.latency_ms;
+  options.fault_rate = args.fault_rate;
+  return options;
+}
+
 // `validation`: "" or a practice.validation section's body; `cap`: practice.max_experiences.
 // The model and data sections every demo config starts with, under a comment line.
 std::string DemoHeaderYaml(const std::string& comment, const std::string& base_url) {
@@ -136,10 +145,7 @@ int RunHostileDemo(const GlobalOptions& global, const DemoArgs& args) {
   fs::create_directories(dir, ec);
   if (ec) return Fail("cannot create " + dir.string() + ": " + ec.message());
 
-  SimOptions sim_options;
-  sim_options.seed = 7;
-  sim_options.latency_ms_mean = args.latency_ms;
-  sim_options.fault_rate = args.fault_rate;
+  SimOptions sim_options = DemoSimOptions(args);
   sim_options.hostile = {true, true, true};
   SimServer sim(sim_options);
   Status s = sim.Start(0);
@@ -316,11 +322,7 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   fs::create_directories(dir, ec);
   if (ec) return Fail("cannot create " + dir.string() + ": " + ec.message());
 
-  SimOptions sim_options;
-  sim_options.seed = 7;
-  sim_options.latency_ms_mean = args.latency_ms;
-  sim_options.fault_rate = args.fault_rate;
-  SimServer sim(sim_options);
+  SimServer sim(DemoSimOptions(args));
   Status s = sim.Start(0);
   if (!s.ok()) return Fail(s.message());
   std::printf("simulated LLM on %s (mean latency %.0f ms, %.0f%% of requests fail and are retried)\n",

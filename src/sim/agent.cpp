@@ -15,12 +15,6 @@ constexpr const char* kToolThought = "Let me compute the key quantity with Pytho
 
 std::string Where(size_t index) { return "messages[" + std::to_string(index) + "]"; }
 
-std::string RoleOf(const nlohmann::json& message) {
-  if (!message.is_object()) return "";
-  auto it = message.find("role");
-  return it != message.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 bool NonEmptyString(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() && !it->get<std::string>().empty();
@@ -45,6 +39,28 @@ std::string ToolCallProblem(const nlohmann::json& call, const std::string& where
 constexpr std::string_view kToolListHeading = "Tools you can call";
 
 }  // namespace
+
+std::string RoleOf(const nlohmann::json& message) {
+  if (!message.is_object()) return "";
+  auto it = message.find("role");
+  return it != message.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string ContentText(const nlohmann::json& message) {
+  if (!message.is_object()) return "";
+  auto it = message.find("content");
+  if (it == message.end()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  std::string out;
+  if (it->is_array()) {
+    for (const auto& part : *it) {
+      if (part.is_object() && part.contains("text") && part["text"].is_string()) {
+        out += part["text"].get<std::string>();
+      }
+    }
+  }
+  return out;
+}
 
 OfferedTools ReadOfferedTools(const nlohmann::json& body, std::string_view system) {
   OfferedTools offered;

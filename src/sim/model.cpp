@@ -21,22 +21,7 @@ std::string Dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// A message's text: a string, or the text parts of an array of content parts.
-std::string ContentText(const nlohmann::json& message) {
-  if (!message.is_object()) return "";
-  auto it = message.find("content");
-  if (it == message.end()) return "";
-  if (it->is_string()) return it->get<std::string>();
-  std::string out;
-  if (it->is_array()) {
-    for (const auto& part : *it) {
-      if (part.is_object() && part.contains("text") && part["text"].is_string()) {
-        out += part["text"].get<std::string>();
-      }
-    }
-  }
-  return out;
-}
+using sim_internal::ContentText;
 
 // The arguments of an assistant message's tool calls, concatenated (they cost tokens too).
 std::string ToolCallArguments(const nlohmann::json& message) {

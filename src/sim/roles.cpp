@@ -460,12 +460,11 @@ std::string JudgeReply(std::string_view text) {
   // first line of a section whose heading mentions "reference", the response the section whose
   // heading mentions "response".
   std::vector<std::string> lines = SplitLines(text);
-  auto is_heading = IsHeading;
   std::string reference, response_section;
   bool have_response = false;
   for (size_t i = 0; i < lines.size(); ++i) {
     std::string t = Trim(lines[i]);
-    if (!is_heading(t)) continue;
+    if (!IsHeading(t)) continue;
     bool is_reference = ContainsCaseInsensitive(t, "reference");
     bool is_response = !is_reference && ContainsCaseInsensitive(t, "response");
     if (!is_reference && !is_response) continue;

@@ -93,6 +93,10 @@ struct OfferedTools {
   std::vector<std::string> names;
 };
 OfferedTools ReadOfferedTools(const nlohmann::json& body, std::string_view system);
+// A message's role ("" when missing or not a string) and its text: a string content, or the
+// text parts of an array of content parts.
+std::string RoleOf(const nlohmann::json& message);
+std::string ContentText(const nlohmann::json& message);
 
 // Agent mode (a rollout request that offers the python tool, natively or in the system message).
 // Turn 0 calls the tool with the code of the path drawn by `draw_seed`; every later turn gives

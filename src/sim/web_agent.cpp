@@ -286,21 +286,6 @@ struct PastCall {
   std::string output;
 };
 
-std::string TextOf(const nlohmann::json& message) {
-  if (!message.is_object() || !message.contains("content")) return "";
-  const nlohmann::json& c = message["content"];
-  if (c.is_string()) return c.get<std::string>();
-  std::string out;
-  if (c.is_array())
-    for (const auto& part : c)
-      if (part.is_object() && part.contains("text") && part["text"].is_string()) out += part["text"].get<std::string>();
-  return out;
-}
-
-std::string RoleOf(const nlohmann::json& m) {
-  return m.is_object() && m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>() : "";
-}
-
 // The ```tool blocks of a text-protocol reply, as (name, arguments).
 std::vector<std::pair<std::string, nlohmann::json>> TextCalls(std::string_view content) {
   std::vector<std::pair<std::string, nlohmann::json>> calls;
@@ -328,7 +313,7 @@ std::vector<PastCall> PastCalls(const nlohmann::json& messages, bool native) {
     if (native) {
       if (!m.contains("tool_calls") || !m["tool_calls"].is_array()) continue;
       std::vector<std::string> outputs;
-      for (size_t j = i + 1; j < messages.size() && RoleOf(messages[j]) == "tool"; ++j) outputs.push_back(TextOf(messages[j]));
+      for (size_t j = i + 1; j < messages.size() && RoleOf(messages[j]) == "tool"; ++j) outputs.push_back(ContentText(messages[j]));
       size_t n = 0;
       for (const auto& call : m["tool_calls"]) {
         PastCall past;
@@ -343,8 +328,8 @@ std::vector<PastCall> PastCalls(const nlohmann::json& messages, bool native) {
         calls.push_back(std::move(past));
       }
     } else {
-      const std::string answer = i + 1 < messages.size() && RoleOf(messages[i + 1]) == "user" ? TextOf(messages[i + 1]) : "";
-      for (auto& [name, arguments] : TextCalls(TextOf(m))) calls.push_back({name, arguments, answer});
+      const std::string answer = i + 1 < messages.size() && RoleOf(messages[i + 1]) == "user" ? ContentText(messages[i + 1]) : "";
+      for (auto& [name, arguments] : TextCalls(ContentText(m))) calls.push_back({name, arguments, answer});
     }
   }
   return calls;
