@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include <nlohmann/json.hpp>
 
 #include "tfgrpo/reward.h"
@@ -907,6 +909,31 @@ TEST(VerifyMath, GuardedHugeInputsAreDecidedQuickly) {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(elapsed, 5.0);
   EXPECT_EQ(VerifyMath("1", "1").score, 1.0);
+}
+
+long PeakRssKb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+TEST(VerifyMath, PowerTowersAtTestPointsStayInBoundedMemory) {
+  // At a test point (11/5)^(10^9 x) is an exact power and 2^(2.2^(...)) a float whose exponent has
+  // a billion bits: CLN would allocate gigabytes (the fuzzer found it). Both are refused.
+  MathVerifyOptions patient;
+  patient.timeout_s = 60;
+  long before = PeakRssKb();
+  for (const char* gold : {"2^{2.2^{10^9 x}}", "2^{2.2^{4224p422e2eVp100}}", "2.2^{10^9 x}", "e^{e^{10^{30} x}}"}) {
+    MathVerdict v = VerifyMath(gold, "55", patient);
+    EXPECT_EQ(v.score, 0.0) << gold;
+    EXPECT_FALSE(v.timed_out) << gold;
+  }
+  EXPECT_LT(PeakRssKb() - before, 200 * 1024);
+  // Ordinary functions of a variable are still compared numerically at the test points.
+  EXPECT_EQ(VerifyMath("\\sinh(x)", "\\frac{e^{x}-e^{-x}}{2}", patient).score, 1.0);
+  EXPECT_EQ(VerifyMath("x^{x}", "e^{x\\ln x}", patient).score, 1.0);
+  EXPECT_EQ(VerifyMath("2^{3^{x}}", "2^{3^{x}+1}", patient).score, 0.0);
+  EXPECT_EQ(VerifyMath("e^{100 x}", "e^{100x}\\cdot 1", patient).score, 1.0);
 }
 
 TEST(VerifyMath, TimeLimitScoresZeroAndCounts) {
