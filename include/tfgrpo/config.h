@@ -80,7 +80,7 @@ struct SearchConfig {
   std::string backend = "local";  // local (an index built by `tfgrpo index build`) | searxng | serper
   int top_k = 10;
   std::filesystem::path index;    // local: INDEX.db (also where `browse` looks pages up first)
-  std::string url;                // searxng: its base URL
+  std::string url;                // searxng: its base URL; serper: overrides https://google.serper.dev
   std::string api_key_env = "SERPER_API_KEY";  // serper: the env var holding the key
 };
 

@@ -69,7 +69,7 @@ struct SimOptions {
   double p_success_without = 0.15;  // rollout success without the right experience
   double p_success_with = 0.9;      // ... with it
   double p_success_harmful = 0.02;  // ... when the system prompt holds kSimHarmfulLesson
-  SimHostility hostile;
+  SimHostility hostile{};
 };
 
 // Pure request -> response logic (no HTTP): the OpenAI chat completion object for a request

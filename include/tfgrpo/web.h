@@ -28,9 +28,9 @@ struct SearchOptions {
   std::filesystem::path index;    // tools.search.index: INDEX.db (local backend; browse too)
   std::string url;                // tools.search.url: SearXNG base URL ("http://host:8888")
   std::string api_key_env = "SERPER_API_KEY";  // tools.search.api_key_env: Serper key's env var
-  // Not config keys: the Serper endpoint (tests point it at a loopback server) and the HTTP
-  // limits of a backend request.
+  // The Serper endpoint: tools.search.url when the backend is serper (a proxy, a test double).
   std::string serper_url = "https://google.serper.dev";
+  // Not config keys: the HTTP limits of a backend request.
   double timeout_s = 30;
   int64_t max_response_bytes = 8 << 20;
 };

@@ -70,6 +70,7 @@ SearchOptions SearchOptionsFrom(const SearchConfig& c, double timeout_s) {
   o.top_k = c.top_k;
   o.index = c.index;
   o.url = c.url;
+  if (c.backend == "serper" && !c.url.empty()) o.serper_url = c.url;  // a proxy or a test double
   o.api_key_env = c.api_key_env;
   return o;
 }

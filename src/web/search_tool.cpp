@@ -136,6 +136,9 @@ Result<std::shared_ptr<SearchTool>> SearchTool::Create(const SearchOptions& opti
                                      (options.api_key_env.empty() ? std::string("SERPER_API_KEY") : options.api_key_env) +
                                      " (tools.search.api_key_env), which is not set");
     }
+    if (auto u = ParseHttpUrl(options.serper_url); !u.ok()) {
+      return Status::InvalidArgument("tools.search.url: " + u.status().message());
+    }
     auto tool = std::make_shared<SearchTool>(options, nullptr);
     tool->api_key_ = key;
     return tool;
@@ -156,6 +159,8 @@ Result<std::vector<SearchHit>> SearchTool::Search(std::string_view query) {
   req.headers.push_back({"Accept", "application/json"});
   std::string base = options_.backend == "searxng" ? options_.url : options_.serper_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
+  // Both APIs answer at <base>/search; a URL given with that path already is taken as meant.
+  if (base.ends_with("/search")) base.resize(base.size() - std::string_view("/search").size());
   if (options_.backend == "searxng") {
     req.url = base + "/search?q=" + PercentEncode(query) + "&format=json";
   } else {

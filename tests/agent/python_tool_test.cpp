@@ -169,6 +169,56 @@ TEST(MakeToolsFor, ToolsTimeoutBoundsAPageFetchToo) {
   EXPECT_EQ(page->text.find("late"), std::string::npos) << page->text;
 }
 
+TEST(MakeToolsFor, RemoteSearchBackendsAskToolsSearchUrl) {
+  // tools.search.url is SearXNG's base and replaces Serper's endpoint (a proxy, a test double);
+  // either may be given with its /search path already.
+  tfgrpo::testing::LocalHttpServer server;
+  std::vector<std::string> asked;
+  server.server().Get("/search", [&](const httplib::Request& req, httplib::Response& res) {
+    asked.push_back("GET " + req.get_param_value("q") + " " + req.get_param_value("format"));
+    res.set_content(R"({"results": [{"title": "Owls", "url": "https://owls.example/", "content": "at night"}]})",
+                    "application/json");
+  });
+  server.server().Post("/search", [&](const httplib::Request& req, httplib::Response& res) {
+    asked.push_back("POST " + nlohmann::json::parse(req.body)["q"].get<std::string>() + " " +
+                    req.get_header_value("X-API-KEY"));
+    res.set_content(R"({"organic": [{"title": "Bats", "link": "https://bats.example/", "snippet": "at dusk"}]})",
+                    "application/json");
+  });
+  ASSERT_TRUE(server.Start());
+  const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
+  ::setenv("TFGRPO_TEST_MAKE_SERPER_KEY", "sk-make-tools-serper-1", 1);
+  for (const std::string& url : {base, base + "/search"}) {
+    Config searxng = AgentConfig({"search"});
+    searxng.tools.search.backend = "searxng";
+    searxng.tools.search.url = url;
+    auto made = MakeToolsFor(searxng);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    auto out = made->Find("search")->Run({{"query", "owls"}});
+    ASSERT_TRUE(out.ok());
+    EXPECT_NE(out->text.find("https://owls.example/"), std::string::npos) << out->text;
+
+    Config serper = AgentConfig({"search"});
+    serper.tools.search.backend = "serper";
+    serper.tools.search.url = url;
+    serper.tools.search.api_key_env = "TFGRPO_TEST_MAKE_SERPER_KEY";
+    made = MakeToolsFor(serper);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    out = made->Find("search")->Run({{"query", "bats"}});
+    ASSERT_TRUE(out.ok());
+    EXPECT_NE(out->text.find("https://bats.example/"), std::string::npos) << out->text;
+  }
+  EXPECT_EQ(asked, (std::vector<std::string>{"GET owls json", "POST bats sk-make-tools-serper-1",
+                                             "GET owls json", "POST bats sk-make-tools-serper-1"}));
+  Config bad = AgentConfig({"search"});
+  bad.tools.search.backend = "serper";
+  bad.tools.search.url = "ftp://proxy.example/";
+  bad.tools.search.api_key_env = "TFGRPO_TEST_MAKE_SERPER_KEY";
+  auto refused = MakeToolsFor(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("tools.search.url"), std::string::npos) << refused.status().ToString();
+}
+
 TEST(MakeToolsFor, AddsTheToolsOfEveryMcpServerAfterTheBuiltIns) {
   Config config = AgentConfig({"python"});
   McpServerConfig server;

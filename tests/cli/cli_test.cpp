@@ -269,7 +269,9 @@ TEST(Cli, SigkillAtSeveralPointsThenResumeEndsInTheSameLibraryWithoutResending) 
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
     }
-    if (kill_after_calls < 100) EXPECT_FALSE(exited) << "the run ended before it could be killed";
+    if (kill_after_calls < 100) {
+      EXPECT_FALSE(exited) << "the run ended before it could be killed";
+    }
     const size_t log_mark = sim.RequestLog().size();
     const auto recorded = RecordedCallIds(run_dir / "run.db");
     SCOPED_TRACE("killed after " + std::to_string(recorded.size()) + " recorded calls");

@@ -94,7 +94,9 @@ TEST(SimEndToEnd, TwentyPercentFaultsEndInTheSameLibrary) {
     EXPECT_TRUE(trained.ok()) << trained.status().ToString();
     EXPECT_EQ(trained->rollouts_failed, 0);
     EXPECT_EQ(trained->stages_failed, 0);
-    if (fault_rate == 0) EXPECT_EQ(sim.requests(), trained->llm_calls);  // one request per call
+    if (fault_rate == 0) {
+      EXPECT_EQ(sim.requests(), trained->llm_calls);  // one request per call
+    }
     return std::pair{trained->library.ToJson(), sim.requests()};
   };
   auto [clean, clean_requests] = train_with(0.0);
