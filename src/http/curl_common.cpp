@@ -78,6 +78,7 @@ Status StatusWithCode(Status::Code code, std::string message) {
     case Status::Code::kTimeout: return Status::Timeout(std::move(message));
     case Status::Code::kCancelled: return Status::Cancelled(std::move(message));
     case Status::Code::kInternal: return Status::Internal(std::move(message));
+    case Status::Code::kBudgetExhausted: return Status::BudgetExhausted(std::move(message));
   }
   return Status::Internal(std::move(message));
 }

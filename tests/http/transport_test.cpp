@@ -703,6 +703,20 @@ TEST(SendWithRetry, CheckResponseRetriesOnUnavailableAndStopsOnAnythingElse) {
   EXPECT_EQ(bad.status().code(), Status::Code::kProviderError);
   EXPECT_EQ(attempts, 1);
 
+  // The verdict keeps its code when the secret is redacted from it (a budget verdict used to
+  // come back as an internal error).
+  n = 0;
+  HttpRequest with_secret = Get(Root(server) + "/body");
+  with_secret.secret = "sk-check-response-secret";
+  for (const Status& verdict : {Status::BudgetExhausted("budget reached for sk-check-response-secret"),
+                                Status::Unauthorized("key sk-check-response-secret refused"),
+                                Status::Timeout("sk-check-response-secret slow")}) {
+    policy.check_response = [&](const HttpResponse&) { return verdict; };
+    auto redacted = SendWithRetry(transport, with_secret, policy);
+    EXPECT_EQ(redacted.status().code(), verdict.code()) << redacted.status().ToString();
+    EXPECT_EQ(redacted.status().message().find("sk-check-response-secret"), std::string::npos);
+  }
+
   n = 0;
   policy.max_retries = 1;
   policy.check_response = [](const HttpResponse&) { return Status::Unavailable("HTTP 200: cut short"); };

@@ -1,0 +1,1 @@
+// The translation unit that builds the shared precompiled headers (CMakeLists.txt, TFGRPO_PCH).
