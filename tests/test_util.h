@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,15 @@ class ScriptedClient : public ChatClient {
   mutable std::mutex mu_;
   std::vector<ChatRequest> requests_;
 };
+
+// What `pattern`'s first group captures in the first message of `r` it matches, or "": how the
+// scripted clients tell which task a request is about.
+inline std::string FirstCapture(const ChatRequest& r, const std::regex& pattern) {
+  std::smatch m;
+  for (const auto& msg : r.messages)
+    if (std::regex_search(msg.content, m, pattern)) return m[1];
+  return "";
+}
 
 inline ChatResponse Reply(std::string content) {
   ChatResponse r;

@@ -71,11 +71,8 @@ TEST(ToolCallContext, EachCallGetsItsTurnAndPositionInBothProtocols) {
 constexpr const char* kPage = "https://example.org/owls";
 
 std::string TaskNumber(const ChatRequest& r) {
-  std::smatch m;
   static const std::regex re("(?:Problem number|Lesson from task) (\\d+)");
-  for (const auto& msg : r.messages)
-    if (std::regex_search(msg.content, m, re)) return m[1];
-  return "";
+  return testing::FirstCapture(r, re);
 }
 
 // Every rollout browses the same page for the same goal, then answers (r0 right, the rest

@@ -29,11 +29,8 @@ Config MakeConfig(const TempDir& dir, int n_tasks, int group_size = 4, int batch
 
 // The task a request is about: its problem text, or the lesson learned from it.
 std::string TaskNumber(const ChatRequest& r) {
-  std::smatch m;
   static const std::regex re("(?:Problem number|Lesson from task) (\\d+)");
-  for (const auto& msg : r.messages)
-    if (std::regex_search(msg.content, m, re)) return m[1];
-  return "";
+  return testing::FirstCapture(r, re);
 }
 
 // Samples 0 and 1 answer correctly, the rest wrongly; the learner replies are well-formed.

@@ -25,11 +25,8 @@ Config MakeConfig(const TempDir& dir, int n_tasks, int group_size = 4, int batch
 }
 
 std::string TaskNumber(const ChatRequest& r) {
-  std::smatch m;
   static const std::regex re("(?:Problem number|A lesson from task) (\\d+)");
-  for (const auto& msg : r.messages)
-    if (std::regex_search(msg.content, m, re)) return m[1];
-  return "";
+  return testing::FirstCapture(r, re);
 }
 
 int SampleOf(const std::string& call_id) {  // ".../summary3" -> 3

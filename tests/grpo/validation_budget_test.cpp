@@ -22,11 +22,8 @@ using testing::ScriptedClient;
 using testing::TempDir;
 
 std::string TaskNumber(const ChatRequest& r) {
-  std::smatch m;
   static const std::regex re("Problem number (\\d+)");
-  for (const auto& msg : r.messages)
-    if (std::regex_search(msg.content, m, re)) return m[1];
-  return "";
+  return testing::FirstCapture(r, re);
 }
 
 std::string SystemPrompt(const ChatRequest& r) {
