@@ -84,4 +84,12 @@ inline ChatResponse Reply(std::string content) {
   return r;
 }
 
+// A batch update that keeps every proposal as proposed: echoes the pretty-printed proposal array
+// of the consolidation prompt back as the reply.
+inline ChatResponse KeepEveryProposal(const ChatRequest& r) {
+  const std::string& p = r.messages.back().content;
+  auto start = p.find("\n[\n"), end = p.find("\n]", start);
+  return Reply("```json\n" + p.substr(start + 1, end + 1 - start) + "\n```");
+}
+
 }  // namespace tfgrpo::testing

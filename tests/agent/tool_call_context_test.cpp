@@ -93,11 +93,7 @@ Result<ChatResponse> BrowsingScript(const ChatRequest& r) {
     case Role::kGroupUpdate:
       return Reply("```json\n[{\"operation\":\"ADD\",\"id\":null,\"content\":\"Lesson from task " + TaskNumber(r) +
                    ".\"}]\n```");
-    case Role::kBatchUpdate: {
-      const std::string& p = r.messages.back().content;
-      auto start = p.find("\n[\n"), end = p.find("\n]", start);
-      return Reply("```json\n" + p.substr(start + 1, end + 1 - start) + "\n```");
-    }
+    case Role::kBatchUpdate: return testing::KeepEveryProposal(r);
     default: return Status::Internal("unexpected role");
   }
 }

@@ -47,12 +47,7 @@ Result<ChatResponse> MixedScript(const ChatRequest& r) {
     case Role::kGroupUpdate:
       return Reply("```json\n[{\"operation\":\"ADD\",\"id\":null,\"content\":\"Lesson from task " + TaskNumber(r) +
                    ".\"}]\n```");
-    case Role::kBatchUpdate: {
-      // Keep every proposed ADD: echo the operations array back.
-      const std::string& p = r.messages.back().content;
-      auto start = p.find("\n[\n"), end = p.find("\n]", start);  // the pretty-printed proposal array
-      return Reply("```json\n" + p.substr(start + 1, end + 1 - start) + "\n```");
-    }
+    case Role::kBatchUpdate: return testing::KeepEveryProposal(r);
     default: return Status::Internal("unexpected role");
   }
 }
