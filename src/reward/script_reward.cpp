@@ -2,6 +2,13 @@
 // score in each direction. A score takes a free worker, writes its request and waits for one line
 // until the per-score deadline; a worker that hangs past it, exits, or answers out of protocol is
 // killed and a fresh one is started on its slot's next use, so only that one score fails.
+//
+// A reply must belong to its request, never to the previous or next one. Every request carries an
+// "id"; the python driver echoes it, and a command's reply object may ("id" present and different:
+// that score fails). A command that replies with a bare number cannot say which input it answers,
+// so commands are held to one line in, one line out: a reply followed by more output (already on
+// the pipe, or arriving within kExtraLineGraceMs) voids that score, and output that turns up
+// between scores replaces the worker before its next request, so it is never read as a reply.
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -9,6 +16,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -40,6 +48,10 @@ constexpr size_t kMaxReasoningBytes = 8192;
 constexpr double kMinStartupTimeoutS = 30;
 // Inside the sandbox the reward's folder is mounted here, read-only.
 constexpr const char* kSandboxRewardDir = "/reward";
+// How long a command reward's reply is watched for a second line. A grader that prints a stray
+// line and then its score usually writes both at once (one read shows both); when it flushes
+// them separately, they come microseconds apart, so a few milliseconds per score catch that too.
+constexpr int kExtraLineGraceMs = 5;
 
 std::string FormatSeconds(double s) {
   char buf[32];
@@ -162,6 +174,33 @@ class Worker {
     }
   }
 
+  // What the worker has written to stdout and not yet been read as a reply, waiting up to
+  // `grace_ms` for something when nothing is there yet; empty when it is quiet.
+  std::string PendingOutput(int grace_ms) {
+    if (out_.empty() && grace_ms > 0) {
+      pollfd fd = {proc_->stdout_fd(), POLLIN, 0};
+      ::poll(&fd, 1, grace_ms);
+    }
+    char buf[65536];
+    while (out_.size() <= kMaxReplyBytes) {
+      ssize_t n = ::read(proc_->stdout_fd(), buf, sizeof buf);
+      if (n > 0) {
+        out_.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      break;  // EAGAIN, or EOF (the next write or read reports the exit)
+    }
+    return out_;
+  }
+
+  // A new score begins: what stderr said so far belongs to earlier scores, so an error of this
+  // one never quotes it.
+  void BeginRequest() {
+    DrainStderr();
+    err_tail_.clear();
+  }
+
   SandboxedProcess& proc() { return *proc_; }
   std::string StderrTail() const { return Trim(err_tail_); }
 
@@ -223,8 +262,13 @@ class WorkerPool {
   // `start` spawns a worker and completes its hand-shake (python: the file is loaded).
   using Starter = std::function<Result<std::unique_ptr<Worker>>()>;
 
-  WorkerPool(int size, double timeout_s, Starter start)
-      : timeout_s_(timeout_s), start_(std::move(start)), slots_(static_cast<size_t>(size)) {
+  // `extra_line_grace_ms`: how long a reply is watched for a second line (0: only what has
+  // already arrived).
+  WorkerPool(int size, double timeout_s, Starter start, int extra_line_grace_ms = 0)
+      : timeout_s_(timeout_s),
+        extra_line_grace_ms_(extra_line_grace_ms),
+        start_(std::move(start)),
+        slots_(static_cast<size_t>(size)) {
     for (int i = size; i-- > 0;) free_.push_back(i);
   }
 
@@ -261,12 +305,23 @@ class WorkerPool {
  private:
   Result<RewardResult> ScoreOn(std::unique_ptr<Worker>& worker, const std::string& request,
                                const Interpret& interpret) {
+    if (worker) {
+      // Output after the last reply (a stray line printed late): the score it followed has been
+      // given already, but the next request must not read it as its reply.
+      if (std::string late = worker->PendingOutput(0); !late.empty()) {
+        spdlog::warn("a reward worker printed '{}' after its reply to the previous input; it was replaced so "
+                     "that the next input gets its own reply",
+                     Shorten(SplitLines(late).empty() ? late : SplitLines(late)[0], 200));
+        Discard(worker);
+      }
+    }
     if (!worker) {
       auto started = start_();
       if (!started.ok()) return started.status().WithContext("starting a replacement worker");
       worker = std::move(started).value();
     }
     const auto deadline = After(timeout_s_);
+    worker->BeginRequest();
     Status written = worker->WriteLine(request, deadline, timeout_s_);
     if (!written.ok()) {
       Discard(worker);
@@ -276,6 +331,14 @@ class WorkerPool {
     if (!line.ok()) {
       Discard(worker);
       return line.status();
+    }
+    if (std::string extra = worker->PendingOutput(extra_line_grace_ms_); !extra.empty()) {
+      std::vector<std::string> lines = SplitLines(extra);
+      Discard(worker);
+      return Status::InvalidArgument(
+          "the worker printed more than one line for one input (its reply '" + Shorten(*line, 100) +
+          "' was followed by '" + Shorten(lines.empty() ? extra : lines[0], 100) +
+          "'); exactly one reply line per input is expected, so this score is void and the worker was replaced");
     }
     bool discard = false;
     Result<RewardResult> result = interpret(*line, &discard);
@@ -304,6 +367,7 @@ class WorkerPool {
   }
 
   const double timeout_s_;
+  const int extra_line_grace_ms_;
   const Starter start_;
   std::vector<std::unique_ptr<Worker>> slots_;  // a slot is touched only by the thread holding it
   std::mutex mu_;
@@ -320,8 +384,10 @@ std::string CappedReasoning(std::string text) {
   return text + " [reasoning cut at " + std::to_string(kMaxReasoningBytes) + " bytes]";
 }
 
-std::string RequestLine(const Task& task, std::string_view response) {
-  nlohmann::json request = {{"problem", task.problem},
+// `id` numbers the reward's requests; a reply that names another id answers another request.
+std::string RequestLine(const Task& task, std::string_view response, uint64_t id) {
+  nlohmann::json request = {{"id", id},
+                            {"problem", task.problem},
                             {"answer", task.answer},
                             {"response", std::string(response)},
                             {"task", task.record}};
@@ -348,21 +414,37 @@ class PooledReward : public RewardFn {
   PooledReward(std::string label, std::unique_ptr<WorkerPool> pool) : label_(std::move(label)), pool_(std::move(pool)) {}
 
   Result<RewardResult> Score(const Task& task, std::string_view response, const std::string&) override {
-    auto result = pool_->Score(RequestLine(task, response), [&](const std::string& line, bool* discard) {
-      return Interpret(line, response, discard);
+    const uint64_t id = ++last_id_;
+    auto result = pool_->Score(RequestLine(task, response, id), [&](const std::string& line, bool* discard) {
+      return Interpret(line, response, id, discard);
     });
     if (!result.ok()) return result.status().WithContext(label_);
     return result;
   }
 
  protected:
-  // The score in a worker's reply line; sets *discard when the worker is out of step and must be
-  // replaced.
-  virtual Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const = 0;
+  // The score in a worker's reply line to request `id`; sets *discard when the worker is out of
+  // step and must be replaced.
+  virtual Result<RewardResult> Interpret(const std::string& line, std::string_view response, uint64_t id,
+                                         bool* discard) const = 0;
+
+  // Non-OK when `reply` names a request other than `id` (or, when `required`, names none).
+  static Status CheckId(const nlohmann::json& reply, uint64_t id, bool required, const std::string& line,
+                        bool* discard) {
+    auto it = reply.is_object() ? reply.find("id") : reply.end();
+    if (it == reply.end() ? !required : (it->is_number_unsigned() && it->get<uint64_t>() == id)) return Status::Ok();
+    *discard = true;
+    return Status::InvalidArgument("the worker's reply " +
+                                   (it == reply.end() ? std::string("names no request id")
+                                                      : "is for request id " + Shorten(it->dump(), 40)) +
+                                   " while request id " + std::to_string(id) + " was waiting: '" +
+                                   Shorten(line, 200) + "' (the worker was replaced)");
+  }
 
  private:
   const std::string label_;
   std::unique_ptr<WorkerPool> pool_;
+  std::atomic<uint64_t> last_id_{0};
 };
 
 class PythonReward : public PooledReward {
@@ -370,12 +452,14 @@ class PythonReward : public PooledReward {
   using PooledReward::PooledReward;
 
  protected:
-  Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const override {
+  Result<RewardResult> Interpret(const std::string& line, std::string_view response, uint64_t id,
+                                 bool* discard) const override {
     nlohmann::json reply = ParseUntrustedJson(line);
     if (!reply.is_object()) {
       *discard = true;
       return Status::InvalidArgument("the worker sent an unreadable reply: " + Shorten(line, 200));
     }
+    if (Status s = CheckId(reply, id, /*required=*/true, line, discard); !s.ok()) return s;
     if (auto err = reply.find("error"); err != reply.end() && err->is_string()) {
       std::string message = err->get<std::string>();
       if (auto tb = reply.find("traceback"); tb != reply.end() && tb->is_string() && !tb->get<std::string>().empty())
@@ -403,10 +487,13 @@ class CommandReward : public PooledReward {
   using PooledReward::PooledReward;
 
  protected:
-  Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const override {
+  Result<RewardResult> Interpret(const std::string& line, std::string_view response, uint64_t id,
+                                 bool* discard) const override {
     const std::string expected =
         "expected one line per input holding a number in [0, 1] or {\"reward\": x, \"reasoning\": \"...\"}, got ";
     nlohmann::json reply = ParseUntrustedJson(Trim(line));
+    // A reply object may echo the request's id (optional: a bare number names no request).
+    if (Status s = CheckId(reply, id, /*required=*/false, line, discard); !s.ok()) return s;
     std::string range_error;
     RewardResult r;
     r.extracted = ExtractFinalAnswer(response);
@@ -562,7 +649,7 @@ Result<std::unique_ptr<RewardFn>> MakeCommandReward(const ScriptRewardOptions& o
     if (!proc.ok()) return proc.status().WithContext("task.reward command: cannot start " + spec.argv[0]);
     return std::make_unique<Worker>(std::move(proc).value());
   };
-  auto pool = std::make_unique<WorkerPool>(WorkerCount(o.workers), o.timeout_s, start);
+  auto pool = std::make_unique<WorkerPool>(WorkerCount(o.workers), o.timeout_s, start, kExtraLineGraceMs);
   if (Status s = pool->StartAll(); !s.ok()) return s;
   return std::unique_ptr<RewardFn>(new CommandReward("reward command (" + shown + ")", std::move(pool)));
 }

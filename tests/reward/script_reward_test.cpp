@@ -606,3 +606,156 @@ def verify(problem, answer, response, task):
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+// ---- replies matched to their requests (issue 16) -------------------------------------------
+
+// Scores input N with its own record's "score"; input 3 also prints a stray number first, in the
+// same write (as a buffered print followed by the flushed score does). Read one line per input,
+// inputs 3-6 used to get 0.0, 0.3, 0.4, 0.5 instead of their own 0.3-0.6.
+constexpr const char* kStrayLineScript = R"(#!/usr/bin/python3
+import json, sys
+for line in sys.stdin:
+    req = json.loads(line)
+    score = req["task"]["score"]
+    if req["problem"] == "stray":
+        sys.stdout.write("0.0\n%s\n" % score)
+    elif req["problem"] == "late":
+        print(score, flush=True)
+        print("0.0", flush=True)
+        open(req["task"]["marker"], "w").close()  # the stray line is on the pipe now
+    else:
+        sys.stdout.write("%s\n" % score)
+    sys.stdout.flush()
+)";
+
+TEST(CommandReward, AnExtraLineVoidsThatScoreAndEveryOtherInputGetsItsOwn) {
+  RewardDir dir;
+  dir.Write("score.py", kStrayLineScript, /*executable=*/true);
+  auto reward = MustMake(CommandOptions(dir));
+  ASSERT_TRUE(reward);
+  for (int i = 1; i <= 6; ++i) {
+    SCOPED_TRACE(i);
+    const double own = i / 10.0;
+    auto r = reward->Score(MakeTask(i == 3 ? "stray" : "p", "a", {{"score", own}}), "a", "c");
+    if (i == 3) {
+      ASSERT_FALSE(r.ok()) << "scored " << r->score;
+      EXPECT_THAT(r.status().message(),
+                  AllOf(HasSubstr("more than one line for one input"), HasSubstr("'0.0'"), HasSubstr("'0.3'"),
+                        HasSubstr("worker was replaced")));
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_DOUBLE_EQ(r->score, own);
+  }
+}
+
+// A stray number printed after the reply, in a write of its own: that reply may stand (it was the
+// input's own), but the stray line is never taken as the next input's reply. The grader marks
+// when the stray line is on the pipe (a file; sandbox none so the test can see it), and the next
+// input is sent only then, so the test does not depend on timing.
+TEST(CommandReward, ALineAfterTheReplyIsNeverTheNextInputsReply) {
+  RewardDir dir;
+  dir.Write("score.py", kStrayLineScript, /*executable=*/true);
+  const std::filesystem::path marker = dir.path() / "stray-line-written";
+  auto reward = MustMake(CommandOptions(dir, "none"));
+  ASSERT_TRUE(reward);
+  for (int i = 1; i <= 6; ++i) {
+    SCOPED_TRACE(i);
+    const double own = i / 10.0;
+    auto r = reward->Score(MakeTask(i == 2 ? "late" : "p", "a", {{"score", own}, {"marker", marker.string()}}), "a",
+                           "c");
+    if (i == 2) {
+      for (int wait = 0; wait < 3000 && !std::filesystem::exists(marker); ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      ASSERT_TRUE(std::filesystem::exists(marker));
+      if (r.ok()) {
+        EXPECT_DOUBLE_EQ(r->score, own);
+      }
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_DOUBLE_EQ(r->score, own);
+  }
+}
+
+// A command may echo the request's "id" in a reply object; a reply naming another request fails.
+TEST(CommandReward, AReplyNamingAnotherRequestIdFails) {
+  RewardDir dir;
+  dir.Write("score.py", R"(#!/usr/bin/python3
+import json, sys
+for line in sys.stdin:
+    req = json.loads(line)
+    rid = req["id"] + (1 if req["problem"] == "wrong id" else 0)
+    print(json.dumps({"id": rid, "reward": req["task"]["score"]}), flush=True)
+)", /*executable=*/true);
+  auto reward = MustMake(CommandOptions(dir));
+  ASSERT_TRUE(reward);
+  auto good = reward->Score(MakeTask("p", "a", {{"score", 0.25}}), "a", "c");
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_DOUBLE_EQ(good->score, 0.25);
+  auto bad = reward->Score(MakeTask("wrong id", "a", {{"score", 0.5}}), "a", "c");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), AllOf(HasSubstr("for request id 3"), HasSubstr("request id 2 was waiting")));
+  auto after = reward->Score(MakeTask("p", "a", {{"score", 0.75}}), "a", "c");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_DOUBLE_EQ(after->score, 0.75);
+}
+
+// A hostile reward function writes a forged reply straight onto the protocol pipe (print()
+// cannot: it goes to stderr). The forgery names no request id, so only that score fails, and the
+// next input gets its own score.
+TEST(PythonReward, AReplyForgedOnTheProtocolPipeFailsOnlyItsScore) {
+  RewardDir dir;
+  auto options = PythonOptions(dir.Write("verify.py", R"(
+import os
+def verify(problem, answer, response, task):
+    if problem == "forge":
+        for fd in range(3, 64):
+            try:
+                os.write(fd, b'{"reward": 0.0}\n')
+            except OSError:
+                pass
+    return task["score"]
+)"));
+  options.workers = 1;
+  auto reward = MustMake(options);
+  ASSERT_TRUE(reward);
+  auto forged = reward->Score(MakeTask("forge", "a", {{"score", 0.5}}), "a", "c");
+  ASSERT_FALSE(forged.ok()) << "scored " << forged->score;
+  for (double own : {0.25, 0.75}) {
+    auto r = reward->Score(MakeTask("p", "a", {{"score", own}}), "a", "c");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_DOUBLE_EQ(r->score, own);
+  }
+}
+
+// The timeout error quotes what the timed-out call printed, not what an earlier score printed.
+TEST(PythonReward, ATimeoutQuotesOnlyItsOwnOutput) {
+  RewardDir dir;
+  auto options = PythonOptions(dir.Write("verify.py", R"(
+import time
+def verify(problem, answer, response, task):
+    if problem == "loud":
+        print("OUTPUT OF AN EARLIER SCORE")
+        return 1.0
+    print("this call hangs")
+    time.sleep(600)
+)"));
+  options.workers = 1;
+  options.timeout_s = 0.5;
+  auto reward = MustMake(options);
+  ASSERT_TRUE(reward);
+  auto loud = reward->Score(MakeTask("loud", "a"), "a", "c");
+  ASSERT_TRUE(loud.ok()) << loud.status().ToString();
+  auto hung = reward->Score(MakeTask("hang", "a"), "a", "c");
+  ASSERT_FALSE(hung.ok());
+  EXPECT_EQ(hung.status().code(), Status::Code::kTimeout);
+  EXPECT_THAT(hung.status().message(), AllOf(HasSubstr("this call hangs"), Not(HasSubstr("EARLIER"))));
+}
+
+}  // namespace
+}  // namespace tfgrpo
