@@ -10,6 +10,7 @@
 // the pipe, or arriving within kExtraLineGraceMs) voids that score, and output that turns up
 // between scores replaces the worker before its next request, so it is never read as a reply.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -538,6 +539,123 @@ Result<std::unique_ptr<PythonSandbox>> MakeSandbox(const ScriptRewardOptions& o)
   return sandbox;
 }
 
+// ---- reward folders the sandbox's user cannot reach -------------------------------------------
+//
+// Run as root, tfgrpo drops the workers to an unprivileged uid, which cannot read a reward in a
+// private folder (root's home, a `mktemp -d`). Users should not have to open their folders up, so
+// then the folder's files are copied into each worker's sandbox instead of bind-mounted: tfgrpo
+// opens them itself and bubblewrap copies what it reads (SandboxedProcessSpec::copied_files).
+// Bounded, since every worker holds its copies in memory; what is left out is named at start-up.
+constexpr size_t kMaxCopiedBytes = size_t{32} << 20;
+constexpr int kMaxCopiedDepth = 4;
+
+// Whether the mode bits let `uid`/`gid` do all of `want` (4 read, 1 search/execute).
+bool Permits(const fs::path& path, uid_t uid, gid_t gid, unsigned want) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  unsigned bits = st.st_uid == uid ? st.st_mode >> 6 : st.st_gid == gid ? st.st_mode >> 3 : st.st_mode;
+  return (bits & want) == want;
+}
+
+// Whether the sandbox's user can reach `folder` on the host (every folder on the way searchable,
+// the folder itself listable) and read `file` in it (empty: none to check).
+bool SandboxUserReaches(const PythonSandbox& sandbox, const fs::path& folder, const fs::path& file) {
+  const uid_t uid = sandbox.options().run_as_uid;
+  const gid_t gid = sandbox.options().run_as_gid;
+  std::error_code ec;
+  const fs::path real = fs::canonical(folder, ec);
+  if (ec) return false;
+  fs::path at = "/";
+  for (const auto& part : real.relative_path()) {
+    if (!Permits(at, uid, gid, 1)) return false;
+    at /= part;
+  }
+  if (!Permits(real, uid, gid, 4 | 1)) return false;
+  return file.empty() || Permits(file, uid, gid, 4);
+}
+
+// The files of `folder` to copy to `inside`: `required` (the reward file or program) always, then
+// what the sandbox's user could read were the folder open to it, within the limits. Hidden entries
+// (.git, .env) stay out, as do files only their owner may read.
+Result<SandboxedProcessSpec> FolderCopy(const PythonSandbox& sandbox, const fs::path& folder, const fs::path& required,
+                                        const std::string& inside) {
+  const uid_t uid = sandbox.options().run_as_uid;
+  const gid_t gid = sandbox.options().run_as_gid;
+  SandboxedProcessSpec spec;
+  spec.dirs.push_back(inside);
+  size_t bytes = 0;
+  std::vector<std::string> left_out;
+  std::error_code ec;
+  auto add = [&](const fs::path& host, const fs::path& rel, bool must) {
+    const uintmax_t size = fs::file_size(host, ec);
+    if (ec) return;
+    if (!must && (spec.copied_files.size() >= SandboxedProcessSpec::kMaxCopiedFiles || bytes + size > kMaxCopiedBytes)) {
+      left_out.push_back(rel.string() + " (over the limit)");
+      return;
+    }
+    bytes += size;
+    spec.copied_files.push_back(
+        {host.string(), (fs::path(inside) / rel).string(), Permits(host, uid, gid, 1) || (must && ::access(host.c_str(), X_OK) == 0)});
+  };
+  if (!required.empty()) add(required, required.lexically_relative(folder), /*must=*/true);
+  fs::recursive_directory_iterator it(folder, fs::directory_options::none, ec), end;
+  if (ec) return Status::IoError("cannot list " + folder.string() + ": " + ec.message());
+  for (; it != end; it.increment(ec)) {
+    if (ec) return Status::IoError("cannot list " + folder.string() + ": " + ec.message());
+    const fs::path host = it->path();
+    const fs::path rel = host.lexically_relative(folder);
+    const bool hidden = host.filename().string().starts_with(".");
+    const fs::file_status st = it->symlink_status(ec);
+    if (ec) continue;
+    if (hidden || (fs::is_directory(st) && it.depth() + 1 >= kMaxCopiedDepth)) {
+      if (fs::is_directory(st)) it.disable_recursion_pending();
+      if (!hidden) left_out.push_back(rel.string() + "/ (deeper than " + std::to_string(kMaxCopiedDepth) + " levels)");
+      continue;
+    }
+    if (fs::is_symlink(st)) {
+      spec.symlinks.emplace_back(fs::read_symlink(host, ec).string(), (fs::path(inside) / rel).string());
+    } else if (fs::is_directory(st)) {
+      spec.dirs.push_back((fs::path(inside) / rel).string());
+    } else if (fs::is_regular_file(st) && host != required) {
+      if (Permits(host, uid, gid, 4)) {
+        add(host, rel, /*must=*/false);
+      } else {
+        left_out.push_back(rel.string() + " (readable by its owner only)");
+      }
+    }
+    if (spec.copied_files.size() + spec.symlinks.size() + spec.dirs.size() > 4 * SandboxedProcessSpec::kMaxCopiedFiles) {
+      left_out.push_back("the rest (too many entries)");
+      break;
+    }
+  }
+  spdlog::info("task.reward: {} cannot be read by the sandbox's uid {}, so its files are copied into each worker "
+               "({} files, {} KiB)",
+               folder.string(), uid, spec.copied_files.size(), (bytes + 1023) / 1024);
+  if (!left_out.empty()) {
+    std::string names;
+    for (size_t i = 0; i < left_out.size() && i < 10; ++i) names += (i ? ", " : "") + left_out[i];
+    if (left_out.size() > 10) names += ", and " + std::to_string(left_out.size() - 10) + " more";
+    spdlog::warn("task.reward: not copied into the sandbox from {}: {}", folder.string(), names);
+  }
+  return spec;
+}
+
+// Bind-mounts `folder` at /reward when the sandbox's user can read it there, else copies its files
+// in (see FolderCopy). `required` is the reward file or program, empty when it lives elsewhere.
+Status ShowFolder(const PythonSandbox& sandbox, const fs::path& folder, const fs::path& required,
+                  SandboxedProcessSpec* spec) {
+  if (!sandbox.drops_root() || SandboxUserReaches(sandbox, folder, required)) {
+    spec->read_only_binds = {{folder.string(), kSandboxRewardDir}};
+    return Status::Ok();
+  }
+  auto copy = FolderCopy(sandbox, folder, required, kSandboxRewardDir);
+  if (!copy.ok()) return copy.status().WithContext("task.reward");
+  spec->copied_files = std::move(copy->copied_files);
+  spec->symlinks = std::move(copy->symlinks);
+  spec->dirs = std::move(copy->dirs);
+  return Status::Ok();
+}
+
 std::string RootHint(const PythonSandbox& sandbox, const std::string& path) {
   if (!sandbox.drops_root()) return "";
   return " (tfgrpo runs as root, so the sandbox runs as uid " + std::to_string(sandbox.options().run_as_uid) +
@@ -559,7 +677,7 @@ Result<std::unique_ptr<RewardFn>> MakePythonReward(const ScriptRewardOptions& o)
   SandboxedProcessSpec spec;
   const std::string shown = o.file.string();
   if (sandbox->options().mode == "bwrap") {
-    spec.read_only_binds = {{file.parent_path().string(), kSandboxRewardDir}};
+    if (Status s = ShowFolder(*sandbox, file.parent_path(), file, &spec); !s.ok()) return s;
     spec.argv = {sandbox->python_path(), "-I", "-u", "-c", kPythonDriver,
                  std::string(kSandboxRewardDir) + "/" + file.filename().string(), o.function};
   } else {
@@ -639,7 +757,12 @@ Result<std::unique_ptr<RewardFn>> MakeCommandReward(const ScriptRewardOptions& o
     }
   }
   if (bwrap) {
-    spec.read_only_binds = {{base.string(), kSandboxRewardDir}};
+    fs::path required;
+    if (program.find('/') != std::string::npos) {
+      required = fs::path(program).is_absolute() ? fs::path(program) : (base / program).lexically_normal();
+      if (required.lexically_relative(base).empty() || *required.lexically_relative(base).begin() == "..") required.clear();
+    }
+    if (Status s = ShowFolder(*sandbox, base, required, &spec); !s.ok()) return s;
     spec.cwd = kSandboxRewardDir;
   } else {
     spec.cwd = base.string();

@@ -759,3 +759,85 @@ def verify(problem, answer, response, task):
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+// ---- rewards in private folders (issue 16) --------------------------------------------------
+
+// A folder only its owner may enter, as `mktemp -d` makes and root's home is. The tests run as
+// root, so the workers run as uid 65534, which has no right to it.
+class PrivateRewardDir {
+ public:
+  PrivateRewardDir() { ::chmod(dir_.path().c_str(), 0700); }
+  std::filesystem::path Write(const std::string& name, const std::string& text, mode_t mode) {
+    std::filesystem::path p = dir_ / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    ::chmod(p.c_str(), mode);
+    return p;
+  }
+  const std::filesystem::path& path() const { return dir_.path(); }
+
+ private:
+  testing::TempDir dir_;
+};
+
+TEST(PythonReward, AFileInAPrivateFolderIsReadWithItsHelpersAndData) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: the workers drop to uid 65534 only when tfgrpo runs as root";
+  PrivateRewardDir dir;
+  auto file = dir.Write("verify.py", R"(
+import os
+import helper
+def verify(problem, answer, response, task):
+    here = os.path.dirname(__file__)
+    table = open(os.path.join(here, "data", "table.txt")).read().strip()
+    try:
+        open(os.path.join(here, "secret.txt")).read()
+        secret = "secret read"
+    except OSError:
+        secret = "secret kept"
+    hidden = "hidden seen" if os.path.exists(os.path.join(here, ".env")) else "hidden kept"
+    return {"reward": helper.half(), "reasoning": "table %s; %s; %s; uid %d" % (table, secret, hidden, os.getuid())}
+)",
+                        0600);
+  dir.Write("helper.py", "def half():\n    return 0.5\n", 0644);
+  dir.Write("data/table.txt", "0.25\n", 0644);
+  dir.Write("secret.txt", "TFGRPO_API_KEY=sk-live\n", 0600);
+  dir.Write(".env", "TFGRPO_API_KEY=sk-live\n", 0644);
+  auto reward = MustMake(PythonOptions(file));
+  ASSERT_TRUE(reward);
+  auto r = reward->Score(MakeTask("p", "a"), "a", "c");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_DOUBLE_EQ(r->score, 0.5);
+  EXPECT_EQ(r->reasoning, "table 0.25; secret kept; hidden kept; uid 65534");
+  // The host folder was neither opened up nor changed.
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+TEST(CommandReward, AProgramInAPrivateFolderRunsAndReadsItsFiles) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: the workers drop to uid 65534 only when tfgrpo runs as root";
+  PrivateRewardDir dir;
+  // Shell builtins only: the sandbox lets a worker start no processes.
+  dir.Write("score.sh", "#!/bin/sh\nwhile read -r line; do read -r score < ./answer.txt; echo \"$score\"; done\n", 0700);
+  dir.Write("answer.txt", "0.75\n", 0644);
+  ScriptRewardOptions o;
+  o.kind = "command";
+  o.command = {"./score.sh"};
+  o.base_dir = dir.path();
+  o.workers = 1;
+  o.timeout_s = 5;
+  o.sandbox = "bwrap";
+  auto reward = MustMake(o);
+  ASSERT_TRUE(reward);
+  for (int i = 0; i < 2; ++i) {
+    auto r = reward->Score(MakeTask("p", "a"), "a", "c");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_DOUBLE_EQ(r->score, 0.75);
+  }
+}
+
+}  // namespace
+}  // namespace tfgrpo
