@@ -51,8 +51,9 @@ constexpr double kMinStartupTimeoutS = 30;
 constexpr const char* kSandboxRewardDir = "/reward";
 // How long a command reward's reply is watched for a second line. A grader that prints a stray
 // line and then its score usually writes both at once (one read shows both); when it flushes
-// them separately, they come microseconds apart, so a few milliseconds per score catch that too.
-constexpr int kExtraLineGraceMs = 5;
+// them separately, they come microseconds apart, so 2 ms per score (paid only by command rewards)
+// catch that too unless the grader is descheduled between its writes.
+constexpr int kExtraLineGraceMs = 2;
 
 std::string FormatSeconds(double s) {
   char buf[32];
@@ -558,8 +559,8 @@ bool Permits(const fs::path& path, uid_t uid, gid_t gid, unsigned want) {
 }
 
 // Whether the sandbox's user can reach `folder` on the host (every folder on the way searchable,
-// the folder itself listable) and read `file` in it (empty: none to check).
-bool SandboxUserReaches(const PythonSandbox& sandbox, const fs::path& folder, const fs::path& file) {
+// the folder itself listable) and do `want` to `file` in it (empty: none to check).
+bool SandboxUserReaches(const PythonSandbox& sandbox, const fs::path& folder, const fs::path& file, unsigned want) {
   const uid_t uid = sandbox.options().run_as_uid;
   const gid_t gid = sandbox.options().run_as_gid;
   std::error_code ec;
@@ -571,7 +572,7 @@ bool SandboxUserReaches(const PythonSandbox& sandbox, const fs::path& folder, co
     at /= part;
   }
   if (!Permits(real, uid, gid, 4 | 1)) return false;
-  return file.empty() || Permits(file, uid, gid, 4);
+  return file.empty() || Permits(file, uid, gid, want);
 }
 
 // The files of `folder` to copy to `inside`: `required` (the reward file or program) always, then
@@ -587,8 +588,9 @@ Result<SandboxedProcessSpec> FolderCopy(const PythonSandbox& sandbox, const fs::
   std::vector<std::string> left_out;
   std::error_code ec;
   auto add = [&](const fs::path& host, const fs::path& rel, bool must) {
-    const uintmax_t size = fs::file_size(host, ec);
-    if (ec) return;
+    std::error_code size_ec;
+    const uintmax_t size = fs::file_size(host, size_ec);
+    if (size_ec) return;
     if (!must && (spec.copied_files.size() >= SandboxedProcessSpec::kMaxCopiedFiles || bytes + size > kMaxCopiedBytes)) {
       left_out.push_back(rel.string() + " (over the limit)");
       return;
@@ -604,6 +606,7 @@ Result<SandboxedProcessSpec> FolderCopy(const PythonSandbox& sandbox, const fs::
     if (ec) return Status::IoError("cannot list " + folder.string() + ": " + ec.message());
     const fs::path host = it->path();
     const fs::path rel = host.lexically_relative(folder);
+    if (host == required) continue;  // copied above, whatever it is
     const bool hidden = host.filename().string().starts_with(".");
     const fs::file_status st = it->symlink_status(ec);
     if (ec) continue;
@@ -616,7 +619,7 @@ Result<SandboxedProcessSpec> FolderCopy(const PythonSandbox& sandbox, const fs::
       spec.symlinks.emplace_back(fs::read_symlink(host, ec).string(), (fs::path(inside) / rel).string());
     } else if (fs::is_directory(st)) {
       spec.dirs.push_back((fs::path(inside) / rel).string());
-    } else if (fs::is_regular_file(st) && host != required) {
+    } else if (fs::is_regular_file(st)) {
       if (Permits(host, uid, gid, 4)) {
         add(host, rel, /*must=*/false);
       } else {
@@ -640,11 +643,12 @@ Result<SandboxedProcessSpec> FolderCopy(const PythonSandbox& sandbox, const fs::
   return spec;
 }
 
-// Bind-mounts `folder` at /reward when the sandbox's user can read it there, else copies its files
-// in (see FolderCopy). `required` is the reward file or program, empty when it lives elsewhere.
-Status ShowFolder(const PythonSandbox& sandbox, const fs::path& folder, const fs::path& required,
+// Bind-mounts `folder` at /reward when the sandbox's user can use it there, else copies its files
+// in (see FolderCopy). `required` is the reward file (to read) or program (to run), empty when it
+// lives elsewhere.
+Status ShowFolder(const PythonSandbox& sandbox, const fs::path& folder, const fs::path& required, bool run_required,
                   SandboxedProcessSpec* spec) {
-  if (!sandbox.drops_root() || SandboxUserReaches(sandbox, folder, required)) {
+  if (!sandbox.drops_root() || SandboxUserReaches(sandbox, folder, required, run_required ? 4 | 1 : 4)) {
     spec->read_only_binds = {{folder.string(), kSandboxRewardDir}};
     return Status::Ok();
   }
@@ -677,7 +681,7 @@ Result<std::unique_ptr<RewardFn>> MakePythonReward(const ScriptRewardOptions& o)
   SandboxedProcessSpec spec;
   const std::string shown = o.file.string();
   if (sandbox->options().mode == "bwrap") {
-    if (Status s = ShowFolder(*sandbox, file.parent_path(), file, &spec); !s.ok()) return s;
+    if (Status s = ShowFolder(*sandbox, file.parent_path(), file, /*run_required=*/false, &spec); !s.ok()) return s;
     spec.argv = {sandbox->python_path(), "-I", "-u", "-c", kPythonDriver,
                  std::string(kSandboxRewardDir) + "/" + file.filename().string(), o.function};
   } else {
@@ -762,7 +766,7 @@ Result<std::unique_ptr<RewardFn>> MakeCommandReward(const ScriptRewardOptions& o
       required = fs::path(program).is_absolute() ? fs::path(program) : (base / program).lexically_normal();
       if (required.lexically_relative(base).empty() || *required.lexically_relative(base).begin() == "..") required.clear();
     }
-    if (Status s = ShowFolder(*sandbox, base, required, &spec); !s.ok()) return s;
+    if (Status s = ShowFolder(*sandbox, base, required, /*run_required=*/true, &spec); !s.ok()) return s;
     spec.cwd = kSandboxRewardDir;
   } else {
     spec.cwd = base.string();

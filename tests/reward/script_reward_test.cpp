@@ -837,6 +837,16 @@ TEST(CommandReward, AProgramInAPrivateFolderRunsAndReadsItsFiles) {
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_DOUBLE_EQ(r->score, 0.75);
   }
+  // An open folder whose program only its owner may run: copied in too.
+  RewardDir open_dir;
+  open_dir.Write("score.sh", "#!/bin/sh\nwhile read -r line; do echo 0.5; done\n");
+  ::chmod((open_dir.path() / "score.sh").c_str(), 0700);
+  o.base_dir = open_dir.path();
+  auto owner_only = MustMake(o);
+  ASSERT_TRUE(owner_only);
+  auto r = owner_only->Score(MakeTask("p", "a"), "a", "c");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_DOUBLE_EQ(r->score, 0.5);
 }
 
 }  // namespace
