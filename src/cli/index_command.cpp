@@ -54,12 +54,13 @@ struct IndexSearchArgs {
   std::string index;
   std::string query;
   int top_k = 10;
+  double timeout_s = 30;  // as the search tool's default tools.timeout_s
 };
 
 int RunIndexSearch(const IndexSearchArgs& args) {
   auto index = SearchIndex::Open(args.index);
   if (!index.ok()) return Fail(index.status().message());
-  auto hits = (*index)->Search(args.query, args.top_k);
+  auto hits = (*index)->Search(args.query, args.top_k, args.timeout_s);
   if (!hits.ok()) return Fail(hits.status().message());
   const std::string shown = FormatSearchResults(*hits, args.query);
   std::printf("%s%s", shown.c_str(), shown.empty() || shown.back() == '\n' ? "" : "\n");
@@ -86,6 +87,9 @@ void AddIndexCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
   search->add_option("index", search_args->index, "The index file (INDEX.db)")->required();
   search->add_option("query", search_args->query, "Free text, as a model would send it")->required();
   search->add_option("--top-k", search_args->top_k, "Results shown")->check(CLI::PositiveNumber);
+  search->add_option("--timeout-s", search_args->timeout_s,
+                     "Stop the query after this many seconds, as tools.timeout_s stops the search tool (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
   search->callback([search_args, runner] { *runner = [search_args] { return RunIndexSearch(*search_args); }; });
 }
 
