@@ -73,8 +73,9 @@ struct PageText {
 //   kMaxHtmlTreeBytes; a page whose tree would outgrow it is parsed again from its first half,
 //   then its first quarter, ..., until the tree fits (size_cut is set);
 // - text: at most kMaxHtmlTextBytes of it.
-// Peak memory of a call is therefore about kMaxHtmlTreeBytes + kMaxHtmlTextBytes + 2 x the page's
-// size (the page and its copy without control characters): under 100 MB for a 5 MiB page.
+// Peak memory of a call is therefore at most about kMaxHtmlTreeBytes + 3 x kMaxHtmlTextBytes (the
+// text while built, finished and checked as UTF-8) + 2 x the page's size (the page and its copy
+// without control characters): under 150 MB for browse's 5 MiB pages, whatever they hold.
 inline constexpr int64_t kMaxHtmlTreeBytes = int64_t{64} << 20;
 inline constexpr int64_t kMaxHtmlTextBytes = int64_t{16} << 20;
 
@@ -263,7 +264,8 @@ class SearchTool final : public Tool {
 // refused too; fetched directly, never through a proxy named by http_proxy / https_proxy /
 // ALL_PROXY (the peer checked must be the page's server; see HttpRequest::check_address);
 // redirects (301/302/303/307/308) followed up to max_redirects, each target re-checked
-// the same way; the whole fetch bounded by timeout_s and the body by max_bytes (what is past it
+// the same way; the whole fetch bounded by timeout_s (or by ToolCallContext::deadline, the
+// rollout's task.timeout_s, when that comes first) and the body by max_bytes (what is past it
 // is not read, and a note says so). text/html and application/xhtml+xml go through HtmlToText;
 // text/plain is served as is; any other type is an is_error output naming it. The output is
 // "Title: <title>\nURL: <final url>\n\n<text>" cut to max_chars with a note giving the full

@@ -229,8 +229,6 @@ class TreeBudget {
     if (output) gumbo_destroy_output(&options_, output);
     FreeAll();
   }
-  int64_t peak() const { return peak_; }
-
  private:
   struct alignas(alignof(std::max_align_t)) Header {
     Header* prev;
@@ -259,7 +257,6 @@ class TreeBudget {
     if (self->head_) self->head_->prev = h;
     self->head_ = h;
     self->used_ += cost;
-    self->peak_ = std::max(self->peak_, self->used_);
     return h + 1;
   }
 
@@ -284,7 +281,6 @@ class TreeBudget {
 
   int64_t limit_;
   int64_t used_ = 0;
-  int64_t peak_ = 0;
   Header* head_ = nullptr;
   GumboOptions options_{};
   std::jmp_buf overflow_;
