@@ -65,7 +65,8 @@ struct PageText {
 
 // What one HtmlToText call may cost, whatever the page holds (the bounds of browse and of
 // indexing one page):
-// - NUL bytes and control characters other than tab, LF, FF and CR are dropped before parsing;
+// - NUL bytes and control characters other than tab, LF, FF and CR are dropped before parsing
+//   (and from the text, where character references such as "&#27;" bring them back);
 // - gumbo keeps no parse errors (its default keeps each one, with a copy of the open-element
 //   stack: 5 MiB of NUL bytes or 4,000 nested tables took 1-2 GB);
 // - depth: at most kMaxHtmlOpenElements elements open at once (below);

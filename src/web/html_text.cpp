@@ -520,8 +520,9 @@ PageText HtmlToText(std::string_view raw_html, std::string_view base_url) {
     stack.pop_back();
   }
   if (b.full()) page.size_cut = true;
-  page.text = SanitizeUtf8(b.Finish());
-  page.title = SanitizeUtf8(CutUtf8(page.title, kMaxHtmlTextBytes));
+  // Character references ("&#4;", "&#x1b;") bring control characters back after parsing.
+  page.text = SanitizeUtf8(WithoutControls(b.Finish()));
+  page.title = SanitizeUtf8(WithoutControls(CutUtf8(page.title, kMaxHtmlTextBytes)));
   budget.Destroy(output);
   return page;
 }

@@ -45,6 +45,9 @@ TEST(HtmlBoundedCost, FiveMebibytesOfNulBytesParseInBoundedMemory) {
   // NUL bytes and control characters are dropped, the text around them kept.
   EXPECT_EQ(text.text, "before\nafter[31m red");
   EXPECT_FALSE(text.size_cut);
+  // Character references do not bring them back (the fuzzer's find).
+  EXPECT_EQ(HtmlToText("<title>t&#1;t</title><p>a&#4;b&#x1b;[0m&#0;c</p>").text, "ab[0m\xEF\xBF\xBD" "c");
+  EXPECT_EQ(HtmlToText("<title>t&#1;t</title>").title, "tt");
 }
 
 TEST(HtmlBoundedCost, FourThousandNestedTablesParseInBoundedMemory) {
