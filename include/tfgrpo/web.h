@@ -218,8 +218,9 @@ std::string Fts5QueryFor(std::string_view query);
 inline constexpr int64_t kSnippetTextBytes = 64 << 10;
 // The `max_words` consecutive words of the first kSnippetTextBytes of `text` holding the most
 // words of `query` (the first such stretch; the text's first words when none matches), matched
-// case-insensitively allowing a short ending ("bridge" matches "bridges"), whitespace collapsed,
-// with "…" where text was left out before or after. "" for a text without words. Valid UTF-8.
+// case-insensitively allowing a short ending ("bridge" matches "bridges"), with the punctuation
+// attached to its ends ("tall."), whitespace collapsed, and "…" where text was left out before or
+// after. "" for a text without words. Valid UTF-8.
 // One pass over the bounded text.
 std::string SnippetFor(std::string_view text, std::string_view query, int max_words = 30);
 

@@ -493,11 +493,19 @@ std::string SnippetFor(std::string_view text, std::string_view query, int max_wo
     }
   }
   const size_t last = best_start + width - 1;
+  // Punctuation attached to the stretch's ends stays with it ("(the", "tall.").
+  auto is_space = [](unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  size_t from = words[best_start].begin;
+  const size_t floor = best_start > 0 ? words[best_start - 1].end : 0;
+  while (from > floor && !is_space(static_cast<unsigned char>(bounded[from - 1]))) --from;
+  size_t to = words[last].end;
+  const size_t ceiling = last + 1 < words.size() ? words[last + 1].begin : bounded.size();
+  while (to < ceiling && !is_space(static_cast<unsigned char>(bounded[to]))) ++to;
   std::string out = best_start > 0 ? "…" : "";
   bool space = false;
-  for (size_t i = words[best_start].begin; i < words[last].end; ++i) {
+  for (size_t i = from; i < to; ++i) {
     const unsigned char c = static_cast<unsigned char>(bounded[i]);
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+    if (is_space(c)) {
       space = true;
       continue;
     }

@@ -366,6 +366,9 @@ TEST(SnippetFor, PicksTheStretchWithMostQueryWordsAndMarksWhatIsLeftOut) {
   EXPECT_EQ(SnippetFor("one two three four", "zebra", 2), "one two…");
   EXPECT_EQ(SnippetFor("  one\ttwo  ", "two", 30), "one two");
   EXPECT_EQ(SnippetFor("", "two", 30), "");
+  // Punctuation attached to the ends stays.
+  EXPECT_EQ(SnippetFor("A red tower, 38 metres tall.", "tall", 30), "A red tower, 38 metres tall.");
+  EXPECT_EQ(SnippetFor("x \"(quoted word)\" y z", "quoted word", 2), "…\"(quoted word)\"…");
   EXPECT_EQ(SnippetFor("!!! ???", "two", 30), "");
   // Case and a short ending do not matter; unrelated longer words do not match.
   EXPECT_EQ(SnippetFor(Repeat("x ", 50) + "Searched" + Repeat(" y", 50), "search", 1), "…Searched…");
