@@ -1,5 +1,7 @@
 // Gathers a run's report data from the run store's typed readers and the eval reports.
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -122,10 +124,14 @@ struct HistoryRow {
 json LibrarySection(RunStore& store, json* provenance, json* versions_out) {
   std::vector<LibraryVersion> versions = store.Libraries();
   // Evictions by step (1-based version) -> evicted texts.
-  std::map<int, std::vector<std::string>> evicted;
+  struct Eviction {
+    std::string message, task;
+    bool matched = false;  // to an experience of a recorded version
+  };
+  std::map<int, std::vector<Eviction>> evicted;
   for (const FailureRecord& f : store.Failures()) {
     if (f.stage != "eviction") continue;
-    evicted[f.step + 1].push_back(f.error);
+    evicted[f.step + 1].push_back({f.error, f.task_id});
   }
   std::map<uint64_t, HistoryRow> rows;
   std::vector<uint64_t> order;
@@ -165,21 +171,45 @@ json LibrarySection(RunStore& store, json* provenance, json* versions_out) {
       if (present.count(uid)) continue;
       HistoryRow& row = rows[uid];
       row.gone_at = v.step;
-      const auto& texts = evicted[v.step];
-      const bool was_evicted = std::any_of(texts.begin(), texts.end(), [&](const std::string& message) {
-        return message.size() >= row.text.size() &&
-               message.compare(message.size() - row.text.size(), row.text.size(), row.text) == 0;
-      });
-      row.fate = was_evicted ? "evicted" : "deleted";
+      row.fate = "deleted";
+      for (Eviction& e : evicted[v.step]) {
+        const std::string& m = e.message;
+        if (!e.matched && m.size() >= row.text.size() &&
+            m.compare(m.size() - row.text.size(), row.text.size(), row.text) == 0) {
+          e.matched = true;
+          row.fate = "evicted";
+          break;
+        }
+      }
     }
     previous = std::move(present);
     versions_json.push_back({{"step", v.step}, {"experiences", std::move(items)}});
   }
   *versions_out = std::move(versions_json);
+  // Added and evicted within one step: never in a recorded version, known from the eviction
+  // record only ("... evicted helpful=H harmful=K: TEXT"). No uid (0).
+  for (auto& [version, list] : evicted) {
+    for (const Eviction& e : list) {
+      if (e.matched) continue;
+      HistoryRow row;
+      row.origin_task = e.task;
+      row.born = row.gone_at = version;
+      row.last_seen = -1;
+      row.fate = "evicted";
+      const size_t at = e.message.find("evicted helpful=");
+      const size_t colon = at == std::string::npos ? std::string::npos : e.message.find(": ", at);
+      row.text = colon == std::string::npos ? e.message : e.message.substr(colon + 2);
+      if (at != std::string::npos)
+        std::sscanf(e.message.c_str() + at, "evicted helpful=%" SCNd64 " harmful=%" SCNd64, &row.helpful, &row.harmful);
+      const uint64_t key = ~static_cast<uint64_t>(order.size());  // apart from real uids
+      rows[key] = std::move(row);
+      order.push_back(key);
+    }
+  }
   json history = json::array();
   for (uint64_t uid : order) {
     const HistoryRow& r = rows[uid];
-    history.push_back({{"uid", r.uid},
+    history.push_back({{"uid", r.uid},  // 0: born and evicted in one step
                        {"origin_task", r.origin_task},
                        {"born", r.born},
                        {"updated", r.updated},

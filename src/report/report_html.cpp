@@ -62,6 +62,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 .mono, .timeline { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; }
 .timeline { white-space: pre; letter-spacing: 1px; }
 .rejected { color: var(--bad); font-weight: 600; }
+td.kept, td.evicted, td.deleted, td.accepted, td.rejected { white-space: nowrap; }
 .accepted { color: var(--good); }
 .evicted, .deleted { color: var(--bad); }
 .note { color: var(--muted); }
@@ -166,7 +167,8 @@ constexpr const char* kPageScript = R"js(
     try {
       const a = versions[Number(from.value)], b = versions[Number(to.value)];
       const before = new Map(a.experiences.map(e => [e.uid, e])), after = new Map(b.experiences.map(e => [e.uid, e]));
-      const body = document.createElement('tbody');
+      const body = out;
+      body.replaceChildren();
       let same = 0;
       for (const e of b.experiences) {
         const old = before.get(e.uid);
@@ -181,7 +183,6 @@ constexpr const char* kPageScript = R"js(
       const summary = document.getElementById('diff-summary');
       summary.textContent = 'version ' + a.step + ' (' + a.experiences.length + ' experiences) to version ' + b.step + ' (' +
         b.experiences.length + '): ' + same + ' unchanged';
-      out.replaceChildren(body);
     } catch (e) { errors.push('diff: ' + e.message); }
   }
   if (from && to && versions.length) {
@@ -330,7 +331,8 @@ std::string Timeline(const json& row, const std::vector<int>& versions) {
   for (const json& u : row["updated"]) updated.insert(u.get<int>());
   std::string s;
   for (int v : versions) {
-    if (v == born) s += '+';
+    if (last < born) s += v == gone ? '!' : '.';  // born and evicted in one step
+    else if (v == born) s += '+';
     else if (updated.count(v)) s += '~';
     else if (v > born && v <= last) s += '=';
     else if (v == gone) s += row.value("fate", "") == "evicted" ? 'E' : 'x';
@@ -346,7 +348,8 @@ std::string LibraryHistory(const json& lib) {
   h += "<p class=\"note\">One row per experience. Timeline: one mark per library version " +
        (versions.empty() ? std::string() : std::to_string(versions.front()) + ".." + std::to_string(versions.back())) +
        ": <span class=\"mono\">+</span> born, <span class=\"mono\">~</span> updated, <span class=\"mono\">=</span> "
-       "kept, <span class=\"mono\">E</span> evicted, <span class=\"mono\">x</span> deleted.</p>\n";
+       "kept, <span class=\"mono\">E</span> evicted, <span class=\"mono\">x</span> deleted, <span class=\"mono\">!</span> "
+       "added and evicted over the cap within one step (uid 0: never in a recorded version).</p>\n";
   h += "<table id=\"history-table\"><tr><th class=\"num\">uid</th><th>from task</th><th class=\"num\">born</th>"
        "<th>updated</th><th>fate</th><th class=\"num\">helpful</th><th class=\"num\">harmful</th><th>timeline</th>"
        "<th>final text</th></tr>\n";
