@@ -55,8 +55,7 @@ void AddReportCommand(CLI::App& app, const GlobalOptions& global, CommandRunner*
   cmd->add_option("RUN_DIR", args->run_dir, "Run directory of tfgrpo train")->required();
   cmd->add_option("--eval", args->evals,
                   "An eval report (tfgrpo eval --out); repeat: the first is the baseline the others are compared with")
-      ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->allow_extra_args(false);  // one file per --eval, so RUN_DIR may follow it
   cmd->add_option("-o,--out", args->out, "Where to write the HTML report")->required();
   cmd->add_option("--config", args->config,
                   "The run's YAML config: prices spend (budget.price_per_mtok) and redacts its key from examples")
