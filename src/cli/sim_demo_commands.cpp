@@ -189,6 +189,7 @@ int RunHostileDemo(const GlobalOptions& global, const DemoArgs& args) {
     train_options.progress = progress.get();
     auto trained = Train(*config, train_options, *client);
     if (!trained.ok()) return Fail(trained.status());
+    WriteLiveReport(*config, train_options.run_dir, true, "complete (tfgrpo demo --hostile)");
     arm.trained = std::move(trained).value();
     if (eval_tasks.empty()) {
       auto loaded = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
@@ -234,6 +235,8 @@ int RunHostileDemo(const GlobalOptions& global, const DemoArgs& args) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   std::printf("files: %s/{config-plain.yaml,config-validated.yaml,train.jsonl,val.jsonl,eval.jsonl,run-plain/,"
               "run-validated/}\n",
+              dir.string().c_str());
+  std::printf("reports: %s/run-plain/report.html, %s/run-validated/report.html\n", dir.string().c_str(),
               dir.string().c_str());
   return 0;
 }
