@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +28,9 @@ struct TrainOptions {
   // A library (experiences.json or library.json) to start a new run from; it becomes steps/0. A
   // resumed run must be given the same library or none.
   std::optional<std::filesystem::path> init_experiences;
+  // Called on the training thread after each step is recorded in the run store (steps done so
+  // far, steps in the run); the CLI rewrites RUN_DIR/report.html there. Optional.
+  std::function<void(int steps_done, int steps_total)> after_step;
 };
 
 struct TrainSummary {

@@ -81,6 +81,20 @@ struct TokenCounts {
   int64_t completion_tokens = 0;
 };
 
+// One recorded library version: the artifact JSON (Library::ToArtifactJson) after `step` steps.
+struct LibraryVersion {
+  int step = 0;
+  std::string library_json;
+};
+
+// A call that failed for good (after its retries), as the run store recorded it.
+struct CallFailure {
+  std::string call_id;
+  std::string role;
+  std::string error;  // as recorded (HttpChatClient errors are already redacted of the key)
+  int attempts = 0;
+};
+
 struct ExperienceOrigin {
   std::string id;      // G0...
   std::string text;
@@ -126,6 +140,15 @@ class RunStore {
   std::map<std::string, TokenCounts> TokensByRole();
   int64_t CountCalls();
   int64_t CountRollouts();
+
+  // Readers for reports (report.h).
+  // Every recorded library version, by step (0 = the starting library).
+  std::vector<LibraryVersion> Libraries();
+  // Every recorded call that failed (ok = 0), in call id order.
+  std::vector<CallFailure> FailedCalls();
+  // The configuration the run was created with (ConfigFingerprintJson); nullopt before
+  // BeginOrResume. Holds no key (the fingerprint leaves the endpoint and key variable out).
+  std::optional<std::string> RunConfigJson();
 
  private:
   RunStore() = default;

@@ -8,6 +8,7 @@
 #include "tfgrpo/data.h"
 #include "tfgrpo/engine.h"
 #include "tfgrpo/eval.h"
+#include "tfgrpo/report.h"
 #include "tfgrpo/sim.h"
 #include "tfgrpo/util.h"
 #include "tfgrpo/web.h"
@@ -188,6 +189,7 @@ int RunHostileDemo(const GlobalOptions& global, const DemoArgs& args) {
     train_options.progress = progress.get();
     auto trained = Train(*config, train_options, *client);
     if (!trained.ok()) return Fail(trained.status());
+    WriteLiveReport(*config, train_options.run_dir, true, "complete (tfgrpo demo --hostile)");
     arm.trained = std::move(trained).value();
     if (eval_tasks.empty()) {
       auto loaded = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
@@ -233,6 +235,8 @@ int RunHostileDemo(const GlobalOptions& global, const DemoArgs& args) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   std::printf("files: %s/{config-plain.yaml,config-validated.yaml,train.jsonl,val.jsonl,eval.jsonl,run-plain/,"
               "run-validated/}\n",
+              dir.string().c_str());
+  std::printf("reports: %s/run-plain/report.html, %s/run-validated/report.html\n", dir.string().c_str(),
               dir.string().c_str());
   return 0;
 }
@@ -352,8 +356,13 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   train_options.run_dir = dir / "run";
   train_options.prompts_dir = global.prompts();
   train_options.progress = progress.get();
+  train_options.after_step = [&](int done, int total) {
+    WriteLiveReport(*config, train_options.run_dir, false,
+                    "training: " + std::to_string(done) + " of " + std::to_string(total) + " steps done");
+  };
   auto trained = Train(*config, train_options, *client);
   if (!trained.ok()) return Fail(trained.status().message());
+  WriteLiveReport(*config, train_options.run_dir, true, "complete");
 
   auto eval_tasks = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
   if (!eval_tasks.ok()) return Fail(eval_tasks.status().message());
@@ -397,8 +406,15 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
               (long long)trained->usage.prompt_tokens, (long long)trained->usage.completion_tokens,
               trained->wall_s,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  std::printf("files: %s/{config.yaml,train.jsonl,eval.jsonl,%srun/,baseline.json,learned.json}\n",
+  std::printf("files: %s/{config.yaml,train.jsonl,eval.jsonl,%srun/,baseline.json,learned.json,report.html}\n",
               dir.string().c_str(), args.web ? "corpus.jsonl,INDEX.db," : "");
+  ReportOptions report_options;
+  report_options.evals = {dir / "baseline.json", dir / "learned.json"};
+  report_options.prices = config->budget.price_per_mtok;
+  report_options.status = "complete (tfgrpo demo)";
+  s = WriteRunReport(dir / "run", dir / "report.html", report_options);
+  if (!s.ok()) return Fail(s.message());
+  std::printf("report: %s\n", (dir / "report.html").string().c_str());
   return 0;
 }
 

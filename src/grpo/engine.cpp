@@ -983,6 +983,7 @@ Result<TrainSummary> Trainer::Run() {
     s = RunStep(step, batch, summary);
     if (!s.ok()) return FinishWithBudget(s);
     ++summary.steps_run;
+    if (options_.after_step) options_.after_step(step + 1, total_steps);
   }
 
   summary.llm_calls = recording_->sent() + recording_->replayed();

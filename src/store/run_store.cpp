@@ -221,6 +221,7 @@ struct RunStore::Impl {
   Statement record_library, delete_experiences, record_experience;
   Statement latest_library, library_at, steps, failures, count_calls, count_rollouts, call_fingerprints;
   Statement record_validation, validations, tokens_by_role;
+  Statement libraries, failed_calls, run_config;
   Statement begin, commit, rollback;
 
   Status Error(const std::string& what) const {
@@ -401,6 +402,9 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
       {&im.tokens_by_role,
        "SELECT role, SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens) FROM llm_calls "
        "WHERE ok = 1 GROUP BY role ORDER BY role"},
+      {&im.libraries, "SELECT step, json FROM libraries ORDER BY step"},
+      {&im.failed_calls, "SELECT call_id, role, error, attempts FROM llm_calls WHERE ok = 0 ORDER BY call_id"},
+      {&im.run_config, "SELECT config_json FROM runs ORDER BY id LIMIT 1"},
       {&im.begin, "BEGIN IMMEDIATE"},
       {&im.commit, "COMMIT"},
       {&im.rollback, "ROLLBACK"},
@@ -690,6 +694,32 @@ int64_t RunStore::CountRollouts() {
   Statement& s = impl_->count_rollouts;
   ResetOnExit reset{s};
   return sqlite3_step(s.get()) == SQLITE_ROW ? s.Int(0) : 0;
+}
+
+std::vector<LibraryVersion> RunStore::Libraries() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->libraries;
+  ResetOnExit reset{s};
+  std::vector<LibraryVersion> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) out.push_back({static_cast<int>(s.Int(0)), s.Text(1)});
+  return out;
+}
+
+std::vector<CallFailure> RunStore::FailedCalls() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->failed_calls;
+  ResetOnExit reset{s};
+  std::vector<CallFailure> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1), s.Text(2), static_cast<int>(s.Int(3))});
+  return out;
+}
+
+std::optional<std::string> RunStore::RunConfigJson() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->run_config;
+  ResetOnExit reset{s};
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return std::nullopt;
+  return s.Text(0);
 }
 
 }  // namespace tfgrpo
