@@ -86,7 +86,7 @@ TEST_F(RunStoreTest, OpenCreatesDirectoriesSchemaAndWal) {
   for (const char* t : {"runs", "steps", "rollouts", "llm_calls", "libraries", "experiences", "failures"}) {
     EXPECT_TRUE(tables.count(t)) << "missing table " << t;
   }
-  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "4");
+  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "5");
   EXPECT_EQ(Query("PRAGMA journal_mode")[0][0], "wal");
   // Reopening an existing store keeps working.
   store.reset();
@@ -335,7 +335,7 @@ TEST_F(RunStoreTest, AVersion1StoreIsMigratedInPlaceAndKeepsItsRecords) {
   }
   auto store = OpenStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "4");
+  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "5");
   EXPECT_TRUE(store->BeginOrResume(R"({"k":1})").ok());  // the same run resumes
   auto old_call = store->FindCall(Call(1).fingerprint);
   ASSERT_TRUE(old_call.has_value());
