@@ -321,12 +321,13 @@ TEST_F(RunStoreTest, AVersion1StoreIsMigratedInPlaceAndKeepsItsRecords) {
     ASSERT_TRUE(store->RecordCall(Call(1)).ok());
     ASSERT_TRUE(store->RecordLibrary(1, R"({"G0":"x"})", {{"G0", "x", 0, "t"}}).ok());
   }
-  // Turn it back into exactly what version 1 wrote: no finish_reason or reasoning column,
+  // Turn it back into exactly what version 1 wrote: no finish_reason, reasoning or experiences_seen column,
   // user_version 1.
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE llm_calls DROP COLUMN finish_reason; ALTER TABLE rollouts DROP COLUMN reasoning; DROP TABLE validations; "
+                               "ALTER TABLE rollouts DROP COLUMN experiences_seen; DROP TABLE embeddings; "
                                "PRAGMA user_version=1;", nullptr,
                            nullptr, nullptr),
               SQLITE_OK)
