@@ -164,6 +164,17 @@ class Retriever {
   RetrievalStats stats_;
 };
 
+// What the rollout prompts of a set of tasks hold: per task, the system prompt (the instructions,
+// then the library or the task's retrieved part of it, AppendLibrary) and the positions shown.
+// Without a retriever (top_k 0) every task gets the whole library. With one, it is first indexed
+// on `library` (SetLibrary) and each task's text is its query.
+struct RolloutPrompts {
+  std::vector<std::string> system_prompts;
+  std::vector<std::vector<size_t>> seen;
+};
+RolloutPrompts PromptsForTasks(Retriever* retriever, const std::string& instructions, const Library& library,
+                               const std::vector<std::string>& task_texts);
+
 // Every position of a library of `size` experiences, in order (what top_k 0 shows).
 std::vector<size_t> AllPositions(size_t size);
 

@@ -128,6 +128,22 @@ std::vector<size_t> CreditableExperiences(const std::vector<size_t>& referenced,
   return out;
 }
 
+RolloutPrompts PromptsForTasks(Retriever* retriever, const std::string& instructions, const Library& library,
+                               const std::vector<std::string>& task_texts) {
+  RolloutPrompts out;
+  if (!retriever || retriever->top_k() == 0) {
+    // One string for every task: byte-identical prompts, as without retrieval.
+    const std::string whole = AppendLibrary(instructions, library);
+    out.system_prompts.assign(task_texts.size(), whole);
+    out.seen.assign(task_texts.size(), AllPositions(library.size()));
+    return out;
+  }
+  retriever->SetLibrary(library);
+  out.seen = retriever->SelectMany(task_texts);
+  for (const auto& seen : out.seen) out.system_prompts.push_back(AppendLibrary(instructions, library, seen));
+  return out;
+}
+
 std::string SeenIdsJson(const std::vector<size_t>& seen) {
   nlohmann::json ids = nlohmann::json::array();
   for (size_t i : seen) ids.push_back("G" + std::to_string(i));
