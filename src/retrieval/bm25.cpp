@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <numeric>
 
 #include "tfgrpo/retrieval.h"
 
@@ -84,12 +83,21 @@ std::vector<size_t> Bm25Index::TopK(std::string_view query, size_t k) const {
 }
 
 std::vector<size_t> TopPositions(const std::vector<double>& scores, size_t k) {
-  std::vector<size_t> order(scores.size());
-  std::iota(order.begin(), order.end(), size_t{0});
+  k = std::min(k, scores.size());
   auto better = [&](size_t a, size_t b) { return scores[a] != scores[b] ? scores[a] > scores[b] : a < b; };
-  k = std::min(k, order.size());
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(), better);
-  order.resize(k);
+  // Most documents of a large library share no term with a query: only the scored ones are
+  // sorted, and zero scores fill up in position order.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < scores.size(); ++i)
+    if (scores[i] > 0) order.push_back(i);
+  if (order.size() > k) {
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(), better);
+    order.resize(k);
+    return order;
+  }
+  std::sort(order.begin(), order.end(), better);
+  for (size_t i = 0; i < scores.size() && order.size() < k; ++i)
+    if (!(scores[i] > 0)) order.push_back(i);
   return order;
 }
 
