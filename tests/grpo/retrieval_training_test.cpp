@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <fstream>
 #include <regex>
 
+#include "local_http_server.h"
 #include "test_util.h"
 #include "train_config.h"
 #include "tfgrpo/engine.h"
@@ -122,6 +124,90 @@ TEST(RetrievalTraining, CreditCountsOnlyExperiencesTheRolloutSaw) {
   const auto seen = Column(whole_dir / "run" / "run.db", "SELECT experiences_seen FROM rollouts LIMIT 1");
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0], R"(["G0","G1","G2","G3","G4","G5","G6","G7","G8","G9"])");
+}
+
+// An embeddings endpoint: one dimension per digit 0-9 named as "number N" / "Problem number N";
+// counts the texts it was asked to embed. `fail` makes it answer 500 forever.
+struct FakeEmbedder {
+  testing::LocalHttpServer server;
+  std::atomic<int> inputs{0};
+  std::atomic<int> requests{0};
+  bool fail = false;
+  FakeEmbedder() {
+    server.server().Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+      ++requests;
+      if (fail) {
+        res.status = 500;
+        res.set_content("down", "text/plain");
+        return;
+      }
+      nlohmann::json body = nlohmann::json::parse(req.body);
+      nlohmann::json data = nlohmann::json::array();
+      static const std::regex digit("number (\\d+)", std::regex::icase);
+      for (const auto& text : body["input"]) {
+        ++inputs;
+        std::vector<double> v(10, 0.01);
+        std::smatch m;
+        const std::string t = text;
+        if (std::regex_search(t, m, digit)) v[std::stoi(m[1].str()) % 10] = 1;
+        data.push_back({{"embedding", v}});
+      }
+      res.set_content(nlohmann::json{{"data", data}}.dump(), "application/json");
+    });
+    EXPECT_TRUE(server.Start());
+  }
+};
+
+Config EmbeddingsConfig(const TempDir& dir, const FakeEmbedder& fake) {
+  Config c = testing::MakeTrainConfig(dir, 4, /*group_size=*/4, /*batch_size=*/2);
+  c.retrieval.top_k = 2;
+  c.retrieval.method = RetrievalMethod::kEmbeddings;
+  c.retrieval.embeddings.base_url = fake.server.base_url();
+  c.model.max_retries = 0;
+  return c;
+}
+
+TEST(RetrievalTraining, EmbeddingsAreComputedOnceAndReusedWhenTheRunIsResumed) {
+  FakeEmbedder fake;
+  TempDir dir;
+  Config c = EmbeddingsConfig(dir, fake);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  opt.init_experiences = WriteLibrary(dir);
+  opt.max_steps = 1;
+  {
+    ScriptedClient client(Script);
+    auto s = Train(c, opt, client);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(s->retrieval_fallbacks, 0);
+  }
+  EXPECT_EQ(fake.inputs.load(), 10 + 2);  // the library's ten experiences, the step's two tasks
+  opt.max_steps = -1;  // resumed: the second step
+  ScriptedClient client(Script);
+  auto s = Train(c, opt, client);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(fake.inputs.load(), 10 + 2 + 2);  // only the new step's two task texts
+  // Ranked by the embeddings: each task's own experience is in its prompt.
+  for (const auto& r : client.requests(Role::kRollout))
+    EXPECT_NE(r.messages[0].content.find("[G" + TaskNumber(r) + "]. For number " + TaskNumber(r)), std::string::npos);
+}
+
+TEST(RetrievalTraining, AnEmbeddingsEndpointFailingForeverFallsBackToBm25AndIsCounted) {
+  FakeEmbedder fake;
+  fake.fail = true;
+  TempDir dir;
+  Config c = EmbeddingsConfig(dir, fake);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  opt.init_experiences = WriteLibrary(dir);
+  ScriptedClient client(Script);
+  auto s = Train(c, opt, client);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->retrieval_fallbacks, 4);  // every group's query, ranked by bm25
+  EXPECT_GT(fake.requests.load(), 0);
+  EXPECT_NE(FormatTrainSummary(*s).find("4 queries ranked by bm25 after embeddings failed"), std::string::npos);
+  for (const auto& r : client.requests(Role::kRollout))
+    EXPECT_NE(r.messages[0].content.find("[G" + TaskNumber(r) + "]. For number " + TaskNumber(r)), std::string::npos);
 }
 
 }  // namespace
