@@ -118,10 +118,12 @@ int RunServe(const GlobalOptions& global, const ServeArgs& args) {
   if (!s.ok()) return Fail(s.message());
   auto lib = server.library();
   const std::string key_note = key_source.empty() ? "no upstream key" : "upstream key from " + key_source;
-  const std::string retrieval_note =
-      options.top_k > 0 ? ", top " + std::to_string(options.top_k) + " per request by " + args.retrieval_method : "";
-  std::printf("tfgrpo serve listening on %s (%s, %zu experiences%s)\n", server.base_url().c_str(),
-              key_note.c_str(), lib ? lib->library.size() : size_t{0}, retrieval_note.c_str());
+  // The line keeps ending in " experiences)": scripts wait for it.
+  const std::string retrieval_note = options.top_k > 0 ? ", retrieval: top " + std::to_string(options.top_k) + " by " +
+                                                             args.retrieval_method + " per request"
+                                                       : "";
+  std::printf("tfgrpo serve listening on %s (%s%s, %zu experiences)\n", server.base_url().c_str(),
+              key_note.c_str(), retrieval_note.c_str(), lib ? lib->library.size() : size_t{0});
   std::fflush(stdout);
   WaitForTerminationSignal([&server] {
     spdlog::info("serve: SIGHUP, reloading the library");
