@@ -136,6 +136,9 @@ class Retriever {
                                                EmbeddingCache* cache);
 
   int top_k() const { return top_k_; }
+  // Whether query vectors go to the cache too (default true: a run's task texts recur). The
+  // proxy turns it off: its queries are users' messages, which must not pile up in a file.
+  void set_cache_queries(bool on) { cache_queries_ = on; }
   // Indexes a library version, replacing the last. With embeddings, its experiences' vectors
   // are taken from the cache or computed once here; if that fails, every query of this version
   // is ranked by BM25 (each counted as a fallback).
@@ -153,12 +156,13 @@ class Retriever {
   std::shared_ptr<const Version> Current() const;
   void Fallback(int64_t queries, const Status& why);
   // Vectors for `texts`, from the cache or one batch of calls (recorded in the cache).
-  Result<std::vector<std::vector<float>>> Embeddings(const std::vector<std::string>& texts);
+  Result<std::vector<std::vector<float>>> Embeddings(const std::vector<std::string>& texts, bool use_cache);
 
   const int top_k_;
   const RetrievalMethod method_;
   std::unique_ptr<EmbeddingsClient> embeddings_;
   EmbeddingCache* cache_;
+  bool cache_queries_ = true;
   mutable std::mutex mu_;
   std::shared_ptr<const Version> version_;
   RetrievalStats stats_;

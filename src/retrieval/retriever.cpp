@@ -193,7 +193,8 @@ void Retriever::Fallback(int64_t queries, const Status& why) {
   stats_.last_fallback_reason = why.ToString();
 }
 
-Result<std::vector<std::vector<float>>> Retriever::Embeddings(const std::vector<std::string>& texts) {
+Result<std::vector<std::vector<float>>> Retriever::Embeddings(const std::vector<std::string>& texts, bool use_cache) {
+  EmbeddingCache* cache = use_cache ? cache_ : nullptr;
   if (!embeddings_) return Status::Internal("retrieval method embeddings without an endpoint");
   const std::string& model = embeddings_->model();
   std::vector<std::vector<float>> out(texts.size());
@@ -202,7 +203,7 @@ Result<std::vector<std::vector<float>>> Retriever::Embeddings(const std::vector<
   std::vector<std::string> shas(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     shas[i] = Sha256Hex(texts[i]);
-    std::optional<std::vector<float>> hit = cache_ ? cache_->Find(model, shas[i]) : std::nullopt;
+    std::optional<std::vector<float>> hit = cache ? cache->Find(model, shas[i]) : std::nullopt;
     if (hit) {
       out[i] = std::move(*hit);
     } else {
@@ -216,8 +217,8 @@ Result<std::vector<std::vector<float>>> Retriever::Embeddings(const std::vector<
     for (size_t m = 0; m < missing_at.size(); ++m) {
       const size_t i = missing_at[m];
       out[i] = std::move((*fresh)[m]);
-      if (cache_) {
-        if (Status s = cache_->Record(model, shas[i], out[i]); !s.ok())
+      if (cache) {
+        if (Status s = cache->Record(model, shas[i], out[i]); !s.ok())
           spdlog::warn("retrieval: cannot keep an embedding: {}", s.ToString());
       }
     }
@@ -231,7 +232,7 @@ void Retriever::SetLibrary(const Library& library) {
   for (const Experience& e : library.items()) v->texts.push_back(e.text);
   v->bm25 = Bm25Index(v->texts);
   if (top_k_ > 0 && method_ == RetrievalMethod::kEmbeddings && v->size > static_cast<size_t>(top_k_)) {
-    auto vectors = Embeddings(v->texts);
+    auto vectors = Embeddings(v->texts, /*use_cache=*/true);
     if (vectors.ok()) {
       v->vectors = std::move(vectors).value();
     } else {
@@ -257,7 +258,7 @@ std::vector<std::vector<size_t>> Retriever::SelectMany(const std::vector<std::st
   if (method_ == RetrievalMethod::kEmbeddings) {
     Status why = v->embeddings_failed;
     if (why.ok() && !queries.empty()) {
-      auto query_vectors = Embeddings(queries);
+      auto query_vectors = Embeddings(queries, cache_queries_);
       if (query_vectors.ok()) {
         for (size_t q = 0; q < queries.size() && why.ok(); ++q) {
           const std::vector<float>& qv = (*query_vectors)[q];

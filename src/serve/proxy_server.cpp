@@ -219,6 +219,7 @@ std::shared_ptr<const ServedLibrary> MakeServed(Library library, const ServeOpti
       client = std::make_unique<EmbeddingsClient>(std::move(e), *transport);
     }
     served->retriever = std::make_shared<Retriever>(options.top_k, options.retrieval_method, std::move(client), cache);
+    served->retriever->set_cache_queries(false);  // users' messages stay out of the cache file
     served->retriever->SetLibrary(served->library);
   }
   return served;

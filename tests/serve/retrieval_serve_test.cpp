@@ -101,11 +101,18 @@ TEST(ServeRetrieval, EmbeddingsAreKeptNextToTheLibraryAndReusedByARestartedProxy
   }
   EXPECT_EQ(f.embedding_inputs.load(), 5);  // four experiences and one query
   EXPECT_TRUE(std::filesystem::exists(EmbeddingCacheFileFor(f.library_path)));
+  {
+    // The user's message is not kept in the file: only the experiences' vectors are.
+    std::ifstream in(EmbeddingCacheFileFor(f.library_path));
+    int lines = 0;
+    for (std::string line; std::getline(in, line);) ++lines;
+    EXPECT_EQ(lines, 4);
+  }
   auto proxy = f.Proxy(1, RetrievalMethod::kEmbeddings);
   ASSERT_TRUE(proxy);
   auto r = ClientFor(*proxy)->Post("/v1/chat/completions", ChatBody("a modular question", "S."), "application/json");
   ASSERT_TRUE(r);
-  EXPECT_EQ(f.embedding_inputs.load(), 5);  // nothing paid again
+  EXPECT_EQ(f.embedding_inputs.load(), 6);  // only the query again, not the experiences
   EXPECT_EQ(MetricValue(proxy->MetricsText(), "tfgrpo_serve_retrieval_fallbacks"), 0);
 }
 
