@@ -109,11 +109,15 @@ struct EvalReport {
   nlohmann::json ToJson() const;
 };
 
+class EmbeddingCache;
 struct EvalOptions {
   int k = 32;
   double temperature = 0.3;
   std::optional<std::filesystem::path> prompts_dir;
   Progress* progress = nullptr;
+  // retrieval.method embeddings: where vectors are kept between evals (eval --cache's store);
+  // null: computed for this eval only.
+  EmbeddingCache* embedding_cache = nullptr;
 };
 
 // Fatal errors (401/403) stop with a non-OK status; any other failed sample scores 0 and counts

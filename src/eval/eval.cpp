@@ -145,7 +145,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   SamplerSetup setup{client, **reward, config.task, &tools, AppendLibrary(RolloutInstructions(config.task, &tools), library),
                      options.temperature, Role::kRollout, "eval"};
   // retrieval.top_k: each task's prompt holds only its most relevant experiences.
-  std::unique_ptr<Retriever> retriever = Retriever::FromConfig(config, DefaultHttpTransport(), nullptr);
+  std::unique_ptr<Retriever> retriever = Retriever::FromConfig(config, DefaultHttpTransport(), options.embedding_cache);
   if (retriever) {
     std::vector<std::string> queries;
     for (const Task& t : tasks) queries.push_back(t.problem);
