@@ -62,6 +62,10 @@ struct TrainSummary {
   // prices it).
   std::map<std::string, Usage> spend;
   PriceConfig prices;
+  // retrieval: experiences per rollout prompt (0: the whole library) and queries ranked by BM25
+  // because the embeddings endpoint failed.
+  int retrieval_top_k = 0;
+  int64_t retrieval_fallbacks = 0;
 };
 
 // `client` talks to the model (HTTP in production, anything in tests). Fatal errors (401/403,

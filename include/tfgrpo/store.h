@@ -44,6 +44,9 @@ struct RolloutRecord {
   double latency_ms = 0;
   std::string error;          // non-empty when the rollout failed
   std::string reasoning;      // the reward's reasoning (RewardResult::reasoning), often empty
+  // JSON array of the ids ("G3") of the experiences the rollout's prompt held, in the numbering
+  // of library_version (retrieval.top_k > 0 shows a subset); "" when not recorded.
+  std::string experiences_seen;
 };
 
 struct FailureRecord {
@@ -138,6 +141,10 @@ class RunStore {
   std::vector<ValidationRecord> Validations();              // by step
   // Role -> tokens of every successful call recorded (what the run dir has spent).
   std::map<std::string, TokenCounts> TokensByRole();
+  // Embedding vectors (retrieval.method embeddings) by model and SHA-256 (hex) of the text;
+  // nullopt when none was recorded. Stored as host-order float32 (x86/ARM: little-endian).
+  std::optional<std::vector<float>> FindEmbedding(const std::string& model, const std::string& text_sha256);
+  Status RecordEmbedding(const std::string& model, const std::string& text_sha256, const std::vector<float>& vector);
   int64_t CountCalls();
   int64_t CountRollouts();
 

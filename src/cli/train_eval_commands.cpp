@@ -14,6 +14,7 @@
 #include "tfgrpo/json.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/recording_client.h"
+#include "tfgrpo/retrieval.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/util.h"
 
@@ -162,6 +163,12 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
     cache_store = std::move(store).value();
     cached = std::make_unique<RecordingClient>(budget, *cache_store, config->model.name, config->model.max_tokens);
     client = cached.get();
+  }
+  // retrieval.method embeddings: the vectors are kept in the --cache store too.
+  std::unique_ptr<EmbeddingCache> embedding_cache;
+  if (cache_store) {
+    embedding_cache = MakeRunStoreEmbeddingCache(*cache_store);
+    options.embedding_cache = embedding_cache.get();
   }
   auto report = Evaluate(*config, *tasks, library, options, *client);
   progress.reset();

@@ -89,6 +89,8 @@ constexpr EnumName<RewardKind> kRewardKinds[] = {{RewardKind::kMath, "math"},
                                                  {RewardKind::kCommand, "command"}};
 constexpr EnumName<ToolProtocol> kToolProtocols[] = {{ToolProtocol::kNative, "native"}, {ToolProtocol::kText, "text"}};
 constexpr EnumName<SandboxMode> kSandboxModes[] = {{SandboxMode::kBwrap, "bwrap"}, {SandboxMode::kNone, "none"}};
+constexpr EnumName<RetrievalMethod> kRetrievalMethods[] = {{RetrievalMethod::kBm25, "bm25"},
+                                                           {RetrievalMethod::kEmbeddings, "embeddings"}};
 
 template <typename E, size_t N>
 std::string_view NameIn(const EnumName<E> (&table)[N], E value) {
@@ -159,7 +161,7 @@ class ConfigParser {
       if (prefix.empty()) {
         return Status::InvalidArgument(At(node.Mark()) +
                                        ": expected a mapping of sections (model, data, task, practice, "
-                                       "eval, tools, budget), got " + Describe(node));
+                                       "eval, tools, budget, retrieval), got " + Describe(node));
       }
       return TypeError(node, prefix, "a mapping");
     }
@@ -305,6 +307,7 @@ class ConfigParser {
         {"eval", section(&ConfigParser::EvalFields)},
         {"tools", section(&ConfigParser::ToolsFields)},
         {"budget", section(&ConfigParser::BudgetFields)},
+        {"retrieval", section(&ConfigParser::RetrievalFields)},
     };
   }
 
@@ -562,6 +565,25 @@ class ConfigParser {
     };
   }
 
+  std::vector<Field> RetrievalFields() {
+    RetrievalConfig& r = config_.retrieval;
+    return {
+        {"top_k", [this, &r](auto& v, auto& p) { return ReadInt(v, p, &r.top_k); }},
+        {"method", [this, &r](auto& v, auto& p) { return ReadEnum(v, p, kRetrievalMethods, &r.method); }},
+        {"embeddings", [this, &r](auto& v, auto& p) {
+           EmbeddingsConfig& e = r.embeddings;
+           // null means "the model section's", as for an absent key.
+           auto optional_string = [this](std::string* out) {
+             return [this, out](auto& v, auto& p) { return v.IsNull() ? Status::Ok() : ReadString(v, p, out); };
+           };
+           return ReadMapping(v, p,
+                              {{"model", [this, &e](auto& v, auto& p) { return ReadString(v, p, &e.model); }},
+                               {"base_url", optional_string(&e.base_url)},
+                               {"api_key_env", optional_string(&e.api_key_env)}});
+         }},
+    };
+  }
+
   // --- after parsing ---
 
   void ApplyEnvOverrides() {
@@ -585,7 +607,25 @@ class ConfigParser {
     return Status::Ok();
   }
 
+  Status CheckRetrieval() const {
+    const RetrievalConfig& r = config_.retrieval;
+    if (r.top_k < 0) return RangeError("retrieval.top_k", "expected 0 (the whole library) or more", std::to_string(r.top_k));
+    const std::string& url = r.embeddings.base_url;
+    if (!url.empty() && !StartsWith(ToLower(url), "http://") && !StartsWith(ToLower(url), "https://"))
+      return RangeError("retrieval.embeddings.base_url", "expected an http:// or https:// URL", "'" + url + "'");
+    if (Trim(r.embeddings.model).empty())
+      return RangeError("retrieval.embeddings.model", "expected a model name", "an empty string");
+    // The value is deliberately not echoed: people sometimes paste the key itself here.
+    if (!r.embeddings.api_key_env.empty() && !IsEnvVarName(r.embeddings.api_key_env)) {
+      return Status::InvalidArgument(AtKey("retrieval.embeddings.api_key_env") +
+                                     ": retrieval.embeddings.api_key_env: expected the name of an environment "
+                                     "variable (like TFGRPO_API_KEY), not the key itself");
+    }
+    return Status::Ok();
+  }
+
   Status CheckRanges() const {
+    if (Status s = CheckRetrieval(); !s.ok()) return s;
     const ModelConfig& m = config_.model;
     const std::string& url = m.base_url;
     if (!StartsWith(ToLower(url), "http://") && !StartsWith(ToLower(url), "https://")) {
@@ -736,6 +776,7 @@ std::string_view Name(TaskMode mode) { return NameIn(kTaskModes, mode); }
 std::string_view Name(RewardKind kind) { return NameIn(kRewardKinds, kind); }
 std::string_view Name(ToolProtocol protocol) { return NameIn(kToolProtocols, protocol); }
 std::string_view Name(SandboxMode mode) { return NameIn(kSandboxModes, mode); }
+std::string_view Name(RetrievalMethod method) { return NameIn(kRetrievalMethods, method); }
 
 std::string Config::ApiKey() const {
   auto read = [](const std::string& name) { return name.empty() ? std::string() : Trim(GetEnv(name.c_str())); };
@@ -801,6 +842,12 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
                                    {"k", v.k},
                                    {"tolerance", v.tolerance},
                                    {"temperature", c.eval.temperature}};
+  }
+  // Only when on, so run dirs from before retrieval existed still resume. What a rollout sees
+  // changes what is learned, so top_k and the ranking are part of the run.
+  if (c.retrieval.top_k > 0) {
+    j["retrieval"] = {{"top_k", c.retrieval.top_k}, {"method", Name(c.retrieval.method)}};
+    if (c.retrieval.method == RetrievalMethod::kEmbeddings) j["retrieval"]["model"] = c.retrieval.embeddings.model;
   }
   return j;
 }
