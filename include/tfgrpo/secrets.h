@@ -51,7 +51,8 @@ SecretSet CollectSecrets(const Config& config);
 // start-up, before the threads that redact.
 void InstallRunSecrets(const SecretSet& secrets);
 SecretSet RunSecrets();
-// RedactSecret with every run secret: the last guard on outside text.
+// RedactSecret with every run secret, and with the provider-key variables' values as they are
+// now: the last guard on outside text.
 std::string RedactRunSecrets(std::string text);
 
 // The environment for a child process, as KEY=VALUE entries: ours, without every variable that

@@ -111,7 +111,18 @@ void InstallRunSecrets(const SecretSet& secrets) {
 
 SecretSet RunSecrets() { return *CurrentRunSecrets(); }
 
-std::string RedactRunSecrets(std::string text) { return CurrentRunSecrets()->Redact(std::move(text)); }
+std::string RedactRunSecrets(std::string text) {
+  text = CurrentRunSecrets()->Redact(std::move(text));
+  // The provider keys as they are now, too: a key set after the first use (a test, an embedding
+  // program) is still never let through.
+  for (const char* name : kProviderKeyVariables) {
+    if (const char* value = std::getenv(name)) {
+      text = RedactSecret(std::move(text), value);
+      text = RedactSecret(std::move(text), Trim(value));
+    }
+  }
+  return text;
+}
 
 std::vector<std::string> ChildEnvironment(const std::map<std::string, std::string>& pass) {
   const auto secrets = CurrentRunSecrets();
@@ -125,6 +136,9 @@ std::vector<std::string> ChildEnvironment(const std::map<std::string, std::strin
     std::string name = entry.substr(0, eq), value = entry.substr(eq + 1);
     if (std::find(names.begin(), names.end(), name) != names.end()) continue;
     if (!value.empty() && std::find(values.begin(), values.end(), value) != values.end()) continue;
+    if (std::find(std::begin(kProviderKeyVariables), std::end(kProviderKeyVariables), name) !=
+        std::end(kProviderKeyVariables))
+      continue;
     env[std::move(name)] = std::move(value);
   }
   for (const auto& [name, value] : pass) env[name] = value;
