@@ -42,8 +42,10 @@ class SecretSet {
 };
 
 // Every secret `config` points at: the model section's key variable (and the provider-key
-// variables), every MCP server's headers_env variables and `env` values, tools.search's
-// api_key_env. A section with a key of its own adds one AddVariable line in secrets.cpp.
+// variables), every MCP server's headers_env variables and the credentials among its `env`
+// values (a name holding KEY, TOKEN, SECRET, PASSWORD, PASSWD, AUTH, CREDENTIAL or COOKIE, a value
+// of 8 bytes or more), tools.search's api_key_env. A section with a key of its own adds one
+// AddVariable line in secrets.cpp.
 SecretSet CollectSecrets(const Config& config);
 
 // The run's secrets, process-wide. Before any install they are the provider-key variables'; each
@@ -59,5 +61,10 @@ std::string RedactRunSecrets(std::string text);
 // holds a run secret (the provider-key variables always) and without any variable whose value is
 // one, then `pass` added or replacing (the config passing a value to the child by name).
 std::vector<std::string> ChildEnvironment(const std::map<std::string, std::string>& pass);
+// The same rule over `base` (KEY=VALUE entries) instead of our environment: for children that
+// get a fixed environment of their own (the python tool, reward workers), so whatever is added to
+// it later still cannot carry a secret.
+std::vector<std::string> ChildEnvironmentFrom(const std::vector<std::string>& base,
+                                              const std::map<std::string, std::string>& pass = {});
 
 }  // namespace tfgrpo

@@ -2,6 +2,7 @@
 #include "tfgrpo/secrets.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -63,6 +64,22 @@ std::string SecretSet::Redact(std::string text) const {
   return text;
 }
 
+namespace {
+
+// An MCP server's `env` entry that holds a credential: its name says so (GITHUB_TOKEN, API_KEY,
+// DB_PASSWORD, ...) and its value is at least a key prefix long. Other entries (NODE_ENV:
+// production, PATH) are settings: redacting them would blank ordinary words in every text.
+bool LooksLikeCredential(const std::string& name, const std::string& value) {
+  if (value.size() < kRedactedPrefixBytes) return false;
+  std::string upper;
+  for (char c : name) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const char* word : {"KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "AUTH", "CREDENTIAL", "COOKIE"})
+    if (upper.find(word) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
 SecretSet CollectSecrets(const Config& config) {
   SecretSet secrets;
   for (const char* name : kProviderKeyVariables) secrets.AddVariable(name);
@@ -70,10 +87,9 @@ SecretSet CollectSecrets(const Config& config) {
   secrets.AddVariable(config.tools.search.api_key_env);
   for (const McpServerConfig& server : config.tools.mcp) {
     for (const auto& [header, variable] : server.headers_env) secrets.AddVariable(variable);
-    // What a server is given by name (a token, say) is kept from every other child and from every
-    // text. Values shorter than a key prefix ("1", "debug") are settings, not credentials.
+    // A credential a server is given by name is kept from every other child and from every text.
     for (const auto& [name, value] : server.env)
-      if (value.size() >= kRedactedPrefixBytes) secrets.AddValue(value);
+      if (LooksLikeCredential(name, value)) secrets.AddValue(value);
   }
   return secrets;
 }
@@ -125,12 +141,18 @@ std::string RedactRunSecrets(std::string text) {
 }
 
 std::vector<std::string> ChildEnvironment(const std::map<std::string, std::string>& pass) {
+  std::vector<std::string> ours;
+  for (char** e = environ; e && *e; ++e) ours.emplace_back(*e);
+  return ChildEnvironmentFrom(ours, pass);
+}
+
+std::vector<std::string> ChildEnvironmentFrom(const std::vector<std::string>& base,
+                                              const std::map<std::string, std::string>& pass) {
   const auto secrets = CurrentRunSecrets();
   const auto& names = secrets->variables();
   const auto& values = secrets->values();
   std::map<std::string, std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    std::string entry = *e;
+  for (const std::string& entry : base) {
     size_t eq = entry.find('=');
     if (eq == std::string::npos) continue;
     std::string name = entry.substr(0, eq), value = entry.substr(eq + 1);

@@ -32,7 +32,7 @@ TEST(Secrets, CollectedFromEveryKeyTheConfigPointsAt) {
   McpServerConfig server;
   server.name = "s";
   server.headers_env = {{"Authorization", "TFGRPO_TEST_HEADER_KEY"}};
-  server.env = {{"GITHUB_TOKEN", "env-secret-0004"}, {"DEBUG", "1"}};
+  server.env = {{"GITHUB_TOKEN", "env-secret-0004"}, {"DEBUG", "1"}, {"NODE_ENV", "production"}, {"API_KEY", "short"}};
   config.tools.mcp.push_back(server);
 
   SecretSet secrets = CollectSecrets(config);
@@ -43,7 +43,9 @@ TEST(Secrets, CollectedFromEveryKeyTheConfigPointsAt) {
   EXPECT_TRUE(Has(secrets.values(), "search-secret-0002"));
   EXPECT_TRUE(Has(secrets.values(), "Bearer header-secret-0003"));
   EXPECT_TRUE(Has(secrets.values(), "env-secret-0004"));
-  EXPECT_FALSE(Has(secrets.values(), "1"));  // a setting, not a credential
+  EXPECT_FALSE(Has(secrets.values(), "1"));           // settings, not credentials
+  EXPECT_FALSE(Has(secrets.values(), "production"));
+  EXPECT_FALSE(Has(secrets.values(), "short"));       // too short to redact safely
 
   const std::string text = secrets.Redact(
       "model-secret-0001 / search-secret / Bearer header-secret-0003 / env-secr / ok");
