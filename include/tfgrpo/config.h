@@ -186,6 +186,7 @@ struct Config {
 
 // Parses YAML text; `source` names the file in errors and anchors relative paths.
 Result<Config> ParseConfig(const std::string& yaml_text, const std::filesystem::path& source);
+// LoadConfig also installs the config's secrets as the run's (InstallRunSecrets, secrets.h).
 Result<Config> LoadConfig(const std::filesystem::path& path);
 
 // The settings that define a training run's results: data.train (as written in the YAML, i.e.

@@ -12,6 +12,7 @@
 
 #include "agent/agent_internal.h"
 #include "tfgrpo/json.h"
+#include "tfgrpo/secrets.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo::agent_internal {
@@ -125,9 +126,10 @@ std::string StringOr(const nlohmann::json& j, const char* key, std::string fallb
 // would look like a failure, so it says there was none. Every tool output reaches the history
 // and the transcript through here, so this is where bytes that are not UTF-8 (python printing
 // raw bytes, an MCP server, a fetched page) become U+FFFD: the next request body is JSON, and
-// invalid UTF-8 would make it fail to serialize or be refused by the provider.
+// invalid UTF-8 would make it fail to serialize or be refused by the provider. It is also where
+// every run secret is redacted (a tool may print what it found in its environment).
 std::string ForModel(const ToolOutput& output) {
-  const std::string text = SanitizeUtf8(output.text);
+  const std::string text = RedactRunSecrets(SanitizeUtf8(output.text));
   if (output.is_error) return "Error: " + text;
   if (Trim(text).empty()) return "(no output)";
   return text;

@@ -1,4 +1,5 @@
 #include "tfgrpo/config.h"
+#include "tfgrpo/secrets.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -797,7 +798,11 @@ Result<Config> LoadConfig(const std::filesystem::path& path) {
   }
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
-  return ParseConfig(*text, path);
+  auto config = ParseConfig(*text, path);
+  // Every command that runs anything starts here: its secrets are known from now on, to every
+  // redaction and to every child's environment (tfgrpo/secrets.h).
+  if (config.ok()) InstallRunSecrets(CollectSecrets(*config));
+  return config;
 }
 
 nlohmann::json ConfigFingerprintJson(const Config& c) {

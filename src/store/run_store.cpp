@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tfgrpo/json.h"
+#include "tfgrpo/secrets.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/util.h"
 
@@ -140,7 +141,12 @@ class Statement {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
-  void Bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); }
+  // Every text is redacted on its way in: the last guard that no key reaches run.db, whatever
+  // outside text (a tool's output, a server's error) a row quotes.
+  void Bind(int i, const std::string& s) {
+    const std::string text = RedactRunSecrets(s);
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  }
   void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   void Bind(int i, int v) { sqlite3_bind_int(stmt_, i, v); }
   void Bind(int i, bool v) { sqlite3_bind_int(stmt_, i, v ? 1 : 0); }
@@ -463,7 +469,8 @@ Status RunStore::BeginOrResume(const std::string& config_json) {
                            nullptr) != SQLITE_OK) {
       return im.Error("cannot record run");
     }
-    sqlite3_bind_text(st, 1, config_json.data(), static_cast<int>(config_json.size()), SQLITE_STATIC);
+    const std::string config_text = RedactRunSecrets(config_json);
+    sqlite3_bind_text(st, 1, config_text.data(), static_cast<int>(config_text.size()), SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? Status::Ok() : im.Error("cannot record run");

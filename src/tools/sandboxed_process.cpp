@@ -25,6 +25,8 @@
 #include <mutex>
 #include <thread>
 
+#include "tfgrpo/secrets.h"
+
 namespace tfgrpo {
 namespace {
 
@@ -321,6 +323,7 @@ Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Spawn(const PythonSa
                                        "--seccomp", std::to_string(PythonSandbox::kSeccompFd), "--clearenv"});
     env.insert(env.end(), {"HOME=/work", "TMPDIR=/work"});
     env.insert(env.end(), spec.env.begin(), spec.env.end());
+    env = ChildEnvironmentFrom(env);  // no run secret, whatever spec.env holds
     for (const auto& kv : env) {
       size_t eq = kv.find('=');
       plan.argv.insert(plan.argv.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
@@ -346,7 +349,7 @@ Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Spawn(const PythonSa
     plan.argv[0] = ResolveOnSandboxPath(plan.argv[0]);
     env.insert(env.end(), {"HOME=" + templ, "TMPDIR=" + templ});
     env.insert(env.end(), spec.env.begin(), spec.env.end());
-    plan.envp = env;
+    plan.envp = ChildEnvironmentFrom(env);  // no run secret, whatever spec.env holds
   }
 
   // The same seccomp filter as tool calls: no ptrace, and no new processes unless
