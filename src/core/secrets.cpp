@@ -85,6 +85,7 @@ SecretSet CollectSecrets(const Config& config) {
   for (const char* name : kProviderKeyVariables) secrets.AddVariable(name);
   secrets.AddVariable(config.model.api_key_env);
   secrets.AddVariable(config.tools.search.api_key_env);
+  secrets.AddVariable(config.retrieval.embeddings.api_key_env);
   for (const McpServerConfig& server : config.tools.mcp) {
     for (const auto& [header, variable] : server.headers_env) secrets.AddVariable(variable);
     // A credential a server is given by name is kept from every other child and from every text.

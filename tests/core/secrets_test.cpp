@@ -26,7 +26,9 @@ TEST(Secrets, CollectedFromEveryKeyTheConfigPointsAt) {
   EnvVar model("TFGRPO_TEST_MODEL_KEY", "  model-secret-0001  ");
   EnvVar search("TFGRPO_TEST_SEARCH_KEY", "search-secret-0002");
   EnvVar header("TFGRPO_TEST_HEADER_KEY", "Bearer header-secret-0003");
+  EnvVar embeddings("TFGRPO_TEST_EMBEDDINGS_KEY", "embeddings-secret-0005");
   Config config;
+  config.retrieval.embeddings.api_key_env = "TFGRPO_TEST_EMBEDDINGS_KEY";
   config.model.api_key_env = "TFGRPO_TEST_MODEL_KEY";
   config.tools.search.api_key_env = "TFGRPO_TEST_SEARCH_KEY";
   McpServerConfig server;
@@ -37,12 +39,13 @@ TEST(Secrets, CollectedFromEveryKeyTheConfigPointsAt) {
 
   SecretSet secrets = CollectSecrets(config);
   for (const char* name : {"TFGRPO_API_KEY", "OPENAI_API_KEY", "TFGRPO_TEST_MODEL_KEY", "TFGRPO_TEST_SEARCH_KEY",
-                           "TFGRPO_TEST_HEADER_KEY"})
+                           "TFGRPO_TEST_HEADER_KEY", "TFGRPO_TEST_EMBEDDINGS_KEY"})
     EXPECT_TRUE(Has(secrets.variables(), name)) << name;
   EXPECT_TRUE(Has(secrets.values(), "model-secret-0001"));  // trimmed, as the key is sent
   EXPECT_TRUE(Has(secrets.values(), "search-secret-0002"));
   EXPECT_TRUE(Has(secrets.values(), "Bearer header-secret-0003"));
   EXPECT_TRUE(Has(secrets.values(), "env-secret-0004"));
+  EXPECT_TRUE(Has(secrets.values(), "embeddings-secret-0005"));
   EXPECT_FALSE(Has(secrets.values(), "1"));           // settings, not credentials
   EXPECT_FALSE(Has(secrets.values(), "production"));
   EXPECT_FALSE(Has(secrets.values(), "short"));       // too short to redact safely
