@@ -4,7 +4,13 @@
 // functions, no I/O, thread-safe; shared by `tfgrpo serve` and the agent gateway.
 #pragma once
 
+#include <cstddef>
+#include <functional>
+#include <list>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -25,15 +31,21 @@ namespace tfgrpo {
 //   max_output_tokens       -> max_tokens
 //   text.format             -> response_format (json_object, json_schema); text.verbosity -> verbosity
 //   reasoning.effort        -> reasoning_effort
+//   item_reference          -> the referenced item, found with `lookup` (the Vercel AI SDK sends
+//                              its earlier assistant messages this way unless store: false);
+//                              an id `lookup` does not know (or no `lookup`) is an error
 // "stream" is not carried over: the caller asks upstream without streaming and writes the
 // Responses events itself (ResponseEventStream). Fields that need server-side state or a
 // built-in tool (previous_response_id, conversation, store: true, background: true, prompt,
-// item_reference items, web_search/file_search/... tools) and any field this translation does not
+// web_search/file_search/... tools) and any field this translation does not
 // know are kInvalidArgument whose message names the field (e.g. "input[2].type"), as are wrong
 // types. `include`, `metadata`, `service_tier`, `prompt_cache_key`, `safety_identifier` and
 // `stream_options` are accepted and not forwarded.
 // Every error message starts with the field's path and ": ".
-Result<nlohmann::ordered_json> ResponsesToChat(const nlohmann::ordered_json& request);
+// An output item by its id ("msg_...", "fc_..."), or nullopt when unknown.
+using ResponseItemLookup = std::function<std::optional<nlohmann::ordered_json>(const std::string& id)>;
+Result<nlohmann::ordered_json> ResponsesToChat(const nlohmann::ordered_json& request,
+                                               const ResponseItemLookup& lookup = {});
 // The field a ResponsesToChat error names ("input[2].type"), for OpenAI's error "param".
 std::string ResponsesErrorParam(const Status& error);
 
@@ -47,6 +59,33 @@ std::string ResponsesErrorParam(const Status& error);
 // gives the same Response. kInvalidArgument when the reply has no choices[0].message object.
 Result<nlohmann::ordered_json> ChatToResponse(const nlohmann::json& chat_reply,
                                               const nlohmann::ordered_json& request);
+
+// The output items of recent Responses, by id, so that a later request's item_reference finds
+// them: the most recently added items, at most `max_bytes` of their JSON in all (an item larger
+// than that is not kept). Memory only. Thread-safe.
+class ResponseItemCache {
+ public:
+  explicit ResponseItemCache(size_t max_bytes = 16u << 20) : max_bytes_(max_bytes) {}
+  // Keeps every item of `response["output"]` that has a string "id".
+  void Add(const nlohmann::ordered_json& response);
+  std::optional<nlohmann::ordered_json> Find(const std::string& id) const;
+  ResponseItemLookup Lookup() const {
+    return [this](const std::string& id) { return Find(id); };
+  }
+  size_t bytes() const;
+
+ private:
+  struct Entry {
+    std::string id;
+    nlohmann::ordered_json item;
+    size_t bytes;
+  };
+  size_t max_bytes_;
+  mutable std::mutex mu_;
+  std::list<Entry> entries_;  // newest first
+  std::unordered_map<std::string, std::list<Entry>::iterator> by_id_;
+  size_t bytes_ = 0;
+};
 
 // The Server-Sent Events of `response` (as ChatToResponse builds it) streamed in one go:
 // response.created, response.in_progress, then per output item response.output_item.added,

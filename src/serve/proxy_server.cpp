@@ -277,6 +277,8 @@ struct ProxyServer::Impl {
   std::thread server_thread;
   UpstreamPool pool;
   ServeMetrics metrics;
+  // Output items of recent /v1/responses replies, for the item_reference items clients send back.
+  ResponseItemCache response_items;
   int port = 0;
   int listen_socket = -1;
   bool started = false;
@@ -729,7 +731,7 @@ struct ProxyServer::Impl {
       record.set_status(400);
       return;
     }
-    Result<nlohmann::ordered_json> chat = ResponsesToChat(request);
+    Result<nlohmann::ordered_json> chat = ResponsesToChat(request, response_items.Lookup());
     if (!chat.ok()) {
       nlohmann::json j;
       j["error"]["message"] = chat.status().message();
@@ -802,6 +804,7 @@ struct ProxyServer::Impl {
       return;
     }
     record.set_usage(serve_internal::UsageFromCompletion(reply));
+    response_items.Add(*response);
     res.status = 200;
     if (streamed) {
       res.set_header("Cache-Control", "no-cache");

@@ -152,15 +152,27 @@ Status FunctionCallOutputItem(const ojson& item, const std::string& field, ojson
   return Status::Ok();
 }
 
-Status InputItems(const ojson& input, ojson& messages) {
+Status InputItems(const ojson& input, const ResponseItemLookup& lookup, ojson& messages) {
   for (size_t i = 0; i < input.size(); ++i) {
     const ojson& item = input[i];
     const std::string field = "input[" + std::to_string(i) + "]";
     if (!item.is_object()) return WrongType(field, item, "an input item object");
-    auto type = item.find("type");
+    std::optional<ojson> referenced;
+    if (auto ref = item.find("type"); ref != item.end() && *ref == "item_reference") {
+      std::string id;
+      if (Status s = RequiredString(item, "id", field, &id); !s.ok()) return s;
+      if (lookup) referenced = lookup(id);
+      if (!referenced || !referenced->is_object()) {
+        return FieldError(field + ".id", "no item \"" + id + "\" is known here: item references are resolved only "
+                                         "against the recent responses this server keeps in memory; send the item "
+                                         "itself (with the Vercel AI SDK: providerOptions.openai.store = false)");
+      }
+    }
+    const ojson& source = referenced ? *referenced : item;
+    auto type = source.find("type");
     std::string t;
-    if (type == item.end() || type->is_null()) {
-      if (!item.contains("role")) return FieldError(field + ".type", "missing (and no \"role\" for a message)");
+    if (type == source.end() || type->is_null()) {
+      if (!source.contains("role")) return FieldError(field + ".type", "missing (and no \"role\" for a message)");
       t = "message";  // the easy input message form: {role, content}
     } else if (!type->is_string()) {
       return WrongType(field + ".type", *type, "a string");
@@ -169,13 +181,11 @@ Status InputItems(const ojson& input, ojson& messages) {
     }
     Status s = Status::Ok();
     if (t == "message") {
-      s = MessageItem(item, field, messages);
+      s = MessageItem(source, field, messages);
     } else if (t == "function_call") {
-      s = FunctionCallItem(item, field, messages);
+      s = FunctionCallItem(source, field, messages);
     } else if (t == "function_call_output") {
-      s = FunctionCallOutputItem(item, field, messages);
-    } else if (t == "item_reference") {
-      s = Unsupported(field + ".type", "\"item_reference\" needs stored responses; send the item itself");
+      s = FunctionCallOutputItem(source, field, messages);
     } else if (t == "reasoning") {
       s = Unsupported(field + ".type", "\"reasoning\" items cannot be passed to a chat completion");
     } else {
@@ -277,7 +287,7 @@ bool IsNumber(const ojson& v) { return v.is_number(); }
 
 }  // namespace
 
-Result<ojson> ResponsesToChat(const ojson& request) {
+Result<ojson> ResponsesToChat(const ojson& request, const ResponseItemLookup& lookup) {
   if (!request.is_object()) return FieldError("body", "a Responses request must be a JSON object");
   ojson chat = ojson::object();
   ojson messages = ojson::array();
@@ -365,7 +375,7 @@ Result<ojson> ResponsesToChat(const ojson& request) {
   if (input->is_string()) {
     messages.push_back(ojson{{"role", "user"}, {"content", *input}});
   } else if (input->is_array()) {
-    if (Status s = InputItems(*input, messages); !s.ok()) return s;
+    if (Status s = InputItems(*input, lookup, messages); !s.ok()) return s;
   } else {
     return WrongType("input", *input, "a string or an array of input items");
   }
@@ -515,6 +525,43 @@ Result<ojson> ChatToResponse(const nlohmann::json& chat_reply, const ojson& requ
   response["user"] = EchoOr(request, "user", nullptr);
   response["metadata"] = EchoOr(request, "metadata", ojson::object());
   return response;
+}
+
+void ResponseItemCache::Add(const ojson& response) {
+  auto output = response.is_object() ? response.find("output") : response.end();
+  if (!response.is_object() || output == response.end() || !output->is_array()) return;
+  std::lock_guard lock(mu_);
+  for (const ojson& item : *output) {
+    if (!item.is_object() || !item.contains("id") || !item["id"].is_string()) continue;
+    const std::string id = item["id"].get<std::string>();
+    const size_t size = item.dump().size() + id.size();
+    if (size > max_bytes_) continue;
+    if (auto old = by_id_.find(id); old != by_id_.end()) {
+      bytes_ -= old->second->bytes;
+      entries_.erase(old->second);
+      by_id_.erase(old);
+    }
+    entries_.push_front(Entry{id, item, size});
+    by_id_[id] = entries_.begin();
+    bytes_ += size;
+    while (bytes_ > max_bytes_) {
+      bytes_ -= entries_.back().bytes;
+      by_id_.erase(entries_.back().id);
+      entries_.pop_back();
+    }
+  }
+}
+
+std::optional<ojson> ResponseItemCache::Find(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::nullopt;
+  return it->second->item;
+}
+
+size_t ResponseItemCache::bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
 }
 
 std::string ResponsesErrorParam(const Status& error) {

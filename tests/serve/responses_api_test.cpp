@@ -128,7 +128,6 @@ TEST(ResponsesToChat, StatefulAndBuiltInFeaturesAreRefusedNamingTheField) {
       {R"({"input":"x","tools":[{"type":"function","name":"f"},{"type":"web_search_preview"}]})", "tools[1].type"},
       {R"({"input":"x","tools":[{"type":"file_search","vector_store_ids":["v"]}]})", "tools[0].type"},
       {R"({"input":"x","tool_choice":{"type":"web_search_preview"}})", "tool_choice.type"},
-      {R"({"input":[{"type":"item_reference","id":"msg_1"}]})", "input[0].type"},
       {R"({"input":[{"type":"reasoning","id":"rs_1","summary":[]}]})", "input[0].type"},
       {R"({"input":[{"role":"user","content":[{"type":"input_file","file_id":"f"}]}]})", "input[0].content[0].type"},
   };
@@ -137,6 +136,53 @@ TEST(ResponsesToChat, StatefulAndBuiltInFeaturesAreRefusedNamingTheField) {
     EXPECT_EQ(param, c.param) << c.request;
     EXPECT_NE(message.find("is not supported"), std::string::npos) << message;
   }
+}
+
+TEST(ResponsesToChat, ItemReferencesResolveToTheItemsOfEarlierResponses) {
+  ResponseItemCache cache;
+  cache.Add(ordered_json::parse(R"({"output":[
+      {"id":"msg_a","type":"message","status":"completed","role":"assistant",
+       "content":[{"type":"output_text","text":"Paris.","annotations":[]}]},
+      {"id":"fc_b","type":"function_call","status":"completed","call_id":"call_b","name":"f","arguments":"{}"}]})"));
+  auto chat = ResponsesToChat(ordered_json::parse(R"({"input":[{"role":"user","content":"Capital of France?"},
+      {"type":"item_reference","id":"msg_a"},{"type":"item_reference","id":"fc_b"},
+      {"type":"function_call_output","call_id":"call_b","output":"done"}]})"),
+                              cache.Lookup());
+  ASSERT_TRUE(chat.ok()) << chat.status().ToString();
+  EXPECT_EQ((*chat)["messages"].dump(), ordered_json::parse(R"([{"role":"user","content":"Capital of France?"},
+      {"role":"assistant","content":"Paris.","tool_calls":[{"id":"call_b","type":"function","function":{"name":"f","arguments":"{}"}}]},
+      {"role":"tool","tool_call_id":"call_b","content":"done"}])").dump());
+
+  // Unknown ids, and any id without a cache, name the reference.
+  const std::string unknown = R"({"input":[{"type":"item_reference","id":"msg_zzz"}]})";
+  for (const ResponseItemLookup& lookup : {cache.Lookup(), ResponseItemLookup()}) {
+    auto refused = ResponsesToChat(ordered_json::parse(unknown), lookup);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(ResponsesErrorParam(refused.status()), "input[0].id");
+    EXPECT_NE(refused.status().message().find("msg_zzz"), std::string::npos);
+  }
+  EXPECT_EQ(ResponsesErrorParam(ResponsesToChat(ordered_json::parse(R"({"input":[{"type":"item_reference"}]})"),
+                                                cache.Lookup()).status()),
+            "input[0].id");
+}
+
+TEST(ResponseItemCache, KeepsTheNewestItemsWithinItsByteBudget) {
+  auto response = [](int i) {
+    return ordered_json{{"output", ordered_json::array({ordered_json{{"id", "msg_" + std::to_string(i)},
+                                                                     {"type", "message"},
+                                                                     {"text", std::string(100, 'x')}}})}};
+  };
+  ResponseItemCache cache(1000);
+  for (int i = 0; i < 50; ++i) cache.Add(response(i));
+  EXPECT_LE(cache.bytes(), 1000u);
+  EXPECT_TRUE(cache.Find("msg_49").has_value());
+  EXPECT_FALSE(cache.Find("msg_0").has_value());
+  cache.Add(ordered_json{{"output", ordered_json::array({ordered_json{{"id", "huge"}, {"t", std::string(5000, 'y')}}})}});
+  EXPECT_FALSE(cache.Find("huge").has_value());
+  EXPECT_TRUE(cache.Find("msg_49").has_value()) << "an item over the budget evicts nothing";
+  cache.Add(ordered_json::parse(R"({"output":[{"type":"message"},7,{"id":3}]})"));  // nothing to keep
+  cache.Add(ordered_json::parse(R"([1])"));
+  EXPECT_TRUE(cache.Find("msg_49").has_value());
 }
 
 TEST(ResponsesToChat, MalformedRequestsGetAnErrorNamingTheField) {

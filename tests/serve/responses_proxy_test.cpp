@@ -193,6 +193,39 @@ TEST_F(ResponsesServeTest, ToolsGoUpAsChatToolsAndToolCallsComeBackAsFunctionCal
   }
 }
 
+TEST_F(ResponsesServeTest, ItemReferencesToAnEarlierResponseAreSentUpstreamAsTheItem) {
+  // The Vercel AI SDK sends earlier assistant messages back as {"type":"item_reference","id"}.
+  EchoUpstream upstream;
+  ASSERT_TRUE(upstream.Start());
+  auto proxy = StartProxy(OptionsFor(library_path_, upstream.base_url()));
+  ASSERT_TRUE(proxy);
+  auto client = ClientFor(*proxy);
+  auto first = client->Post("/v1/responses", R"({"instructions":"Be brief.","input":"hi"})", "application/json");
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200) << first->body;
+  json item = json::parse(first->body)["output"][0];
+  ordered_json second = {{"instructions", "Be brief."},
+                         {"input", ordered_json::array({{{"role", "user"}, {"content", "hi"}},
+                                                        {{"type", "item_reference"}, {"id", item["id"]}},
+                                                        {{"role", "user"}, {"content", "again"}}})}};
+  auto r = client->Post("/v1/responses", second.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto got = upstream.received();
+  ASSERT_EQ(got.size(), 2u);
+  json messages = json::parse(got[1].body)["messages"];
+  ASSERT_EQ(messages.size(), 4u);
+  EXPECT_EQ(messages[2]["role"], "assistant");
+  EXPECT_EQ(messages[2]["content"], item["content"][0]["text"]);
+
+  second["input"][1]["id"] = "msg_never_seen";
+  r = client->Post("/v1/responses", second.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(json::parse(r->body)["error"]["param"], "input[1].id");
+  EXPECT_EQ(upstream.received().size(), 2u);
+}
+
 TEST_F(ResponsesServeTest, OptOutHeaderSendsTheTranslationWithoutTheLibrary) {
   EchoUpstream upstream;
   ASSERT_TRUE(upstream.Start());
