@@ -365,7 +365,7 @@ Result<ojson> ResponsesToChat(const ojson& request, const ResponseItemLookup& lo
                key == "safety_identifier" || key == "stream_options" || key == "prompt_cache_retention") {
       continue;  // accepted, not forwarded (see the header)
     } else {
-      return FieldError(key, "unknown field");
+      return FieldError(key.empty() ? "\"\"" : key, "unknown field");  // the param is never empty
     }
   }
   if (auto instructions = request.find("instructions"); instructions != request.end() && instructions->is_string()) {

@@ -206,6 +206,7 @@ TEST(ResponsesToChat, MalformedRequestsGetAnErrorNamingTheField) {
       {R"({"input":"x","tools":[{"type":"function","name":"f","parameters":"{}"}]})", "tools[0].parameters"},
       {R"({"input":"x","tool_choice":"sometimes"})", "tool_choice"},
       {R"({"input":"x","frobnicate":1})", "frobnicate"},
+      {R"({"input":"x","":1})", "\"\""},
       {R"({"input":"x","text":{"format":{"type":"yaml"}}})", "text.format.type"},
       {R"({"input":[7]})", "input[0]"},
       {R"({"input":[{"content":"no role or type"}]})", "input[0].type"},
