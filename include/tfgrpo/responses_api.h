@@ -28,6 +28,7 @@ namespace tfgrpo {
 //   tools (function)        -> chat's nested {type:function, function:{name, description,
 //                              parameters, strict}}
 //   tool_choice, temperature, top_p, parallel_tool_calls, user, model -> the same fields
+//                              (tool_choice and parallel_tool_calls only when there are tools)
 //   max_output_tokens       -> max_tokens
 //   text.format             -> response_format (json_object, json_schema); text.verbosity -> verbosity
 //   reasoning.effort        -> reasoning_effort

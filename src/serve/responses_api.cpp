@@ -381,7 +381,12 @@ Result<ojson> ResponsesToChat(const ojson& request, const ResponseItemLookup& lo
   }
   if (messages.empty()) return FieldError("input", "has no items");
   chat["messages"] = std::move(messages);
-  for (auto it = after.begin(); it != after.end(); ++it) chat[it.key()] = *it;
+  // Chat providers refuse these without tools (OpenAI: "only allowed when tools are specified").
+  const bool has_tools = after.contains("tools");
+  for (auto it = after.begin(); it != after.end(); ++it) {
+    if (!has_tools && (it.key() == "tool_choice" || it.key() == "parallel_tool_calls")) continue;
+    chat[it.key()] = *it;
+  }
   return chat;
 }
 

@@ -90,8 +90,15 @@ TEST(ResponsesToChat, FlatFunctionToolsBecomeNestedAndToolChoiceFollows) {
   EXPECT_EQ(chat["tool_choice"].dump(), R"({"type":"function","function":{"name":"weather"}})");
   EXPECT_EQ(chat["parallel_tool_calls"], false);
   for (const char* choice : {"auto", "none", "required"}) {
-    EXPECT_EQ(Chat(std::string(R"({"input":"x","tool_choice":")") + choice + "\"}")["tool_choice"], choice);
+    EXPECT_EQ(Chat(std::string(R"({"input":"x","tools":[{"type":"function","name":"f"}],"tool_choice":")") + choice +
+                   "\"}")["tool_choice"],
+              choice);
   }
+  // Without tools, chat providers refuse tool_choice and parallel_tool_calls: they are left out.
+  ordered_json bare = Chat(R"({"input":"x","tools":[],"tool_choice":"auto","parallel_tool_calls":true})");
+  EXPECT_FALSE(bare.contains("tool_choice"));
+  EXPECT_FALSE(bare.contains("parallel_tool_calls"));
+  EXPECT_FALSE(bare.contains("tools"));
 }
 
 TEST(ResponsesToChat, TextFormatAndReasoningEffortMap) {
