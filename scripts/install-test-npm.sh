@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the real MCP servers tests/mcp runs against (pinned versions) into a cache directory
-# outside the source tree: $1, else $TFGRPO_MCP_NPM_DIR, else $HOME/.cache/tfgrpo-npm.
+# Installs the real npm packages the tests run against (pinned versions): the MCP servers of
+# tests/mcp and the `openai` SDK tests/serve calls `serve`'s /v1/responses with, into a cache
+# directory outside the source tree: $1, else $TFGRPO_MCP_NPM_DIR, else $HOME/.cache/tfgrpo-npm.
 # Idempotent and quick when they are already there. Without node/npm it first tries Debian's
 # nodejs and npm (scripts/install-deps.sh); failing that it says so and exits 0 (the tests then
 # skip loudly).
@@ -9,12 +10,13 @@ dir=${1:-${TFGRPO_MCP_NPM_DIR:-${HOME:-/tmp}/.cache/tfgrpo-npm}}
 packages=(
   "@modelcontextprotocol/server-everything@2026.8.31"
   "@modelcontextprotocol/server-filesystem@2026.8.31"
+  "openai@7.60.0"
 )
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   "$(dirname "$0")/install-deps.sh" nodejs npm || true
 fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "install-test-npm: node/npm not found; the MCP tests against npm servers will be skipped" >&2
+  echo "install-test-npm: node/npm not found; the tests against npm packages (MCP servers, the openai SDK) will be skipped" >&2
   exit 0
 fi
 installed() {

@@ -1,6 +1,7 @@
 // `tfgrpo serve`: an OpenAI-compatible HTTP proxy that appends the learned experience library to
 // every chat completion's system message, exactly as training renders it, and relays the rest
-// (streaming, tool calls, errors) untouched. Owns client auth, hot reload and Prometheus metrics.
+// (streaming, tool calls, errors) untouched; Responses API requests (/v1/responses) are translated
+// to a chat completion and back (responses_api.h). Owns client auth, hot reload and metrics.
 #pragma once
 
 #include <chrono>

@@ -140,7 +140,8 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
   auto* cmd = app.add_subcommand(
       "serve",
       "OpenAI-compatible proxy: adds the experience library to every chat completion's system "
-      "message and relays the rest to the upstream provider");
+      "message and relays the rest to the upstream provider (/v1/chat/completions; /v1/responses "
+      "translated to a chat completion and back)");
   cmd->add_option("--experiences", args->experiences, "Experience library file (JSON)")
       ->required()
       ->check(CLI::ExistingFile);

@@ -23,6 +23,7 @@
 #include "serve/metrics.h"
 #include "serve/upstream.h"
 #include "tfgrpo/json.h"
+#include "tfgrpo/responses_api.h"
 #include "tfgrpo/retrieval.h"
 #include "tfgrpo/serve.h"
 #include "tfgrpo/util.h"
@@ -99,8 +100,15 @@ bool IsChatRoute(const httplib::Request& req) {
   return req.method == "POST" && req.path == "/v1/chat/completions";
 }
 
+bool IsResponsesRoute(const httplib::Request& req) {
+  return req.method == "POST" && req.path == "/v1/responses";
+}
+
+// The routes whose requests carry a body that is read, checked and injected.
+bool IsBodyRoute(const httplib::Request& req) { return IsChatRoute(req) || IsResponsesRoute(req); }
+
 bool IsKnownRoute(const httplib::Request& req) {
-  if (IsChatRoute(req)) return true;
+  if (IsBodyRoute(req)) return true;
   return (req.method == "GET" || req.method == "HEAD") &&
          (req.path == "/v1/models" || req.path == "/health" || req.path == "/metrics");
 }
@@ -269,6 +277,8 @@ struct ProxyServer::Impl {
   std::thread server_thread;
   UpstreamPool pool;
   ServeMetrics metrics;
+  // Output items of recent /v1/responses replies, for the item_reference items clients send back.
+  ResponseItemCache response_items;
   int port = 0;
   int listen_socket = -1;
   bool started = false;
@@ -617,49 +627,15 @@ struct ProxyServer::Impl {
       record.set_status(res.status);
       return;
     }
-    nlohmann::ordered_json body = ParseUntrustedOrderedJson(text);
-    if (body.is_discarded()) {
-      SetError(res, 400,
-               JsonNestingDepth(text) > kMaxJsonDepth
-                   ? "request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
-                         " levels"
-                   : std::string("request body is not valid JSON"),
-               "invalid_request_error", "invalid_json");
-      record.set_status(400);
-      return;
-    }
-    if (!body.is_object()) {
-      SetError(res, 400, "request body must be a JSON object", "invalid_request_error",
-               "invalid_json");
+    nlohmann::ordered_json body;
+    if (!ParseRequestBody(text, res, &body)) {
       record.set_status(400);
       return;
     }
     bool modified = false;
-    if (auto model = body.find("model"); model != body.end() && model->is_string()) {
-      for (const auto& [from, to] : options.model_map) {
-        if (model->get_ref<const std::string&>() == from) {
-          *model = to;
-          modified = true;
-          break;
-        }
-      }
-    }
-    bool opted_out = ToLower(Trim(req.get_header_value(std::string(kExperiencesHeader)))) == "off";
-    if (!opted_out) {
-      auto lib = CurrentLibrary();
-      // --top-k: only the experiences most relevant to the user's messages.
-      Result<bool> injected = lib->retriever ? InjectLibrary(body, lib->library, lib->retriever->Select(UserMessagesText(body)))
-                                             : InjectLibrary(body, lib->library);
-      if (!injected.ok()) {
-        SetError(res, 400, injected.status().message(), "invalid_request_error",
-                 "invalid_request");
-        record.set_status(400);
-        return;
-      }
-      if (*injected) {
-        modified = true;
-        metrics.CountInjection();
-      }
+    if (!PrepareChatBody(req, body, res, &modified)) {
+      record.set_status(res.status);
+      return;
     }
     UpstreamRequest up;
     up.post = true;
@@ -678,6 +654,185 @@ struct ProxyServer::Impl {
       up.body = std::move(text);  // untouched bytes when there is nothing to change
     }
     Forward(res, std::move(up), record);
+  }
+
+  // Parses a client's JSON object body; on failure `res` holds the 400.
+  static bool ParseRequestBody(const std::string& text, httplib::Response& res,
+                               nlohmann::ordered_json* body) {
+    *body = ParseUntrustedOrderedJson(text);
+    if (body->is_discarded()) {
+      SetError(res, 400,
+               JsonNestingDepth(text) > kMaxJsonDepth
+                   ? "request body nests JSON deeper than " + std::to_string(kMaxJsonDepth) +
+                         " levels"
+                   : std::string("request body is not valid JSON"),
+               "invalid_request_error", "invalid_json");
+      return false;
+    }
+    if (!body->is_object()) {
+      SetError(res, 400, "request body must be a JSON object", "invalid_request_error",
+               "invalid_json");
+      return false;
+    }
+    return true;
+  }
+
+  // What serve does to every chat request body before it goes upstream: the --model-map rewrite
+  // and the library injection (unless the client opted out). `modified` tells whether the body
+  // changed. On failure `res` holds the 400.
+  bool PrepareChatBody(const httplib::Request& req, nlohmann::ordered_json& body,
+                       httplib::Response& res, bool* modified) {
+    if (auto model = body.find("model"); model != body.end() && model->is_string()) {
+      for (const auto& [from, to] : options.model_map) {
+        if (model->get_ref<const std::string&>() == from) {
+          *model = to;
+          *modified = true;
+          break;
+        }
+      }
+    }
+    bool opted_out = ToLower(Trim(req.get_header_value(std::string(kExperiencesHeader)))) == "off";
+    if (opted_out) return true;
+    auto lib = CurrentLibrary();
+    // --top-k: only the experiences most relevant to the user's messages.
+    Result<bool> injected = lib->retriever ? InjectLibrary(body, lib->library, lib->retriever->Select(UserMessagesText(body)))
+                                           : InjectLibrary(body, lib->library);
+    if (!injected.ok()) {
+      SetError(res, 400, injected.status().message(), "invalid_request_error",
+               "invalid_request");
+      return false;
+    }
+    if (*injected) {
+      *modified = true;
+      metrics.CountInjection();
+    }
+    return true;
+  }
+
+  // POST /v1/responses: the Responses request becomes a chat completion (instructions as its
+  // system message, which then gets the library exactly as a chat request's does), sent upstream
+  // without streaming; the reply comes back as a Response, or as the Responses event stream when
+  // the client asked for `stream`.
+  void HandleResponses(const httplib::Request& req, httplib::Response& res,
+                       const httplib::ContentReader& reader) {
+    RequestRecord record(&metrics);
+    if (!Authorized(req)) {
+      RejectUnauthorized(res);
+      record.set_status(401);
+      return;
+    }
+    std::string text;
+    if (!ReadBody(req, reader, res, &text)) {
+      record.set_status(res.status);
+      return;
+    }
+    nlohmann::ordered_json request;
+    if (!ParseRequestBody(text, res, &request)) {
+      record.set_status(400);
+      return;
+    }
+    Result<nlohmann::ordered_json> chat = ResponsesToChat(request, response_items.Lookup());
+    if (!chat.ok()) {
+      nlohmann::json j;
+      j["error"]["message"] = chat.status().message();
+      j["error"]["type"] = "invalid_request_error";
+      j["error"]["param"] = ResponsesErrorParam(chat.status());
+      j["error"]["code"] = ContainsCaseInsensitive(chat.status().message(), "is not supported")
+                               ? "unsupported_parameter"
+                               : "invalid_request";
+      res.status = 400;
+      res.set_content(j.dump(), "application/json");
+      record.set_status(400);
+      return;
+    }
+    bool modified = false;
+    if (!PrepareChatBody(req, *chat, res, &modified)) {
+      record.set_status(res.status);
+      return;
+    }
+    const auto stream = request.find("stream");
+    const bool streamed = stream != request.end() && stream->is_boolean() && stream->get<bool>();
+    UpstreamRequest up;
+    up.post = true;
+    up.url = chat_url;
+    for (std::string& header : ForwardHeaders(req, /*json_body=*/true)) {
+      // The SDK's "Accept: text/event-stream" is for our stream, not the upstream's answer.
+      if (!StartsWith(ToLower(header), "accept:")) up.headers.push_back(std::move(header));
+    }
+    try {
+      up.body = chat->dump();
+    } catch (const nlohmann::json::exception& e) {
+      SetError(res, 400, std::string("request body cannot be re-encoded: ") + e.what(),
+               "invalid_request_error", "invalid_json");
+      record.set_status(400);
+      return;
+    }
+    std::unique_ptr<UpstreamCall> call = CallToEnd(std::move(up), res, record);
+    if (!call) return;
+    const int status = call->status();
+    std::string body = call->TakeBody();
+    CopyResponseHeaders(*call, res);
+    if (status < 200 || status >= 300) {
+      // The provider's status and headers (429's Retry-After) as they came; its body when it is
+      // an OpenAI-style error, else an error saying what the upstream answered.
+      nlohmann::json error = ParseUntrustedJson(body);
+      if (error.is_object() && error.contains("error") && error["error"].is_object()) {
+        res.set_content(body, "application/json");
+      } else {
+        res.set_content(ErrorBody("the upstream answered HTTP " + std::to_string(status) +
+                                      " without an OpenAI-style error body",
+                                  status >= 500 ? "server_error" : "invalid_request_error",
+                                  "upstream_error"),
+                        "application/json");
+      }
+      res.status = status;
+      record.set_status(status);
+      return;
+    }
+    nlohmann::json reply = ParseUntrustedJson(body);
+    Result<nlohmann::ordered_json> response =
+        reply.is_discarded() ? Result<nlohmann::ordered_json>(Status::InvalidArgument("not valid JSON"))
+                             : ChatToResponse(reply, request);
+    if (!response.ok()) {
+      spdlog::warn("serve: upstream chat reply cannot become a Response: {}",
+                   response.status().message());
+      res.headers.clear();
+      SetError(res, 502,
+               "the upstream's reply is not a chat completion: " + response.status().message(),
+               "server_error", "upstream_invalid_reply");
+      record.set_status(502);
+      return;
+    }
+    record.set_usage(serve_internal::UsageFromCompletion(reply));
+    response_items.Add(*response);
+    res.status = 200;
+    if (streamed) {
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(ResponseEventStream(*response), "text/event-stream");
+    } else {
+      res.set_content(response->dump(), "application/json");
+    }
+    record.set_status(200);
+  }
+
+  // Sends `request` and waits for the whole reply; null (with `res` holding the 502/503/504)
+  // when there is none.
+  std::unique_ptr<UpstreamCall> CallToEnd(UpstreamRequest request, httplib::Response& res,
+                                          RequestRecord& record) {
+    Clock::time_point deadline =
+        record.start() + std::chrono::duration_cast<Clock::duration>(
+                             std::chrono::duration<double>(options.upstream_timeout_s));
+    request.connect_timeout = std::chrono::milliseconds(static_cast<int64_t>(
+        1000 * std::min(options.upstream_timeout_s, 30.0)));
+    auto call = std::make_unique<UpstreamCall>(pool, &abandon);
+    Status s = call->Start(std::move(request));
+    if (s.ok()) s = call->AwaitEnd(deadline);
+    if (!s.ok()) {
+      UpstreamFailure(res, s);
+      record.set_status(res.status);
+      return nullptr;
+    }
+    return call;
   }
 
   void HandleModels(const httplib::Request& req, httplib::Response& res) {
@@ -750,7 +905,7 @@ struct ProxyServer::Impl {
     // A client announcing its body with "Expect: 100-continue" hears a refusal before sending it.
     server.set_expect_100_continue_handler([this](const httplib::Request& req,
                                                   httplib::Response& res) {
-      if (!IsChatRoute(req)) return 100;
+      if (!IsBodyRoute(req)) return 100;
       int status = 100;
       if (!Authorized(req)) {
         RejectUnauthorized(res);
@@ -799,6 +954,7 @@ struct ProxyServer::Impl {
         }));
 
     server.Post("/v1/chat/completions", GuardedWithBody(&Impl::HandleChat));
+    server.Post("/v1/responses", GuardedWithBody(&Impl::HandleResponses));
     server.Get("/v1/models", Guarded(&Impl::HandleModels));
     server.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       t_response_is_ours = true;
