@@ -127,6 +127,9 @@ struct PracticeConfig {
   // Most experiences the library may hold after a step (0 = no limit); past it, the lowest
   // helpful-minus-harmful experiences are evicted, oldest first on ties.
   int max_experiences = 64;
+  // Most proposals one consolidation (batch_update) call is given; a step with more is
+  // consolidated in chunks of at most this many, each against the library the previous produced.
+  int max_proposals_per_call = 40;
   ValidationConfig validation;
 };
 

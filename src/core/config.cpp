@@ -492,6 +492,8 @@ class ConfigParser {
         {"epochs", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.epochs); }},
         {"batch_size", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.batch_size); }},
         {"max_experiences", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.max_experiences); }},
+        {"max_proposals_per_call",
+         [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.max_proposals_per_call); }},
         {"group_size", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.group_size); }},
         {"rollout_temperature",
          [this, &pr](auto& v, auto& p) { return ReadDouble(v, p, &pr.rollout_temperature); }},
@@ -666,6 +668,7 @@ class ConfigParser {
         temperature_in_range("practice.rollout_temperature", config_.practice.rollout_temperature),
         at_least("practice.experiences_per_group", config_.practice.experiences_per_group, 1),
         at_least("practice.max_experiences", config_.practice.max_experiences, 0),
+        at_least("practice.max_proposals_per_call", config_.practice.max_proposals_per_call, 1),
         at_least("eval.k", config_.eval.k, 1),
         at_least("practice.validation.tasks", config_.practice.validation.tasks, 1),
         at_least("practice.validation.k", config_.practice.validation.k, 1),
@@ -795,6 +798,8 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
   // default, so run dirs created before them still resume.
   if (c.practice.max_experiences != PracticeConfig().max_experiences)
     j["practice"]["max_experiences"] = c.practice.max_experiences;
+  if (c.practice.max_proposals_per_call != PracticeConfig().max_proposals_per_call)
+    j["practice"]["max_proposals_per_call"] = c.practice.max_proposals_per_call;
   if (const ValidationConfig& v = c.practice.validation; v.enabled) {
     j["practice"]["validation"] = {{"data", v.data.empty() ? "" : PathAsWritten(v.data, c.source)},
                                    {"tasks", v.tasks},

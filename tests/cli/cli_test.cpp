@@ -16,6 +16,7 @@
 
 #include <httplib.h>
 
+#include "local_http_server.h"
 #include "test_util.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/sim.h"
@@ -148,6 +149,61 @@ TEST(Cli, EvalAgainstAnUnreachableEndpointIsAnErrorAndWritesNoReport) {
             0u)
       << o.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "e.json"));
+}
+
+// A server that answers every chat call with the same error: `status` and an OpenAI-style body.
+struct RefusingServer {
+  RefusingServer(int status, const std::string& message) {
+    server.server().Post("/v1/chat/completions", [status, message](const httplib::Request&, httplib::Response& res) {
+      res.status = status;
+      res.set_content(nlohmann::json({{"error", {{"message", message}, {"type", "server_error"}}}}).dump(),
+                      "application/json");
+    });
+    started = server.Start();
+  }
+  testing::LocalHttpServer server;
+  bool started = false;
+};
+
+// llama-server without --jinja (the same 500 every time) and a server that does not know the
+// model (the same 400): not "trained, learned nothing" nor "the model scores 0", but an error
+// naming the cause, and no report.
+TEST(Cli, AServerRefusingEveryCallForGoodStopsTrainAndEvalNamingTheCause) {
+  struct Case {
+    int status;
+    std::string message;
+  };
+  for (const Case& c : {Case{500, "tools param requires --jinja flag"}, Case{400, "model 'nope' not found"}}) {
+    SCOPED_TRACE(c.status);
+    RefusingServer refusing(c.status, c.message);
+    ASSERT_TRUE(refusing.started);
+    TempDir dir;
+    WriteSimTasks(dir / "train.jsonl", 2, 1);
+    WriteSimTasks(dir / "eval.jsonl", 2, 1);
+    Write(dir / "config.yaml", Yaml(refusing.server.base_url()));
+    const std::string train =
+        "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " + (dir / "run").string();
+    const std::string expected = "error: step 1: every rollout failed: permanent: HTTP " + std::to_string(c.status) +
+                                 " from " + refusing.server.base_url() + "/chat/completions: " + c.message;
+    for (int run = 0; run < 2; ++run) {  // a re-run that fails the same way says so again
+      auto o = RunTfgrpo(dir, train);
+      EXPECT_EQ(o.exit_code, 1) << o.err;
+      EXPECT_EQ(LastLine(o.err).rfind(expected, 0), 0u) << o.err;
+      EXPECT_NE(LastLine(o.err).find("on every call; check model.name / the server's options"), std::string::npos)
+          << o.err;
+      EXPECT_EQ(o.out.find("train: "), std::string::npos) << o.out;
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir / "run" / "steps" / "1"));
+
+    auto eval = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 2 --out " +
+                                   (dir / "e.json").string());
+    EXPECT_EQ(eval.exit_code, 1) << eval.err;
+    EXPECT_EQ(LastLine(eval.err).rfind("error: every eval sample failed: permanent: HTTP " + std::to_string(c.status), 0),
+              0u)
+        << eval.err;
+    EXPECT_NE(LastLine(eval.err).find(c.message), std::string::npos) << eval.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "e.json"));
+  }
 }
 
 TEST(Cli, RejectedApiKeyStopsWithOneClearLineAndNeverShowsTheKey) {
