@@ -130,6 +130,11 @@ struct PracticeConfig {
   // Most proposals one consolidation (batch_update) call is given; a step with more is
   // consolidated in chunks of at most this many, each against the library the previous produced.
   int max_proposals_per_call = 40;
+  // What the summary stage sees of an agent rollout: each tool call's arguments or code, each
+  // tool output and each reasoning block up to tool_output_chars characters, the whole transcript
+  // up to trajectory_chars (head and tail kept, the middle's size noted).
+  int tool_output_chars = 6000;
+  int trajectory_chars = 30000;
   ValidationConfig validation;
 };
 

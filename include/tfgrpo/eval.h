@@ -47,7 +47,8 @@ struct ScoredSample {
 // the rollout calls' role (rollout; validation for practice.validation's samples).
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
                             const ToolRegistry* tools, const std::string& system_prompt, double temperature,
-                            std::string_view scope, std::string_view leaf, Role role = Role::kRollout);
+                            std::string_view scope, std::string_view leaf, Role role = Role::kRollout,
+                            TranscriptLimits transcript = {});
 
 // What every sample of a set of tasks runs with.
 struct SamplerSetup {

@@ -56,7 +56,7 @@ struct SimHostility {
   // The group update stage pads the library: three filler lessons before its real ones.
   bool pad = false;
   // The consolidation stage replies garbage (JSON cut off mid-array) to about two calls in three,
-  // drawn from the call id, so a retry may get a usable reply. Not part of "all".
+  // drawn from the seed and the call id, so a retry may get a usable reply. Not part of "all".
   bool garbage = false;
   bool any() const { return harmful || copy_answers || pad || garbage; }
 };

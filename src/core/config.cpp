@@ -494,6 +494,8 @@ class ConfigParser {
         {"max_experiences", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.max_experiences); }},
         {"max_proposals_per_call",
          [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.max_proposals_per_call); }},
+        {"tool_output_chars", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.tool_output_chars); }},
+        {"trajectory_chars", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.trajectory_chars); }},
         {"group_size", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.group_size); }},
         {"rollout_temperature",
          [this, &pr](auto& v, auto& p) { return ReadDouble(v, p, &pr.rollout_temperature); }},
@@ -669,6 +671,8 @@ class ConfigParser {
         at_least("practice.experiences_per_group", config_.practice.experiences_per_group, 1),
         at_least("practice.max_experiences", config_.practice.max_experiences, 0),
         at_least("practice.max_proposals_per_call", config_.practice.max_proposals_per_call, 1),
+        at_least("practice.tool_output_chars", config_.practice.tool_output_chars, 100),
+        at_least("practice.trajectory_chars", config_.practice.trajectory_chars, 1000),
         at_least("eval.k", config_.eval.k, 1),
         at_least("practice.validation.tasks", config_.practice.validation.tasks, 1),
         at_least("practice.validation.k", config_.practice.validation.k, 1),
@@ -800,6 +804,10 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
     j["practice"]["max_experiences"] = c.practice.max_experiences;
   if (c.practice.max_proposals_per_call != PracticeConfig().max_proposals_per_call)
     j["practice"]["max_proposals_per_call"] = c.practice.max_proposals_per_call;
+  if (c.practice.tool_output_chars != PracticeConfig().tool_output_chars)
+    j["practice"]["tool_output_chars"] = c.practice.tool_output_chars;
+  if (c.practice.trajectory_chars != PracticeConfig().trajectory_chars)
+    j["practice"]["trajectory_chars"] = c.practice.trajectory_chars;
   if (const ValidationConfig& v = c.practice.validation; v.enabled) {
     j["practice"]["validation"] = {{"data", v.data.empty() ? "" : PathAsWritten(v.data, c.source)},
                                    {"tasks", v.tasks},

@@ -31,7 +31,7 @@ std::string EveryFailureReason(const Status& failure, bool in_reward) {
 
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
                             const ToolRegistry* tools, const std::string& system_prompt, double temperature,
-                            std::string_view scope, std::string_view leaf, Role role) {
+                            std::string_view scope, std::string_view leaf, Role role, TranscriptLimits transcript) {
   ScoredSample out;
   RolloutSpec spec;
   spec.role = role;
@@ -39,6 +39,7 @@ ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& ta
   spec.problem = task.problem;
   spec.temperature = temperature;
   spec.call_id = CallId(scope, task.id, leaf);
+  spec.transcript = transcript;
   auto rollout = RunRollout(client, spec, task_config, tools);
   if (!rollout.ok()) {
     out.error = rollout.status();
@@ -141,6 +142,10 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   TruncationCountingClient client(inner_client);
   auto prompts = PromptSet::Load(options.prompts_dir);
   if (!prompts.ok()) return prompts.status();
+  if (config.task.reward == RewardKind::kJudge) {
+    if (Status s = prompts->Check("judge", JudgePromptContract().known, JudgePromptContract().required); !s.ok())
+      return s;
+  }
   auto reward = MakeRewardFor(config, &client, *prompts);
   if (!reward.ok()) return reward.status();
   auto made_tools = MakeToolsFor(config, &client);

@@ -302,6 +302,9 @@ Status Trainer::Prepare() {
   auto prompts = PromptSet::Load(options_.prompts_dir);
   if (!prompts.ok()) return prompts.status();
   prompts_ = std::move(prompts).value();
+  // A --prompts override that names a variable its stage does not fill, or leaves out the one
+  // it needs, stops here, before any call is paid for.
+  if (Status s = CheckPromptContracts(prompts_, config_.task.reward == RewardKind::kJudge); !s.ok()) return s;
 
   auto run_dir = RunDir::Open(options_.run_dir);
   if (!run_dir.ok()) return run_dir.status();
@@ -441,7 +444,9 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
     step_->tally.Ran("rollout");
     ScoredSample scored = SampleAndScore(*client_, *reward_, *g.task, config_.task, &tools_, system_prompt,
                                          config_.practice.rollout_temperature, StepScope(step),
-                                         "r" + std::to_string(sample));
+                                         "r" + std::to_string(sample), Role::kRollout,
+                                         TranscriptLimits{static_cast<size_t>(config_.practice.tool_output_chars),
+                                                          static_cast<size_t>(config_.practice.trajectory_chars)});
     if (scored.rollout) {
       const RolloutOutcome& r = *scored.rollout;
       rec.prompt_tokens = r.usage.prompt_tokens;

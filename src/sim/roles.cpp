@@ -395,8 +395,8 @@ std::string GroupUpdateReply(std::string_view text, const SimHostility& hostile)
       ops);
 }
 
-std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile, std::string_view call_id) {
-  if (hostile.garbage && DrawFrom(call_id, "garbage") < 2.0 / 3.0)
+std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile, std::string_view draw_key) {
+  if (hostile.garbage && DrawFrom(draw_key, "garbage") < 2.0 / 3.0)
     return "Merged the proposals:\n\n```json\n[{\"operation\": \"ADD\", \"id\": null, \"content\": \"Check";
   std::vector<LibraryLine> library = ParseLibraryLines(text);
   nlohmann::json proposed = FirstJsonArray(text).value_or(nlohmann::json::array());

@@ -263,5 +263,22 @@ TEST(Consolidation, ThePromptListsEachExperienceWithTheProposalsAimedAtItThenThe
   EXPECT_NE(group_prompt.find("Lessons about checking work."), std::string::npos);
 }
 
+TEST(LearnerPrompts, AnOverrideWithAnUnknownOrMissingVariableStopsTheRunBeforeTheFirstCall) {
+  TempDir dir;
+  Config c = testing::MakeTrainConfig(dir, 2, 4);
+  std::filesystem::create_directories(dir / "prompts");
+  ASSERT_TRUE(WriteFileAtomic(dir / "prompts" / "batch_update.txt", "Merge {{operations}} into {{libary}}.").ok());
+  ScriptedClient client(Learner(1, testing::KeepEveryProposal));
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  opt.prompts_dir = dir / "prompts";
+  auto s = Train(c, opt, client);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find((dir / "prompts" / "batch_update.txt").string()), std::string::npos)
+      << s.status().message();
+  EXPECT_NE(s.status().message().find("'libary'"), std::string::npos) << s.status().message();
+  EXPECT_TRUE(client.requests().empty());  // not one rollout paid for
+}
+
 }  // namespace
 }  // namespace tfgrpo
