@@ -615,3 +615,40 @@ TEST_F(ConfigTest, McpSearchAndBrowseSectionsParse) {
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST_F(ConfigTest, ConsolidationAndTranscriptLimitsHaveDefaultsRangesAndEnterTheFingerprintOnlyWhenSet) {
+  auto defaults = ParseConfig(kMinimal, "config.yaml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->practice.max_proposals_per_call, 40);
+  EXPECT_EQ(defaults->practice.tool_output_chars, 6000);
+  EXPECT_EQ(defaults->practice.trajectory_chars, 30000);
+  // Run dirs made before these keys existed still resume.
+  const nlohmann::json fp = ConfigFingerprintJson(*defaults);
+  EXPECT_FALSE(fp["practice"].contains("max_proposals_per_call"));
+  EXPECT_FALSE(fp["practice"].contains("tool_output_chars"));
+  EXPECT_FALSE(fp["practice"].contains("trajectory_chars"));
+
+  auto set = ParseConfig(std::string(kMinimal) +
+                             "practice:\n  max_proposals_per_call: 10\n  tool_output_chars: 500\n"
+                             "  trajectory_chars: 2000\n",
+                         "config.yaml");
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->practice.max_proposals_per_call, 10);
+  EXPECT_EQ(ConfigFingerprintJson(*set)["practice"]["max_proposals_per_call"], 10);
+  EXPECT_EQ(ConfigFingerprintJson(*set)["practice"]["tool_output_chars"], 500);
+  EXPECT_EQ(ConfigFingerprintJson(*set)["practice"]["trajectory_chars"], 2000);
+
+  EXPECT_NE(Error(std::string(kMinimal) + "practice:\n  max_proposals_per_call: 0\n")
+                .find("practice.max_proposals_per_call"),
+            std::string::npos);
+  EXPECT_NE(Error(std::string(kMinimal) + "practice:\n  tool_output_chars: 10\n").find("practice.tool_output_chars"),
+            std::string::npos);
+  EXPECT_NE(Error(std::string(kMinimal) + "practice:\n  trajectory_chars: 5\n").find("practice.trajectory_chars"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace tfgrpo
