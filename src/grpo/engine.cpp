@@ -810,7 +810,7 @@ nlohmann::json Trainer::Provenance(int steps_done) const {
                   {"score", current_score_ ? nlohmann::json(*current_score_) : nlohmann::json()},
                   {"history", history}};
   }
-  return {{"model", config_.model.name},
+  nlohmann::json provenance = {{"model", config_.model.name},
           {"endpoint_host", EndpointHost(config_.model.base_url)},
           {"tfgrpo_version", std::string(kVersion)},
           {"created_at", created},
@@ -818,6 +818,11 @@ nlohmann::json Trainer::Provenance(int steps_done) const {
           {"config_fingerprint", Fingerprint(ConfigFingerprintJson(config_).dump())},
           {"steps_run", steps_done},
           {"validation", validation}};
+  // A library learned by one model for another says so.
+  if (config_.learner_given && config_.learner.name != config_.model.name)
+    provenance["learner_model"] = config_.learner.name;
+  if (config_.judge_given && config_.judge.name != config_.model.name) provenance["judge_model"] = config_.judge.name;
+  return provenance;
 }
 
 Status Trainer::WriteLibraryFiles(int step) { return run_dir_->WriteLibrary(step, library_, Provenance(step)); }

@@ -206,6 +206,51 @@ TEST(Cli, AServerRefusingEveryCallForGoodStopsTrainAndEvalNamingTheCause) {
   }
 }
 
+// A model per role: the policy, the learner and the judge on three simulator ports, each of which
+// sees only its roles; library.json names the learner and judge models.
+TEST(Cli, LearnerAndJudgeSectionsSendEachRoleToItsOwnEndpoint) {
+  SimServer policy(SimOptions{.seed = 3}), learner(SimOptions{.seed = 3}), judge(SimOptions{.seed = 3});
+  ASSERT_TRUE(policy.Start(0).ok() && learner.Start(0).ok() && judge.Start(0).ok());
+  TempDir dir;
+  WriteSimTasks(dir / "train.jsonl", 4, 1);
+  WriteSimTasks(dir / "eval.jsonl", 2, 1);
+  Write(dir / "config.yaml", Yaml(policy.base_url()) + "task:\n  reward: judge\n" +
+                                 "learner:\n  base_url: \"" + learner.base_url() + "\"\n  name: \"sim-learner\"\n" +
+                                 "judge:\n  base_url: \"" + judge.base_url() + "\"\n  name: \"sim-judge\"\n");
+  auto o = RunTfgrpo(dir, "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " +
+                              (dir / "run").string());
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  auto roles = [](const SimServer& s) {
+    std::set<std::string> seen;
+    for (const auto& e : s.RequestLog()) seen.insert(e.role);
+    return seen;
+  };
+  EXPECT_EQ(roles(policy), (std::set<std::string>{"rollout"}));
+  EXPECT_EQ(roles(learner), (std::set<std::string>{"summary", "advantage", "group_update", "batch_update"}));
+  EXPECT_EQ(roles(judge), (std::set<std::string>{"judge"}));
+  const nlohmann::json lib = nlohmann::json::parse(ReadFile(dir / "run" / "library.json").value());
+  EXPECT_EQ(lib["provenance"]["model"], "sim");
+  EXPECT_EQ(lib["provenance"]["learner_model"], "sim-learner");
+  EXPECT_EQ(lib["provenance"]["judge_model"], "sim-judge");
+
+  // eval sends the judge's calls to the judge too.
+  const auto judged_before = judge.RequestLog().size();
+  auto e = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 1 --out " +
+                              (dir / "e.json").string());
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_GT(judge.RequestLog().size(), judged_before);
+  EXPECT_EQ(roles(policy), (std::set<std::string>{"rollout"}));
+
+  // A resume with another learner is refused, naming the key.
+  Write(dir / "config.yaml", Yaml(policy.base_url()) + "task:\n  reward: judge\n" +
+                                 "learner:\n  base_url: \"" + learner.base_url() + "\"\n  name: \"other\"\n" +
+                                 "judge:\n  base_url: \"" + judge.base_url() + "\"\n  name: \"sim-judge\"\n");
+  auto resumed = RunTfgrpo(dir, "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " +
+                                    (dir / "run").string());
+  EXPECT_NE(resumed.exit_code, 0);
+  EXPECT_NE(resumed.err.find("learner"), std::string::npos) << resumed.err;
+}
+
 TEST(Cli, RejectedApiKeyStopsWithOneClearLineAndNeverShowsTheKey) {
   TempDir dir;
   httplib::Server refusing;
