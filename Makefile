@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = build-essential cmake pkg-config ccache libcurl4-openssl-dev nlohmann-json3-dev \
   libsqlite3-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libcpp-httplib-dev libgtest-dev libginac-dev \
-  libssl-dev zlib1g-dev libbrotli-dev bubblewrap python3 libseccomp-dev libgumbo-dev
+  libssl-dev zlib1g-dev libbrotli-dev bubblewrap python3 libseccomp-dev libgumbo-dev libjs-chart.js
 # Only `make fuzz` / `make fuzz-ci` need these: clang with libFuzzer and the sanitizer runtimes.
 FUZZ_DEB_PACKAGES = clang libclang-rt-14-dev
 FUZZ_BUILD_DIR ?= build-fuzz
@@ -33,6 +33,7 @@ MCP_NPM_DIR ?= $(HOME)/.cache/tfgrpo-npm
 
 test: build
 	./scripts/install-test-npm.sh $(MCP_NPM_DIR)
+	./scripts/install-test-browser.sh
 	cd $(BUILD_DIR) && TFGRPO_MCP_NPM_DIR=$(MCP_NPM_DIR) ctest --output-on-failure -j $(JOBS)
 
 # The demo needs the program only, not the test suite.

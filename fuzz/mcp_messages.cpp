@@ -2,7 +2,8 @@
 // (fed in chunks whose size varies with the input, as libcurl splits a body anywhere), the
 // JSON-RPC messages of each event, of a plain JSON body and of a stdio line (batches too), their
 // classification, the result or error of a response, our answer to a server request, and the
-// text a tools/call result renders to.
+// text a tools/call result renders to; for a message we cannot parse, the id read from its first
+// bytes and the reason.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -52,6 +53,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   whole.Feed(text, [&](const std::string&) { return ++whole_events, true; });
   whole.Finish([&](const std::string&) { return ++whole_events, true; });
   if (whole_events != events) __builtin_trap();
-  (void)mi::ForEachMessage(text, Handle);
+  if (!mi::ForEachMessage(text, Handle)) {
+    // A reply we cannot parse: its id read from its first bytes, and the reason.
+    (void)mi::LeadingResponseId(text);
+    (void)mi::WhyUnparseable(text);
+  }
   return 0;
 }

@@ -23,10 +23,12 @@ enum class TaskMode { kPrompt, kAgent };
 enum class RewardKind { kMath, kExact, kJudge, kPython, kCommand };
 enum class ToolProtocol { kNative, kText };
 enum class SandboxMode { kBwrap, kNone };
+enum class RetrievalMethod { kBm25, kEmbeddings };
 std::string_view Name(TaskMode mode);          // "prompt" | "agent"
 std::string_view Name(RewardKind kind);        // "math" | "exact" | "judge" | "python" | "command"
 std::string_view Name(ToolProtocol protocol);  // "native" | "text"
 std::string_view Name(SandboxMode mode);       // "bwrap" | "none"
+std::string_view Name(RetrievalMethod method); // "bm25" | "embeddings"
 
 struct ModelConfig {
   std::string base_url;
@@ -159,6 +161,22 @@ struct EvalConfig {
   double temperature = 0.3;
 };
 
+// retrieval.embeddings: the endpoint that embeds experiences and task texts (POST
+// {base_url}/embeddings, the OpenAI shape). Empty base_url / api_key_env: the model section's.
+struct EmbeddingsConfig {
+  std::string model = "text-embedding-3-small";
+  std::string base_url;
+  std::string api_key_env;
+};
+
+// retrieval: with top_k > 0 each rollout's prompt holds only the top_k experiences most relevant
+// to its task text (docs/architecture.md, "Retrieval"); learner prompts still see them all.
+struct RetrievalConfig {
+  int top_k = 0;  // 0: the whole library in every prompt (the paper's behaviour)
+  RetrievalMethod method = RetrievalMethod::kBm25;
+  EmbeddingsConfig embeddings;
+};
+
 struct Config {
   std::filesystem::path source;  // the YAML file it came from
   ModelConfig model;  // the policy: rollouts, validation and eval samples
@@ -174,6 +192,7 @@ struct Config {
   EvalConfig eval;
   ToolsConfig tools;
   BudgetConfig budget;
+  RetrievalConfig retrieval;
 
   // Reads the API key from the configured environment variable (never logged).
   std::string ApiKey() const;
@@ -186,6 +205,7 @@ struct Config {
 
 // Parses YAML text; `source` names the file in errors and anchors relative paths.
 Result<Config> ParseConfig(const std::string& yaml_text, const std::filesystem::path& source);
+// LoadConfig also installs the config's secrets as the run's (InstallRunSecrets, secrets.h).
 Result<Config> LoadConfig(const std::filesystem::path& path);
 
 // The settings that define a training run's results: data.train (as written in the YAML, i.e.

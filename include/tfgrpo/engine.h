@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +28,9 @@ struct TrainOptions {
   // A library (experiences.json or library.json) to start a new run from; it becomes steps/0. A
   // resumed run must be given the same library or none.
   std::optional<std::filesystem::path> init_experiences;
+  // Called on the training thread after each step is recorded in the run store (steps done so
+  // far, steps in the run); the CLI rewrites RUN_DIR/report.html there. Optional.
+  std::function<void(int steps_done, int steps_total)> after_step;
 };
 
 struct TrainSummary {
@@ -58,6 +62,10 @@ struct TrainSummary {
   // prices it).
   std::map<std::string, Usage> spend;
   PriceConfig prices;
+  // retrieval: experiences per rollout prompt (0: the whole library) and queries ranked by BM25
+  // because the embeddings endpoint failed.
+  int retrieval_top_k = 0;
+  int64_t retrieval_fallbacks = 0;
 };
 
 // `client` talks to the model (HTTP in production, anything in tests). Fatal errors (401/403,

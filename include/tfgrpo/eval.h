@@ -60,6 +60,9 @@ struct SamplerSetup {
   double temperature = 0.3;
   Role role = Role::kRollout;
   std::string scope;          // "eval", "s3/val"; sample j of a task is leaf "k<j>"
+  // retrieval.top_k: one system prompt per task (its retrieved experiences); empty: every task
+  // uses system_prompt.
+  std::vector<std::string> task_prompts;
 };
 
 // k samples of each task, run on `pool`, all with one fatal rule: after a failure that
@@ -104,6 +107,10 @@ struct EvalReport {
   double wall_s = 0;
   int library_size = 0;
   std::vector<TaskEval> per_task;
+  // retrieval.top_k > 0: experiences per prompt, and queries ranked by BM25 after the embeddings
+  // endpoint failed ("retrieval" in ToJson only then).
+  int retrieval_top_k = 0;
+  int64_t retrieval_fallbacks = 0;
   // US dollars the samples cost at `prices`; nullopt when no prices are set.
   std::optional<double> usd() const;
   // {"k","tasks","mean_at_k","pass_at_k","prompt_tokens","completion_tokens","cached_tokens",
@@ -111,11 +118,15 @@ struct EvalReport {
   nlohmann::json ToJson() const;
 };
 
+class EmbeddingCache;
 struct EvalOptions {
   int k = 32;
   double temperature = 0.3;
   std::optional<std::filesystem::path> prompts_dir;
   Progress* progress = nullptr;
+  // retrieval.method embeddings: where vectors are kept between evals (eval --cache's store);
+  // null: computed for this eval only.
+  EmbeddingCache* embedding_cache = nullptr;
 };
 
 // Fatal errors (401/403) stop with a non-OK status; any other failed sample scores 0 and counts

@@ -13,15 +13,13 @@
 #include <utility>
 #include <vector>
 
+#include "tfgrpo/secrets.h"
 #include "tfgrpo/status.h"
 
 namespace tfgrpo {
 
-// Replaces every occurrence of `secret` in `text` with "[redacted]", and every run of at least
-// kRedactedPrefixBytes leading bytes of it (a key cut short by someone's truncation); no-op when
-// `secret` is empty. Every error message this module builds goes through it.
-inline constexpr size_t kRedactedPrefixBytes = 8;
-std::string RedactSecret(std::string text, std::string_view secret);
+// Every error message this module builds goes through RedactSecret (tfgrpo/secrets.h) with the
+// request's secret, and through RedactRunSecrets.
 
 struct HttpHeader {
   std::string name;

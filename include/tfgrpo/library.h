@@ -123,6 +123,10 @@ std::vector<size_t> ReferencedExperiences(std::string_view text, size_t library_
 // `base` followed by a blank line, the heading and the rendered lines; `base` alone when the
 // library is empty; heading and lines alone when `base` is empty. Byte-stable.
 std::string AppendLibrary(std::string_view base, const Library& library);
+// The same text for only the experiences at `positions` (retrieval.top_k: a rollout's retrieved
+// subset), each keeping its own [G<n>] id, in the order given; positions past the library are
+// skipped. No positions: `base` alone. All positions in order: the same bytes as above.
+std::string AppendLibrary(std::string_view base, const Library& library, const std::vector<size_t>& positions);
 
 // The experiences inside <Experiences>...</Experiences> (any letter case): each numbered item
 // ("1. ...", continuation lines joined) is one experience; at most `max_items`.

@@ -33,6 +33,12 @@ struct McpOptions {
   size_t max_output_bytes = 1 << 20;  // text shown to the model is cut here (marked)
 };
 
+// tools/list limits: the tools of one server, every page together, as JSON text; and the nesting
+// depth of one tool's inputSchema. Past either, ListTools fails naming the server (one message
+// larger than 16 MiB, or nested deeper than 128 levels, fails its request at once as well).
+inline constexpr size_t kMaxMcpToolListBytes = 4u << 20;
+inline constexpr int kMaxMcpSchemaDepth = 64;
+
 // The protocol revisions we speak; we ask for the first and accept any of them.
 inline constexpr const char* kMcpProtocolVersions[] = {"2025-06-18", "2025-03-26", "2024-11-05"};
 

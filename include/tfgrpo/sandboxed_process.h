@@ -24,6 +24,22 @@ struct SandboxedProcessSpec {
   // bwrap mode: host path -> sandbox path, mounted read-only. Ignored in none mode, where the
   // process sees the host's paths.
   std::vector<std::pair<std::string, std::string>> read_only_binds;
+  // bwrap mode: host files copied into the sandbox as it starts, read-only, whatever the host
+  // file's mode or its folder's: tfgrpo opens each one itself (as root, it can) and hands
+  // bubblewrap the descriptor, so the dropped user needs no right to the host path. For what the
+  // sandbox's user cannot reach on the host (a reward in a 0700 folder). Each copy lives in the
+  // sandbox's memory; keep them few and small (at most kMaxCopiedFiles). Ignored in none mode.
+  struct CopiedFile {
+    std::string host;
+    std::string inside;
+    bool executable = false;  // mode 0555 inside, else 0444
+  };
+  static constexpr size_t kMaxCopiedFiles = 256;
+  std::vector<CopiedFile> copied_files;
+  // bwrap mode: symlinks made inside (target, sandbox path) and folders made inside (sandbox paths),
+  // so a copied tree keeps its shape. Ignored in none mode.
+  std::vector<std::pair<std::string, std::string>> symlinks;
+  std::vector<std::string> dirs;
   // Working directory: bwrap mode a sandbox path (default "/work", the private tmpfs); none mode a
   // host path (default: the process's own scratch dir).
   std::string cwd;

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tfgrpo/config.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/status.h"
 
@@ -51,12 +52,21 @@ struct ServeOptions {
   std::chrono::milliseconds keep_alive_timeout{5000};
   std::chrono::milliseconds reload_poll{200};  // how often the library file is checked
   std::chrono::milliseconds stop_grace{5000};  // Stop() lets requests in flight run this long
+  // --top-k: each request gets only the top_k experiences most relevant to its user messages
+  // (0: the whole library). With embeddings, vectors are kept in EmbeddingCacheFileFor(experiences).
+  int top_k = 0;
+  RetrievalMethod retrieval_method = RetrievalMethod::kBm25;
+  std::string embeddings_model = "text-embedding-3-small";
+  std::string embeddings_url;      // empty: upstream
+  std::string embeddings_api_key;  // empty: upstream_api_key
 };
 
 // The experiences file as parsed plus what injection needs; immutable once built.
+class Retriever;
 struct ServedLibrary {
   Library library;
   std::string fingerprint;  // Fingerprint of the rendered lines
+  std::shared_ptr<Retriever> retriever;  // indexed on `library`; null with top_k 0
 };
 
 // Applies the library to a chat-completion request body in place. The target is the first
@@ -67,6 +77,12 @@ struct ServedLibrary {
 // Returns false (body unchanged) when the library is empty. Error when "messages" is not an
 // array of objects.
 Result<bool> InjectLibrary(nlohmann::ordered_json& body, const Library& library);
+// The same with only the experiences at `positions` (retrieval), each with its own [G<n>] id;
+// false (body unchanged) when there are none.
+Result<bool> InjectLibrary(nlohmann::ordered_json& body, const Library& library, const std::vector<size_t>& positions);
+// The retrieval query of a request: the text of its "user" messages (string content, and the
+// text parts of array content), joined by newlines; "" when there are none.
+std::string UserMessagesText(const nlohmann::ordered_json& body);
 
 struct ListenAddress {
   std::string host;

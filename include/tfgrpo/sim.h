@@ -29,6 +29,16 @@ const std::vector<SimPitfall>& SimPitfalls();
 // question hides one, chosen by a hash of its text.
 const std::vector<SimPitfall>& SimWebPitfalls();
 
+// The many-topics world (retrieval): 24 task types ("in the glacier ledger ..."), each helped
+// only by its own experience (keyword "<word> rule"). With the right experience in the prompt, a
+// rollout succeeds with p_success_with when the prompt holds at most kSimTopicAttention
+// experiences, and with a share kSimTopicAttention / shown of the gain beyond: the model finds the
+// one that matters less often the more it is shown.
+inline constexpr double kSimTopicAttention = 4;
+const std::vector<SimPitfall>& SimTopicPitfalls();
+// `n` tasks {"id","problem","groundtruth","pitfall"}, each block of 24 holding every topic once.
+std::vector<nlohmann::json> GenerateSimTopicTasks(int n, uint64_t seed);
+
 // examples/web's offline data, compiled in (JSONL texts): pages {"url","title","text"} about a
 // fictional archipelago, and questions {"id","problem","groundtruth","url"} answered by them.
 // The simulator's web agent learns on these in `tfgrpo demo --web`.

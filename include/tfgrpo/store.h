@@ -44,6 +44,9 @@ struct RolloutRecord {
   double latency_ms = 0;
   std::string error;          // non-empty when the rollout failed
   std::string reasoning;      // the reward's reasoning (RewardResult::reasoning), often empty
+  // JSON array of the ids ("G3") of the experiences the rollout's prompt held, in the numbering
+  // of library_version (retrieval.top_k > 0 shows a subset); "" when not recorded.
+  std::string experiences_seen;
 };
 
 struct FailureRecord {
@@ -79,6 +82,20 @@ struct TokenCounts {
   int64_t prompt_tokens = 0;
   int64_t cached_tokens = 0;
   int64_t completion_tokens = 0;
+};
+
+// One recorded library version: the artifact JSON (Library::ToArtifactJson) after `step` steps.
+struct LibraryVersion {
+  int step = 0;
+  std::string library_json;
+};
+
+// A call that failed for good (after its retries), as the run store recorded it.
+struct CallFailure {
+  std::string call_id;
+  std::string role;
+  std::string error;  // as recorded (HttpChatClient errors are already redacted of the key)
+  int attempts = 0;
 };
 
 struct ExperienceOrigin {
@@ -124,8 +141,21 @@ class RunStore {
   std::vector<ValidationRecord> Validations();              // by step
   // Role -> tokens of every successful call recorded (what the run dir has spent).
   std::map<std::string, TokenCounts> TokensByRole();
+  // Embedding vectors (retrieval.method embeddings) by model and SHA-256 (hex) of the text;
+  // nullopt when none was recorded. Stored as host-order float32 (x86/ARM: little-endian).
+  std::optional<std::vector<float>> FindEmbedding(const std::string& model, const std::string& text_sha256);
+  Status RecordEmbedding(const std::string& model, const std::string& text_sha256, const std::vector<float>& vector);
   int64_t CountCalls();
   int64_t CountRollouts();
+
+  // Readers for reports (report.h).
+  // Every recorded library version, by step (0 = the starting library).
+  std::vector<LibraryVersion> Libraries();
+  // Every recorded call that failed (ok = 0), in call id order.
+  std::vector<CallFailure> FailedCalls();
+  // The configuration the run was created with (ConfigFingerprintJson); nullopt before
+  // BeginOrResume. Holds no key (the fingerprint leaves the endpoint and key variable out).
+  std::optional<std::string> RunConfigJson();
 
  private:
   RunStore() = default;

@@ -4,6 +4,7 @@
 // rollout.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +40,9 @@ struct ToolCallContext {
   // (native tool_calls, or text-protocol blocks, in order). The same rollout re-run gives the same
   // ids. Empty when the caller is not a rollout (a direct Run(arguments)).
   std::string call_id;
+  // When the rollout's task.timeout_s runs out: a tool that can stop early (the local search)
+  // stops by then, whichever of this and its own tools.timeout_s comes first. max() = none.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 // Thread-safe: many rollouts call one tool at the same time.

@@ -58,7 +58,27 @@ struct PageText {
   // The page opened more than kMaxHtmlOpenElements elements at once (50,000 unclosed <div>s,
   // say): only the part before that point was parsed.
   bool nesting_cut = false;
+  // The page's tree would have outgrown kMaxHtmlTreeBytes, or its text kMaxHtmlTextBytes: only a
+  // leading part of the page is in `text`.
+  bool size_cut = false;
 };
+
+// What one HtmlToText call may cost, whatever the page holds (the bounds of browse and of
+// indexing one page):
+// - NUL bytes and control characters other than tab, LF, FF and CR are dropped before parsing
+//   (and from the text, where character references such as "&#27;" bring them back);
+// - gumbo keeps no parse errors (its default keeps each one, with a copy of the open-element
+//   stack: 5 MiB of NUL bytes or 4,000 nested tables took 1-2 GB);
+// - depth: at most kMaxHtmlOpenElements elements open at once (below);
+// - nodes: the tree (elements, attributes, text nodes: about 250,000 elements) lives within
+//   kMaxHtmlTreeBytes; a page whose tree would outgrow it is parsed again from its first half,
+//   then its first quarter, ..., until the tree fits (size_cut is set);
+// - text: at most kMaxHtmlTextBytes of it.
+// Peak memory of a call is therefore at most about kMaxHtmlTreeBytes + 3 x kMaxHtmlTextBytes (the
+// text while built, finished and checked as UTF-8) + 2 x the page's size (the page and its copy
+// without control characters): under 150 MB for browse's 5 MiB pages, whatever they hold.
+inline constexpr int64_t kMaxHtmlTreeBytes = int64_t{64} << 20;
+inline constexpr int64_t kMaxHtmlTextBytes = int64_t{16} << 20;
 
 // Gumbo's tree builder is quadratic in how many elements are open at once (250 KB of unclosed
 // tags took 50 s of CPU), so HtmlToText parses a page only up to the tag that would open one
@@ -79,8 +99,8 @@ size_t DeepNestingCut(std::string_view html, int max_open_elements = kMaxHtmlOpe
 // and other blocks on their own lines; whitespace collapsed outside <pre>; links kept as
 // "anchor text [url]" with the url resolved against `base_url` (when given); javascript: and
 // same-page "#..." links kept as their text only. Output is valid UTF-8 (bad bytes become U+FFFD).
-// Cost: linear for ordinary pages; nesting beyond kMaxHtmlOpenElements is cut (see below) since
-// gumbo's tree builder is quadratic in it.
+// Cost: linear for ordinary pages; nesting beyond kMaxHtmlOpenElements is cut (see above) since
+// gumbo's tree builder is quadratic in it; memory within the bounds above. Thread-safe.
 PageText HtmlToText(std::string_view html, std::string_view base_url = "");
 
 // `text` cut to at most `max_bytes` bytes on a UTF-8 character boundary (never splitting a
@@ -103,17 +123,24 @@ Result<ParsedUrl> ParseHttpUrl(std::string_view url);
 std::string ResolveUrl(std::string_view base, std::string_view ref);
 // True for loopback, private, link-local, unspecified, CGNAT (100.64/10), multicast and
 // reserved addresses (127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, 0/8, ::, ::1, fc00::/7,
-// fe80::/10, IPv4-mapped forms of those): what browse refuses unless allow_private. A string
-// that is not an IP literal is false.
+// fe80::/10, the whole IPv4-mapped ::ffff:0:0/96 and IPv4-translated ::ffff:0:0:0/96 ranges
+// whatever address they embed, 6to4 and NAT64 forms of private IPv4 addresses): what browse
+// refuses unless allow_private. A string that is not an IP literal is false.
 bool IsPrivateAddress(std::string_view ip_literal);
 
 // ---- the local index ----
 
 struct IndexBuildOptions {
   // A JSONL file of {"url","title","text"} lines, or a folder: every *.html / *.htm file under
-  // it (recursively, in sorted path order) becomes a page with url "file://<absolute path>",
-  // title from <title> (else the file name) and text from HtmlToText.
+  // it (recursively, in sorted path order) becomes a page with url its <link rel=canonical>
+  // when that is an http(s) URL, else its path relative to the folder ("guides/intro.html"),
+  // title from <title> (else the file name) and text from HtmlToText (within its bounds, above).
   std::filesystem::path corpus;
+  // In a corpus folder only regular files and real subfolders are read: a symlink (to a file or
+  // a folder, inside the corpus or out of it: /etc/passwd) is skipped and named in
+  // IndexBuildSummary::skipped_symlinks. True (`index build --follow-symlinks`) follows them
+  // (each real folder walked once, so a link to an ancestor does not loop).
+  bool follow_symlinks = false;
   std::filesystem::path out;  // INDEX.db; written as OUT.partial and renamed when complete
   int batch_pages = 2000;     // pages per transaction (bounded memory whatever the corpus size)
   // JSONL lines: the longest accepted; a longer one is a bad line.
@@ -127,6 +154,7 @@ struct IndexBuildSummary {
   int64_t skipped_bad = 0;       // JSONL lines that were not a usable page (see first_bad)
   int64_t skipped_duplicate = 0; // pages whose url was already indexed (the first one is kept)
   std::string first_bad;         // "corpus.jsonl:17: field \"url\" is missing" (first few joined by "; ")
+  std::vector<std::string> skipped_symlinks;  // paths of the symlinks not followed, as listed
   double seconds = 0;
 };
 
@@ -139,7 +167,7 @@ Result<IndexBuildSummary> BuildIndex(const IndexBuildOptions& options);
 struct SearchHit {
   std::string title;
   std::string url;
-  std::string snippet;  // the best-matching stretch of the text (~30 words)
+  std::string snippet;  // the best-matching stretch of the text (30 words; see SnippetFor)
   double score = 0;     // local: -bm25 (higher is better); remote backends: 0
 };
 
@@ -162,7 +190,10 @@ class SearchIndex {
   // nothing else is left), so FTS5 syntax in it (quotes, AND/OR/NOT/NEAR, column filters, *, ^,
   // parentheses) is searched as plain words and never errors. InvalidArgument when it holds no
   // word at all.
-  Result<std::vector<SearchHit>> Search(std::string_view query, int top_k);
+  // `timeout_s` > 0 bounds the whole call: the query is interrupted (SQLite's progress handler)
+  // once it has run that long, whatever the index holds, and the call fails with Timeout "search
+  // timed out after N s". 0 = no limit. Snippets: SnippetFor over each hit's stored text.
+  Result<std::vector<SearchHit>> Search(std::string_view query, int top_k, double timeout_s = 0);
   // The page stored under exactly `url`, or nullopt.
   Result<std::optional<IndexedPage>> FindPage(std::string_view url);
   int64_t page_count() const { return page_count_; }
@@ -180,6 +211,18 @@ class SearchIndex {
 
 // The FTS5 MATCH expression Search uses for `query` ("" when it holds no word).
 std::string Fts5QueryFor(std::string_view query);
+
+// A search hit's snippet is found in at most this much of the start of the page's text, so its
+// cost stays linear in this bound whatever the page holds (FTS5's snippet() was quadratic in a
+// page's matches: a page repeating the query word 262,144 times took minutes).
+inline constexpr int64_t kSnippetTextBytes = 64 << 10;
+// The `max_words` consecutive words of the first kSnippetTextBytes of `text` holding the most
+// words of `query` (the first such stretch; the text's first words when none matches), matched
+// case-insensitively allowing a short ending ("bridge" matches "bridges"), with the punctuation
+// attached to its ends ("tall."), whitespace collapsed, and "…" where text was left out before or
+// after. "" for a text without words. Valid UTF-8.
+// One pass over the bounded text.
+std::string SnippetFor(std::string_view text, std::string_view query, int max_words = 30);
 
 // ---- the tools ----
 
@@ -199,8 +242,15 @@ class SearchTool final : public Tool {
   SearchTool(SearchOptions options, std::shared_ptr<SearchIndex> index);
   const ToolSpec& spec() const override { return spec_; }
   Result<ToolOutput> Run(const nlohmann::json& arguments) override;
-  // The backend query itself, for callers other than the model.
+  // Bounded by tools.timeout_s (options.timeout_s) or by context.deadline (the rollout's
+  // task.timeout_s) when that comes first: a local query past it is interrupted, a remote
+  // backend's request cut, and the output is an is_error "search timed out after N s (<which
+  // limit>)".
+  Result<ToolOutput> Run(const nlohmann::json& arguments, const ToolCallContext& context) override;
+  // The backend query itself, for callers other than the model: bounded by options.timeout_s, or
+  // by `timeout_s` (0 = no limit for the local index).
   Result<std::vector<SearchHit>> Search(std::string_view query);
+  Result<std::vector<SearchHit>> Search(std::string_view query, double timeout_s);
 
  private:
   SearchOptions options_;
@@ -216,7 +266,8 @@ class SearchTool final : public Tool {
 // refused too; fetched directly, never through a proxy named by http_proxy / https_proxy /
 // ALL_PROXY (the peer checked must be the page's server; see HttpRequest::check_address);
 // redirects (301/302/303/307/308) followed up to max_redirects, each target re-checked
-// the same way; the whole fetch bounded by timeout_s and the body by max_bytes (what is past it
+// the same way; the whole fetch bounded by timeout_s (or by ToolCallContext::deadline, the
+// rollout's task.timeout_s, when that comes first) and the body by max_bytes (what is past it
 // is not read, and a note says so). text/html and application/xhtml+xml go through HtmlToText;
 // text/plain is served as is; any other type is an is_error output naming it. The output is
 // "Title: <title>\nURL: <final url>\n\n<text>" cut to max_chars with a note giving the full

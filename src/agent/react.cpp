@@ -12,6 +12,7 @@
 
 #include "agent/agent_internal.h"
 #include "tfgrpo/json.h"
+#include "tfgrpo/secrets.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo::agent_internal {
@@ -148,9 +149,10 @@ std::string StringOr(const nlohmann::json& j, const char* key, std::string fallb
 // would look like a failure, so it says there was none. Every tool output reaches the history
 // and the transcript through here, so this is where bytes that are not UTF-8 (python printing
 // raw bytes, an MCP server, a fetched page) become U+FFFD: the next request body is JSON, and
-// invalid UTF-8 would make it fail to serialize or be refused by the provider.
+// invalid UTF-8 would make it fail to serialize or be refused by the provider. It is also where
+// every run secret is redacted (a tool may print what it found in its environment).
 std::string ForModel(const ToolOutput& output) {
-  const std::string text = SanitizeUtf8(output.text);
+  const std::string text = RedactRunSecrets(SanitizeUtf8(output.text));
   if (output.is_error) return "Error: " + text;
   if (Trim(text).empty()) return "(no output)";
   return text;
@@ -186,8 +188,9 @@ Result<ToolOutput> Dispatch(const ToolRegistry* tools, const std::string& name,
 }
 
 // The ToolCallContext of the `index`-th (0-based) call asked for in `turn`; see tool.h.
-ToolCallContext CallContext(const RolloutSpec& spec, int turn, size_t index) {
-  return ToolCallContext{spec.call_id + "/turn" + std::to_string(turn) + "/call" + std::to_string(index)};
+// `deadline` is when the rollout's task.timeout_s runs out.
+ToolCallContext CallContext(const RolloutSpec& spec, int turn, size_t index, Clock::time_point deadline) {
+  return ToolCallContext{spec.call_id + "/turn" + std::to_string(turn) + "/call" + std::to_string(index), deadline};
 }
 
 // Builds the learner-facing transcript turn by turn.
@@ -275,6 +278,10 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
   const bool python_offered = tools != nullptr && tools->Find("python") != nullptr;
 
   const auto start = Clock::now();
+  // task.timeout_s past the start; far timeouts (1e300 s) saturate instead of overflowing.
+  const Clock::time_point deadline =
+      task.timeout_s >= 1e9 ? Clock::time_point::max()
+                            : start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(task.timeout_s));
   auto elapsed_s = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
 
   std::vector<Message> history = {{"system", spec.system_prompt}, {"user", spec.problem}};
@@ -367,7 +374,7 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
         } else {
           transcript.Call(n, name, parsed ? parsed->dump() : RawText(arguments), false);
         }
-        auto ran = Dispatch(tools, name, arguments, CallContext(spec, turn, i));
+        auto ran = Dispatch(tools, name, arguments, CallContext(spec, turn, i, deadline));
         if (!ran.ok()) return ran.status();
         const std::string output = ForModel(*ran);
         transcript.Output(n, name, output);
@@ -384,7 +391,7 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
         if (call.name.empty()) {
           output = ForModel(ToolOutput{call.error, true});
         } else {
-          auto ran = Dispatch(tools, call.name, call.arguments, CallContext(spec, turn, i));
+          auto ran = Dispatch(tools, call.name, call.arguments, CallContext(spec, turn, i, deadline));
           if (!ran.ok()) return ran.status();
           output = ForModel(*ran);
         }

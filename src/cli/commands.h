@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -42,6 +43,12 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
 void AddRewardCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);  // reward_command.cpp
 void AddDataCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);    // data_command.cpp
 void AddIndexCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);   // index_command.cpp
+void AddReportCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);  // report_command.cpp
+
+// Rewrites RUN_DIR/report.html (report.h) for `train` and `demo`: with a meta refresh while
+// `finished` is false; a failure to write is a warning, never the run's failure.
+void WriteLiveReport(const Config& config, const std::filesystem::path& run_dir, bool finished,
+                     const std::string& status, const std::vector<std::filesystem::path>& evals = {});
 
 // Prints "error: <message>" to stderr and returns the exit code for that failure.
 int Fail(const std::string& message);

@@ -1,5 +1,6 @@
 // `tfgrpo experiences show|export FILE [--format json|md|prompt]`.
 #include <cstdio>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "tfgrpo/library.h"
@@ -12,6 +13,7 @@ struct ExperiencesArgs {
   std::string file;
   std::string format;
   std::string out;
+  bool for_terminal = false;  // show: control characters are escaped (export writes data as it is)
 };
 
 std::string Render(const Library& lib, const std::string& format) {
@@ -26,10 +28,36 @@ std::string Render(const Library& lib, const std::string& format) {
   return md;
 }
 
+// `show` is for a terminal, and a library file is text from a model or from anyone: a control
+// character in it (ESC starting a sequence that recolours, moves the cursor or retitles the window,
+// CR overwriting a line, a C1 code such as U+009B, which some terminals read as ESC [) is written
+// as its escape \u00XX instead. Newlines and tabs stay. In json output the escape is the same
+// character, so the text still parses to the same library.
+std::string WithoutControlCharacters(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  char hex[8];
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+      std::snprintf(hex, sizeof hex, "\\u%04x", c);
+      out += hex;
+    } else if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9f) {  // U+0080..U+009F in UTF-8
+      std::snprintf(hex, sizeof hex, "\\u%04x", static_cast<unsigned char>(text[++i]));
+      out += hex;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 int Run(const ExperiencesArgs& args) {
   auto lib = Library::Load(args.file);
   if (!lib.ok()) return Fail(lib.status().message());
   std::string text = Render(*lib, args.format);
+  if (args.for_terminal) text = WithoutControlCharacters(text);
   if (args.out.empty()) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
@@ -42,6 +70,7 @@ void AddVerb(CLI::App& parent, const char* name, const char* help, const char* d
              bool with_out, CommandRunner* runner) {
   auto args = std::make_shared<ExperiencesArgs>();
   args->format = default_format;
+  args->for_terminal = !with_out;
   auto* cmd = parent.add_subcommand(name, help);
   cmd->add_option("FILE", args->file, "experiences.json")->required()->check(CLI::ExistingFile);
   cmd->add_option("--format", args->format, "json | md | prompt")

@@ -13,6 +13,7 @@ struct IndexArgs {
   std::string corpus;
   std::string out;
   int batch = 2000;
+  bool follow_symlinks = false;
 };
 
 int RunIndexBuild(const GlobalOptions& global, const IndexArgs& args) {
@@ -20,6 +21,7 @@ int RunIndexBuild(const GlobalOptions& global, const IndexArgs& args) {
   options.corpus = args.corpus;
   options.out = args.out;
   options.batch_pages = args.batch;
+  options.follow_symlinks = args.follow_symlinks;
   int64_t reported = 0;
   options.on_batch = [&](int64_t pages) {
     // A line per 100,000 pages: a big corpus shows it is moving, a small one stays quiet.
@@ -30,6 +32,10 @@ int RunIndexBuild(const GlobalOptions& global, const IndexArgs& args) {
   };
   auto summary = BuildIndex(options);
   if (!summary.ok()) return Fail(summary.status().message());
+  for (const std::string& link : summary->skipped_symlinks) {
+    std::fprintf(stderr, "index: skipped symlink %s (not indexed; --follow-symlinks indexes what links point to)\n",
+                 link.c_str());
+  }
   const double rate = summary->seconds > 0 ? summary->pages / summary->seconds : 0;
   std::printf("index: %lld pages -> %s in %.1f s (%.0f pages/s)", static_cast<long long>(summary->pages),
               args.out.c_str(), summary->seconds, rate);
@@ -48,12 +54,13 @@ struct IndexSearchArgs {
   std::string index;
   std::string query;
   int top_k = 10;
+  double timeout_s = 30;  // as the search tool's default tools.timeout_s
 };
 
 int RunIndexSearch(const IndexSearchArgs& args) {
   auto index = SearchIndex::Open(args.index);
   if (!index.ok()) return Fail(index.status().message());
-  auto hits = (*index)->Search(args.query, args.top_k);
+  auto hits = (*index)->Search(args.query, args.top_k, args.timeout_s);
   if (!hits.ok()) return Fail(hits.status().message());
   const std::string shown = FormatSearchResults(*hits, args.query);
   std::printf("%s%s", shown.c_str(), shown.empty() || shown.back() == '\n' ? "" : "\n");
@@ -71,6 +78,8 @@ void AddIndexCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
   build->add_option("corpus", args->corpus, "A JSONL file or a folder of *.html / *.htm files")->required();
   build->add_option("-o,--out", args->out, "The index file to write (INDEX.db; replaced when it exists)")->required();
   build->add_option("--batch", args->batch, "Pages per transaction")->check(CLI::PositiveNumber);
+  build->add_flag("--follow-symlinks", args->follow_symlinks,
+                  "Index what symlinks in a corpus folder point to (by default they are skipped and named)");
   build->callback([&global, args, runner] { *runner = [&global, args] { return RunIndexBuild(global, *args); }; });
 
   auto search_args = std::make_shared<IndexSearchArgs>();
@@ -78,6 +87,9 @@ void AddIndexCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
   search->add_option("index", search_args->index, "The index file (INDEX.db)")->required();
   search->add_option("query", search_args->query, "Free text, as a model would send it")->required();
   search->add_option("--top-k", search_args->top_k, "Results shown")->check(CLI::PositiveNumber);
+  search->add_option("--timeout-s", search_args->timeout_s,
+                     "Stop the query after this many seconds, as tools.timeout_s stops the search tool (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
   search->callback([search_args, runner] { *runner = [search_args] { return RunIndexSearch(*search_args); }; });
 }
 

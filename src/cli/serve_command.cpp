@@ -27,6 +27,11 @@ struct ServeArgs {
   double upstream_timeout_s = 600;
   int threads = 64;
   int max_connections = 512;
+  int top_k = 0;
+  std::string retrieval_method = "bm25";
+  std::string embeddings_model = "text-embedding-3-small";
+  std::string embeddings_url;
+  std::string embeddings_key_env;
 };
 
 const char* NonEmptyEnv(const std::string& name) {
@@ -42,6 +47,18 @@ int RunServe(const GlobalOptions& global, const ServeArgs& args) {
   options.upstream_timeout_s = args.upstream_timeout_s;
   options.threads = args.threads;
   options.max_connections = args.max_connections;
+  options.top_k = args.top_k;
+  options.retrieval_method = args.retrieval_method == "embeddings" ? RetrievalMethod::kEmbeddings : RetrievalMethod::kBm25;
+  options.embeddings_model = args.embeddings_model;
+  options.embeddings_url = args.embeddings_url;
+  if (!args.embeddings_key_env.empty()) {
+    const char* key = NonEmptyEnv(args.embeddings_key_env);
+    if (key == nullptr) {
+      return Fail("--embeddings-key-env " + args.embeddings_key_env + ": environment variable " +
+                  args.embeddings_key_env + " is not set or empty");
+    }
+    options.embeddings_api_key = key;
+  }
 
   Result<ListenAddress> listen = ParseListenAddress(args.listen);
   if (!listen.ok()) return Fail(listen.status().message());
@@ -101,8 +118,12 @@ int RunServe(const GlobalOptions& global, const ServeArgs& args) {
   if (!s.ok()) return Fail(s.message());
   auto lib = server.library();
   const std::string key_note = key_source.empty() ? "no upstream key" : "upstream key from " + key_source;
-  std::printf("tfgrpo serve listening on %s (%s, %zu experiences)\n", server.base_url().c_str(),
-              key_note.c_str(), lib ? lib->library.size() : size_t{0});
+  // The line keeps ending in " experiences)": scripts wait for it.
+  const std::string retrieval_note = options.top_k > 0 ? ", retrieval: top " + std::to_string(options.top_k) + " by " +
+                                                             args.retrieval_method + " per request"
+                                                       : "";
+  std::printf("tfgrpo serve listening on %s (%s%s, %zu experiences)\n", server.base_url().c_str(),
+              key_note.c_str(), retrieval_note.c_str(), lib ? lib->library.size() : size_t{0});
   std::fflush(stdout);
   WaitForTerminationSignal([&server] {
     spdlog::info("serve: SIGHUP, reloading the library");
@@ -153,6 +174,21 @@ void AddServeCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* 
                   "to make room")
       ->capture_default_str()
       ->check(CLI::Range(1, 768));
+  cmd->add_option("--top-k", args->top_k,
+                  "Inject only the N experiences most relevant to the request's user messages "
+                  "(0: the whole library)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--retrieval-method", args->retrieval_method,
+                  "How --top-k ranks: bm25 (no model) or embeddings (POST {url}/embeddings)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bm25", "embeddings"}));
+  cmd->add_option("--embeddings-model", args->embeddings_model, "Embedding model for --retrieval-method embeddings")
+      ->capture_default_str();
+  cmd->add_option("--embeddings-url", args->embeddings_url,
+                  "Base URL of the embeddings endpoint (default: --upstream)");
+  cmd->add_option("--embeddings-key-env", args->embeddings_key_env,
+                  "Environment variable holding the embeddings key (default: the upstream key)");
   cmd->callback([&global, args, runner] {
     *runner = [&global, args] { return RunServe(global, *args); };
   });

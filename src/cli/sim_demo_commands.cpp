@@ -8,6 +8,7 @@
 #include "tfgrpo/data.h"
 #include "tfgrpo/engine.h"
 #include "tfgrpo/eval.h"
+#include "tfgrpo/report.h"
 #include "tfgrpo/sim.h"
 #include "tfgrpo/util.h"
 #include "tfgrpo/web.h"
@@ -75,6 +76,7 @@ struct DemoArgs {
   int k = 8;
   bool hostile = false;  // --hostile: a learner that is wrong, with and without the defences
   bool web = false;      // --web: the web-research setting (search and browse over a local index)
+  bool topics = false;   // --topics: many task types, the whole library vs retrieval.top_k 4
 };
 
 // The simulator every demo runs against: one seed, the latency and faults asked for.
@@ -188,6 +190,7 @@ int RunHostileDemo(const GlobalOptions& global, const DemoArgs& args) {
     train_options.progress = progress.get();
     auto trained = Train(*config, train_options, *client);
     if (!trained.ok()) return Fail(trained.status());
+    WriteLiveReport(*config, train_options.run_dir, true, "complete (tfgrpo demo --hostile)");
     arm.trained = std::move(trained).value();
     if (eval_tasks.empty()) {
       auto loaded = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
@@ -233,6 +236,8 @@ int RunHostileDemo(const GlobalOptions& global, const DemoArgs& args) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   std::printf("files: %s/{config-plain.yaml,config-validated.yaml,train.jsonl,val.jsonl,eval.jsonl,run-plain/,"
               "run-validated/}\n",
+              dir.string().c_str());
+  std::printf("reports: %s/run-plain/report.html, %s/run-validated/report.html\n", dir.string().c_str(),
               dir.string().c_str());
   return 0;
 }
@@ -312,8 +317,94 @@ void PrintComparison(const EvalReport& b, const EvalReport& l,
     std::printf("  %-22s %12.2f %12.2f %+10.2f\n", name.c_str(), before, after, after - before);
 }
 
+// Prompt tokens per rollout sample, and the share of them the provider's prefix cache served.
+double PromptTokensPerSample(const EvalReport& r) {
+  auto it = r.usage_by_role.find("rollout");
+  return it == r.usage_by_role.end() || r.samples == 0 ? 0 : static_cast<double>(it->second.prompt_tokens) / r.samples;
+}
+double CachedShare(const EvalReport& r) {
+  auto it = r.usage_by_role.find("rollout");
+  if (it == r.usage_by_role.end() || it->second.prompt_tokens == 0) return 0;
+  return static_cast<double>(it->second.cached_tokens) / static_cast<double>(it->second.prompt_tokens);
+}
+
+// `tfgrpo demo --topics`: 24 task types, each helped by its own experience, and a simulated
+// model that finds the one that matters less often the more it is shown. One library is learned;
+// held-out tasks are then run with the whole library in every prompt and with retrieval.top_k 4.
+int RunTopicsDemo(const GlobalOptions& global, const DemoArgs& args) {
+  const auto start = std::chrono::steady_clock::now();
+  namespace fs = std::filesystem;
+  const fs::path dir = args.dir;
+  std::error_code ec;
+  fs::remove_all(dir / "run", ec);
+  fs::create_directories(dir, ec);
+  if (ec) return Fail("cannot create " + dir.string() + ": " + ec.message());
+  SimServer sim(DemoSimOptions(args));
+  Status s = sim.Start(0);
+  if (!s.ok()) return Fail(s.message());
+  std::printf("simulated LLM on %s: %zu task types; with more than %.0f experiences in a prompt it finds the "
+              "right one less often\n",
+              sim.base_url().c_str(), SimTopicPitfalls().size(), kSimTopicAttention);
+  for (auto [name, n, seed] : {std::tuple{"train.jsonl", 48, 1}, {"eval.jsonl", 48, 2}}) {
+    std::string text;
+    for (const auto& t : GenerateSimTopicTasks(n, seed)) text += t.dump() + "\n";
+    s = WriteFileAtomic(dir / name, text);
+    if (!s.ok()) return Fail(s.message());
+  }
+  s = WriteFileAtomic(dir / "config.yaml", DemoConfigYaml(sim.base_url(), args.k, /*epochs=*/2));
+  if (!s.ok()) return Fail(s.message());
+  auto config = LoadConfig(dir / "config.yaml");
+  if (!config.ok()) return Fail(config.status().message());
+  auto progress = MakeProgress(global.verbosity());
+  auto client = MakeHttpChatClient(ClientOptionsFrom(*config));
+  std::printf("training on 48 tasks of 24 types (whole library in every rollout prompt) ...\n");
+  std::fflush(stdout);
+  TrainOptions train_options;
+  train_options.run_dir = dir / "run";
+  train_options.prompts_dir = global.prompts();
+  train_options.progress = progress.get();
+  auto trained = Train(*config, train_options, *client);
+  if (!trained.ok()) return Fail(trained.status().message());
+  auto eval_tasks = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
+  if (!eval_tasks.ok()) return Fail(eval_tasks.status().message());
+  EvalOptions eval_options;
+  eval_options.k = args.k;
+  eval_options.temperature = config->eval.temperature;
+  eval_options.prompts_dir = global.prompts();
+  eval_options.progress = progress.get();
+  std::vector<std::pair<int, EvalReport>> reports;
+  for (int top_k : {0, 4}) {
+    Config c = *config;
+    c.retrieval.top_k = top_k;
+    auto report = Evaluate(c, *eval_tasks, trained->library, eval_options, *client);
+    if (!report.ok()) return Fail(report.status().message());
+    s = WriteFileAtomic(dir / ("top_k-" + std::to_string(top_k) + ".json"), report->ToJson().dump(2) + "\n");
+    if (!s.ok()) return Fail(s.message());
+    reports.emplace_back(top_k, std::move(report).value());
+  }
+  progress.reset();
+  sim.Stop();
+  std::printf("\ntrain: %s\n", FormatTrainSummary(*trained).c_str());
+  std::printf("\nHeld-out evaluation on the same learned library (%zu experiences): %d tasks x %d samples\n",
+              trained->library.size(), reports[0].second.tasks, args.k);
+  std::printf("  %-16s %10s %12s %22s %14s\n", "", ("Mean@" + std::to_string(args.k)).c_str(),
+              ("Pass@" + std::to_string(args.k)).c_str(), "prompt tokens/sample", "cached share");
+  for (const auto& [top_k, r] : reports) {
+    const std::string label = top_k == 0 ? "top_k: 0 (all)" : "top_k: " + std::to_string(top_k);
+    std::printf("  %-16s %10.3f %12.3f %22.1f %13.1f%%\n", label.c_str(), r.mean_at_k, r.pass_at_k,
+                PromptTokensPerSample(r), 100 * CachedShare(r));
+  }
+  std::printf("\nretrieval's gain: %+.3f Mean@%d at %.0f%% of the prompt tokens; demo total %.1f s\n",
+              reports[1].second.mean_at_k - reports[0].second.mean_at_k, args.k,
+              100 * PromptTokensPerSample(reports[1].second) / std::max(1.0, PromptTokensPerSample(reports[0].second)),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  std::printf("files: %s/{config.yaml,train.jsonl,eval.jsonl,run/,top_k-0.json,top_k-4.json}\n", dir.string().c_str());
+  return 0;
+}
+
 int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   if (args.hostile) return RunHostileDemo(global, args);
+  if (args.topics) return RunTopicsDemo(global, args);
   const auto start = std::chrono::steady_clock::now();
   namespace fs = std::filesystem;
   const fs::path dir = args.dir;
@@ -352,8 +443,13 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   train_options.run_dir = dir / "run";
   train_options.prompts_dir = global.prompts();
   train_options.progress = progress.get();
+  train_options.after_step = [&](int done, int total) {
+    WriteLiveReport(*config, train_options.run_dir, false,
+                    "training: " + std::to_string(done) + " of " + std::to_string(total) + " steps done");
+  };
   auto trained = Train(*config, train_options, *client);
   if (!trained.ok()) return Fail(trained.status().message());
+  WriteLiveReport(*config, train_options.run_dir, true, "complete");
 
   auto eval_tasks = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
   if (!eval_tasks.ok()) return Fail(eval_tasks.status().message());
@@ -397,8 +493,15 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
               (long long)trained->usage.prompt_tokens, (long long)trained->usage.completion_tokens,
               trained->wall_s,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  std::printf("files: %s/{config.yaml,train.jsonl,eval.jsonl,%srun/,baseline.json,learned.json}\n",
+  std::printf("files: %s/{config.yaml,train.jsonl,eval.jsonl,%srun/,baseline.json,learned.json,report.html}\n",
               dir.string().c_str(), args.web ? "corpus.jsonl,INDEX.db," : "");
+  ReportOptions report_options;
+  report_options.evals = {dir / "baseline.json", dir / "learned.json"};
+  report_options.prices = config->budget.price_per_mtok;
+  report_options.status = "complete (tfgrpo demo)";
+  s = WriteRunReport(dir / "run", dir / "report.html", report_options);
+  if (!s.ok()) return Fail(s.message());
+  std::printf("report: %s\n", (dir / "report.html").string().c_str());
   return 0;
 }
 
@@ -443,6 +546,11 @@ void AddDemoCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* r
                 "A learner that is wrong (harmful lessons, copied answers, padding): train without and with "
                 "practice.validation and compare");
   web->excludes(hostile);
+  auto* topics = cmd->add_flag("--topics", args->topics,
+                "Many task types: one learned library evaluated with the whole library in every prompt "
+                "and with retrieval.top_k 4");
+  topics->excludes(web);
+  topics->excludes(hostile);
   cmd->callback([&global, args, runner] { *runner = [&global, args] { return RunDemo(global, *args); }; });
 }
 

@@ -14,6 +14,7 @@
 #include "tfgrpo/json.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/recording_client.h"
+#include "tfgrpo/retrieval.h"
 #include "tfgrpo/role_router.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/util.h"
@@ -52,11 +53,27 @@ int RunTrain(const GlobalOptions& global, const TrainArgs& args) {
   options.progress = progress.get();
   options.max_steps = args.max_steps;
   if (!args.init_experiences.empty()) options.init_experiences = args.init_experiences;
+  // RUN_DIR/report.html follows the run: rewritten after every step (reloading itself while the
+  // run goes on) and once more, without the reload, when this process is done with it.
+  options.after_step = [&config, &args](int done, int total) {
+    WriteLiveReport(*config, args.run_dir, false,
+                    "training: " + std::to_string(done) + " of " + std::to_string(total) + " steps done");
+  };
   auto summary = Train(*config, options, *client);
   progress.reset();
+  const std::filesystem::path report = std::filesystem::path(args.run_dir) / "report.html";
+  const bool have_run = std::filesystem::exists(std::filesystem::path(args.run_dir) / "run.db");
+  if (have_run) {
+    std::string status = "complete";
+    if (!summary.ok()) status = "stopped: " + summary.status().message();
+    else if (options.max_steps >= 0 && summary->steps_run >= options.max_steps)
+      status = "paused after --max-steps (re-run train to continue)";
+    WriteLiveReport(*config, args.run_dir, true, status);
+  }
   if (!summary.ok()) return Fail(summary.status());
   std::printf("train: %s\n", FormatTrainSummary(*summary).c_str());
   std::printf("library: %s\n", (std::filesystem::path(args.run_dir) / "experiences.json").string().c_str());
+  std::printf("report: %s\n", report.string().c_str());
   return 0;
 }
 
@@ -148,6 +165,12 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
     cache_store = std::move(store).value();
     cached = std::make_unique<RecordingClient>(budget, *cache_store, config->model.name, config->model.max_tokens);
     client = cached.get();
+  }
+  // retrieval.method embeddings: the vectors are kept in the --cache store too.
+  std::unique_ptr<EmbeddingCache> embedding_cache;
+  if (cache_store) {
+    embedding_cache = MakeRunStoreEmbeddingCache(*cache_store);
+    options.embedding_cache = embedding_cache.get();
   }
   auto report = Evaluate(*config, *tasks, library, options, *client);
   progress.reset();

@@ -1,4 +1,5 @@
 #include "tfgrpo/config.h"
+#include "tfgrpo/secrets.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -89,6 +90,8 @@ constexpr EnumName<RewardKind> kRewardKinds[] = {{RewardKind::kMath, "math"},
                                                  {RewardKind::kCommand, "command"}};
 constexpr EnumName<ToolProtocol> kToolProtocols[] = {{ToolProtocol::kNative, "native"}, {ToolProtocol::kText, "text"}};
 constexpr EnumName<SandboxMode> kSandboxModes[] = {{SandboxMode::kBwrap, "bwrap"}, {SandboxMode::kNone, "none"}};
+constexpr EnumName<RetrievalMethod> kRetrievalMethods[] = {{RetrievalMethod::kBm25, "bm25"},
+                                                           {RetrievalMethod::kEmbeddings, "embeddings"}};
 
 template <typename E, size_t N>
 std::string_view NameIn(const EnumName<E> (&table)[N], E value) {
@@ -164,7 +167,7 @@ class ConfigParser {
       if (prefix.empty()) {
         return Status::InvalidArgument(At(node.Mark()) +
                                        ": expected a mapping of sections (model, data, task, practice, "
-                                       "eval, tools, budget), got " + Describe(node));
+                                       "eval, tools, budget, retrieval), got " + Describe(node));
       }
       return TypeError(node, prefix, "a mapping");
     }
@@ -313,6 +316,7 @@ class ConfigParser {
         {"eval", section(&ConfigParser::EvalFields)},
         {"tools", section(&ConfigParser::ToolsFields)},
         {"budget", section(&ConfigParser::BudgetFields)},
+        {"retrieval", section(&ConfigParser::RetrievalFields)},
     };
   }
 
@@ -595,6 +599,25 @@ class ConfigParser {
     };
   }
 
+  std::vector<Field> RetrievalFields() {
+    RetrievalConfig& r = config_.retrieval;
+    return {
+        {"top_k", [this, &r](auto& v, auto& p) { return ReadInt(v, p, &r.top_k); }},
+        {"method", [this, &r](auto& v, auto& p) { return ReadEnum(v, p, kRetrievalMethods, &r.method); }},
+        {"embeddings", [this, &r](auto& v, auto& p) {
+           EmbeddingsConfig& e = r.embeddings;
+           // null means "the model section's", as for an absent key.
+           auto optional_string = [this](std::string* out) {
+             return [this, out](auto& v, auto& p) { return v.IsNull() ? Status::Ok() : ReadString(v, p, out); };
+           };
+           return ReadMapping(v, p,
+                              {{"model", [this, &e](auto& v, auto& p) { return ReadString(v, p, &e.model); }},
+                               {"base_url", optional_string(&e.base_url)},
+                               {"api_key_env", optional_string(&e.api_key_env)}});
+         }},
+    };
+  }
+
   // --- after parsing ---
 
   void ApplyEnvOverrides() {
@@ -614,6 +637,23 @@ class ConfigParser {
       if (Trim(*value).empty()) {
         return Status::InvalidArgument(file_ + ": missing required key '" + path + "'");
       }
+    }
+    return Status::Ok();
+  }
+
+  Status CheckRetrieval() const {
+    const RetrievalConfig& r = config_.retrieval;
+    if (r.top_k < 0) return RangeError("retrieval.top_k", "expected 0 (the whole library) or more", std::to_string(r.top_k));
+    const std::string& url = r.embeddings.base_url;
+    if (!url.empty() && !StartsWith(ToLower(url), "http://") && !StartsWith(ToLower(url), "https://"))
+      return RangeError("retrieval.embeddings.base_url", "expected an http:// or https:// URL", "'" + url + "'");
+    if (Trim(r.embeddings.model).empty())
+      return RangeError("retrieval.embeddings.model", "expected a model name", "an empty string");
+    // The value is deliberately not echoed: people sometimes paste the key itself here.
+    if (!r.embeddings.api_key_env.empty() && !IsEnvVarName(r.embeddings.api_key_env)) {
+      return Status::InvalidArgument(AtKey("retrieval.embeddings.api_key_env") +
+                                     ": retrieval.embeddings.api_key_env: expected the name of an environment "
+                                     "variable (like TFGRPO_API_KEY), not the key itself");
     }
     return Status::Ok();
   }
@@ -642,6 +682,7 @@ class ConfigParser {
   }
 
   Status CheckRanges() const {
+    if (Status s = CheckRetrieval(); !s.ok()) return s;
     const ModelConfig& m = config_.model;
     if (Status s = CheckModelSection("model", m); !s.ok()) return s;
     if (config_.learner_given)
@@ -790,6 +831,7 @@ std::string_view Name(TaskMode mode) { return NameIn(kTaskModes, mode); }
 std::string_view Name(RewardKind kind) { return NameIn(kRewardKinds, kind); }
 std::string_view Name(ToolProtocol protocol) { return NameIn(kToolProtocols, protocol); }
 std::string_view Name(SandboxMode mode) { return NameIn(kSandboxModes, mode); }
+std::string_view Name(RetrievalMethod method) { return NameIn(kRetrievalMethods, method); }
 
 std::string Config::ApiKey() const { return ApiKeyFor(model); }
 
@@ -821,7 +863,11 @@ Result<Config> LoadConfig(const std::filesystem::path& path) {
   }
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
-  return ParseConfig(*text, path);
+  auto config = ParseConfig(*text, path);
+  // Every command that runs anything starts here: its secrets are known from now on, to every
+  // redaction and to every child's environment (tfgrpo/secrets.h).
+  if (config.ok()) InstallRunSecrets(CollectSecrets(*config));
+  return config;
 }
 
 nlohmann::json ConfigFingerprintJson(const Config& c) {
@@ -876,6 +922,12 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
                                    {"k", v.k},
                                    {"tolerance", v.tolerance},
                                    {"temperature", c.eval.temperature}};
+  }
+  // Only when on, so run dirs from before retrieval existed still resume. What a rollout sees
+  // changes what is learned, so top_k and the ranking are part of the run.
+  if (c.retrieval.top_k > 0) {
+    j["retrieval"] = {{"top_k", c.retrieval.top_k}, {"method", Name(c.retrieval.method)}};
+    if (c.retrieval.method == RetrievalMethod::kEmbeddings) j["retrieval"]["model"] = c.retrieval.embeddings.model;
   }
   return j;
 }

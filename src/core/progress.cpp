@@ -10,10 +10,38 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "tfgrpo/secrets.h"
+
 namespace tfgrpo {
 
+namespace {
+
+// Every log line passes RedactRunSecrets on its way to stderr: the last guard for a message that
+// quotes outside text (a server's error, a tool's output).
+class RedactingSink final : public spdlog::sinks::sink {
+ public:
+  explicit RedactingSink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {}
+  void log(const spdlog::details::log_msg& msg) override {
+    const std::string text = RedactRunSecrets(std::string(msg.payload.data(), msg.payload.size()));
+    spdlog::details::log_msg redacted = msg;
+    redacted.payload = spdlog::string_view_t(text.data(), text.size());
+    inner_->log(redacted);
+  }
+  void flush() override { inner_->flush(); }
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::sink> inner_;
+};
+
+}  // namespace
+
 void InitLogging(Verbosity v) {
-  auto logger = spdlog::stderr_color_mt("tfgrpo");
+  auto sink = std::make_shared<RedactingSink>(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("tfgrpo", std::move(sink));
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%H:%M:%S %^%l%$ %v");
   switch (v) {

@@ -10,6 +10,7 @@
 #include "tfgrpo/agent.h"
 #include "tfgrpo/budget.h"
 #include "tfgrpo/prompts.h"
+#include "tfgrpo/retrieval.h"
 #include "tfgrpo/thread_pool.h"
 
 namespace tfgrpo {
@@ -71,7 +72,8 @@ SampleGrid SampleTasks(ThreadPool& pool, const SamplerSetup& setup, const std::v
           out.error = Status::Cancelled("not started: the run stopped");
         } else {
           out = SampleAndScore(setup.client, setup.reward, tasks[t], setup.task_config, setup.tools,
-                               setup.system_prompt, setup.temperature, setup.scope, "k" + std::to_string(j),
+                               setup.task_prompts.empty() ? setup.system_prompt : setup.task_prompts[t],
+                               setup.temperature, setup.scope, "k" + std::to_string(j),
                                setup.role);
         }
         if (!out.ok) {
@@ -132,6 +134,7 @@ nlohmann::json EvalReport::ToJson() const {
           {"spend", SpendJson(usage_by_role, prices)},
           {"per_task", per}};
   if (auto cost = usd()) j["usd"] = *cost;
+  if (retrieval_top_k > 0) j["retrieval"] = {{"top_k", retrieval_top_k}, {"fallbacks", retrieval_fallbacks}};
   return j;
 }
 
@@ -153,8 +156,16 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   const ToolRegistry tools = std::move(made_tools).value();
 
   const int k = options.k;
-  const SamplerSetup setup{client, **reward, config.task, &tools, AppendLibrary(RolloutInstructions(config.task, &tools), library),
-                           options.temperature, Role::kRollout, "eval"};
+  SamplerSetup setup{client, **reward, config.task, &tools, AppendLibrary(RolloutInstructions(config.task, &tools), library),
+                     options.temperature, Role::kRollout, "eval"};
+  // retrieval.top_k: each task's prompt holds only its most relevant experiences.
+  std::unique_ptr<Retriever> retriever = Retriever::FromConfig(config, DefaultHttpTransport(), options.embedding_cache);
+  if (retriever) {
+    std::vector<std::string> queries;
+    for (const Task& t : tasks) queries.push_back(t.problem);
+    setup.task_prompts =
+        PromptsForTasks(retriever.get(), RolloutInstructions(config.task, &tools), library, queries).system_prompts;
+  }
   std::mutex mu;
   Usage usage;
   std::map<std::string, Usage> usage_by_role;
@@ -194,6 +205,10 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   report.usage_by_role = usage_by_role;
   report.prices = config.budget.price_per_mtok;
   report.library_size = static_cast<int>(library.size());
+  if (retriever) {
+    report.retrieval_top_k = retriever->top_k();
+    report.retrieval_fallbacks = retriever->stats().fallbacks;
+  }
   double reward_sum = 0, pass_sum = 0;
   for (size_t t = 0; t < tasks.size(); ++t) {
     TaskEval te;

@@ -21,6 +21,7 @@
 #include "tfgrpo/eval.h"
 #include "tfgrpo/json.h"
 #include "tfgrpo/prompts.h"
+#include "tfgrpo/retrieval.h"
 #include "tfgrpo/reward.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/thread_pool.h"
@@ -147,6 +148,10 @@ struct Group {
   std::vector<Rollout> rollouts;
   std::atomic<int> pending{0};
   std::vector<Operation> operations;  // proposed by this group's update call
+  // retrieval: the rollouts' system prompt and the library positions it shows (all of them
+  // with top_k 0); credit goes only to those.
+  std::string system_prompt;
+  std::vector<size_t> seen;
 };
 
 // A batch_update reply that does not parse is asked again, up to this many calls in all.
@@ -257,6 +262,8 @@ class Trainer {
   ToolRegistry tools_;  // empty in prompt mode
   std::unique_ptr<ThreadPool> pool_;
   Library library_;
+  std::unique_ptr<EmbeddingCache> embedding_cache_;  // retrieval: vectors in the run store
+  std::unique_ptr<Retriever> retriever_;             // null with retrieval.top_k 0
   LeakGuard leak_guard_;
   std::string train_data_sha256_;
   std::optional<double> current_score_;  // practice.validation: the library in force's score
@@ -326,6 +333,8 @@ Status Trainer::Prepare() {
   if (!tools.ok()) return tools.status();
   tools_ = std::move(tools).value();
   pool_ = std::make_unique<ThreadPool>(config_.model.concurrency);
+  embedding_cache_ = MakeRunStoreEmbeddingCache(*store_);
+  retriever_ = Retriever::FromConfig(config_, DefaultHttpTransport(), embedding_cache_.get());
   return Status::Ok();
 }
 
@@ -441,6 +450,7 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
     rec.task_id = g.task->id;
     rec.sample = sample;
     rec.library_version = step;
+    rec.experiences_seen = SeenIdsJson(g.seen);
     step_->tally.Ran("rollout");
     ScoredSample scored = SampleAndScore(*client_, *reward_, *g.task, config_.task, &tools_, system_prompt,
                                          config_.practice.rollout_temperature, StepScope(step),
@@ -526,7 +536,7 @@ void Trainer::SummaryJob(int step, Group& g, int sample) {
     if (r.ok()) {
       ro.summary = r->content;
       ro.summary_ok = true;
-      ro.applied = ReferencedExperiences(r->content, library_.size());
+      ro.applied = CreditableExperiences(ReferencedExperiences(r->content, library_.size()), g.seen);
     }
   }
   if (--g.pending == 0) OnSummariesDone(step, g);
@@ -829,7 +839,9 @@ Status Trainer::WriteLibraryFiles(int step) { return run_dir_->WriteLibrary(step
 
 Result<double> Trainer::ValidationScore(const Library& library, int version, int64_t* samples, int64_t* failed) {
   const ValidationConfig& v = config_.practice.validation;
-  const SamplerSetup setup{*client_,
+  std::vector<std::string> queries;
+  for (const Task& t : validation_tasks_) queries.push_back(t.problem);
+  SamplerSetup setup{*client_,
                            *reward_,
                            config_.task,
                            &tools_,
@@ -837,6 +849,9 @@ Result<double> Trainer::ValidationScore(const Library& library, int version, int
                            config_.eval.temperature,
                            Role::kValidation,
                            StepScope(version) + "/val"};
+  if (retriever_)
+    setup.task_prompts =
+        PromptsForTasks(retriever_.get(), RolloutInstructions(config_.task, &tools_), library, queries).system_prompts;
   progress_.Begin("validation", static_cast<int64_t>(validation_tasks_.size()) * v.k);
   SampleGrid grid = SampleTasks(*pool_, setup, validation_tasks_, v.k, [this](size_t, int, const ScoredSample& sample) {
     int64_t tokens = 0;
@@ -934,14 +949,24 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
   StepState& st = *step_;
   groups_remaining_ = static_cast<int>(groups.size());
 
-  // Byte-identical for every rollout of the step, so provider prefix caches hit.
-  const std::string system_prompt = AppendLibrary(RolloutInstructions(config_.task, &tools_), library_);
+  // Byte-identical for every rollout of the step, so provider prefix caches hit; with
+  // retrieval.top_k, the instructions stay that prefix and each group's experiences follow.
+  {
+    std::vector<std::string> queries;
+    for (const Task* t : batch) queries.push_back(t->problem);
+    RolloutPrompts prompts =
+        PromptsForTasks(retriever_.get(), RolloutInstructions(config_.task, &tools_), library_, queries);
+    for (size_t i = 0; i < groups.size(); ++i) {
+      groups[i].system_prompt = std::move(prompts.system_prompts[i]);
+      groups[i].seen = std::move(prompts.seen[i]);
+    }
+  }
   progress_.Begin("rollouts", static_cast<int64_t>(batch.size()) * G);
   progress_.Begin("summaries", 0);
   progress_.Begin("advantages", 0);
   progress_.Begin("updates", 0);
   for (auto& g : groups)
-    for (int i = 0; i < G; ++i) pool_->Submit([this, step, &g, i, &system_prompt] { RolloutJob(step, g, i, system_prompt); });
+    for (int i = 0; i < G; ++i) pool_->Submit([this, step, &g, i] { RolloutJob(step, g, i, g.system_prompt); });
   {
     std::unique_lock lock(step_mu_);
     step_cv_.wait(lock, [this] { return groups_remaining_ == 0 || aborted(); });
@@ -1134,6 +1159,7 @@ Result<TrainSummary> Trainer::Run() {
     s = RunStep(step, batch, summary);
     if (!s.ok()) return FinishWithBudget(s);
     ++summary.steps_run;
+    if (options_.after_step) options_.after_step(step + 1, total_steps);
   }
 
   summary.llm_calls = recording_->sent() + recording_->replayed();
@@ -1154,6 +1180,10 @@ Result<TrainSummary> Trainer::Run() {
   summary.validation_score = current_score_;
   summary.prices = config_.budget.price_per_mtok;
   summary.spend = SpendInStore();
+  if (retriever_) {
+    summary.retrieval_top_k = retriever_->top_k();
+    summary.retrieval_fallbacks = retriever_->stats().fallbacks;
+  }
   return summary;
 }
 
@@ -1213,6 +1243,10 @@ std::string FormatTrainSummary(const TrainSummary& s) {
     }
   }
   if (!s.spend.empty()) out << "; spend: " << FormatSpend(s.spend, s.prices);
+  if (s.retrieval_top_k > 0) {
+    out << "; retrieval: top " << s.retrieval_top_k << " experiences per prompt";
+    if (s.retrieval_fallbacks) out << ", " << s.retrieval_fallbacks << " queries ranked by bm25 after embeddings failed";
+  }
   return out.str();
 }
 

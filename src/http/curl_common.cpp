@@ -84,8 +84,8 @@ Status StatusWithCode(Status::Code code, std::string message) {
 }
 
 Status RedactStatus(const Status& status, std::string_view secret) {
-  if (status.ok() || secret.empty()) return status;
-  return StatusWithCode(status.code(), RedactSecret(status.message(), secret));
+  if (status.ok()) return status;
+  return StatusWithCode(status.code(), RedactRunSecrets(RedactSecret(status.message(), secret)));
 }
 
 }  // namespace tfgrpo::http_internal

@@ -33,7 +33,7 @@ std::string CurlErrorDetail(CURLcode code, const char* error_buffer);
 // A Status of `code` (kOk: OK) carrying `message`.
 Status StatusWithCode(Status::Code code, std::string message);
 
-// `status` with RedactSecret applied to its message (same code).
+// `status` with RedactSecret and RedactRunSecrets applied to its message (same code).
 Status RedactStatus(const Status& status, std::string_view secret);
 
 }  // namespace tfgrpo::http_internal

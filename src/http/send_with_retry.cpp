@@ -34,7 +34,7 @@ bool MayBeAPermanentServerError(long status, bool has_retry_after) {
 
 // The body, secret redacted before it is cut (so no cut can leave part of the secret behind).
 std::string DefaultDescription(const HttpResponse& response, std::string_view secret) {
-  std::string text = RedactSecret(Trim(response.body), secret);
+  std::string text = RedactRunSecrets(RedactSecret(Trim(response.body), secret));
   if (text.empty()) return "(empty body)";
   if (text.size() > 300) {
     size_t cut = 300;
@@ -74,6 +74,7 @@ Result<HttpResponse> SendWithRetry(HttpTransport& transport, const HttpRequest& 
   int attempt = 1;
   auto finish = [&](Result<HttpResponse> result) {
     if (attempts != nullptr) *attempts = attempt;
+    if (!result.ok()) return Result<HttpResponse>(http_internal::RedactStatus(result.status(), secret));
     return result;
   };
   for (;; ++attempt) {

@@ -22,26 +22,6 @@ using http_internal::ApplyCommonOptions;
 using http_internal::ClassifyCurlError;
 using http_internal::CurlErrorDetail;
 
-std::string RedactSecret(std::string text, std::string_view secret) {
-  if (secret.empty()) return text;
-  text = ReplaceAll(std::move(text), secret, "[redacted]");
-  if (secret.size() < kRedactedPrefixBytes) return text;
-  // A prefix of the key (cut off by a provider's own truncation, say) is as good as half a key.
-  const std::string_view head = secret.substr(0, kRedactedPrefixBytes);
-  std::string out;
-  size_t from = 0;
-  for (size_t at = text.find(head); at != std::string::npos; at = text.find(head, from)) {
-    size_t len = kRedactedPrefixBytes;
-    while (len < secret.size() && at + len < text.size() && text[at + len] == secret[len]) ++len;
-    out.append(text, from, at - from);
-    out += "[redacted]";
-    from = at + len;
-  }
-  if (from == 0) return text;
-  out.append(text, from, std::string::npos);
-  return out;
-}
-
 std::optional<std::string> HttpResponse::Header(std::string_view name) const {
   for (const HttpHeader& h : headers) {
     if (h.name.size() == name.size() && strncasecmp(h.name.data(), name.data(), name.size()) == 0) {
@@ -300,9 +280,9 @@ Result<HttpResponse> HttpTransport::Send(const HttpRequest& request, SendFailure
     if (failure != nullptr) {
       failure->retryable = retryable;
       failure->reached_server = reached_server;
-      failure->detail = RedactSecret(detail, secret);
+      failure->detail = RedactRunSecrets(RedactSecret(detail, secret));
     }
-    return http_internal::StatusWithCode(code, RedactSecret(message, secret));
+    return http_internal::StatusWithCode(code, RedactRunSecrets(RedactSecret(message, secret)));
   };
   auto refuse = [&](const Status& s, const std::string& context) -> Status {
     return fail(s.code(), context + ": " + s.message(), false, false, s.message());

@@ -666,8 +666,11 @@ void Library::Apply(const std::vector<Operation>& ops, int step) {
   items_ = std::move(next);
 }
 
-std::string AppendLibrary(std::string_view base, const Library& library) {
-  if (library.empty()) return std::string(base);
+namespace {
+
+// `base`, a blank line, the heading and `lines` (see AppendLibrary).
+std::string AppendRenderedLines(std::string_view base, std::string_view lines) {
+  if (lines.empty()) return std::string(base);
   std::string out;
   if (!base.empty()) {
     out.append(base);
@@ -675,8 +678,24 @@ std::string AppendLibrary(std::string_view base, const Library& library) {
   }
   out += kLibraryHeading;
   out += '\n';
-  out += library.RenderLines();
+  out += lines;
   return out;
+}
+
+}  // namespace
+
+std::string AppendLibrary(std::string_view base, const Library& library) {
+  return AppendRenderedLines(base, library.RenderLines());
+}
+
+std::string AppendLibrary(std::string_view base, const Library& library, const std::vector<size_t>& positions) {
+  std::string lines;
+  for (size_t i : positions) {
+    if (i >= library.size()) continue;
+    if (!lines.empty()) lines += '\n';
+    lines += "[G" + std::to_string(i) + "]. " + library.items()[i].text;
+  }
+  return AppendRenderedLines(base, lines);
 }
 
 // ---- Parsers for learner replies --------------------------------------------------------------

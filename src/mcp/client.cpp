@@ -10,6 +10,7 @@
 
 #include "mcp/connection.h"
 #include "tfgrpo/mcp.h"
+#include "tfgrpo/secrets.h"
 #include "tfgrpo/version.h"
 
 namespace tfgrpo {
@@ -31,6 +32,17 @@ std::string SafeToolName(const std::string& name) {
   if (out.empty()) out = "_";
   if (out.size() > 64) out.resize(64);
   return out;
+}
+
+// Nesting depth of `value` (a scalar is 0), counting stops past `limit`.
+int JsonDepth(const json& value, int limit) {
+  if (!value.is_structured() || limit < 0) return 0;
+  int deepest = 0;
+  for (const auto& child : value) {
+    deepest = std::max(deepest, JsonDepth(child, limit - 1));
+    if (deepest >= limit) break;
+  }
+  return deepest + 1;
 }
 
 std::string FormatSeconds(double s) {
@@ -231,6 +243,7 @@ std::string McpClient::protocol_version() const {
 Result<std::vector<McpToolInfo>> McpClient::ListTools() {
   std::vector<McpToolInfo> tools;
   std::string cursor;
+  size_t total_bytes = 0;
   for (int page = 0;; ++page) {
     if (page >= 1000) return Status::ProviderError(impl_->Where() + ": tools/list went on past 1000 pages");
     auto connection = impl_->Ready();
@@ -251,6 +264,10 @@ Result<std::vector<McpToolInfo>> McpClient::ListTools() {
     if (!result.is_object() || !result.contains("tools") || !result["tools"].is_array())
       return Status::ProviderError(impl_->Where() + ": tools/list result has no tools array");
     for (const auto& t : result["tools"]) {
+      total_bytes += t.dump().size();
+      if (total_bytes > kMaxMcpToolListBytes)
+        return Status::ProviderError(impl_->Where() + ": tools/list: the tool definitions are larger than " +
+                                     std::to_string(kMaxMcpToolListBytes >> 20) + " MiB");
       McpToolInfo info;
       info.name = StringField(t, "name");
       if (info.name.empty())
@@ -258,6 +275,9 @@ Result<std::vector<McpToolInfo>> McpClient::ListTools() {
       info.description = StringField(t, "description");
       if (info.description.empty()) info.description = StringField(t, "title");
       if (t.contains("inputSchema") && t["inputSchema"].is_object()) info.input_schema = t["inputSchema"];
+      if (JsonDepth(info.input_schema, kMaxMcpSchemaDepth) > kMaxMcpSchemaDepth)
+        return Status::ProviderError(impl_->Where() + ": tools/list: the inputSchema of tool '" + info.name +
+                                     "' is nested deeper than " + std::to_string(kMaxMcpSchemaDepth) + " levels");
       if (!info.input_schema.contains("type")) info.input_schema["type"] = "object";
       tools.push_back(std::move(info));
     }
@@ -279,7 +299,9 @@ Result<ToolOutput> McpClient::CallTool(const std::string& name, const json& argu
     if (reply.ok()) {
       if (reply->is_error)
         return ToolOutput{what + ": error " + std::to_string(reply->error_code) + ": " + reply->error_message, true};
-      return RenderMcpToolResult(reply->result, impl_->options.max_output_bytes);
+      ToolOutput out = RenderMcpToolResult(reply->result, impl_->options.max_output_bytes);
+      out.text = RedactRunSecrets(std::move(out.text));
+      return out;
     }
     const Status& s = reply.status();
     if (s.code() == Status::Code::kTimeout) {
@@ -292,7 +314,7 @@ Result<ToolOutput> McpClient::CallTool(const std::string& name, const json& argu
     }
     // An expired HTTP session: the request was not processed, so it is safe to send again.
     if (s.code() == Status::Code::kNotFound && attempt == 0) continue;
-    return ToolOutput{Impl::WithStderr(what + ": the call failed: " + s.message() +
+    return ToolOutput{Impl::WithStderr(what + ": the call failed: " + RedactRunSecrets(s.message()) +
                                            " (the server is restarted on the next call)",
                                        (*connection)->StderrTail()),
                       true};

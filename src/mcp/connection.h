@@ -145,7 +145,22 @@ class SseParser {
   bool overflowed_ = false;
 };
 
-// The reply to a response message (its result or error).
+// The largest message (a stdio line, an HTTP reply body, one SSE event) we read; a reply past it
+// fails its request at once (see LeadingResponseId), so a hostile server costs bounded memory.
+inline constexpr size_t kMaxMessageBytes = 16u << 20;
+
+// The id of the response `text` starts as, read from its first few hundred bytes without parsing
+// the rest: for a reply we cannot parse (too large, nested too deep), so the request it answers
+// fails with the reason now instead of waiting for its deadline. Nothing when no integer id is
+// found there.
+std::optional<int64_t> LeadingResponseId(std::string_view text);
+
+// Why `text` (a message we could not parse) is unusable: nested deeper than kMaxJsonDepth, or not
+// JSON.
+std::string WhyUnparseable(std::string_view text);
+
+// The reply to a response message (its result or error). The error text is redacted
+// (RedactRunSecrets): it is the server's text and may quote what it was given.
 RpcReply ToReply(const nlohmann::json& response);
 
 // Our answer to a server request: ping -> {} ; anything else -> -32601 method not found.

@@ -11,13 +11,17 @@
 
 #include "mcp/connection.h"
 #include "tfgrpo/http.h"
+#include "tfgrpo/secrets.h"
 
 namespace tfgrpo::mcp_internal {
 namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxReplyBytes = 64u << 20;
+constexpr size_t kMaxReplyBytes = kMaxMessageBytes;
+// Longest wait for the server to take our answer to one of its requests (never past the call's
+// own deadline).
+constexpr double kAnswerTimeoutS = 5;
 
 bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size()) return false;
@@ -53,12 +57,21 @@ class HttpConnection : public Connection {
   HttpRequest MakePost(const json& message, Clock::time_point deadline) const;
   std::string Redact(std::string text) const {
     for (const auto& s : secrets_) text = RedactSecret(std::move(text), s);
-    return text;
+    return RedactRunSecrets(std::move(text));
   }
-  // Handles one message from the server; true when it is the response to `id`.
-  bool Dispatch(const json& message, int64_t id, std::optional<RpcReply>* reply);
-  void DispatchText(std::string_view text, int64_t id, std::optional<RpcReply>* reply);
-  void Answer(const json& request);
+  // What one call has received so far: our response, or why a reply to us is unusable.
+  struct CallState {
+    int64_t id = 0;
+    Clock::time_point deadline;
+    std::optional<RpcReply> reply;
+    std::optional<std::string> unusable;
+    bool done() const { return reply.has_value() || unusable.has_value(); }
+  };
+  // Handles one message from the server; true when it is the response to the call.
+  bool Dispatch(const json& message, CallState* call);
+  void DispatchText(std::string_view text, CallState* call);
+  // Answers a server request within the call's deadline; false once the deadline has passed.
+  bool Answer(const json& request, Clock::time_point deadline);
 
   McpServerConfig config_;
   McpOptions options_;
@@ -94,16 +107,18 @@ HttpRequest HttpConnection::MakePost(const json& message, Clock::time_point dead
   return r;
 }
 
-bool HttpConnection::Dispatch(const json& message, int64_t id, std::optional<RpcReply>* reply) {
+bool HttpConnection::Dispatch(const json& message, CallState* call) {
   switch (Classify(message)) {
     case MessageKind::kResponse:
-      if (message["id"].is_number_integer() && message["id"].get<int64_t>() == id) {
-        *reply = ToReply(message);
+      if (message["id"].is_number_integer() && message["id"].get<int64_t>() == call->id) {
+        RpcReply reply = ToReply(message);
+        if (reply.is_error) reply.error_message = Redact(std::move(reply.error_message));
+        call->reply = std::move(reply);
         return true;
       }
       return false;
     case MessageKind::kRequest:
-      Answer(message);
+      if (!Answer(message, call->deadline)) call->unusable = "no reply within the deadline";
       return false;
     case MessageKind::kNotification:
       return false;
@@ -114,12 +129,21 @@ bool HttpConnection::Dispatch(const json& message, int64_t id, std::optional<Rpc
   return false;
 }
 
-void HttpConnection::DispatchText(std::string_view text, int64_t id, std::optional<RpcReply>* reply) {
-  if (!ForEachMessage(text, [&](const json& m) { Dispatch(m, id, reply); })) ++garbage_;
+void HttpConnection::DispatchText(std::string_view text, CallState* call) {
+  if (call->done()) return;
+  if (ForEachMessage(text, [&](const json& m) {
+        if (!call->done()) Dispatch(m, call);
+      }))
+    return;
+  ++garbage_;
+  if (LeadingResponseId(text) == call->id) call->unusable = "the reply cannot be parsed: " + WhyUnparseable(text);
 }
 
-void HttpConnection::Answer(const json& request) {
-  (void)DefaultHttpTransport().Send(MakePost(AnswerServerRequest(request), After(5)));
+bool HttpConnection::Answer(const json& request, Clock::time_point deadline) {
+  const Clock::time_point answer_by = std::min(deadline, After(kAnswerTimeoutS));
+  if (Clock::now() >= answer_by) return false;
+  (void)DefaultHttpTransport().Send(MakePost(AnswerServerRequest(request), answer_by));
+  return Clock::now() < deadline;
 }
 
 Result<RpcReply> HttpConnection::Request(const std::string& method, const json& params,
@@ -128,7 +152,10 @@ Result<RpcReply> HttpConnection::Request(const std::string& method, const json& 
   const int64_t id = next_id_++;
   if (sent_id) *sent_id = id;
   HttpRequest post = MakePost(MakeRequest(id, method, params), deadline);
-  std::optional<RpcReply> reply;
+  CallState call;
+  call.id = id;
+  call.deadline = deadline;
+  std::optional<RpcReply>& reply = call.reply;
   std::string body;
   bool sse = false, sniffed = false, too_big = false;
   SseParser parser(kMaxReplyBytes);
@@ -152,15 +179,15 @@ Result<RpcReply> HttpConnection::Request(const std::string& method, const json& 
         body.clear();
         head.append(chunk);
         return parser.Feed(head, [&](const std::string& data) {
-          DispatchText(data, id, &reply);
-          return !(stop_at_reply && reply.has_value());
+          DispatchText(data, &call);
+          return !call.unusable && !(stop_at_reply && reply.has_value());
         });
       }
     }
     if (sse)
       return parser.Feed(chunk, [&](const std::string& data) {
-        DispatchText(data, id, &reply);
-        return !(stop_at_reply && reply.has_value());
+        DispatchText(data, &call);
+        return !call.unusable && !(stop_at_reply && reply.has_value());
       });
     body.append(chunk);
     if (body.size() > kMaxReplyBytes) {
@@ -173,8 +200,13 @@ Result<RpcReply> HttpConnection::Request(const std::string& method, const json& 
   if (!response.ok()) {
     if (reply && stop_at_reply) return std::move(*reply);  // we stopped the stream ourselves
     const Status& s = response.status();
-    if (s.code() == Status::Code::kTimeout) return Status::Timeout(method + ": no reply within the deadline");
-    if (too_big || parser.overflowed()) return Status::Unavailable(method + ": reply (or one event of its stream) larger than 64 MiB");
+    // The deadline covers the whole call, the answers to the server's own requests included.
+    if (s.code() == Status::Code::kTimeout || Clock::now() >= deadline)
+      return Status::Timeout(method + ": no reply within the deadline");
+    if (call.unusable) return Status::ProviderError(method + ": " + *call.unusable);
+    if (too_big || parser.overflowed())
+      return Status::ProviderError(method + ": reply (or one event of its stream) larger than " +
+                                   std::to_string(kMaxReplyBytes >> 20) + " MiB");
     dead_ = true;  // the next call starts a fresh session
     return Status::Unavailable(Redact(s.message()));
   }
@@ -208,16 +240,20 @@ Result<RpcReply> HttpConnection::Request(const std::string& method, const json& 
     const std::string type = response->Header("Content-Type").value_or("");
     if (sse || StartsWithNoCase(type, "text/event-stream")) {
       if (!sse) parser.Feed(body, [&](const std::string& data) {
-        DispatchText(data, id, &reply);
-        return !reply.has_value();
+        DispatchText(data, &call);
+        return !call.done();
       });
       parser.Finish([&](const std::string& data) {
-        DispatchText(data, id, &reply);
-        return !reply.has_value();
+        DispatchText(data, &call);
+        return !call.done();
       });
     } else if (!body.empty()) {
-      DispatchText(body, id, &reply);
+      DispatchText(body, &call);
     }
+  }
+  if (!reply && call.unusable) {
+    if (Clock::now() >= deadline) return Status::Timeout(method + ": no reply within the deadline");
+    return Status::ProviderError(method + ": " + *call.unusable);
   }
   if (!reply) {
     if (response->status == 202) return Status::Unavailable(method + ": the server accepted the request (202) but sent no response");

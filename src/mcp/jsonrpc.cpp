@@ -3,6 +3,7 @@
 
 #include "mcp/connection.h"
 #include "tfgrpo/json.h"
+#include "tfgrpo/secrets.h"
 
 namespace tfgrpo::mcp_internal {
 
@@ -34,6 +35,28 @@ bool ForEachMessage(std::string_view text, const std::function<void(const json&)
   return true;
 }
 
+std::optional<int64_t> LeadingResponseId(std::string_view text) {
+  text = text.substr(0, 512);
+  for (size_t at = text.find("\"id\""); at != std::string_view::npos; at = text.find("\"id\"", at + 1)) {
+    size_t i = at + 4;
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    if (i >= text.size() || text[i] != ':') continue;
+    ++i;
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    size_t digits = i;
+    while (digits < text.size() && digits - i < 18 && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    if (digits == i) continue;
+    return std::stoll(std::string(text.substr(i, digits - i)));
+  }
+  return std::nullopt;
+}
+
+std::string WhyUnparseable(std::string_view text) {
+  if (JsonNestingDepth(text) > kMaxJsonDepth)
+    return "it is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+  return "it is not valid JSON";
+}
+
 RpcReply ToReply(const json& response) {
   RpcReply reply;
   if (response.contains("error")) {
@@ -51,6 +74,7 @@ RpcReply ToReply(const json& response) {
       reply.error_message = error.dump();
     }
     if (reply.error_message.empty()) reply.error_message = "(no message)";
+    reply.error_message = RedactRunSecrets(std::move(reply.error_message));
   } else {
     reply.result = response["result"];
   }

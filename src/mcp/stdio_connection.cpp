@@ -18,16 +18,18 @@
 
 #include "mcp/connection.h"
 #include "tfgrpo/json.h"
-
-extern char** environ;
+#include "tfgrpo/secrets.h"
 
 namespace tfgrpo::mcp_internal {
 namespace {
 
 using nlohmann::json;
 
-constexpr size_t kMaxLineBytes = 64u << 20;  // one message; longer lines are dropped as garbage
+constexpr size_t kMaxLineBytes = kMaxMessageBytes;  // longer lines are dropped (their request fails)
 constexpr size_t kStderrTailBytes = 8192;
+// Answers to the server's own requests waiting to be written; past this the server is not reading
+// its stdin while it floods us, and further answers are dropped (it may time those requests out).
+constexpr size_t kMaxQueuedAnswers = 1024;
 
 // Writing to a server that just died must fail with EPIPE, not end the process with SIGPIPE.
 class SigpipeBlocked {
@@ -114,9 +116,10 @@ class StdioConnection : public Connection {
 
   void Close() override;
 
+  // The server's text, redacted: it may print what it was given (a key from the environment).
   std::string StderrTail() const override {
     std::lock_guard lock(mu_);
-    return stderr_tail_;
+    return RedactRunSecrets(stderr_tail_);
   }
   int64_t GarbageLines() const override { return garbage_.load(); }
   std::string Describe() const override { return "command `" + JoinCommand(config_.command) + "`"; }
@@ -131,7 +134,11 @@ class StdioConnection : public Connection {
   void ReaderLoop();
   void HandleLine(std::string_view line);
   void HandleMessage(const json& message);
+  // A reply we cannot use (`why`): fails the request it answers, when its id can be read.
+  void FailUnusableReply(std::string_view line_start, const std::string& why);
   void MarkDead(const std::string& why);  // with mu_ held
+  void QueueAnswer(std::string line);
+  void AnswerWriterLoop();
 
   McpServerConfig config_;
   McpOptions options_;
@@ -148,6 +155,14 @@ class StdioConnection : public Connection {
   bool reaped_ = false;
   std::string stderr_tail_;
 
+  // Answers to server requests are written by their own thread, so the reader never blocks on a
+  // server that floods us with requests and does not read its stdin.
+  std::thread answer_writer_;
+  std::mutex answers_mu_;
+  std::condition_variable answers_cv_;
+  std::vector<std::string> answers_;  // under answers_mu_
+  bool answers_stop_ = false;         // under answers_mu_
+
   std::mutex write_mu_;  // in_fd_ and the order of written lines
   std::mutex close_mu_;
   bool closed_ = false;
@@ -156,23 +171,18 @@ class StdioConnection : public Connection {
 };
 
 Status StdioConnection::Spawn() {
-  // The child's environment: ours, with the configured variables added or replaced.
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    std::string entry = *e;
-    size_t eq = entry.find('=');
-    if (eq == std::string::npos) continue;
-    env[entry.substr(0, eq)] = entry.substr(eq + 1);
-  }
-  for (const auto& [key, value] : config_.env) env[key] = value;
-  const std::string program = ResolveProgram(config_.command[0], env.count("PATH") ? env["PATH"] : "/usr/bin:/bin");
+  // The child's environment: ours without the run's secrets, with the configured variables added
+  // or replaced (a secret reaches a server only when its `env` passes it by name).
+  std::vector<std::string> env_entries = ChildEnvironment(config_.env);
+  std::string path_value = "/usr/bin:/bin";
+  for (const auto& entry : env_entries)
+    if (entry.rfind("PATH=", 0) == 0) path_value = entry.substr(5);
+  const std::string program = ResolveProgram(config_.command[0], path_value);
   if (program.empty())
     return Status::Unavailable("cannot start: `" + config_.command[0] + "` is not an executable file" +
                                (config_.command[0].find('/') == std::string::npos ? " on PATH" : ""));
 
   // Everything the child touches is prepared before fork(): only async-signal-safe calls after it.
-  std::vector<std::string> env_entries;
-  for (const auto& [key, value] : env) env_entries.push_back(key + "=" + value);
   std::vector<char*> argv, envp;
   std::vector<std::string> args = config_.command;
   for (auto& a : args) argv.push_back(a.data());
@@ -180,14 +190,26 @@ Status StdioConnection::Spawn() {
   for (auto& e : env_entries) envp.push_back(e.data());
   envp.push_back(nullptr);
 
-  int in_pipe[2], out_pipe[2], err_pipe[2], report[2], wake[2];
-  if (::pipe2(in_pipe, O_CLOEXEC) != 0) return Status::IoError(std::string("pipe: ") + strerror(errno));
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0 ||
-      ::pipe2(report, O_CLOEXEC) != 0 || ::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
-    return Status::IoError(std::string("pipe: ") + strerror(errno));
+  int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, report[2] = {-1, -1},
+      wake[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int* p : {in_pipe, out_pipe, err_pipe, report, wake})
+      for (int i = 0; i < 2; ++i)
+        if (p[i] >= 0) ::close(p[i]);
+  };
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0 ||
+      ::pipe2(report, O_CLOEXEC) != 0 || ::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    const int err = errno;
+    close_all();
+    return Status::IoError(std::string("pipe: ") + strerror(err));
+  }
 
   const pid_t pid = ::fork();
-  if (pid < 0) return Status::IoError(std::string("fork: ") + strerror(errno));
+  if (pid < 0) {
+    const int err = errno;
+    close_all();
+    return Status::IoError(std::string("fork: ") + strerror(err));
+  }
   if (pid == 0) {
     sigset_t none;
     sigemptyset(&none);
@@ -246,6 +268,7 @@ Status StdioConnection::Spawn() {
     return Status::Unavailable("cannot start `" + program + "`: " + strerror(child_errno));
   }
   reader_ = std::thread([this] { ReaderLoop(); });
+  answer_writer_ = std::thread([this] { AnswerWriterLoop(); });
   return Status::Ok();
 }
 
@@ -312,8 +335,10 @@ void StdioConnection::ReaderLoop() {
             start = static_cast<size_t>(i) + 1;
           }
           if (!discarding) buffer.append(chunk + start, static_cast<size_t>(n) - start);
-          if (buffer.size() > kMaxLineBytes) {
+          if (!discarding && buffer.size() > kMaxLineBytes) {
+            FailUnusableReply(buffer, "the reply is larger than " + std::to_string(kMaxLineBytes >> 20) + " MiB");
             buffer.clear();
+            buffer.shrink_to_fit();
             discarding = true;
             ++garbage_;
           }
@@ -355,6 +380,9 @@ void StdioConnection::ReaderLoop() {
     }
     if (!reaped && ::waitpid(pid_, &wait_status, WNOHANG) == pid_) {
       reaped = true;
+      // What the server started dies with it (its group outlives it otherwise). The group id is
+      // not reused while any member lives.
+      ::kill(-pid_, SIGTERM);
       if (!out_eof) out_eof = !drain(out_fd_, true);
       if (!err_eof) err_eof = !drain(err_fd_, false);
     }
@@ -382,7 +410,42 @@ void StdioConnection::HandleLine(std::string_view line) {
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
   while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
   if (line.empty()) return;
-  if (!ForEachMessage(line, [this](const json& message) { HandleMessage(message); })) ++garbage_;
+  if (!ForEachMessage(line, [this](const json& message) { HandleMessage(message); })) {
+    ++garbage_;
+    FailUnusableReply(line, "the reply cannot be parsed: " + WhyUnparseable(line));
+  }
+}
+
+void StdioConnection::FailUnusableReply(std::string_view line_start, const std::string& why) {
+  const std::optional<int64_t> id = LeadingResponseId(line_start);
+  if (!id) return;
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(*id);
+  if (it == pending_.end()) return;
+  it->second->reply = Result<RpcReply>(Status::ProviderError(why));
+  it->second->ready.notify_one();
+  pending_.erase(it);
+}
+
+void StdioConnection::QueueAnswer(std::string line) {
+  std::lock_guard lock(answers_mu_);
+  if (answers_stop_ || answers_.size() >= kMaxQueuedAnswers) return;
+  answers_.push_back(std::move(line));
+  answers_cv_.notify_one();
+}
+
+void StdioConnection::AnswerWriterLoop() {
+  std::unique_lock lock(answers_mu_);
+  while (true) {
+    answers_cv_.wait(lock, [&] { return answers_stop_ || !answers_.empty(); });
+    if (answers_stop_) return;
+    std::vector<std::string> batch;
+    batch.swap(answers_);
+    lock.unlock();
+    for (auto& line : batch)
+      if (!WriteLine(std::move(line), After(1)).ok()) break;  // not reading, or gone: drop the rest
+    lock.lock();
+  }
 }
 
 void StdioConnection::HandleMessage(const json& message) {
@@ -399,7 +462,7 @@ void StdioConnection::HandleMessage(const json& message) {
       return;
     }
     case MessageKind::kRequest:
-      (void)WriteLine(AnswerServerRequest(message).dump(), After(1));
+      QueueAnswer(AnswerServerRequest(message).dump());
       return;
     case MessageKind::kNotification:
       return;  // logging, progress, list_changed: nothing we act on
@@ -414,6 +477,11 @@ void StdioConnection::Close() {
   if (closed_) return;
   closed_ = true;
   if (pid_ <= 0) return;  // never started (kill(-pid) must not reach another group)
+  {
+    std::lock_guard lock(answers_mu_);
+    answers_stop_ = true;
+    answers_cv_.notify_all();
+  }
   {
     std::lock_guard lock(write_mu_);
     if (in_fd_ >= 0) ::close(in_fd_);
@@ -430,9 +498,12 @@ void StdioConnection::Close() {
       wait_reaped(1e9);
     }
   }
+  // The server is gone; whatever it started and left behind is not wanted either.
+  ::kill(-pid_, SIGKILL);
   ssize_t ignored = ::write(wake_write_, "x", 1);
   (void)ignored;
   if (reader_.joinable()) reader_.join();
+  if (answer_writer_.joinable()) answer_writer_.join();
   {
     std::lock_guard lock(mu_);
     MarkDead("mcp server '" + config_.name + "' was stopped");

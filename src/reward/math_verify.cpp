@@ -587,9 +587,12 @@ class Comparer {
 
   Outcome Values(const Value& g, const Value& p) {
     Outcome o = ValuesAsRead(g, p);
-    // A gold relation "a < x <= b" also stands for its interval: the prediction may give the
-    // interval. (Not the other way round: a gold interval asks for interval notation.)
+    // An inequality "a < x <= b" (or "x \ge a") also stands for the interval it describes, on
+    // either side, as Math-Verify holds: "x \ge 2" and "[2, \infty)" are the same answer whichever
+    // is the gold one. The interval's ends and brackets must still agree ("x > 2" is not
+    // "[2, \infty)").
     for (size_t k = 0; o == Outcome::kNotEqual && k < g.alt.size(); ++k) o = ValuesAsRead(g.alt[k], p);
+    for (size_t k = 0; o == Outcome::kNotEqual && k < p.alt.size(); ++k) o = ValuesAsRead(g, p.alt[k]);
     return o;
   }
 

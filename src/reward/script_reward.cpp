@@ -2,13 +2,22 @@
 // score in each direction. A score takes a free worker, writes its request and waits for one line
 // until the per-score deadline; a worker that hangs past it, exits, or answers out of protocol is
 // killed and a fresh one is started on its slot's next use, so only that one score fails.
+//
+// A reply must belong to its request, never to the previous or next one. Every request carries an
+// "id"; the python driver echoes it, and a command's reply object may ("id" present and different:
+// that score fails). A command that replies with a bare number cannot say which input it answers,
+// so commands are held to one line in, one line out: a reply followed by more output (already on
+// the pipe, or arriving within kExtraLineGraceMs) voids that score, and output that turns up
+// between scores replaces the worker before its next request, so it is never read as a reply.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -40,6 +49,11 @@ constexpr size_t kMaxReasoningBytes = 8192;
 constexpr double kMinStartupTimeoutS = 30;
 // Inside the sandbox the reward's folder is mounted here, read-only.
 constexpr const char* kSandboxRewardDir = "/reward";
+// How long a command reward's reply is watched for a second line. A grader that prints a stray
+// line and then its score usually writes both at once (one read shows both); when it flushes
+// them separately, they come microseconds apart, so 2 ms per score (paid only by command rewards)
+// catch that too unless the grader is descheduled between its writes.
+constexpr int kExtraLineGraceMs = 2;
 
 std::string FormatSeconds(double s) {
   char buf[32];
@@ -162,6 +176,33 @@ class Worker {
     }
   }
 
+  // What the worker has written to stdout and not yet been read as a reply, waiting up to
+  // `grace_ms` for something when nothing is there yet; empty when it is quiet.
+  std::string PendingOutput(int grace_ms) {
+    if (out_.empty() && grace_ms > 0) {
+      pollfd fd = {proc_->stdout_fd(), POLLIN, 0};
+      ::poll(&fd, 1, grace_ms);
+    }
+    char buf[65536];
+    while (out_.size() <= kMaxReplyBytes) {
+      ssize_t n = ::read(proc_->stdout_fd(), buf, sizeof buf);
+      if (n > 0) {
+        out_.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      break;  // EAGAIN, or EOF (the next write or read reports the exit)
+    }
+    return out_;
+  }
+
+  // A new score begins: what stderr said so far belongs to earlier scores, so an error of this
+  // one never quotes it.
+  void BeginRequest() {
+    DrainStderr();
+    err_tail_.clear();
+  }
+
   SandboxedProcess& proc() { return *proc_; }
   std::string StderrTail() const { return Trim(err_tail_); }
 
@@ -223,8 +264,13 @@ class WorkerPool {
   // `start` spawns a worker and completes its hand-shake (python: the file is loaded).
   using Starter = std::function<Result<std::unique_ptr<Worker>>()>;
 
-  WorkerPool(int size, double timeout_s, Starter start)
-      : timeout_s_(timeout_s), start_(std::move(start)), slots_(static_cast<size_t>(size)) {
+  // `extra_line_grace_ms`: how long a reply is watched for a second line (0: only what has
+  // already arrived).
+  WorkerPool(int size, double timeout_s, Starter start, int extra_line_grace_ms = 0)
+      : timeout_s_(timeout_s),
+        extra_line_grace_ms_(extra_line_grace_ms),
+        start_(std::move(start)),
+        slots_(static_cast<size_t>(size)) {
     for (int i = size; i-- > 0;) free_.push_back(i);
   }
 
@@ -261,12 +307,23 @@ class WorkerPool {
  private:
   Result<RewardResult> ScoreOn(std::unique_ptr<Worker>& worker, const std::string& request,
                                const Interpret& interpret) {
+    if (worker) {
+      // Output after the last reply (a stray line printed late): the score it followed has been
+      // given already, but the next request must not read it as its reply.
+      if (std::string late = worker->PendingOutput(0); !late.empty()) {
+        spdlog::warn("a reward worker printed '{}' after its reply to the previous input; it was replaced so "
+                     "that the next input gets its own reply",
+                     Shorten(SplitLines(late).empty() ? late : SplitLines(late)[0], 200));
+        Discard(worker);
+      }
+    }
     if (!worker) {
       auto started = start_();
       if (!started.ok()) return started.status().WithContext("starting a replacement worker");
       worker = std::move(started).value();
     }
     const auto deadline = After(timeout_s_);
+    worker->BeginRequest();
     Status written = worker->WriteLine(request, deadline, timeout_s_);
     if (!written.ok()) {
       Discard(worker);
@@ -276,6 +333,14 @@ class WorkerPool {
     if (!line.ok()) {
       Discard(worker);
       return line.status();
+    }
+    if (std::string extra = worker->PendingOutput(extra_line_grace_ms_); !extra.empty()) {
+      std::vector<std::string> lines = SplitLines(extra);
+      Discard(worker);
+      return Status::InvalidArgument(
+          "the worker printed more than one line for one input (its reply '" + Shorten(*line, 100) +
+          "' was followed by '" + Shorten(lines.empty() ? extra : lines[0], 100) +
+          "'); exactly one reply line per input is expected, so this score is void and the worker was replaced");
     }
     bool discard = false;
     Result<RewardResult> result = interpret(*line, &discard);
@@ -304,6 +369,7 @@ class WorkerPool {
   }
 
   const double timeout_s_;
+  const int extra_line_grace_ms_;
   const Starter start_;
   std::vector<std::unique_ptr<Worker>> slots_;  // a slot is touched only by the thread holding it
   std::mutex mu_;
@@ -320,8 +386,10 @@ std::string CappedReasoning(std::string text) {
   return text + " [reasoning cut at " + std::to_string(kMaxReasoningBytes) + " bytes]";
 }
 
-std::string RequestLine(const Task& task, std::string_view response) {
-  nlohmann::json request = {{"problem", task.problem},
+// `id` numbers the reward's requests; a reply that names another id answers another request.
+std::string RequestLine(const Task& task, std::string_view response, uint64_t id) {
+  nlohmann::json request = {{"id", id},
+                            {"problem", task.problem},
                             {"answer", task.answer},
                             {"response", std::string(response)},
                             {"task", task.record}};
@@ -348,21 +416,37 @@ class PooledReward : public RewardFn {
   PooledReward(std::string label, std::unique_ptr<WorkerPool> pool) : label_(std::move(label)), pool_(std::move(pool)) {}
 
   Result<RewardResult> Score(const Task& task, std::string_view response, const std::string&) override {
-    auto result = pool_->Score(RequestLine(task, response), [&](const std::string& line, bool* discard) {
-      return Interpret(line, response, discard);
+    const uint64_t id = ++last_id_;
+    auto result = pool_->Score(RequestLine(task, response, id), [&](const std::string& line, bool* discard) {
+      return Interpret(line, response, id, discard);
     });
     if (!result.ok()) return result.status().WithContext(label_);
     return result;
   }
 
  protected:
-  // The score in a worker's reply line; sets *discard when the worker is out of step and must be
-  // replaced.
-  virtual Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const = 0;
+  // The score in a worker's reply line to request `id`; sets *discard when the worker is out of
+  // step and must be replaced.
+  virtual Result<RewardResult> Interpret(const std::string& line, std::string_view response, uint64_t id,
+                                         bool* discard) const = 0;
+
+  // Non-OK when `reply` names a request other than `id` (or, when `required`, names none).
+  static Status CheckId(const nlohmann::json& reply, uint64_t id, bool required, const std::string& line,
+                        bool* discard) {
+    auto it = reply.is_object() ? reply.find("id") : reply.end();
+    if (it == reply.end() ? !required : (it->is_number_unsigned() && it->get<uint64_t>() == id)) return Status::Ok();
+    *discard = true;
+    return Status::InvalidArgument("the worker's reply " +
+                                   (it == reply.end() ? std::string("names no request id")
+                                                      : "is for request id " + Shorten(it->dump(), 40)) +
+                                   " while request id " + std::to_string(id) + " was waiting: '" +
+                                   Shorten(line, 200) + "' (the worker was replaced)");
+  }
 
  private:
   const std::string label_;
   std::unique_ptr<WorkerPool> pool_;
+  std::atomic<uint64_t> last_id_{0};
 };
 
 class PythonReward : public PooledReward {
@@ -370,12 +454,14 @@ class PythonReward : public PooledReward {
   using PooledReward::PooledReward;
 
  protected:
-  Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const override {
+  Result<RewardResult> Interpret(const std::string& line, std::string_view response, uint64_t id,
+                                 bool* discard) const override {
     nlohmann::json reply = ParseUntrustedJson(line);
     if (!reply.is_object()) {
       *discard = true;
       return Status::InvalidArgument("the worker sent an unreadable reply: " + Shorten(line, 200));
     }
+    if (Status s = CheckId(reply, id, /*required=*/true, line, discard); !s.ok()) return s;
     if (auto err = reply.find("error"); err != reply.end() && err->is_string()) {
       std::string message = err->get<std::string>();
       if (auto tb = reply.find("traceback"); tb != reply.end() && tb->is_string() && !tb->get<std::string>().empty())
@@ -403,10 +489,13 @@ class CommandReward : public PooledReward {
   using PooledReward::PooledReward;
 
  protected:
-  Result<RewardResult> Interpret(const std::string& line, std::string_view response, bool* discard) const override {
+  Result<RewardResult> Interpret(const std::string& line, std::string_view response, uint64_t id,
+                                 bool* discard) const override {
     const std::string expected =
         "expected one line per input holding a number in [0, 1] or {\"reward\": x, \"reasoning\": \"...\"}, got ";
     nlohmann::json reply = ParseUntrustedJson(Trim(line));
+    // A reply object may echo the request's id (optional: a bare number names no request).
+    if (Status s = CheckId(reply, id, /*required=*/false, line, discard); !s.ok()) return s;
     std::string range_error;
     RewardResult r;
     r.extracted = ExtractFinalAnswer(response);
@@ -451,6 +540,126 @@ Result<std::unique_ptr<PythonSandbox>> MakeSandbox(const ScriptRewardOptions& o)
   return sandbox;
 }
 
+// ---- reward folders the sandbox's user cannot reach -------------------------------------------
+//
+// Run as root, tfgrpo drops the workers to an unprivileged uid, which cannot read a reward in a
+// private folder (root's home, a `mktemp -d`). Users should not have to open their folders up, so
+// then the folder's files are copied into each worker's sandbox instead of bind-mounted: tfgrpo
+// opens them itself and bubblewrap copies what it reads (SandboxedProcessSpec::copied_files).
+// Bounded, since every worker holds its copies in memory; what is left out is named at start-up.
+constexpr size_t kMaxCopiedBytes = size_t{32} << 20;
+constexpr int kMaxCopiedDepth = 4;
+
+// Whether the mode bits let `uid`/`gid` do all of `want` (4 read, 1 search/execute).
+bool Permits(const fs::path& path, uid_t uid, gid_t gid, unsigned want) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  unsigned bits = st.st_uid == uid ? st.st_mode >> 6 : st.st_gid == gid ? st.st_mode >> 3 : st.st_mode;
+  return (bits & want) == want;
+}
+
+// Whether the sandbox's user can reach `folder` on the host (every folder on the way searchable,
+// the folder itself listable) and do `want` to `file` in it (empty: none to check).
+bool SandboxUserReaches(const PythonSandbox& sandbox, const fs::path& folder, const fs::path& file, unsigned want) {
+  const uid_t uid = sandbox.options().run_as_uid;
+  const gid_t gid = sandbox.options().run_as_gid;
+  std::error_code ec;
+  const fs::path real = fs::canonical(folder, ec);
+  if (ec) return false;
+  fs::path at = "/";
+  for (const auto& part : real.relative_path()) {
+    if (!Permits(at, uid, gid, 1)) return false;
+    at /= part;
+  }
+  if (!Permits(real, uid, gid, 4 | 1)) return false;
+  return file.empty() || Permits(file, uid, gid, want);
+}
+
+// The files of `folder` to copy to `inside`: `required` (the reward file or program) always, then
+// what the sandbox's user could read were the folder open to it, within the limits. Hidden entries
+// (.git, .env) stay out, as do files only their owner may read.
+Result<SandboxedProcessSpec> FolderCopy(const PythonSandbox& sandbox, const fs::path& folder, const fs::path& required,
+                                        const std::string& inside) {
+  const uid_t uid = sandbox.options().run_as_uid;
+  const gid_t gid = sandbox.options().run_as_gid;
+  SandboxedProcessSpec spec;
+  spec.dirs.push_back(inside);
+  size_t bytes = 0;
+  std::vector<std::string> left_out;
+  std::error_code ec;
+  auto add = [&](const fs::path& host, const fs::path& rel, bool must) {
+    std::error_code size_ec;
+    const uintmax_t size = fs::file_size(host, size_ec);
+    if (size_ec) return;
+    if (!must && (spec.copied_files.size() >= SandboxedProcessSpec::kMaxCopiedFiles || bytes + size > kMaxCopiedBytes)) {
+      left_out.push_back(rel.string() + " (over the limit)");
+      return;
+    }
+    bytes += size;
+    spec.copied_files.push_back(
+        {host.string(), (fs::path(inside) / rel).string(), Permits(host, uid, gid, 1) || (must && ::access(host.c_str(), X_OK) == 0)});
+  };
+  if (!required.empty()) add(required, required.lexically_relative(folder), /*must=*/true);
+  fs::recursive_directory_iterator it(folder, fs::directory_options::none, ec), end;
+  if (ec) return Status::IoError("cannot list " + folder.string() + ": " + ec.message());
+  for (; it != end; it.increment(ec)) {
+    if (ec) return Status::IoError("cannot list " + folder.string() + ": " + ec.message());
+    const fs::path host = it->path();
+    const fs::path rel = host.lexically_relative(folder);
+    if (host == required) continue;  // copied above, whatever it is
+    const bool hidden = host.filename().string().starts_with(".");
+    const fs::file_status st = it->symlink_status(ec);
+    if (ec) continue;
+    if (hidden || (fs::is_directory(st) && it.depth() + 1 >= kMaxCopiedDepth)) {
+      if (fs::is_directory(st)) it.disable_recursion_pending();
+      if (!hidden) left_out.push_back(rel.string() + "/ (deeper than " + std::to_string(kMaxCopiedDepth) + " levels)");
+      continue;
+    }
+    if (fs::is_symlink(st)) {
+      spec.symlinks.emplace_back(fs::read_symlink(host, ec).string(), (fs::path(inside) / rel).string());
+    } else if (fs::is_directory(st)) {
+      spec.dirs.push_back((fs::path(inside) / rel).string());
+    } else if (fs::is_regular_file(st)) {
+      if (Permits(host, uid, gid, 4)) {
+        add(host, rel, /*must=*/false);
+      } else {
+        left_out.push_back(rel.string() + " (readable by its owner only)");
+      }
+    }
+    if (spec.copied_files.size() + spec.symlinks.size() + spec.dirs.size() > 4 * SandboxedProcessSpec::kMaxCopiedFiles) {
+      left_out.push_back("the rest (too many entries)");
+      break;
+    }
+  }
+  spdlog::info("task.reward: {} cannot be read by the sandbox's uid {}, so its files are copied into each worker "
+               "({} files, {} KiB)",
+               folder.string(), uid, spec.copied_files.size(), (bytes + 1023) / 1024);
+  if (!left_out.empty()) {
+    std::string names;
+    for (size_t i = 0; i < left_out.size() && i < 10; ++i) names += (i ? ", " : "") + left_out[i];
+    if (left_out.size() > 10) names += ", and " + std::to_string(left_out.size() - 10) + " more";
+    spdlog::warn("task.reward: not copied into the sandbox from {}: {}", folder.string(), names);
+  }
+  return spec;
+}
+
+// Bind-mounts `folder` at /reward when the sandbox's user can use it there, else copies its files
+// in (see FolderCopy). `required` is the reward file (to read) or program (to run), empty when it
+// lives elsewhere.
+Status ShowFolder(const PythonSandbox& sandbox, const fs::path& folder, const fs::path& required, bool run_required,
+                  SandboxedProcessSpec* spec) {
+  if (!sandbox.drops_root() || SandboxUserReaches(sandbox, folder, required, run_required ? 4 | 1 : 4)) {
+    spec->read_only_binds = {{folder.string(), kSandboxRewardDir}};
+    return Status::Ok();
+  }
+  auto copy = FolderCopy(sandbox, folder, required, kSandboxRewardDir);
+  if (!copy.ok()) return copy.status().WithContext("task.reward");
+  spec->copied_files = std::move(copy->copied_files);
+  spec->symlinks = std::move(copy->symlinks);
+  spec->dirs = std::move(copy->dirs);
+  return Status::Ok();
+}
+
 std::string RootHint(const PythonSandbox& sandbox, const std::string& path) {
   if (!sandbox.drops_root()) return "";
   return " (tfgrpo runs as root, so the sandbox runs as uid " + std::to_string(sandbox.options().run_as_uid) +
@@ -472,7 +681,7 @@ Result<std::unique_ptr<RewardFn>> MakePythonReward(const ScriptRewardOptions& o)
   SandboxedProcessSpec spec;
   const std::string shown = o.file.string();
   if (sandbox->options().mode == "bwrap") {
-    spec.read_only_binds = {{file.parent_path().string(), kSandboxRewardDir}};
+    if (Status s = ShowFolder(*sandbox, file.parent_path(), file, /*run_required=*/false, &spec); !s.ok()) return s;
     spec.argv = {sandbox->python_path(), "-I", "-u", "-c", kPythonDriver,
                  std::string(kSandboxRewardDir) + "/" + file.filename().string(), o.function};
   } else {
@@ -552,7 +761,12 @@ Result<std::unique_ptr<RewardFn>> MakeCommandReward(const ScriptRewardOptions& o
     }
   }
   if (bwrap) {
-    spec.read_only_binds = {{base.string(), kSandboxRewardDir}};
+    fs::path required;
+    if (program.find('/') != std::string::npos) {
+      required = fs::path(program).is_absolute() ? fs::path(program) : (base / program).lexically_normal();
+      if (required.lexically_relative(base).empty() || *required.lexically_relative(base).begin() == "..") required.clear();
+    }
+    if (Status s = ShowFolder(*sandbox, base, required, /*run_required=*/true, &spec); !s.ok()) return s;
     spec.cwd = kSandboxRewardDir;
   } else {
     spec.cwd = base.string();
@@ -562,7 +776,7 @@ Result<std::unique_ptr<RewardFn>> MakeCommandReward(const ScriptRewardOptions& o
     if (!proc.ok()) return proc.status().WithContext("task.reward command: cannot start " + spec.argv[0]);
     return std::make_unique<Worker>(std::move(proc).value());
   };
-  auto pool = std::make_unique<WorkerPool>(WorkerCount(o.workers), o.timeout_s, start);
+  auto pool = std::make_unique<WorkerPool>(WorkerCount(o.workers), o.timeout_s, start, kExtraLineGraceMs);
   if (Status s = pool->StartAll(); !s.ok()) return s;
   return std::unique_ptr<RewardFn>(new CommandReward("reward command (" + shown + ")", std::move(pool)));
 }

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "tfgrpo/retrieval.h"
 #include "tfgrpo/serve.h"
 #include "tfgrpo/util.h"
 
@@ -30,6 +31,33 @@ std::optional<size_t> TargetMessage(const nlohmann::ordered_json& messages) {
 }  // namespace
 
 Result<bool> InjectLibrary(nlohmann::ordered_json& body, const Library& library) {
+  return InjectLibrary(body, library, AllPositions(library.size()));
+}
+
+std::string UserMessagesText(const nlohmann::ordered_json& body) {
+  std::string out;
+  auto messages = body.is_object() ? body.find("messages") : body.end();
+  if (!body.is_object() || messages == body.end() || !messages->is_array()) return out;
+  auto add = [&out](const std::string& text) {
+    if (!out.empty()) out += '\n';
+    out += text;
+  };
+  for (const auto& m : *messages) {
+    if (!m.is_object() || m.value("role", nlohmann::ordered_json()) != "user") continue;
+    auto content = m.find("content");
+    if (content == m.end()) continue;
+    if (content->is_string()) add(content->get<std::string>());
+    if (content->is_array())
+      for (const auto& part : *content)
+        if (part.is_object() && part.value("type", nlohmann::ordered_json()) == "text" && part.contains("text") &&
+            part["text"].is_string())
+          add(part["text"].get<std::string>());
+  }
+  return out;
+}
+
+Result<bool> InjectLibrary(nlohmann::ordered_json& body, const Library& library, const std::vector<size_t>& positions) {
+  auto render = [&](std::string_view base) { return AppendLibrary(base, library, positions); };
   if (!body.is_object()) return Status::InvalidArgument("request body must be a JSON object");
   auto messages = body.find("messages");
   if (messages == body.end()) {
@@ -43,13 +71,13 @@ Result<bool> InjectLibrary(nlohmann::ordered_json& body, const Library& library)
       return Status::InvalidArgument("messages[" + std::to_string(i) + "] must be an object");
     }
   }
-  if (library.empty()) return false;
+  if (library.empty() || positions.empty()) return false;
 
   std::optional<size_t> target = TargetMessage(*messages);
   if (!target) {
     nlohmann::ordered_json system = nlohmann::ordered_json::object();
     system["role"] = "system";
-    system["content"] = AppendLibrary("", library);
+    system["content"] = render("");
     messages->insert(messages->begin(), std::move(system));
     return true;
   }
@@ -57,11 +85,11 @@ Result<bool> InjectLibrary(nlohmann::ordered_json& body, const Library& library)
   nlohmann::ordered_json& message = (*messages)[*target];
   auto content = message.find("content");
   if (content == message.end() || content->is_null()) {
-    message["content"] = AppendLibrary("", library);
+    message["content"] = render("");
     return true;
   }
   if (content->is_string()) {
-    *content = AppendLibrary(content->get_ref<const std::string&>(), library);
+    *content = render(content->get_ref<const std::string&>());
     return true;
   }
   if (content->is_array()) {
@@ -73,13 +101,13 @@ Result<bool> InjectLibrary(nlohmann::ordered_json& body, const Library& library)
       auto text = part.find("text");
       if (type != part.end() && type->is_string() && *type == "text" && text != part.end() &&
           text->is_string()) {
-        *text = AppendLibrary(text->get_ref<const std::string&>(), library);
+        *text = render(text->get_ref<const std::string&>());
         return true;
       }
     }
     nlohmann::ordered_json part = nlohmann::ordered_json::object();
     part["type"] = "text";
-    part["text"] = AppendLibrary("", library);
+    part["text"] = render("");
     content->push_back(std::move(part));
     return true;
   }

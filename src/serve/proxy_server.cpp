@@ -23,6 +23,7 @@
 #include "serve/metrics.h"
 #include "serve/upstream.h"
 #include "tfgrpo/json.h"
+#include "tfgrpo/retrieval.h"
 #include "tfgrpo/serve.h"
 #include "tfgrpo/util.h"
 
@@ -201,10 +202,26 @@ Result<Library> LoadLibraryFile(const std::filesystem::path& path) {
   return lib;
 }
 
-std::shared_ptr<const ServedLibrary> MakeServed(Library library) {
+// `transport` and `cache` outlive every ServedLibrary (both belong to the server).
+std::shared_ptr<const ServedLibrary> MakeServed(Library library, const ServeOptions& options = {},
+                                               HttpTransport* transport = nullptr, EmbeddingCache* cache = nullptr) {
   auto served = std::make_shared<ServedLibrary>();
   served->fingerprint = Fingerprint(library.RenderLines());
   served->library = std::move(library);
+  if (options.top_k > 0) {
+    std::unique_ptr<EmbeddingsClient> client;
+    if (options.retrieval_method == RetrievalMethod::kEmbeddings && transport) {
+      EmbeddingsEndpoint e;
+      e.base_url = options.embeddings_url.empty() ? options.upstream : options.embeddings_url;
+      e.model = options.embeddings_model;
+      e.api_key = options.embeddings_api_key.empty() ? options.upstream_api_key : options.embeddings_api_key;
+      e.timeout_s = options.upstream_timeout_s;
+      client = std::make_unique<EmbeddingsClient>(std::move(e), *transport);
+    }
+    served->retriever = std::make_shared<Retriever>(options.top_k, options.retrieval_method, std::move(client), cache);
+    served->retriever->set_cache_queries(false);  // users' messages stay out of the cache file
+    served->retriever->SetLibrary(served->library);
+  }
   return served;
 }
 
@@ -263,6 +280,21 @@ struct ProxyServer::Impl {
 
   mutable std::mutex library_mu;
   std::shared_ptr<const ServedLibrary> served;
+  // --top-k with embeddings: the endpoint's transport and the vectors kept next to the library.
+  HttpTransport embeddings_transport;
+  std::unique_ptr<EmbeddingCache> embedding_cache;
+
+  Status OpenEmbeddingCache() {
+    if (options.top_k <= 0 || options.retrieval_method != RetrievalMethod::kEmbeddings || embedding_cache)
+      return Status::Ok();
+    auto cache = MakeFileEmbeddingCache(EmbeddingCacheFileFor(options.experiences));
+    if (!cache.ok()) return cache.status();
+    embedding_cache = std::move(cache).value();
+    return Status::Ok();
+  }
+  std::shared_ptr<const ServedLibrary> Serve(Library library) {
+    return MakeServed(std::move(library), options, &embeddings_transport, embedding_cache.get());
+  }
 
   std::mutex reload_mu;  // one reload at a time; guards last_signature
   FileSignature last_signature;
@@ -295,7 +327,8 @@ struct ProxyServer::Impl {
     last_signature = StatFile(options.experiences);
     auto loaded = LoadLibraryFile(options.experiences);
     if (!loaded.ok()) return loaded.status();
-    auto lib = MakeServed(std::move(*loaded));
+    if (Status s = OpenEmbeddingCache(); !s.ok()) return s;
+    auto lib = Serve(std::move(*loaded));
     metrics.SetLibraryExperiences(static_cast<int64_t>(lib->library.size()));
     std::lock_guard lib_lock(library_mu);
     served = std::move(lib);
@@ -313,7 +346,7 @@ struct ProxyServer::Impl {
                     current ? current->library.size() : 0, loaded.status().ToString());
       return loaded.status();
     }
-    auto lib = MakeServed(std::move(*loaded));
+    auto lib = Serve(std::move(*loaded));
     size_t n = lib->library.size();
     {
       std::lock_guard lib_lock(library_mu);
@@ -614,7 +647,9 @@ struct ProxyServer::Impl {
     bool opted_out = ToLower(Trim(req.get_header_value(std::string(kExperiencesHeader)))) == "off";
     if (!opted_out) {
       auto lib = CurrentLibrary();
-      Result<bool> injected = InjectLibrary(body, lib->library);
+      // --top-k: only the experiences most relevant to the user's messages.
+      Result<bool> injected = lib->retriever ? InjectLibrary(body, lib->library, lib->retriever->Select(UserMessagesText(body)))
+                                             : InjectLibrary(body, lib->library);
       if (!injected.ok()) {
         SetError(res, 400, injected.status().message(), "invalid_request_error",
                  "invalid_request");
@@ -892,6 +927,19 @@ std::shared_ptr<const ServedLibrary> ProxyServer::library() const {
   return impl_->CurrentLibrary();
 }
 
-std::string ProxyServer::MetricsText() const { return impl_->metrics.Render(); }
+std::string ProxyServer::MetricsText() const {
+  std::string text = impl_->metrics.Render();
+  if (auto lib = impl_->CurrentLibrary(); lib && lib->retriever) {
+    // Of the library being served (a reload starts them again).
+    const RetrievalStats stats = lib->retriever->stats();
+    text += "# HELP tfgrpo_serve_retrieval_queries Requests whose experiences were retrieved (--top-k).\n"
+            "# TYPE tfgrpo_serve_retrieval_queries gauge\n"
+            "tfgrpo_serve_retrieval_queries " + std::to_string(stats.queries) + "\n"
+            "# HELP tfgrpo_serve_retrieval_fallbacks Of them, ranked by bm25 because the embeddings call failed.\n"
+            "# TYPE tfgrpo_serve_retrieval_fallbacks gauge\n"
+            "tfgrpo_serve_retrieval_fallbacks " + std::to_string(stats.fallbacks) + "\n";
+  }
+  return text;
+}
 
 }  // namespace tfgrpo

@@ -239,6 +239,7 @@ std::optional<nlohmann::json> FirstJsonArray(std::string_view text) {
 double SuccessProbability(std::string_view system, int pitfall, const SimOptions& options) {
   // A harmful lesson wins over a helpful one: following it is what makes the attempt fail.
   if (ContainsCaseInsensitive(system, kHarmfulMarker)) return options.p_success_harmful;
+  if (IsTopicLesson(pitfall)) return TopicSuccessProbability(system, pitfall, options);
   return ContainsCaseInsensitive(system, LessonPitfall(pitfall).keyword) ? options.p_success_with
                                                                          : options.p_success_without;
 }

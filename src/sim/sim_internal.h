@@ -139,6 +139,14 @@ std::vector<ScoredSentence> ScoreSentences(std::string_view text, std::string_vi
 // Index into SimWebPitfalls() of the pitfall `question` hides.
 int WebPitfallOf(std::string_view question);
 std::string WebMistakePhrase(int web_pitfall);
+// ---- the many-topics world (topics.cpp) ----
+// Topic lessons come last in LessonPitfall's table: TopicLessonBase() + topic.
+int TopicLessonBase();
+bool IsTopicLesson(int index);
+std::optional<SolvedProblem> FindTopicProblem(std::string_view text);
+std::string TopicMistakePhrase(int index);
+// SuccessProbability for a topic task: diluted by how many experiences the prompt shows.
+double TopicSuccessProbability(std::string_view system, int index, const SimOptions& options);
 // A lenient judge's test for a free-text answer: the reference's words appear, in order and
 // contiguous, among the answer's words (case, punctuation and thousands commas ignored).
 bool WebAnswerMatches(std::string_view predicted, std::string_view reference);

@@ -356,12 +356,18 @@ const char* const kGenericLesson =
     "exactly what was asked.";
 
 const SimPitfall& LessonPitfall(int index) {
-  return index < kPitfallCount ? SimPitfalls()[index] : SimWebPitfalls()[index - kPitfallCount];
+  if (index < kPitfallCount) return SimPitfalls()[index];
+  const int web = static_cast<int>(SimWebPitfalls().size());
+  if (index < kPitfallCount + web) return SimWebPitfalls()[index - kPitfallCount];
+  return SimTopicPitfalls()[index - kPitfallCount - web];
 }
 
-int LessonPitfallCount() { return kPitfallCount + static_cast<int>(SimWebPitfalls().size()); }
+int LessonPitfallCount() {
+  return kPitfallCount + static_cast<int>(SimWebPitfalls().size()) + static_cast<int>(SimTopicPitfalls().size());
+}
 
 std::string MistakePhrase(int pitfall) {
+  if (IsTopicLesson(pitfall)) return TopicMistakePhrase(pitfall);
   if (pitfall >= kPitfallCount) return WebMistakePhrase(pitfall - kPitfallCount);
   if (pitfall < 0) return "it made an unidentified mistake";
   return kMistakes[pitfall];
@@ -371,6 +377,7 @@ std::optional<SolvedProblem> FindFamilyProblem(std::string_view text) {
   // A code or labelling task wraps one of the six pitfalls (variants.cpp); it is recognised first,
   // since a labelling task quotes a math problem of the family.
   if (auto variant = FindVariantProblem(text)) return variant;
+  if (auto topic = FindTopicProblem(text)) return topic;
   return FindMathFamilyProblem(text);
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tfgrpo/json.h"
+#include "tfgrpo/secrets.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/util.h"
 
@@ -18,7 +19,7 @@ namespace {
 // PRAGMA user_version of a database this code writes. Version n is reached from version n-1 by
 // kMigrations[n-1]; a new column or table is a new entry, never an edit of an old one, so every
 // run.db ever written can be brought up to date in place.
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 // Version 1: the original tables.
 constexpr const char* kSchemaV1 = R"sql(
@@ -109,7 +110,19 @@ CREATE TABLE IF NOT EXISTS validations(
   created_at TEXT NOT NULL);
 )sql";
 
-constexpr const char* kMigrations[] = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4};
+// Version 5 (retrieval.top_k): the ids ("G3") of the experiences each rollout's prompt held, so
+// credit goes only to what it saw; and embedding vectors (little-endian float32) by model and
+// SHA-256 of the text, so a resumed run does not pay for them again.
+constexpr const char* kMigrationV5 = R"sql(
+ALTER TABLE rollouts ADD COLUMN experiences_seen TEXT NOT NULL DEFAULT '';
+CREATE TABLE IF NOT EXISTS embeddings(
+  model TEXT NOT NULL,
+  text_sha256 TEXT NOT NULL,
+  vector BLOB NOT NULL,
+  PRIMARY KEY(model, text_sha256));
+)sql";
+
+constexpr const char* kMigrations[] = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4, kMigrationV5};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 #define TFGRPO_NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
@@ -128,11 +141,19 @@ class Statement {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
-  void Bind(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC); }
+  // Every text is redacted on its way in: the last guard that no key reaches run.db, whatever
+  // outside text (a tool's output, a server's error) a row quotes.
+  void Bind(int i, const std::string& s) {
+    const std::string text = RedactRunSecrets(s);
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  }
   void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   void Bind(int i, int v) { sqlite3_bind_int(stmt_, i, v); }
   void Bind(int i, bool v) { sqlite3_bind_int(stmt_, i, v ? 1 : 0); }
   void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+  void BindBlob(int i, const void* data, size_t bytes) {
+    sqlite3_bind_blob(stmt_, i, data, static_cast<int>(bytes), SQLITE_STATIC);
+  }
 
   std::string Text(int col) const {
     const unsigned char* p = sqlite3_column_text(stmt_, col);
@@ -140,6 +161,10 @@ class Statement {
   }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   double Double(int col) const { return sqlite3_column_double(stmt_, col); }
+  std::string Blob(int col) const {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
@@ -221,6 +246,8 @@ struct RunStore::Impl {
   Statement record_library, delete_experiences, record_experience;
   Statement latest_library, library_at, steps, failures, count_calls, count_rollouts, call_fingerprints;
   Statement record_validation, validations, tokens_by_role;
+  Statement libraries, failed_calls, run_config;
+  Statement find_embedding, record_embedding;
   Statement begin, commit, rollback;
 
   Status Error(const std::string& what) const {
@@ -372,8 +399,8 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, " TFGRPO_NOW ")"},
       {&im.record_rollout,
        "INSERT OR REPLACE INTO rollouts(step, task_id, sample, library_version, messages_json, answer, reward, "
-       "prompt_tokens, completion_tokens, latency_ms, error, reasoning) "
-       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+       "prompt_tokens, completion_tokens, latency_ms, error, reasoning, experiences_seen) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
       {&im.record_failure,
        "INSERT OR REPLACE INTO failures(step, task_id, stage, error, created_at) "
        "VALUES(?1, ?2, ?3, ?4, " TFGRPO_NOW ")"},
@@ -401,6 +428,11 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
       {&im.tokens_by_role,
        "SELECT role, SUM(prompt_tokens), SUM(cached_tokens), SUM(completion_tokens) FROM llm_calls "
        "WHERE ok = 1 GROUP BY role ORDER BY role"},
+      {&im.libraries, "SELECT step, json FROM libraries ORDER BY step"},
+      {&im.failed_calls, "SELECT call_id, role, error, attempts FROM llm_calls WHERE ok = 0 ORDER BY call_id"},
+      {&im.run_config, "SELECT config_json FROM runs ORDER BY id LIMIT 1"},
+      {&im.find_embedding, "SELECT vector FROM embeddings WHERE model = ?1 AND text_sha256 = ?2"},
+      {&im.record_embedding, "INSERT OR REPLACE INTO embeddings(model, text_sha256, vector) VALUES(?1, ?2, ?3)"},
       {&im.begin, "BEGIN IMMEDIATE"},
       {&im.commit, "COMMIT"},
       {&im.rollback, "ROLLBACK"},
@@ -437,7 +469,8 @@ Status RunStore::BeginOrResume(const std::string& config_json) {
                            nullptr) != SQLITE_OK) {
       return im.Error("cannot record run");
     }
-    sqlite3_bind_text(st, 1, config_json.data(), static_cast<int>(config_json.size()), SQLITE_STATIC);
+    const std::string config_text = RedactRunSecrets(config_json);
+    sqlite3_bind_text(st, 1, config_text.data(), static_cast<int>(config_text.size()), SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? Status::Ok() : im.Error("cannot record run");
@@ -515,6 +548,7 @@ Status RunStore::RecordRollout(const RolloutRecord& r) {
   s.Bind(10, r.latency_ms);
   s.Bind(11, r.error);
   s.Bind(12, r.reasoning);
+  s.Bind(13, r.experiences_seen);
   return impl_->Run(s, "cannot record rollout");
 }
 
@@ -676,6 +710,32 @@ std::vector<ValidationRecord> RunStore::Validations() {
   return out;
 }
 
+std::optional<std::vector<float>> RunStore::FindEmbedding(const std::string& model, const std::string& text_sha256) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->find_embedding;
+  ResetOnExit reset{s};
+  s.Bind(1, model);
+  s.Bind(2, text_sha256);
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return std::nullopt;
+  const std::string bytes = s.Blob(0);
+  // A row of another shape (not whole floats, or empty) is treated as missing: recomputed.
+  if (bytes.empty() || bytes.size() % sizeof(float) != 0) return std::nullopt;
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), bytes.size());
+  return v;
+}
+
+Status RunStore::RecordEmbedding(const std::string& model, const std::string& text_sha256,
+                                 const std::vector<float>& vector) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->record_embedding;
+  ResetOnExit reset{s};
+  s.Bind(1, model);
+  s.Bind(2, text_sha256);
+  s.BindBlob(3, vector.data(), vector.size() * sizeof(float));
+  return impl_->Run(s, "cannot record embedding");
+}
+
 std::map<std::string, TokenCounts> RunStore::TokensByRole() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->tokens_by_role;
@@ -690,6 +750,32 @@ int64_t RunStore::CountRollouts() {
   Statement& s = impl_->count_rollouts;
   ResetOnExit reset{s};
   return sqlite3_step(s.get()) == SQLITE_ROW ? s.Int(0) : 0;
+}
+
+std::vector<LibraryVersion> RunStore::Libraries() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->libraries;
+  ResetOnExit reset{s};
+  std::vector<LibraryVersion> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) out.push_back({static_cast<int>(s.Int(0)), s.Text(1)});
+  return out;
+}
+
+std::vector<CallFailure> RunStore::FailedCalls() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->failed_calls;
+  ResetOnExit reset{s};
+  std::vector<CallFailure> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1), s.Text(2), static_cast<int>(s.Int(3))});
+  return out;
+}
+
+std::optional<std::string> RunStore::RunConfigJson() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->run_config;
+  ResetOnExit reset{s};
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return std::nullopt;
+  return s.Text(0);
 }
 
 }  // namespace tfgrpo

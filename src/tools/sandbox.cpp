@@ -44,6 +44,7 @@
 #include <optional>
 #include <spdlog/spdlog.h>
 
+#include "tfgrpo/secrets.h"
 #include "tfgrpo/util.h"
 #include "tools/sandbox_cgroup.h"
 
@@ -560,6 +561,7 @@ SandboxCommand PythonSandbox::CommandFor(const std::string& script, const std::v
     a.insert(a.end(), {"--ro-bind", script, "/work/main.py", "--remount-ro", "/", "--chdir", "/work",
                        "--seccomp", std::to_string(kSeccompFd), "--clearenv"});
     env_vars.insert(env_vars.end(), {"HOME=/work", "TMPDIR=/work"});
+    env_vars = ChildEnvironmentFrom(env_vars);  // the one rule: no run secret in a child
     for (const auto& kv : env_vars) {
       size_t eq = kv.find('=');
       a.insert(a.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
@@ -572,7 +574,7 @@ SandboxCommand PythonSandbox::CommandFor(const std::string& script, const std::v
     const std::string dir = fs::path(script).parent_path().string();
     command.argv = {python_path_, "-I", "-u", fs::path(script).filename().string()};
     env_vars.insert(env_vars.end(), {"HOME=" + dir, "TMPDIR=" + dir});
-    command.envp = env_vars;
+    command.envp = ChildEnvironmentFrom(env_vars);  // the one rule: no run secret in a child
   }
   command.argv.insert(command.argv.end(), args.begin(), args.end());
   return command;

@@ -25,6 +25,8 @@
 #include <mutex>
 #include <thread>
 
+#include "tfgrpo/secrets.h"
+
 namespace tfgrpo {
 namespace {
 
@@ -66,6 +68,9 @@ struct ChildPlan {
   // above 9 here, so the dups below leave it be); none mode installs it right before execve.
   int seccomp_fd = -1;
   const sock_fprog* seccomp = nullptr;
+  // Files copied into the sandbox (SandboxedProcessSpec::copied_files): open descriptors, all
+  // numbered above kSeccompFd + copied_fds.size(), that the child moves to kSeccompFd + 1 + i.
+  std::vector<int> copied_fds;
 };
 
 enum Stage : int { kFds = 1, kLimits, kChdir, kDropRoot, kSeccomp, kExec };
@@ -107,6 +112,12 @@ const char* StageName(int stage) {
   if (plan.seccomp_fd >= 0) {
     if (dup2(plan.seccomp_fd, PythonSandbox::kSeccompFd) < 0) ChildFail(report_fd, kFds);
     first_closed = PythonSandbox::kSeccompFd + 1;
+  }
+  // The sources are numbered above every target, so no move overwrites a source not yet moved.
+  for (size_t i = 0; i < plan.copied_fds.size(); ++i) {
+    const int target = PythonSandbox::kSeccompFd + 1 + static_cast<int>(i);
+    if (dup2(plan.copied_fds[i], target) < 0) ChildFail(report_fd, kFds);
+    first_closed = static_cast<unsigned>(target) + 1;
   }
   if (syscall(SYS_close_range, first_closed, ~0u, 0u) != 0) {
     for (int fd = static_cast<int>(first_closed); fd < 65536; ++fd) ::close(fd);
@@ -188,6 +199,32 @@ class ForkThread {
   std::condition_variable cv_;
   std::deque<std::packaged_task<void()>*> queue_;
 };
+
+// Opens every file to copy into the sandbox, with this process's rights (the sandbox's user may
+// have none on the host path), numbered above the slots the child moves them to.
+Status OpenCopiedFiles(const SandboxedProcessSpec& spec, ChildPlan* plan) {
+  auto fail = [plan](Status s) {
+    for (int fd : plan->copied_fds) ::close(fd);
+    plan->copied_fds.clear();
+    return s;
+  };
+  if (spec.copied_files.size() > SandboxedProcessSpec::kMaxCopiedFiles) {
+    return Status::InvalidArgument("sandboxed process: " + std::to_string(spec.copied_files.size()) +
+                                   " files to copy in, more than " +
+                                   std::to_string(SandboxedProcessSpec::kMaxCopiedFiles));
+  }
+  const int above = PythonSandbox::kSeccompFd + 1 + static_cast<int>(spec.copied_files.size());
+  for (const auto& file : spec.copied_files) {
+    const int fd = ::open(file.host.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return fail(Status::IoError("cannot open " + file.host + " to copy it into the sandbox: " + ErrnoText(errno)));
+    const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, above);
+    const int err = errno;
+    ::close(fd);
+    if (moved < 0) return fail(Status::IoError("cannot keep " + file.host + " open for the sandbox: " + ErrnoText(err)));
+    plan->copied_fds.push_back(moved);
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -272,10 +309,21 @@ Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Spawn(const PythonSa
     for (const auto& [host, inside] : spec.read_only_binds) {
       plan.argv.insert(plan.argv.end(), {"--ro-bind", host, inside});
     }
+    if (Status s = OpenCopiedFiles(spec, &plan); !s.ok()) return s;
+    for (const std::string& dir : spec.dirs) plan.argv.insert(plan.argv.end(), {"--dir", dir});
+    for (size_t i = 0; i < spec.copied_files.size(); ++i) {
+      const int fd = PythonSandbox::kSeccompFd + 1 + static_cast<int>(i);
+      plan.argv.insert(plan.argv.end(), {"--perms", spec.copied_files[i].executable ? "0555" : "0444",
+                                         "--ro-bind-data", std::to_string(fd), spec.copied_files[i].inside});
+    }
+    for (const auto& [target, inside] : spec.symlinks) {
+      plan.argv.insert(plan.argv.end(), {"--symlink", target, inside});
+    }
     plan.argv.insert(plan.argv.end(), {"--remount-ro", "/", "--chdir", spec.cwd.empty() ? "/work" : spec.cwd,
                                        "--seccomp", std::to_string(PythonSandbox::kSeccompFd), "--clearenv"});
     env.insert(env.end(), {"HOME=/work", "TMPDIR=/work"});
     env.insert(env.end(), spec.env.begin(), spec.env.end());
+    env = ChildEnvironmentFrom(env);  // no run secret, whatever spec.env holds
     for (const auto& kv : env) {
       size_t eq = kv.find('=');
       plan.argv.insert(plan.argv.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
@@ -301,7 +349,7 @@ Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Spawn(const PythonSa
     plan.argv[0] = ResolveOnSandboxPath(plan.argv[0]);
     env.insert(env.end(), {"HOME=" + templ, "TMPDIR=" + templ});
     env.insert(env.end(), spec.env.begin(), spec.env.end());
-    plan.envp = env;
+    plan.envp = ChildEnvironmentFrom(env);  // no run secret, whatever spec.env holds
   }
 
   // The same seccomp filter as tool calls: no ptrace, and no new processes unless
@@ -316,7 +364,11 @@ Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Spawn(const PythonSa
       seccomp_fd = ::fcntl(memfd, F_DUPFD_CLOEXEC, 10);
       ::close(memfd);
     }
-    if (seccomp_fd < 0) return Status::IoError("memfd for the seccomp filter: " + ErrnoText(errno));
+    if (seccomp_fd < 0) {
+      const int err = errno;
+      for (int fd : plan.copied_fds) ::close(fd);
+      return Status::IoError("memfd for the seccomp filter: " + ErrnoText(err));
+    }
     plan.seccomp_fd = seccomp_fd;
   } else {
     plan.seccomp = &seccomp_prog;
@@ -325,6 +377,7 @@ Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Spawn(const PythonSa
   Status status;
   ForkThread::Get().Run([&] { status = SandboxedProcessSpawner::SpawnInto(*proc, plan); });
   if (seccomp_fd >= 0) ::close(seccomp_fd);
+  for (int fd : plan.copied_fds) ::close(fd);
   if (!status.ok()) return status;
   return proc;
 }

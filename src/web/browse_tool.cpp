@@ -2,7 +2,9 @@
 // on every hop, caps on time and size) turned into readable text, optionally condensed by an LLM
 // call towards the caller's goal.
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <string>
 
 #include "tfgrpo/http.h"
@@ -198,7 +200,12 @@ Result<ToolOutput> BrowseTool::Run(const nlohmann::json& arguments, const ToolCa
   HttpRequest req;
   req.url = url;
   req.timeout_s = options_.timeout_s;
-  req.connect_timeout_s = std::min(10.0, options_.timeout_s);
+  // The rollout's task.timeout_s, when it runs out first, ends the fetch too.
+  if (context.deadline != std::chrono::steady_clock::time_point::max()) {
+    const double left = std::chrono::duration<double>(context.deadline - std::chrono::steady_clock::now()).count();
+    req.timeout_s = std::min(req.timeout_s, std::max(left, 0.001));
+  }
+  req.connect_timeout_s = std::min(10.0, req.timeout_s);
   req.max_redirects = options_.max_redirects;
   req.max_response_bytes = static_cast<size_t>(options_.max_bytes);
   req.truncate_at_max = true;

@@ -1,10 +1,12 @@
 // HTML to readable text over gumbo's HTML5 tree, walked iteratively (a page may nest elements
-// deeper than a recursive walk's stack allows).
+// deeper than a recursive walk's stack allows), parsed within a memory budget.
 
 #include <gumbo.h>
 
+#include <csetjmp>
 #include <cctype>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <string>
@@ -94,7 +96,12 @@ bool IsHidden(const GumboElement& e) {
 
 class TextBuilder {
  public:
+  // Appends nothing more once the finished lines hold `max_bytes` (links resolved against a long
+  // base url could otherwise multiply a page's size).
+  explicit TextBuilder(int64_t max_bytes = kMaxHtmlTextBytes) : max_bytes_(max_bytes) {}
+  bool full() const { return static_cast<int64_t>(out_.size() + line_.size()) >= max_bytes_; }
   void Text(std::string_view s) {
+    if (full()) return;
     for (size_t i = 0; i < s.size(); ++i) {
       const unsigned char c = static_cast<unsigned char>(s[i]);
       // U+00A0 (no-break space) is whitespace to a reader.
@@ -114,6 +121,7 @@ class TextBuilder {
     }
   }
   void Preformatted(std::string_view s) {
+    if (full()) return;
     size_t start = 0;
     while (start <= s.size()) {
       size_t nl = s.find('\n', start);
@@ -129,7 +137,7 @@ class TextBuilder {
   }
   void Space() { space_ = true; }
   void Raw(std::string_view s) {  // appended to a line that has content already
-    if (line_.empty()) return;
+    if (line_.empty() || full()) return;
     line_.append(s);
     space_ = false;
   }
@@ -151,6 +159,7 @@ class TextBuilder {
   bool line_empty() const { return line_.size() <= prefix_.size(); }
   std::string Finish() {
     Break();
+    if (static_cast<int64_t>(out_.size()) > max_bytes_) out_ = CutUtf8(out_, max_bytes_);
     while (!out_.empty() && out_.back() == '\n') out_.pop_back();
     return std::move(out_);
   }
@@ -159,6 +168,7 @@ class TextBuilder {
   std::string out_;
   std::string line_;
   std::string prefix_;
+  int64_t max_bytes_;
   bool space_ = false;
   int64_t chars_ = 0;
   int64_t breaks_ = 0;
@@ -193,6 +203,102 @@ struct Frame {
   int64_t chars_at_entry = 0;
   int cells = 0;             // <tr>: cells seen so far
 };
+
+// Gumbo's memory for one parse, capped: every block it allocates is counted and linked here, and
+// the allocation that would pass the cap jumps back to ParseWithinBudget, which frees them all.
+// Gumbo is C and holds nothing but this memory, so leaving its frames by longjmp is safe.
+class TreeBudget {
+ public:
+  explicit TreeBudget(int64_t limit) : limit_(limit) {}
+  TreeBudget(const TreeBudget&) = delete;
+  TreeBudget& operator=(const TreeBudget&) = delete;
+  ~TreeBudget() { FreeAll(); }
+
+  // The page's tree, or null when it would outgrow the budget (nothing is then held).
+  GumboOutput* Parse(std::string_view html) {
+    options_ = kGumboDefaultOptions;
+    options_.allocator = &TreeBudget::Allocate;
+    options_.deallocator = &TreeBudget::Deallocate;
+    options_.userdata = this;
+    // Gumbo's default keeps every parse error, each with a copy of the open-element stack: 5 MiB
+    // of NUL bytes or 4,000 nested tables took 1-2 GB. Nothing reads them, so keep none.
+    options_.max_errors = 0;
+    return ParseOrNull(html);
+  }
+  void Destroy(GumboOutput* output) {
+    if (output) gumbo_destroy_output(&options_, output);
+    FreeAll();
+  }
+ private:
+  struct alignas(alignof(std::max_align_t)) Header {
+    Header* prev;
+    Header* next;
+    size_t size;
+  };
+
+  // No object with a destructor lives in this frame, so the jump back into it skips nothing.
+  GumboOutput* ParseOrNull(std::string_view html) {
+    if (setjmp(overflow_) != 0) {
+      FreeAll();
+      return nullptr;
+    }
+    return gumbo_parse_with_options(&options_, html.data(), html.size());
+  }
+
+  static void* Allocate(void* userdata, size_t size) {
+    auto* self = static_cast<TreeBudget*>(userdata);
+    const int64_t cost = static_cast<int64_t>(sizeof(Header) + size);
+    if (self->used_ + cost > self->limit_) std::longjmp(self->overflow_, 1);
+    auto* h = static_cast<Header*>(std::malloc(sizeof(Header) + size));
+    if (h == nullptr) std::longjmp(self->overflow_, 1);
+    h->prev = nullptr;
+    h->next = self->head_;
+    h->size = size;
+    if (self->head_) self->head_->prev = h;
+    self->head_ = h;
+    self->used_ += cost;
+    return h + 1;
+  }
+
+  static void Deallocate(void* userdata, void* ptr) {
+    if (ptr == nullptr) return;
+    auto* self = static_cast<TreeBudget*>(userdata);
+    Header* h = static_cast<Header*>(ptr) - 1;
+    if (h->prev) h->prev->next = h->next; else self->head_ = h->next;
+    if (h->next) h->next->prev = h->prev;
+    self->used_ -= static_cast<int64_t>(sizeof(Header) + h->size);
+    std::free(h);
+  }
+
+  void FreeAll() {
+    while (head_) {
+      Header* next = head_->next;
+      std::free(head_);
+      head_ = next;
+    }
+    used_ = 0;
+  }
+
+  int64_t limit_;
+  int64_t used_ = 0;
+  Header* head_ = nullptr;
+  GumboOptions options_{};
+  std::jmp_buf overflow_;
+};
+
+// NUL bytes and control characters other than tab, LF, FF and CR carry no text; each was also one
+// more gumbo parse error. Dropped before parsing (bytes below 0x20 never sit inside a UTF-8
+// sequence, so nothing else changes).
+std::string WithoutControls(std::string_view html) {
+  std::string out;
+  out.reserve(html.size());
+  for (char ch : html) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\f' && c != '\r') || c == 0x7F) continue;
+    out += ch;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -249,13 +355,23 @@ size_t DeepNestingCut(std::string_view html, int max_open_elements) {
   return std::string_view::npos;
 }
 
-PageText HtmlToText(std::string_view html, std::string_view base_url) {
+PageText HtmlToText(std::string_view raw_html, std::string_view base_url) {
   PageText page;
+  const std::string cleaned = WithoutControls(raw_html);
+  std::string_view html = cleaned;
   if (size_t cut = DeepNestingCut(html); cut != std::string_view::npos) {
     html = html.substr(0, cut);
     page.nesting_cut = true;
   }
-  GumboOutput* output = gumbo_parse_with_options(&kGumboDefaultOptions, html.data(), html.size());
+  TreeBudget budget(kMaxHtmlTreeBytes);
+  GumboOutput* output = budget.Parse(html);
+  // A tree past the budget: the page's first half, then its first quarter, ... until one fits.
+  while (output == nullptr && !html.empty()) {
+    page.size_cut = true;
+    html = html.substr(0, html.size() / 2);
+    output = budget.Parse(html);
+  }
+  if (output == nullptr) return page;  // not even an empty document fits: out of memory
   TextBuilder b;
   std::string base(base_url);
   std::vector<Frame> stack;
@@ -403,9 +519,11 @@ PageText HtmlToText(std::string_view html, std::string_view base_url) {
     }
     stack.pop_back();
   }
-  page.text = SanitizeUtf8(b.Finish());
-  page.title = SanitizeUtf8(page.title);
-  gumbo_destroy_output(&kGumboDefaultOptions, output);
+  if (b.full()) page.size_cut = true;
+  // Character references ("&#4;", "&#x1b;") bring control characters back after parsing.
+  page.text = SanitizeUtf8(WithoutControls(b.Finish()));
+  page.title = SanitizeUtf8(WithoutControls(CutUtf8(page.title, kMaxHtmlTextBytes)));
+  budget.Destroy(output);
   return page;
 }
 

@@ -2,9 +2,14 @@
 // index over it (external content, porter + unicode61 tokens), ranked by bm25 with the title
 // weighted above the text. Built by streaming the corpus in batched transactions.
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -27,6 +32,9 @@ constexpr const char* kFormat = "tfgrpo-web-index";
 constexpr const char* kFormatVersion = "1";
 // bm25 weights per FTS5 column: url (not indexed), title, text.
 constexpr const char* kRank = "bm25(0.0, 5.0, 1.0)";
+// How often a query looks at its deadline, in SQLite virtual-machine steps (a clock read per
+// 100 steps costs nothing next to them).
+constexpr int kProgressSteps = 100;
 
 std::string SqliteError(sqlite3* db, const std::string& what) {
   return what + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
@@ -241,13 +249,56 @@ Status BuildFromJsonl(const fs::path& file, IndexWriter& writer, const IndexBuil
   return Status::Ok();
 }
 
-Status BuildFromHtmlFolder(const fs::path& dir, IndexWriter& writer, IndexBuildSummary& summary) {
+// The bytes of the regular file at `path`, read without following a symlink in its last
+// component (the listing saw a regular file; a symlink swapped in since then is not read).
+Result<std::string> ReadRegularFile(const fs::path& path, bool follow_symlinks) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow_symlinks ? 0 : O_NOFOLLOW));
+  if (fd < 0) return Status::IoError(std::string("cannot open: ") + std::strerror(errno));
+  std::unique_ptr<int, void (*)(int*)> closer(new int(fd), [](int* f) {
+    ::close(*f);
+    delete f;
+  });
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return Status::IoError("not a regular file");
+  std::string bytes;
+  bytes.resize(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IoError(std::string("cannot read: ") + std::strerror(errno));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  bytes.resize(got);
+  return bytes;
+}
+
+Status BuildFromHtmlFolder(const fs::path& dir, IndexWriter& writer, const IndexBuildOptions& options,
+                           IndexBuildSummary& summary) {
   std::vector<fs::path> files;
   std::error_code ec;
+  // Folders already walked, by their real path (with follow_symlinks only): a link to an ancestor
+  // would otherwise be walked forever, and one to a sibling would index it twice.
+  std::set<fs::path> walked;
+  walked.insert(fs::weakly_canonical(dir, ec));
+  auto dir_options = fs::directory_options::skip_permission_denied;
+  if (options.follow_symlinks) dir_options |= fs::directory_options::follow_directory_symlink;
   // Only paths are held in memory, never pages.
-  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
+  for (fs::recursive_directory_iterator it(dir, dir_options, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code entry_ec;
+    if (!options.follow_symlinks && it->is_symlink(entry_ec)) {
+      // A link may point anywhere (/etc/passwd, a home folder): only what is in the corpus
+      // folder itself is indexed unless the user says otherwise.
+      summary.skipped_symlinks.push_back(it->path().string());
+      continue;
+    }
+    if (options.follow_symlinks && it->is_directory(entry_ec) &&
+        !walked.insert(fs::weakly_canonical(it->path(), entry_ec)).second) {
+      it.disable_recursion_pending();  // reached again through a link
+      continue;
+    }
+    if (!it->is_regular_file(entry_ec)) continue;
     std::string ext = it->path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
     if (ext == ".html" || ext == ".htm") files.push_back(it->path());
@@ -256,16 +307,18 @@ Status BuildFromHtmlFolder(const fs::path& dir, IndexWriter& writer, IndexBuildS
   std::sort(files.begin(), files.end());
   BadLines bad;
   for (const fs::path& file : files) {
-    auto html = ReadFile(file);
+    auto html = ReadRegularFile(file, options.follow_symlinks);
     if (!html.ok()) {
       bad.Add(file.string() + ": " + html.status().message());
       continue;
     }
-    const std::string id = fs::relative(file, dir, ec).generic_string();
+    // Lexically: fs::relative resolves symlinks, which would name a followed link's page by
+    // where it points ("../../etc/passwd") rather than where it sits in the corpus.
+    const std::string id = file.lexically_relative(dir).generic_string();
     PageText page = HtmlToText(*html);
     const std::string url = !page.canonical_url.empty() && ParseHttpUrl(page.canonical_url).ok()
                                 ? page.canonical_url
-                                : (ec ? file.generic_string() : id);
+                                : (id.empty() ? file.generic_string() : id);
     const std::string title = page.title.empty() ? file.stem().string() : page.title;
     auto added = writer.Add(url, title, page.text);
     if (!added.ok()) return added.status();
@@ -295,12 +348,18 @@ Result<IndexBuildSummary> BuildIndex(const IndexBuildOptions& options) {
     writer.on_batch = options.on_batch;
     built = writer.Open(partial, options.batch_pages);
     if (built.ok()) {
-      built = is_dir ? BuildFromHtmlFolder(options.corpus, writer, summary)
+      built = is_dir ? BuildFromHtmlFolder(options.corpus, writer, options, summary)
                      : BuildFromJsonl(options.corpus, writer, options, summary);
     }
     if (built.ok() && writer.pages() == 0) {
-      built = Status::InvalidArgument("corpus " + options.corpus.string() + " holds no usable page" +
-                                      (summary.first_bad.empty() ? "" : " (" + summary.first_bad + ")"));
+      const size_t links = summary.skipped_symlinks.size();
+      built = Status::InvalidArgument(
+          "corpus " + options.corpus.string() + " holds no usable page" +
+          (summary.first_bad.empty() ? "" : " (" + summary.first_bad + ")") +
+          (links == 0 ? ""
+                      : "; " + std::to_string(links) + " symlink" + (links == 1 ? "" : "s") + " skipped (" +
+                            summary.skipped_symlinks.front() + (links > 1 ? ", ..." : "") +
+                            "): --follow-symlinks indexes what they point to"));
     }
     if (built.ok()) built = writer.Finish();
     summary.pages = writer.pages();
@@ -360,15 +419,123 @@ std::string Fts5QueryFor(std::string_view query) {
   return expr;
 }
 
+namespace {
+
+bool IsWordByte(unsigned char c) { return std::isalnum(c) || c >= 0x80; }
+
+std::string LowerAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Whether a word of the text is one the query asked for, as FTS5's porter stemmer would see it,
+// roughly: equal, or sharing all but a short ending ("bridge" / "bridges", "search" / "searched").
+bool WordMatches(std::string_view word, std::string_view term) {
+  size_t common = 0;
+  while (common < word.size() && common < term.size() && word[common] == term[common]) ++common;
+  if (common == word.size() && common == term.size()) return true;
+  const size_t stem = std::min(word.size(), term.size());
+  if (stem < 3) return false;
+  const size_t need = stem > 5 ? stem - 2 : stem;
+  return common >= need && word.size() - common <= 4 && term.size() - common <= 4;
+}
+
+}  // namespace
+
+std::string SnippetFor(std::string_view text, std::string_view query, int max_words) {
+  max_words = std::max(1, max_words);
+  bool cut = false;
+  const std::string bounded = CutUtf8(text, kSnippetTextBytes, &cut);
+  // The query's words, as Fts5QueryFor takes them (stop words included: they only tip ties).
+  std::vector<std::string> terms;
+  {
+    std::string cur;
+    for (size_t i = 0; i <= query.size() && terms.size() < 32; ++i) {
+      if (i < query.size() && IsWordByte(static_cast<unsigned char>(query[i]))) {
+        cur += query[i];
+      } else if (!cur.empty()) {
+        terms.push_back(LowerAscii(cur));
+        cur.clear();
+      }
+    }
+  }
+  struct Word {
+    size_t begin, end;
+    bool hit;
+  };
+  std::vector<Word> words;
+  for (size_t i = 0; i < bounded.size();) {
+    if (!IsWordByte(static_cast<unsigned char>(bounded[i]))) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < bounded.size() && IsWordByte(static_cast<unsigned char>(bounded[j]))) ++j;
+    const std::string lower = LowerAscii(std::string_view(bounded).substr(i, j - i));
+    bool hit = false;
+    for (const std::string& t : terms) hit = hit || WordMatches(lower, t);
+    words.push_back({i, j, hit});
+    i = j;
+  }
+  if (words.empty()) return "";
+  // The window of max_words words holding the most matches (the first such), in one pass.
+  const size_t width = std::min(words.size(), static_cast<size_t>(max_words));
+  int in_window = 0;
+  for (size_t i = 0; i < width; ++i) in_window += words[i].hit;
+  int best = in_window;
+  size_t best_start = 0;
+  for (size_t start = 1; start + width <= words.size(); ++start) {
+    in_window += words[start + width - 1].hit - words[start - 1].hit;
+    if (in_window > best) {
+      best = in_window;
+      best_start = start;
+    }
+  }
+  const size_t last = best_start + width - 1;
+  // Punctuation attached to the stretch's ends stays with it ("(the", "tall.").
+  auto is_space = [](unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  size_t from = words[best_start].begin;
+  const size_t floor = best_start > 0 ? words[best_start - 1].end : 0;
+  while (from > floor && !is_space(static_cast<unsigned char>(bounded[from - 1]))) --from;
+  size_t to = words[last].end;
+  const size_t ceiling = last + 1 < words.size() ? words[last + 1].begin : bounded.size();
+  while (to < ceiling && !is_space(static_cast<unsigned char>(bounded[to]))) ++to;
+  std::string out = best_start > 0 ? "…" : "";
+  bool space = false;
+  for (size_t i = from; i < to; ++i) {
+    const unsigned char c = static_cast<unsigned char>(bounded[i]);
+    if (is_space(c)) {
+      space = true;
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += static_cast<char>(c);
+  }
+  if (last + 1 < words.size() || cut) out += "…";
+  return SanitizeUtf8(out);
+}
+
 struct SearchIndex::Connection {
   sqlite3* db = nullptr;
   Stmt search;
+  Stmt text;
   Stmt find;
+  // The running query's deadline, read by the progress handler (one query per connection at a
+  // time: a connection is owned by one caller between Acquire and Release).
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   ~Connection() {
     sqlite3_finalize(search.s);
+    sqlite3_finalize(text.s);
     sqlite3_finalize(find.s);
-    search.s = find.s = nullptr;
+    search.s = text.s = find.s = nullptr;
     if (db) sqlite3_close(db);
+  }
+  // SQLite calls it every kProgressSteps virtual-machine steps (nested statements too: FTS5's bm25
+  // ordering runs as one); non-zero interrupts the query with SQLITE_INTERRUPT.
+  static int Progress(void* self) {
+    return std::chrono::steady_clock::now() >= static_cast<Connection*>(self)->deadline ? 1 : 0;
   }
 };
 
@@ -418,10 +585,15 @@ Result<SearchIndex::Connection*> SearchIndex::Acquire() {
     return Status::IoError(SqliteError(c->db, "cannot open search index " + path_.string()));
   }
   sqlite3_busy_timeout(c->db, 5000);
+  sqlite3_progress_handler(c->db, kProgressSteps, &Connection::Progress, c.get());
+  // No snippet() here: FTS5's is quadratic in a page's matches (a page repeating the query word
+  // 262,144 times took minutes). SnippetFor works on a bounded start of each top hit's text.
   if (sqlite3_prepare_v2(c->db,
-                         "SELECT title, url, snippet(pages_fts, 2, '', '', '…', 30), rank FROM pages_fts "
+                         "SELECT title, url, rowid, rank FROM pages_fts "
                          "WHERE pages_fts MATCH ?1 ORDER BY rank LIMIT ?2",
                          -1, &c->search.s, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(c->db, "SELECT substr(text, 1, ?2) FROM pages WHERE id = ?1", -1, &c->text.s, nullptr) !=
+          SQLITE_OK ||
       sqlite3_prepare_v2(c->db, "SELECT url, title, text FROM pages WHERE url = ?1", -1, &c->find.s, nullptr) !=
           SQLITE_OK) {
     return Status::InvalidArgument(SqliteError(c->db, path_.string() + " is not a search index built by `tfgrpo index build`"));
@@ -434,28 +606,59 @@ void SearchIndex::Release(Connection* c) {
   idle_.push_back(c);
 }
 
-Result<std::vector<SearchHit>> SearchIndex::Search(std::string_view query, int top_k) {
+Result<std::vector<SearchHit>> SearchIndex::Search(std::string_view query, int top_k, double timeout_s) {
   const std::string expr = Fts5QueryFor(query);
   if (expr.empty()) return Status::InvalidArgument("the query holds no word to search for");
   auto conn = Acquire();
   if (!conn.ok()) return conn.status();
-  sqlite3_stmt* s = (*conn)->search.s;
+  Connection* c = *conn;
+  const auto start = std::chrono::steady_clock::now();
+  c->deadline = timeout_s > 0 && timeout_s < 1e9
+                    ? start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(timeout_s))
+                    : std::chrono::steady_clock::time_point::max();
+  sqlite3_stmt* s = c->search.s;
   sqlite3_reset(s);
   BindText(s, 1, expr);
   sqlite3_bind_int(s, 2, std::max(1, top_k));
   std::vector<SearchHit> hits;
+  std::vector<int64_t> rowids;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     SearchHit h;
     h.title = ColumnText(s, 0);
     h.url = ColumnText(s, 1);
-    h.snippet = ColumnText(s, 2);
+    rowids.push_back(sqlite3_column_int64(s, 2));
     h.score = -sqlite3_column_double(s, 3);
     hits.push_back(std::move(h));
   }
-  Status st = rc == SQLITE_DONE ? Status::Ok() : Status::IoError(SqliteError((*conn)->db, "search"));
   sqlite3_reset(s);
-  Release(*conn);
+  // Each hit's snippet from the start of its text: kSnippetTextBytes at most (characters are at
+  // most 4 bytes, so that many characters hold them).
+  for (size_t i = 0; rc == SQLITE_DONE && i < hits.size(); ++i) {
+    sqlite3_stmt* t = c->text.s;
+    sqlite3_reset(t);
+    sqlite3_bind_int64(t, 1, rowids[i]);
+    sqlite3_bind_int64(t, 2, kSnippetTextBytes);
+    const int trc = sqlite3_step(t);
+    if (trc == SQLITE_ROW) {
+      hits[i].snippet = SnippetFor(ColumnText(t, 0), query);
+    } else if (trc != SQLITE_DONE) {
+      rc = trc;
+    }
+    sqlite3_reset(t);
+    if (rc == SQLITE_DONE && Connection::Progress(c)) rc = SQLITE_INTERRUPT;
+  }
+  Status st = Status::Ok();
+  if (rc == SQLITE_INTERRUPT) {
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%g", timeout_s);
+    st = Status::Timeout(std::string("search timed out after ") + seconds + " s");
+  } else if (rc != SQLITE_DONE) {
+    st = Status::IoError(SqliteError(c->db, "search"));
+  }
+  c->deadline = std::chrono::steady_clock::time_point::max();
+  Release(c);
   if (!st.ok()) return st;
   return hits;
 }

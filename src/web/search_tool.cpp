@@ -1,6 +1,8 @@
 // The `search` tool and its three backends: the local FTS5 index, SearXNG's JSON API and the
 // Serper API, the latter two over the shared HTTP transport.
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 
@@ -147,13 +149,15 @@ Result<std::shared_ptr<SearchTool>> SearchTool::Create(const SearchOptions& opti
                                  "\" is not one of: local, searxng, serper");
 }
 
-Result<std::vector<SearchHit>> SearchTool::Search(std::string_view query) {
+Result<std::vector<SearchHit>> SearchTool::Search(std::string_view query) { return Search(query, options_.timeout_s); }
+
+Result<std::vector<SearchHit>> SearchTool::Search(std::string_view query, double timeout_s) {
   if (options_.backend == "local" || index_) {
     if (!index_) return Status::Internal("search: no index");
-    return index_->Search(query, options_.top_k);
+    return index_->Search(query, options_.top_k, timeout_s);
   }
   HttpRequest req;
-  req.timeout_s = options_.timeout_s;
+  req.timeout_s = timeout_s;
   req.max_response_bytes = static_cast<size_t>(options_.max_response_bytes);
   req.user_agent = "tfgrpo-search";
   req.headers.push_back({"Accept", "application/json"});
@@ -180,7 +184,9 @@ Result<std::vector<SearchHit>> SearchTool::Search(std::string_view query) {
   return ParseHits(*response, "organic", "title", "link", "snippet", options_.top_k, "Serper");
 }
 
-Result<ToolOutput> SearchTool::Run(const nlohmann::json& arguments) {
+Result<ToolOutput> SearchTool::Run(const nlohmann::json& arguments) { return Run(arguments, ToolCallContext{}); }
+
+Result<ToolOutput> SearchTool::Run(const nlohmann::json& arguments, const ToolCallContext& context) {
   auto it = arguments.find("query");
   if (it == arguments.end() || !it->is_string()) {
     return ToolOutput{"search: the argument \"query\" (a string) is missing", true};
@@ -189,7 +195,23 @@ Result<ToolOutput> SearchTool::Run(const nlohmann::json& arguments) {
   if (Fts5QueryFor(query).empty()) {
     return ToolOutput{"search: the query is empty; give some words to search for", true};
   }
-  auto hits = Search(query);
+  // tools.timeout_s, or what is left of the rollout's task.timeout_s when that ends first (a
+  // deadline already past still runs the query, to be interrupted at once: one code path).
+  double timeout_s = options_.timeout_s;
+  const char* limit = "tools.timeout_s";
+  if (context.deadline != std::chrono::steady_clock::time_point::max()) {
+    const double left = std::chrono::duration<double>(context.deadline - std::chrono::steady_clock::now()).count();
+    if (left < timeout_s) {
+      timeout_s = std::max(left, 1e-6);
+      limit = "the rollout's task.timeout_s";
+    }
+  }
+  auto hits = Search(query, timeout_s);
+  if (!hits.ok() && hits.status().code() == Status::Code::kTimeout) {
+    const std::string& why = hits.status().message();
+    return ToolOutput{RedactSecret((why.starts_with("search") ? "" : "search failed: ") + why + " (" + limit + ")", api_key_),
+                      true};
+  }
   if (!hits.ok()) {
     return ToolOutput{RedactSecret("search failed: " + hits.status().message(), api_key_), true};
   }

@@ -223,7 +223,14 @@ bool IsPrivateAddress(std::string_view ip_literal) {
     // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d
     return true;
   }
-  if (zero10 && b[10] == 0xFF && b[11] == 0xFF) return IsPrivateV4(v4_at(12));  // ::ffff:a.b.c.d
+  // ::ffff:0:0/96, IPv4-mapped: the whole range. A dual-stack socket connecting to ::ffff:a.b.c.d
+  // reaches the IPv4 host a.b.c.d, and no public server needs to be named this way, so none is
+  // let through (not even a public a.b.c.d): one rule less for a hostile URL to play with.
+  if (zero10 && b[10] == 0xFF && b[11] == 0xFF) return true;
+  // ::ffff:0:a.b.c.d (::ffff:0:0:0/96, IPv4-translated, RFC 2765): refused the same way.
+  bool zero8 = true;
+  for (int i = 0; i < 8; ++i) zero8 = zero8 && b[i] == 0;
+  if (zero8 && b[8] == 0xFF && b[9] == 0xFF && b[10] == 0 && b[11] == 0) return true;
   if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xFF && b[3] == 0x9B) return IsPrivateV4(v4_at(12));  // 64:ff9b::/96
   if (b[0] == 0x20 && b[1] == 0x02) return IsPrivateV4(v4_at(2));  // 2002::/16 6to4
   if ((b[0] & 0xFE) == 0xFC) return true;                          // fc00::/7 unique local

@@ -3,6 +3,7 @@
 // store and two identical runs use the same ids.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -33,9 +34,11 @@ class ContextRecordingTool : public Tool {
   Result<ToolOutput> Run(const nlohmann::json&) override { return ToolOutput{"without context"}; }
   Result<ToolOutput> Run(const nlohmann::json&, const ToolCallContext& context) override {
     ids.push_back(context.call_id);
+    deadlines.push_back(context.deadline);
     return ToolOutput{"ok"};
   }
   std::vector<std::string> ids;
+  std::vector<std::chrono::steady_clock::time_point> deadlines;
 
  private:
   ToolSpec spec_;
@@ -64,6 +67,29 @@ TEST(ToolCallContext, EachCallGetsItsTurnAndPositionInBothProtocols) {
   out = RunRollout(text, Spec("s2/tB/r0"), AgentTask(ToolProtocol::kText), &registry);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(tool->ids, (std::vector<std::string>{"s2/tB/r0/turn0/call0", "s2/tB/r0/turn0/call1"}));
+}
+
+TEST(ToolCallContext, EveryCallCarriesTheRolloutsDeadline) {
+  // A tool that can stop early (the local search) stops when task.timeout_s runs out: the loop
+  // hands every call the moment the rollout's time ends.
+  auto tool = std::make_shared<ContextRecordingTool>("probe");
+  ToolRegistry registry;
+  ASSERT_TRUE(registry.Add(tool).ok());
+  ScriptedClient client(Turns({[] { return Result<ChatResponse>(ToolCallReply({Call("a", "{}", "probe")})); },
+                               [] { return Result<ChatResponse>(ToolCallReply({Call("b", "{}", "probe")})); },
+                               [] { return Result<ChatResponse>(Reply("done")); }}));
+  TaskConfig task = AgentTask();
+  task.timeout_s = 120;
+  const auto before = std::chrono::steady_clock::now();
+  auto out = RunRollout(client, Spec("s0/tA/r1"), task, &registry);
+  const auto after = std::chrono::steady_clock::now();
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(tool->deadlines.size(), 2u);
+  for (auto deadline : tool->deadlines) {
+    EXPECT_GE(deadline, before + std::chrono::seconds(120));
+    EXPECT_LE(deadline, after + std::chrono::seconds(120));
+  }
+  EXPECT_EQ(tool->deadlines[0], tool->deadlines[1]);  // one deadline for the whole rollout
 }
 
 // ---- browse's summarizing call under training, resumed ----

@@ -310,6 +310,36 @@ TEST(Cli, ExperiencesShowAndExport) {
   EXPECT_NE(bad.exit_code, 0);
 }
 
+// A library is text from a model (or from anyone): `show` must not hand its terminal escape
+// sequences to the terminal (recolouring, clearing the screen, retitling the window, CR
+// overwriting the line, the one-byte C1 CSI), while `export` keeps the data exact.
+TEST(Cli, ExperiencesShowEscapesControlCharacters) {
+  TempDir dir;
+  Write(dir / "lib.json",
+        R"({"G0": "Check \u001b[31mRED\u001b[0m\u001b]0;owned\u0007 sums\rfake\u009b2J and\ta tab", "G1": "Plain."})");
+  for (const char* format : {"md", "prompt", "json"}) {
+    SCOPED_TRACE(format);
+    auto shown = RunTfgrpo(dir, "experiences show " + (dir / "lib.json").string() + " --format " + format);
+    ASSERT_EQ(shown.exit_code, 0) << shown.err;
+    for (std::string raw : {"\x1b", "\x07", "\r", "\xc2\x9b"}) EXPECT_EQ(shown.out.find(raw), std::string::npos);
+    EXPECT_NE(shown.out.find("Plain."), std::string::npos);
+    if (std::string(format) == "json") {
+      // The escapes are JSON's own, so the shown text still reads back as the same library.
+      Write(dir / "shown.json", shown.out);
+      auto reread = Library::Load(dir / "shown.json");
+      ASSERT_TRUE(reread.ok()) << reread.status().ToString();
+      EXPECT_EQ(reread->ToJson(), Library::Load(dir / "lib.json")->ToJson());
+    } else {
+      EXPECT_NE(shown.out.find("Check \\u001b[31mRED\\u001b[0m\\u001b]0;owned\\u0007 sums\\u000dfake\\u009b2J and\ta tab"),
+                std::string::npos)
+          << shown.out;
+    }
+  }
+  auto exported = RunTfgrpo(dir, "experiences export " + (dir / "lib.json").string() + " --format md");
+  ASSERT_EQ(exported.exit_code, 0);
+  EXPECT_NE(exported.out.find("\x1b[31mRED"), std::string::npos);
+}
+
 // The call ids the run store holds as successfully answered (read-only, beside a live writer).
 std::set<std::string> RecordedCallIds(const std::filesystem::path& db) {
   std::set<std::string> ids;

@@ -15,13 +15,16 @@ import time
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--label", default="fake")
-parser.add_argument("--tools", default="echo,slow,crash,fail,rpc_error,chatty,image,env,pid,info,spew")
+parser.add_argument("--tools", default="echo,slow,crash,fail,rpc_error,chatty,image,env,pid,info,spew,leak,envdump,"
+                    "spawn,flood")
 parser.add_argument("--extra-tools", type=int, default=0, help="add tool_0..tool_N-1")
 parser.add_argument("--page-size", type=int, default=0, help="tools/list page size (0: one page)")
 parser.add_argument("--protocol", default="", help="answer initialize with this version")
 parser.add_argument("--garbage-at-start", action="store_true")
 parser.add_argument("--exit-at-start", action="store_true")
 parser.add_argument("--ignore-term", action="store_true", help="ignore SIGTERM and stdin EOF")
+parser.add_argument("--schema-bytes", type=int, default=0, help="tools/list: one tool whose schema is this large")
+parser.add_argument("--schema-depth", type=int, default=0, help="tools/list: one tool whose schema nests this deep")
 args = parser.parse_args()
 
 if args.exit_at_start:
@@ -65,8 +68,16 @@ TOOL_SCHEMAS = {
 def tool_list():
     names = [n for n in args.tools.split(",") if n]
     names += ["tool_%d" % i for i in range(args.extra_tools)]
-    return [{"name": n, "description": "%s tool of %s" % (n, args.label),
-             "inputSchema": TOOL_SCHEMAS.get(n, {"type": "object", "properties": {}})} for n in names]
+    tools = [{"name": n, "description": "%s tool of %s" % (n, args.label),
+              "inputSchema": TOOL_SCHEMAS.get(n, {"type": "object", "properties": {}})} for n in names]
+    if args.schema_bytes:
+        tools.append({"name": "huge", "inputSchema": {"type": "object", "description": "x" * args.schema_bytes}})
+    if args.schema_depth:
+        schema = {"type": "string"}  # one JSON level per level of nesting
+        for _ in range(args.schema_depth - 1):
+            schema = {"type": "array", "items": schema}
+        tools.append({"name": "deep", "inputSchema": schema})
+    return tools
 
 
 def call_tool(request_id, name, arguments):
@@ -118,6 +129,18 @@ def call_tool(request_id, name, arguments):
         sys.stderr.write("spew done\n")
         sys.stderr.flush()
         send({"jsonrpc": "2.0", "id": request_id, "result": text_result("spewed")})
+    elif name == "leak":
+        # What a careless server does: print the key it inherited, then die.
+        sys.stderr.write("fatal: cannot use key %s\n" % os.environ.get(arguments.get("name", "TFGRPO_API_KEY"), ""))
+        sys.stderr.flush()
+        os._exit(5)
+    elif name == "envdump":
+        send({"jsonrpc": "2.0", "id": request_id, "result": text_result(json.dumps(dict(os.environ)))})
+    elif name == "spawn":
+        # A child in our process group that would outlive us.
+        import subprocess
+        child = subprocess.Popen(["sleep", "300"])
+        send({"jsonrpc": "2.0", "id": request_id, "result": text_result(str(child.pid))})
     elif name == "pid":
         send({"jsonrpc": "2.0", "id": request_id, "result": text_result(str(os.getpid()))})
     elif name == "info":
@@ -158,6 +181,13 @@ def handle(message):
         if cursor + size < len(tools):
             result["nextCursor"] = str(cursor + size)
         send({"jsonrpc": "2.0", "id": request_id, "result": result})
+    elif method == "tools/call" and (message.get("params") or {}).get("name") == "flood":
+        # On the thread that reads stdin: while we flood, nobody reads the client's answers, so a
+        # client that writes them on its reader thread stops reading our stdout.
+        count = int(((message.get("params") or {}).get("arguments") or {}).get("count", 5000))
+        for i in range(count):
+            send({"jsonrpc": "2.0", "id": 50000 + i, "method": "ping"})
+        send({"jsonrpc": "2.0", "id": request_id, "result": text_result("flooded %d" % count)})
     elif method == "tools/call":
         params = message.get("params") or {}
         threading.Thread(target=call_tool, args=(request_id, params.get("name"), params.get("arguments") or {}),

@@ -70,6 +70,7 @@ class FakeHttpMcp {
   std::vector<std::string> delete_authorization;  // Authorization of each DELETE
   int delete_status = 200;                        // what DELETE answers (405: not allowed)
   int delete_delay_ms = 0;                        // how long DELETE takes to answer
+  int answer_delay_ms = 0;                        // how long we take to accept the client's answers
 
  private:
   void Handle(const httplib::Request& req, httplib::Response& res) {
@@ -98,6 +99,11 @@ class FakeHttpMcp {
     if (!m.contains("method")) {  // the client's answer to one of our requests
       client_answers.push_back(m);
       res.status = 202;
+      if (answer_delay_ms > 0) {
+        const int delay = answer_delay_ms;
+        lock.unlock();
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      }
       return;
     }
     if (!m.contains("id")) {
@@ -136,6 +142,18 @@ class FakeHttpMcp {
                              {{"jsonrpc", "2.0"}, {"id", 424242}, {"result", TextResult("not ours")}},
                              {{"jsonrpc", "2.0"}, {"id", id}, {"result", TextResult("streamed: " + text)}}}),
                         "text/event-stream");
+      } else if (tool == "whoami") {
+        // A JSON-RPC error quoting the credential it was sent.
+        res.set_content(json({{"jsonrpc", "2.0"}, {"id", id},
+                              {"error", {{"code", -32001}, {"message", "bad token " + req.get_header_value("Authorization")}}}})
+                            .dump(),
+                        "application/json");
+      } else if (tool == "needy") {
+        // 30 requests of our own before the response: each answer takes answer_delay_ms to accept.
+        std::vector<json> events;
+        for (int i = 0; i < 30; ++i) events.push_back({{"jsonrpc", "2.0"}, {"id", "srv-" + std::to_string(i)}, {"method", "ping"}});
+        events.push_back({{"jsonrpc", "2.0"}, {"id", id}, {"result", TextResult("needy done")}});
+        res.set_content(Sse(events), "text/event-stream");
       } else if (tool == "hang") {
         lock.unlock();
         std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -307,6 +325,39 @@ TEST(McpHttp, ErrorsNeverCarryTheHeaderValue) {
   EXPECT_NE(client.status().message().find("HTTP 500"), std::string::npos) << client.status().message();
   EXPECT_EQ(client.status().message().find("sk-leaky"), std::string::npos) << client.status().message();
   ::unsetenv("TFGRPO_TEST_MCP_TOKEN2");
+}
+
+TEST(McpHttp, AJsonRpcErrorEchoingTheHeaderValueIsRedacted) {
+  FakeHttpMcp server;
+  McpServerConfig config = Remote(server.url());
+  config.headers_env = {{"Authorization", "TFGRPO_TEST_MCP_TOKEN3"}};
+  ::setenv("TFGRPO_TEST_MCP_TOKEN3", "Bearer sk-echoed-secret-token-4242", 1);
+  auto client = McpClient::Connect(config);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  auto out = (*client)->CallTool("whoami", json::object());
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(out->is_error);
+  EXPECT_NE(out->text.find("bad token [redacted]"), std::string::npos) << out->text;
+  EXPECT_EQ(out->text.find("sk-echoed"), std::string::npos) << out->text;
+  ::unsetenv("TFGRPO_TEST_MCP_TOKEN3");
+}
+
+TEST(McpHttp, AnswersToServerRequestsStayWithinTheCallDeadline) {
+  FakeHttpMcp server;
+  server.answer_delay_ms = 4000;
+  McpOptions options;
+  options.call_timeout_s = 1;
+  auto client = McpClient::Connect(Remote(server.url()), options);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  const auto start = std::chrono::steady_clock::now();
+  auto out = (*client)->CallTool("needy", json::object());
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(out->is_error);
+  EXPECT_NE(out->text.find("no reply within 1s"), std::string::npos) << out->text;
+  // Each answer was posted with a deadline of its own: 30 x 4 s = 120 s. Now the call's deadline
+  // holds; the bound is loose so a loaded machine does not fail it.
+  EXPECT_LT(took, 20.0);
 }
 
 TEST(McpHttp, HungCallTimesOutIsCancelledAndLaterCallsWork) {

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <sstream>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include <sys/resource.h>
 
@@ -598,8 +600,8 @@ TEST(VerifyMath, InequalitiesAsIntervals) {
                                   {"2 \\le |t| \\le 5", "t \\in [-5, -2] \\cup [2, 6]", false},
                                   {"t \\in [1, 2] \\cup [3, 4]", "[3, 4] \\cup [1, 2]", true},
                                   {"t \\in [1, 2] \\cup [3, 4]", "[1, 2] \\cup [3, 5]", false},
-                                  // A gold interval asks for interval notation, as Math-Verify holds.
-                                  {"[-3, 8]", "-3 \\le t \\le 8", false},
+                                  // A gold interval equals the inequality that describes it (issue 16).
+                                  {"[-3, 8]", "-3 \\le t \\le 8", true},
                                   // Negated and flipped inequalities.
                                   {"t < 2", "-t > -2", true},
                                   {"t \\le 2", "-t \\ge -2", true},
@@ -608,6 +610,48 @@ TEST(VerifyMath, InequalitiesAsIntervals) {
                                   {"t < 2", "t > -2", false},
                                   {"t < 2", "t \\le 2", false},
                               });
+}
+
+// An inequality and its interval are one answer whichever side is the gold (as Math-Verify);
+// an end or a bracket that differs keeps them apart, both ways round.
+TEST(VerifyMath, InequalityAndIntervalEqualBothWays) {
+  const std::vector<std::tuple<std::string, std::string, bool>> pairs = {
+      {"x \\ge 2", "[2, \\infty)", true},
+      {"x \\geq 2", "x \\in [2, \\infty)", true},
+      {"x >= 2", "[2, \\infty]", true},
+      {"2 \\le x", "[2, \\infty)", true},
+      {"1 < t < 5", "(1, 5)", true},
+      {"-3 \\le x \\le 4", "[-3, 4]", true},
+      {"-3 \\le x < 4", "[-3, 4)", true},
+      {"x < 3", "(-\\infty, 3)", true},
+      {"x \\le -1", "(-\\infty, -1]", true},
+      {"5 > y > -1", "(-1, 5)", true},
+      // A different end or bracket is a different answer.
+      {"x > 2", "[2, \\infty)", false},
+      {"x \\ge 2", "(2, \\infty)", false},
+      {"x \\ge 3", "[2, \\infty)", false},
+      {"1 \\le t < 5", "(1, 5)", false},
+      {"1 < t < 5", "(1, 6)", false},
+      {"-3 \\le x \\le 4", "[-3, 4)", false},
+      {"-3 \\le x \\le 4", "[3, 4]", false},
+      {"x < 3", "(-\\infty, 3]", false},
+      {"x < 3", "(3, \\infty)", false},
+  };
+  for (const auto& [inequality, interval, equal] : pairs) {
+    for (bool swapped : {false, true}) {
+      const std::string& gold = swapped ? interval : inequality;
+      const std::string& pred = swapped ? inequality : interval;
+      MathVerdict v = VerifyMath(gold, pred);
+      EXPECT_EQ(v.score, equal ? 1.0 : 0.0) << "gold '" << gold << "' pred '" << pred << "' parsed as '"
+                                           << v.gold_parsed << "' vs '" << v.pred_parsed << "'";
+      if (equal) {
+        EXPECT_EQ(v.error, "") << gold << " vs " << pred;
+      }
+    }
+  }
+  // Inside a whole reply too.
+  EXPECT_EQ(VerifyMath("[2, \\infty)", "So the solution set is $x \\ge 2$, i.e. \\boxed{x \\ge 2}.").score, 1.0);
+  EXPECT_EQ(VerifyMath("[2, \\infty)", "\\boxed{x > 2}").score, 0.0);
 }
 
 TEST(VerifyMath, EquationsUpToAConstantFactor) {

@@ -606,3 +606,249 @@ def verify(problem, answer, response, task):
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+// ---- replies matched to their requests (issue 16) -------------------------------------------
+
+// Scores input N with its own record's "score"; input 3 also prints a stray number first, in the
+// same write (as a buffered print followed by the flushed score does). Read one line per input,
+// inputs 3-6 used to get 0.0, 0.3, 0.4, 0.5 instead of their own 0.3-0.6.
+constexpr const char* kStrayLineScript = R"(#!/usr/bin/python3
+import json, sys, time
+for line in sys.stdin:
+    req = json.loads(line)
+    score = req["task"]["score"]
+    if req["problem"] == "stray":
+        sys.stdout.write("0.0\n%s\n" % score)
+    elif req["problem"] == "late":
+        print(score, flush=True)
+        time.sleep(0.2)  # past the reply's grace: the check before the next request must see it
+        print("0.0", flush=True)
+        open(req["task"]["marker"], "w").close()  # the stray line is on the pipe now
+    else:
+        sys.stdout.write("%s\n" % score)
+    sys.stdout.flush()
+)";
+
+TEST(CommandReward, AnExtraLineVoidsThatScoreAndEveryOtherInputGetsItsOwn) {
+  RewardDir dir;
+  dir.Write("score.py", kStrayLineScript, /*executable=*/true);
+  auto reward = MustMake(CommandOptions(dir));
+  ASSERT_TRUE(reward);
+  for (int i = 1; i <= 6; ++i) {
+    SCOPED_TRACE(i);
+    const double own = i / 10.0;
+    auto r = reward->Score(MakeTask(i == 3 ? "stray" : "p", "a", {{"score", own}}), "a", "c");
+    if (i == 3) {
+      ASSERT_FALSE(r.ok()) << "scored " << r->score;
+      EXPECT_THAT(r.status().message(),
+                  AllOf(HasSubstr("more than one line for one input"), HasSubstr("'0.0'"), HasSubstr("'0.3'"),
+                        HasSubstr("worker was replaced")));
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_DOUBLE_EQ(r->score, own);
+  }
+}
+
+// A stray number printed after the reply, in a write of its own: that reply may stand (it was the
+// input's own), but the stray line is never taken as the next input's reply. The grader marks
+// when the stray line is on the pipe (a file; sandbox none so the test can see it), and the next
+// input is sent only then, so the test does not depend on timing.
+TEST(CommandReward, ALineAfterTheReplyIsNeverTheNextInputsReply) {
+  RewardDir dir;
+  dir.Write("score.py", kStrayLineScript, /*executable=*/true);
+  const std::filesystem::path marker = dir.path() / "stray-line-written";
+  auto reward = MustMake(CommandOptions(dir, "none"));
+  ASSERT_TRUE(reward);
+  for (int i = 1; i <= 6; ++i) {
+    SCOPED_TRACE(i);
+    const double own = i / 10.0;
+    auto r = reward->Score(MakeTask(i == 2 ? "late" : "p", "a", {{"score", own}, {"marker", marker.string()}}), "a",
+                           "c");
+    if (i == 2) {
+      for (int wait = 0; wait < 3000 && !std::filesystem::exists(marker); ++wait) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      ASSERT_TRUE(std::filesystem::exists(marker));
+      if (r.ok()) {  // the reply came alone, so it stands (unless this thread stalled 0.2 s)
+        EXPECT_DOUBLE_EQ(r->score, own);
+      }
+      continue;
+    }
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_DOUBLE_EQ(r->score, own);
+  }
+}
+
+// A command may echo the request's "id" in a reply object; a reply naming another request fails.
+TEST(CommandReward, AReplyNamingAnotherRequestIdFails) {
+  RewardDir dir;
+  dir.Write("score.py", R"(#!/usr/bin/python3
+import json, sys
+for line in sys.stdin:
+    req = json.loads(line)
+    rid = req["id"] + (1 if req["problem"] == "wrong id" else 0)
+    print(json.dumps({"id": rid, "reward": req["task"]["score"]}), flush=True)
+)", /*executable=*/true);
+  auto reward = MustMake(CommandOptions(dir));
+  ASSERT_TRUE(reward);
+  auto good = reward->Score(MakeTask("p", "a", {{"score", 0.25}}), "a", "c");
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_DOUBLE_EQ(good->score, 0.25);
+  auto bad = reward->Score(MakeTask("wrong id", "a", {{"score", 0.5}}), "a", "c");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), AllOf(HasSubstr("for request id 3"), HasSubstr("request id 2 was waiting")));
+  auto after = reward->Score(MakeTask("p", "a", {{"score", 0.75}}), "a", "c");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_DOUBLE_EQ(after->score, 0.75);
+}
+
+// A hostile reward function writes a forged reply straight onto the protocol pipe (print()
+// cannot: it goes to stderr). The forgery names no request id, so only that score fails, and the
+// next input gets its own score.
+TEST(PythonReward, AReplyForgedOnTheProtocolPipeFailsOnlyItsScore) {
+  RewardDir dir;
+  auto options = PythonOptions(dir.Write("verify.py", R"(
+import os
+def verify(problem, answer, response, task):
+    if problem == "forge":
+        for fd in range(3, 64):
+            try:
+                os.write(fd, b'{"reward": 0.0}\n')
+            except OSError:
+                pass
+    return task["score"]
+)"));
+  options.workers = 1;
+  auto reward = MustMake(options);
+  ASSERT_TRUE(reward);
+  auto forged = reward->Score(MakeTask("forge", "a", {{"score", 0.5}}), "a", "c");
+  ASSERT_FALSE(forged.ok()) << "scored " << forged->score;
+  for (double own : {0.25, 0.75}) {
+    auto r = reward->Score(MakeTask("p", "a", {{"score", own}}), "a", "c");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_DOUBLE_EQ(r->score, own);
+  }
+}
+
+// The timeout error quotes what the timed-out call printed, not what an earlier score printed.
+TEST(PythonReward, ATimeoutQuotesOnlyItsOwnOutput) {
+  RewardDir dir;
+  auto options = PythonOptions(dir.Write("verify.py", R"(
+import time
+def verify(problem, answer, response, task):
+    if problem == "loud":
+        print("OUTPUT OF AN EARLIER SCORE")
+        return 1.0
+    print("this call hangs")
+    time.sleep(600)
+)"));
+  options.workers = 1;
+  options.timeout_s = 0.5;
+  auto reward = MustMake(options);
+  ASSERT_TRUE(reward);
+  auto loud = reward->Score(MakeTask("loud", "a"), "a", "c");
+  ASSERT_TRUE(loud.ok()) << loud.status().ToString();
+  auto hung = reward->Score(MakeTask("hang", "a"), "a", "c");
+  ASSERT_FALSE(hung.ok());
+  EXPECT_EQ(hung.status().code(), Status::Code::kTimeout);
+  EXPECT_THAT(hung.status().message(), AllOf(HasSubstr("this call hangs"), Not(HasSubstr("EARLIER"))));
+}
+
+}  // namespace
+}  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+// ---- rewards in private folders (issue 16) --------------------------------------------------
+
+// A folder only its owner may enter, as `mktemp -d` makes and root's home is. The tests run as
+// root, so the workers run as uid 65534, which has no right to it.
+class PrivateRewardDir {
+ public:
+  PrivateRewardDir() { ::chmod(dir_.path().c_str(), 0700); }
+  std::filesystem::path Write(const std::string& name, const std::string& text, mode_t mode) {
+    std::filesystem::path p = dir_ / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    ::chmod(p.c_str(), mode);
+    return p;
+  }
+  const std::filesystem::path& path() const { return dir_.path(); }
+
+ private:
+  testing::TempDir dir_;
+};
+
+TEST(PythonReward, AFileInAPrivateFolderIsReadWithItsHelpersAndData) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: the workers drop to uid 65534 only when tfgrpo runs as root";
+  PrivateRewardDir dir;
+  auto file = dir.Write("verify.py", R"(
+import os
+import helper
+def verify(problem, answer, response, task):
+    here = os.path.dirname(__file__)
+    table = open(os.path.join(here, "data", "table.txt")).read().strip()
+    try:
+        open(os.path.join(here, "secret.txt")).read()
+        secret = "secret read"
+    except OSError:
+        secret = "secret kept"
+    hidden = "hidden seen" if os.path.exists(os.path.join(here, ".env")) else "hidden kept"
+    return {"reward": helper.half(), "reasoning": "table %s; %s; %s; uid %d" % (table, secret, hidden, os.getuid())}
+)",
+                        0600);
+  dir.Write("helper.py", "def half():\n    return 0.5\n", 0644);
+  dir.Write("data/table.txt", "0.25\n", 0644);
+  dir.Write("secret.txt", "TFGRPO_API_KEY=sk-live\n", 0600);
+  dir.Write(".env", "TFGRPO_API_KEY=sk-live\n", 0644);
+  auto reward = MustMake(PythonOptions(file));
+  ASSERT_TRUE(reward);
+  auto r = reward->Score(MakeTask("p", "a"), "a", "c");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_DOUBLE_EQ(r->score, 0.5);
+  EXPECT_EQ(r->reasoning, "table 0.25; secret kept; hidden kept; uid 65534");
+  // The host folder was neither opened up nor changed.
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+TEST(CommandReward, AProgramInAPrivateFolderRunsAndReadsItsFiles) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: the workers drop to uid 65534 only when tfgrpo runs as root";
+  PrivateRewardDir dir;
+  // Shell builtins only: the sandbox lets a worker start no processes.
+  dir.Write("score.sh", "#!/bin/sh\nwhile read -r line; do read -r score < ./answer.txt; echo \"$score\"; done\n", 0700);
+  dir.Write("answer.txt", "0.75\n", 0644);
+  ScriptRewardOptions o;
+  o.kind = "command";
+  o.command = {"./score.sh"};
+  o.base_dir = dir.path();
+  o.workers = 1;
+  o.timeout_s = 5;
+  o.sandbox = "bwrap";
+  auto reward = MustMake(o);
+  ASSERT_TRUE(reward);
+  for (int i = 0; i < 2; ++i) {
+    auto r = reward->Score(MakeTask("p", "a"), "a", "c");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_DOUBLE_EQ(r->score, 0.75);
+  }
+  // An open folder whose program only its owner may run: copied in too.
+  RewardDir open_dir;
+  open_dir.Write("score.sh", "#!/bin/sh\nwhile read -r line; do echo 0.5; done\n");
+  ::chmod((open_dir.path() / "score.sh").c_str(), 0700);
+  o.base_dir = open_dir.path();
+  auto owner_only = MustMake(o);
+  ASSERT_TRUE(owner_only);
+  auto r = owner_only->Score(MakeTask("p", "a"), "a", "c");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_DOUBLE_EQ(r->score, 0.5);
+}
+
+}  // namespace
+}  // namespace tfgrpo

@@ -178,6 +178,40 @@ TEST_F(ServeCommandTest, ServesReloadsOnSighupAndExitsOnSigterm) {
   EXPECT_NE(err.find("reloaded"), std::string::npos) << err;
 }
 
+TEST_F(ServeCommandTest, TopKInjectsOnlyTheMostRelevantExperiences) {
+  EchoUpstream upstream;
+  ASSERT_TRUE(upstream.Start());
+  Child child({binary_, "serve", "--experiences", library_path_.string(), "--upstream", upstream.base_url(),
+               "--listen", "127.0.0.1:0", "--top-k", "1", "--retrieval-method", "bm25"},
+              {});
+  ASSERT_TRUE(child.started());
+  ASSERT_TRUE(child.WaitForOutput(" experiences)\n", 5000)) << child.Stderr();
+  const std::string& out = child.stdout_text();
+  EXPECT_NE(out.find("retrieval: top 1 by bm25 per request, 3 experiences)"), std::string::npos) << out;
+  size_t at = out.find("http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << out;
+  httplib::Client client("127.0.0.1", std::atoi(out.c_str() + at + 17));
+  client.set_read_timeout(5, 0);
+  auto r = client.Post("/v1/chat/completions", ChatBody("Which unit does the question ask for?", "Be brief."),
+                       "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  ASSERT_EQ(upstream.received().size(), 1u);
+  auto sent = nlohmann::json::parse(upstream.received()[0].body);
+  EXPECT_EQ(sent["messages"][0]["content"], AppendLibrary("Be brief.", DefaultLibrary(), {1}));
+  ASSERT_EQ(::kill(child.pid(), SIGTERM), 0);
+  EXPECT_EQ(child.Wait(5000), 0);
+}
+
+TEST_F(ServeCommandTest, AnUnknownRetrievalMethodIsRefused) {
+  Child child({binary_, "serve", "--experiences", library_path_.string(), "--upstream", "http://127.0.0.1:9/v1",
+               "--top-k", "2", "--retrieval-method", "tfidf"},
+              {});
+  ASSERT_TRUE(child.started());
+  EXPECT_NE(child.Wait(5000), 0);
+  EXPECT_NE(child.Stderr().find("--retrieval-method"), std::string::npos) << child.Stderr();
+}
+
 // Issue 7: a FIFO put where the library was blocked the reload watcher in open(), and SIGTERM
 // then waited for it forever.
 TEST_F(ServeCommandTest, AFifoInPlaceOfTheLibraryDoesNotBlockSigterm) {

@@ -56,6 +56,8 @@ TEST(RolloutReasoning, AnOlderRunStoreGainsTheColumn) {
   }
   // As written by a tfgrpo from before the column.
   ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN reasoning"), "");
+  ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN experiences_seen"), "");  // version 5
+  ASSERT_EQ(Query(dir / "run.db", "DROP TABLE embeddings"), "");
   ASSERT_EQ(Query(dir / "run.db", "PRAGMA user_version=2"), "");
   ASSERT_NE(Query(dir / "run.db", "SELECT reasoning FROM rollouts").find("no such column"), std::string::npos);
   auto store = RunStore::Open(dir / "run.db");
@@ -63,6 +65,28 @@ TEST(RolloutReasoning, AnOlderRunStoreGainsTheColumn) {
   ASSERT_TRUE((*store)->RecordRollout(Rollout(1, "accepted a wrong answer")).ok());
   store->reset();
   EXPECT_EQ(Query(dir / "run.db", "SELECT reasoning FROM rollouts ORDER BY sample"), "|accepted a wrong answer");
+}
+
+TEST(RolloutExperiencesSeen, AreStoredWithTheRolloutAndAVersion4StoreGainsTheColumn) {
+  testing::TempDir dir;
+  {
+    auto store = RunStore::Open(dir / "run.db");
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->RecordRollout(Rollout(0, "")).ok());
+  }
+  ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN experiences_seen"), "");
+  ASSERT_EQ(Query(dir / "run.db", "DROP TABLE embeddings"), "");
+  ASSERT_EQ(Query(dir / "run.db", "PRAGMA user_version=4"), "");
+  auto store = RunStore::Open(dir / "run.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  RolloutRecord r = Rollout(1, "");
+  r.experiences_seen = R"(["G2","G7"])";
+  ASSERT_TRUE((*store)->RecordRollout(r).ok());
+  ASSERT_TRUE((*store)->RecordEmbedding("m", "abc", {0.5f, -1.0f}).ok());
+  EXPECT_EQ((*store)->FindEmbedding("m", "abc"), (std::vector<float>{0.5f, -1.0f}));
+  EXPECT_FALSE((*store)->FindEmbedding("other-model", "abc"));
+  store->reset();
+  EXPECT_EQ(Query(dir / "run.db", "SELECT experiences_seen FROM rollouts ORDER BY sample"), R"(|["G2","G7"])");
 }
 
 }  // namespace

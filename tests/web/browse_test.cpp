@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <thread>
 
 #include "local_http_server.h"
 #include "test_util.h"
@@ -66,6 +68,10 @@ class BrowseTest : public ::testing::Test {
     });
     s.Get("/plain", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("<b>not parsed</b>\nsecond line", "text/plain");
+    });
+    s.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      res.set_content("<p>late page</p>", "text/html");
     });
     s.Get("/pdf", [](const httplib::Request&, httplib::Response& res) { res.set_content("%PDF-1.4", "application/pdf"); });
     s.Get("/latin1", [](const httplib::Request&, httplib::Response& res) {
@@ -179,6 +185,18 @@ TEST_F(BrowseTest, APageOfUnclosedTagsIsReadUpToTheNestingLimitWithANote) {
   EXPECT_FALSE(Has(out.text, "DEEP-MARKER"));
   EXPECT_TRUE(Has(out.text, "nests more than " + std::to_string(kMaxHtmlOpenElements) + " elements deep"))
       << out.text;
+}
+
+TEST_F(BrowseTest, AFetchEndsWhenTheRolloutsTimeRunsOut) {
+  auto tool = Tool(Loopback());  // timeout_s 10: the page itself answers after 2 s
+  ToolCallContext context;
+  context.call_id = "s0/t0/r0/turn0/call0";
+  context.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);  // task.timeout_s
+  auto out = tool->Run({{"url", Url("/slow")}, {"goal", "read"}}, context);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE(out->is_error) << out->text;
+  EXPECT_TRUE(Has(out->text, "timed out")) << out->text;
+  EXPECT_FALSE(Has(out->text, "late page"));
 }
 
 TEST_F(BrowseTest, CutsAtMaxCharsOnACharacterBoundaryWithANote) {

@@ -141,7 +141,21 @@ TEST(IsPrivateAddress, CoversLoopbackPrivateLinkLocalAndMappedForms) {
     EXPECT_TRUE(IsPrivateAddress(ip)) << ip;
   }
   for (const char* ip : {"8.8.8.8", "172.32.0.1", "172.15.255.255", "192.169.0.1", "1.1.1.1",
-                         "2606:4700:4700::1111", "::ffff:8.8.8.8", "not-an-ip", "example.com"}) {
+                         "2606:4700:4700::1111", "not-an-ip", "example.com"}) {
+    EXPECT_FALSE(IsPrivateAddress(ip)) << ip;
+  }
+}
+
+TEST(IsPrivateAddress, RefusesTheWholeIpv4MappedRange) {
+  // ::ffff:0:0/96 reaches IPv4 hosts through a dual-stack socket; the whole range is refused, in
+  // every spelling, public embedded addresses too (no public server needs to be named this way).
+  for (const char* ip : {"::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:7f00:1", "::FFFF:A00:1", "0:0:0:0:0:ffff:127.0.0.1",
+                         "::ffff:8.8.8.8", "::ffff:0:0", "::ffff:255.255.255.255", "::ffff:0:127.0.0.1",
+                         "::ffff:0:8.8.8.8"}) {
+    EXPECT_TRUE(IsPrivateAddress(ip)) << ip;
+  }
+  // Neighbours of the range are judged on their own.
+  for (const char* ip : {"::fffe:8.8.8.8", "1::ffff:8.8.8.8", "2606:4700::ffff:808:808"}) {
     EXPECT_FALSE(IsPrivateAddress(ip)) << ip;
   }
 }

@@ -1,6 +1,8 @@
 // The local index: building from JSONL and from an HTML folder, bm25 ranking, query escaping.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 
 #include "test_util.h"
@@ -207,6 +209,177 @@ TEST(SearchTool, LocalBackendFormatsNumberedResultsAndRejectsEmptyQueries) {
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->is_error);
   EXPECT_EQ(none->text, "No results for: zebra");
+}
+
+TEST(IndexBuild, SymlinksInACorpusFolderAreSkippedAndNamedUnlessFollowed) {
+  TempDir dir;
+  Write(dir / "site" / "real.html", "<title>Real</title><p>harbour tides</p>");
+  // Outside the corpus: a file of our own, a folder, and the system's user list.
+  Write(dir / "outside" / "secret.html", "<title>Secret</title><p>root bash outside secret</p>");
+  Write(dir / "outside_dir" / "inner.html", "<title>Inner</title><p>root bash inner</p>");
+  fs::create_symlink(dir / "outside" / "secret.html", dir / "site" / "secret.html");
+  fs::create_directory_symlink(dir / "outside_dir", dir / "site" / "linked_dir");
+  const bool passwd = fs::exists("/etc/passwd");
+  if (passwd) fs::create_symlink("/etc/passwd", dir / "site" / "passwd.html");
+  // A link to the corpus folder itself: followed, it must not be walked forever.
+  fs::create_directory_symlink(dir / "site", dir / "site" / "loop");
+
+  IndexBuildOptions o;
+  o.corpus = dir / "site";
+  o.out = dir / "index.db";
+  auto summary = BuildIndex(o);
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->pages, 1);
+  std::vector<std::string> skipped = summary->skipped_symlinks;
+  std::sort(skipped.begin(), skipped.end());
+  std::vector<std::string> expected = {(dir / "site" / "linked_dir").string(), (dir / "site" / "loop").string(),
+                                       (dir / "site" / "secret.html").string()};
+  if (passwd) expected.push_back((dir / "site" / "passwd.html").string());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(skipped, expected);
+  {
+    auto index = SearchIndex::Open(o.out);
+    ASSERT_TRUE(index.ok());
+    auto hits = (*index)->Search("root bash", 10);
+    ASSERT_TRUE(hits.ok());
+    EXPECT_TRUE(hits->empty()) << (*hits)[0].url;
+  }
+
+  o.follow_symlinks = true;
+  auto followed = BuildIndex(o);
+  ASSERT_TRUE(followed.ok()) << followed.status().ToString();
+  EXPECT_TRUE(followed->skipped_symlinks.empty());
+  auto index = SearchIndex::Open(o.out);
+  ASSERT_TRUE(index.ok());
+  auto hits = (*index)->Search("root bash", 10);
+  ASSERT_TRUE(hits.ok());
+  std::vector<std::string> urls = Urls(*hits);
+  std::sort(urls.begin(), urls.end());
+  std::vector<std::string> want = {"linked_dir/inner.html", "secret.html"};
+  if (passwd) want.insert(want.begin() + 1, "passwd.html");  // /etc/passwd names root
+  EXPECT_EQ(urls, want);
+  // The loop link was walked once at most: real.html is indexed once, as itself.
+  auto real = (*index)->FindPage("real.html");
+  ASSERT_TRUE(real.ok() && real->has_value());
+}
+
+TEST(IndexBuild, ACorpusOfOnlySymlinksNamesThemInItsError) {
+  TempDir dir;
+  Write(dir / "outside" / "a.html", "<p>text</p>");
+  fs::create_directories(dir / "site");
+  fs::create_symlink(dir / "outside" / "a.html", dir / "site" / "a.html");
+  IndexBuildOptions o;
+  o.corpus = dir / "site";
+  o.out = dir / "index.db";
+  auto summary = BuildIndex(o);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_NE(summary.status().message().find("1 symlink skipped (" + (dir / "site" / "a.html").string() +
+                                            "): --follow-symlinks"),
+            std::string::npos)
+      << summary.status().message();
+}
+
+std::string Repeat(const std::string& s, int n) {
+  std::string out;
+  out.reserve(s.size() * n);
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+TEST(IndexSearch, APageRepeatingTheQueryWordGetsItsSnippetFromABoundedText) {
+  // 1 MiB: the query word 262,144 times. FTS5's snippet() took minutes over it.
+  TempDir dir;
+  auto index = Build(dir, Line("https://w.example/bat", "Page", Repeat("bat ", 262144)) +
+                              Line("https://w.example/other", "Other", "a bat and a ball"));
+  ASSERT_TRUE(index);
+  auto hits = index->Search("bat", 5);
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  ASSERT_EQ(hits->size(), 2u);
+  for (const SearchHit& h : *hits) {
+    if (h.url == "https://w.example/bat") {
+      EXPECT_EQ(h.snippet, Repeat("bat ", 29) + "bat…");
+    } else {
+      EXPECT_EQ(h.snippet, "a bat and a ball");
+    }
+  }
+}
+
+TEST(IndexSearch, AQueryPastItsDeadlineIsInterruptedWithAClearError) {
+  TempDir dir;
+  std::string corpus;
+  for (int i = 0; i < 3000; ++i) {
+    corpus += Line("https://w.example/" + std::to_string(i), "Page " + std::to_string(i), "alpha " + Repeat("word ", 50));
+  }
+  auto index = Build(dir, corpus);
+  ASSERT_TRUE(index);
+  // 1 microsecond: the query (bm25 over 3,000 matches) is interrupted by the progress handler.
+  auto hits = index->Search("alpha", 10, 1e-6);
+  ASSERT_FALSE(hits.ok());
+  EXPECT_EQ(hits.status().code(), Status::Code::kTimeout);
+  EXPECT_EQ(hits.status().message(), "search timed out after 1e-06 s");
+  // The connection is usable again afterwards, without a deadline.
+  auto again = index->Search("alpha", 10);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->size(), 10u);
+}
+
+TEST(SearchTool, StopsAtTheRolloutsDeadlineOrItsOwnTimeout) {
+  TempDir dir;
+  std::string corpus;
+  for (int i = 0; i < 3000; ++i) corpus += Line("https://w.example/" + std::to_string(i), "T", "alpha beta");
+  auto index = Build(dir, corpus);
+  ASSERT_TRUE(index);
+  SearchOptions o;
+  o.timeout_s = 30;
+  SearchTool tool(o, index);
+  ToolCallContext late;
+  late.call_id = "s0/t0/r0/turn0/call0";
+  late.deadline = std::chrono::steady_clock::now() - std::chrono::seconds(1);  // task.timeout_s already passed
+  auto out = tool.Run({{"query", "alpha"}}, late);
+  ASSERT_TRUE(out.ok());
+  EXPECT_TRUE(out->is_error);
+  EXPECT_EQ(out->text.rfind("search timed out after ", 0), 0u) << out->text;
+  EXPECT_NE(out->text.find("(the rollout's task.timeout_s)"), std::string::npos) << out->text;
+
+  SearchOptions quick;
+  quick.timeout_s = 1e-6;  // tools.timeout_s
+  SearchTool impatient(quick, index);
+  auto cut = impatient.Run({{"query", "alpha"}}, ToolCallContext{});
+  ASSERT_TRUE(cut.ok());
+  EXPECT_TRUE(cut->is_error);
+  EXPECT_EQ(cut->text, "search timed out after 1e-06 s (tools.timeout_s)");
+  // A far deadline changes nothing.
+  ToolCallContext early;
+  early.deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
+  auto fine = tool.Run({{"query", "alpha"}}, early);
+  ASSERT_TRUE(fine.ok());
+  EXPECT_FALSE(fine->is_error) << fine->text;
+}
+
+TEST(SnippetFor, PicksTheStretchWithMostQueryWordsAndMarksWhatIsLeftOut) {
+  std::string text = Repeat("filler ", 100) + "the old bridge crossed\nthe   bridges of the river" + Repeat(" filler", 100);
+  const std::string s = SnippetFor(text, "bridge river", 10);
+  EXPECT_EQ(s.rfind("…", 0), 0u) << s;
+  EXPECT_NE(s.find("bridge crossed the bridges of the river"), std::string::npos) << s;
+  EXPECT_EQ(s.substr(s.size() - std::string("…").size()), "…") << s;
+  // No match: the first words. A short text: all of it, no marks.
+  EXPECT_EQ(SnippetFor("one two three four", "zebra", 2), "one two…");
+  EXPECT_EQ(SnippetFor("  one\ttwo  ", "two", 30), "one two");
+  EXPECT_EQ(SnippetFor("", "two", 30), "");
+  // Punctuation attached to the ends stays.
+  EXPECT_EQ(SnippetFor("A red tower, 38 metres tall.", "tall", 30), "A red tower, 38 metres tall.");
+  EXPECT_EQ(SnippetFor("x \"(quoted word)\" y z", "quoted word", 2), "…\"(quoted word)\"…");
+  EXPECT_EQ(SnippetFor("!!! ???", "two", 30), "");
+  // Case and a short ending do not matter; unrelated longer words do not match.
+  EXPECT_EQ(SnippetFor(Repeat("x ", 50) + "Searched" + Repeat(" y", 50), "search", 1), "…Searched…");
+  EXPECT_EQ(SnippetFor("a research b", "search", 1), "a…");
+  // A match past kSnippetTextBytes is not looked for.
+  const std::string far = Repeat("w ", kSnippetTextBytes / 2) + "needle";
+  EXPECT_EQ(SnippetFor(far, "needle", 2), "w w…");
+  // Non-ASCII words stay whole and the result is valid UTF-8.
+  const std::string u = SnippetFor("caf\xC3\xA9 na\xC3\xAFve \xFF bad", "na\xC3\xAFve", 2);
+  EXPECT_EQ(SanitizeUtf8(u), u);
+  EXPECT_EQ(u, "caf\xC3\xA9 na\xC3\xAFve…");
 }
 
 TEST(SearchTool, CreateChecksTheBackendAndItsSettings) {

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   AddDataCommand(app, global, &runner);
   AddRewardCommand(app, global, &runner);
   AddIndexCommand(app, global, &runner);
+  AddReportCommand(app, global, &runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
