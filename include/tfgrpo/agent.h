@@ -29,12 +29,22 @@ Result<std::shared_ptr<Tool>> MakePythonTool(const ToolsConfig& tools);
 // the tool or server: a search index that does not open, an MCP server that cannot start, ...
 Result<ToolRegistry> MakeToolsFor(const Config& config, ChatClient* client = nullptr);
 
+// How much of a rollout the learner's transcript keeps (practice.tool_output_chars and
+// practice.trajectory_chars): each tool call's arguments or code, each tool output and each
+// reasoning block up to `item_chars` characters, the whole transcript up to `total_chars`. A
+// longer text keeps its head and tail around a note "[... N characters omitted ...]". 0: no limit.
+struct TranscriptLimits {
+  size_t item_chars = 6000;
+  size_t total_chars = 30000;
+};
+
 struct RolloutSpec {
   std::string system_prompt;  // instructions + rendered library (byte-identical within a step)
   std::string problem;        // the user message
   double temperature = 0.7;
   std::string call_id;        // prompt mode: the call's id; agent mode: "<call_id>/turn<n>" per turn
   Role role = Role::kRollout; // the model calls' role (validation samples are kValidation)
+  TranscriptLimits transcript; // agent mode: what RolloutOutcome::trajectory keeps
 };
 
 struct RolloutOutcome {

@@ -129,6 +129,14 @@ struct PracticeConfig {
   // Most experiences the library may hold after a step (0 = no limit); past it, the lowest
   // helpful-minus-harmful experiences are evicted, oldest first on ties.
   int max_experiences = 64;
+  // Most proposals one consolidation (batch_update) call is given; a step with more is
+  // consolidated in chunks of at most this many, each against the library the previous produced.
+  int max_proposals_per_call = 40;
+  // What the summary stage sees of an agent rollout: each tool call's arguments or code, each
+  // tool output and each reasoning block up to tool_output_chars characters, the whole transcript
+  // up to trajectory_chars (head and tail kept, the middle's size noted).
+  int tool_output_chars = 6000;
+  int trajectory_chars = 30000;
   ValidationConfig validation;
 };
 
@@ -171,7 +179,13 @@ struct RetrievalConfig {
 
 struct Config {
   std::filesystem::path source;  // the YAML file it came from
-  ModelConfig model;
+  ModelConfig model;  // the policy: rollouts, validation and eval samples
+  // `learner:` (summary, advantage, group_update, batch_update calls) and `judge:` (task.reward:
+  // judge and the browse tool's summarizing call): every key of `model`, each defaulting to
+  // model's value (after TFGRPO_BASE_URL / TFGRPO_MODEL, which override `model` only).
+  ModelConfig learner;
+  ModelConfig judge;
+  bool learner_given = false, judge_given = false;  // the section is present
   DataConfig data;
   TaskConfig task;
   PracticeConfig practice;
@@ -182,6 +196,11 @@ struct Config {
 
   // Reads the API key from the configured environment variable (never logged).
   std::string ApiKey() const;
+  // The same for a section (model, learner or judge): its api_key_env, else model's rule.
+  std::string ApiKeyFor(const ModelConfig& section) const;
+  // Every API key the config's sections read: the values to keep out of logs, errors and child
+  // environments (one place, for the secrets registry to take).
+  std::vector<std::string> ApiKeys() const;
 };
 
 // Parses YAML text; `source` names the file in errors and anchors relative paths.
@@ -191,7 +210,8 @@ Result<Config> LoadConfig(const std::filesystem::path& path);
 
 // The settings that define a training run's results: data.train (as written in the YAML, i.e.
 // relative to the config file's folder when it was relative), the data keys, the task and
-// practice sections, model.name and model.max_tokens. Endpoint, key variable, timeout, retries
+// practice sections, model.name and model.max_tokens, and learner.name / judge.name when their
+// section is given and names another model. Endpoint, key variable, timeout, retries
 // and concurrency are left out, so a resumed run may move endpoint or tune throughput.
 nlohmann::json ConfigFingerprintJson(const Config& config);
 

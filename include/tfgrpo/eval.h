@@ -26,6 +26,12 @@ namespace tfgrpo {
 bool IsFatalForRun(const Status& status);
 // A failure that trying again later could fix: network, timeout, 5xx, 429 (retries exhausted).
 bool IsRetryableFailure(const Status& status);
+// Why every sample or rollout of a step or eval failed, worded so the user knows what to change:
+// a failure a re-run could fix as its ToString() ("unavailable: cannot reach ..."), any other as
+// "permanent: <what> on every call; check model.name / the server's options" (a reward failure:
+// "permanent: reward: <what> on every sample; check task.reward"). Retrying such a run as it is
+// would fail the same way, so it is an error, never a step or report scored 0.
+std::string EveryFailureReason(const Status& failure, bool in_reward);
 
 // One sample of a task: a rollout, then its reply scored. Shared by training and eval so both
 // treat failures the same way.
@@ -41,7 +47,8 @@ struct ScoredSample {
 // the rollout calls' role (rollout; validation for practice.validation's samples).
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
                             const ToolRegistry* tools, const std::string& system_prompt, double temperature,
-                            std::string_view scope, std::string_view leaf, Role role = Role::kRollout);
+                            std::string_view scope, std::string_view leaf, Role role = Role::kRollout,
+                            TranscriptLimits transcript = {});
 
 // What every sample of a set of tasks runs with.
 struct SamplerSetup {
@@ -64,6 +71,8 @@ struct SampleGrid {
   std::vector<std::vector<ScoredSample>> samples;  // [task][j]
   std::optional<Status> fatal;                      // the first fatal failure
   std::optional<Status> retryable;                  // the first failure a re-run could fix
+  std::optional<Status> permanent;                  // the first other failure (not fatal, not cancelled)
+  bool permanent_in_reward = false;                 // ... and it was the reward that failed
   int64_t failed = 0;                               // samples not ok (fatal and cancelled included)
 };
 // `on_sample` (optional) is called from the worker after each sample, with its task and index.

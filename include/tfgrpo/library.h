@@ -43,6 +43,9 @@ struct Operation {
   std::optional<std::string> id;  // "G3"; absent for ADD/NONE
   std::string content;
   std::string group;              // task id of the group that proposed it (engine bookkeeping)
+  // A consolidation reply's provenance: the numbered proposals ("P3", "P7") this operation came
+  // from, as the reply's optional "from" array gives them; empty when it gives none.
+  std::vector<std::string> from;
 };
 
 nlohmann::json OperationsToJson(const std::vector<Operation>& ops);
@@ -109,6 +112,9 @@ class Library {
   uint64_t next_uid_ = 1;
 };
 
+// "G3" (also g3, [G3], (G3), "3") -> 3; nullopt for anything else.
+std::optional<size_t> ExperienceIndex(std::string_view id);
+
 // The positions of existing experiences that `text` names as G<n> (also [G3], (G3), g3), in
 // first-mention order, each once. Ids at or past `library_size` are ignored: a summary may only
 // credit experiences the rollout saw.
@@ -127,7 +133,8 @@ std::string AppendLibrary(std::string_view base, const Library& library, const s
 // Error when the tags are missing or hold no numbered item.
 Result<std::vector<std::string>> ParseExperiences(std::string_view reply, int max_items);
 
-// A JSON array of {"operation","id","content"}: from the last ```json fenced block if any,
+// A JSON array of {"operation","id","content"} (and an optional "from": ["P3", ...], kept when it is
+// an array of strings, ignored otherwise): from the last ```json fenced block if any,
 // else the first top-level JSON array in the text. Error when none parses or an item is invalid.
 Result<std::vector<Operation>> ParseOperations(std::string_view reply);
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
@@ -21,6 +22,12 @@ class RecordingClient : public ChatClient {
 
   // Requests without a call id are not cached (they could not be told apart on resume).
   Result<ChatResponse> Complete(const ChatRequest& request) override;
+
+  // Recorded definitive refusals of calls whose id starts with `prefix` are sent again rather
+  // than replayed: the step a re-run picks up may have failed because of them, and the user may
+  // have fixed the setup (a server restarted with the option it lacked) since. Call before any
+  // Complete().
+  void ResendRefusalsUnder(std::string prefix) { resend_refusals_under_ = std::move(prefix); }
 
   int64_t sent() const { return sent_; }
   int64_t replayed() const { return replayed_; }
@@ -41,6 +48,7 @@ class RecordingClient : public ChatClient {
   mutable std::mutex mu_;
   Usage usage_;
   std::map<std::string, int64_t> reasons_;
+  std::optional<std::string> resend_refusals_under_;
   std::unordered_set<std::string> recorded_;  // fingerprints in the store when the run started
 };
 

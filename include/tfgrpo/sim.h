@@ -65,11 +65,14 @@ struct SimHostility {
   bool copy_answers = false;
   // The group update stage pads the library: three filler lessons before its real ones.
   bool pad = false;
-  bool any() const { return harmful || copy_answers || pad; }
+  // The consolidation stage replies garbage (JSON cut off mid-array) to about two calls in three,
+  // drawn from the seed and the call id, so a retry may get a usable reply. Not part of "all".
+  bool garbage = false;
+  bool any() const { return harmful || copy_answers || pad || garbage; }
 };
 // The harmful lesson, word for word; every harmful experience contains it.
 extern const char* const kSimHarmfulLesson;
-// "harmful,copy,pad" or "all" (or "none") -> the modes; InvalidArgument naming a bad item.
+// "harmful,copy,pad,garbage" or "all" (harmful, copy and pad; or "none") -> the modes; InvalidArgument naming a bad item.
 Result<SimHostility> ParseSimHostility(const std::string& list);
 
 struct SimOptions {

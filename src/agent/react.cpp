@@ -21,11 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The transcript is what the summary prompt sees; a tool that prints megabytes must not crowd
-// out the reasoning around it.
-constexpr size_t kTranscriptOutputBytes = 2048;
-constexpr size_t kTranscriptCodeBytes = 4096;
-constexpr size_t kTranscriptReasoningBytes = 2048;
 // How much of unusable tool-call arguments to quote back to the model.
 constexpr size_t kQuotedArgumentBytes = 200;
 
@@ -37,6 +32,34 @@ std::string Clip(std::string_view text, size_t limit) {
   while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
   return std::string(text.substr(0, cut)) + "\n[... " + std::to_string(text.size() - cut) +
          " more bytes not shown]";
+}
+
+// Bytes from `at` up to (not past) `n` UTF-8 characters forward.
+size_t Utf8Advance(std::string_view text, size_t at, size_t n) {
+  for (; at < text.size() && n > 0; --n) {
+    ++at;
+    while (at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) ++at;
+  }
+  return at;
+}
+
+size_t Utf8Length(std::string_view text) {
+  size_t n = 0;
+  for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+// `text` when it has at most `max_chars` characters (0 = no limit); else its first and last
+// max_chars/2 characters around a note saying how many were left out. The learner needs both
+// ends: what a tool was asked and started printing, and how it ended (the result, the error).
+std::string ElideMiddle(std::string_view text, size_t max_chars) {
+  const size_t length = max_chars == 0 ? 0 : Utf8Length(text);
+  if (max_chars == 0 || length <= max_chars) return std::string(text);
+  const size_t head_chars = max_chars / 2, tail_chars = max_chars - head_chars;
+  const size_t head_end = Utf8Advance(text, 0, head_chars);
+  const size_t tail_start = Utf8Advance(text, head_end, length - head_chars - tail_chars);
+  return std::string(text.substr(0, head_end)) + "\n[... " + std::to_string(length - head_chars - tail_chars) +
+         " characters omitted ...]\n" + std::string(text.substr(tail_start));
 }
 
 std::string Fenced(std::string_view body, std::string_view lang = "") {
@@ -173,6 +196,7 @@ ToolCallContext CallContext(const RolloutSpec& spec, int turn, size_t index, Clo
 // Builds the learner-facing transcript turn by turn.
 class Transcript {
  public:
+  explicit Transcript(TranscriptLimits limits) : limits_(limits) {}
   void Assistant(int turn, std::string_view content, std::string_view reasoning,
                  bool final_answer) {
     text_ += text_.empty() ? "" : "\n\n";
@@ -180,15 +204,15 @@ class Transcript {
              (final_answer ? ", final answer" : "") + "):\n";
     if (!Trim(reasoning).empty()) {
       text_ +=
-          "[reasoning]\n" + Clip(Trim(reasoning), kTranscriptReasoningBytes) + "\n[/reasoning]\n";
+          "[reasoning]\n" + ElideMiddle(Trim(reasoning), limits_.item_chars) + "\n[/reasoning]\n";
     }
-    std::string shown = Trim(content);
+    std::string shown = ElideMiddle(Trim(content), limits_.item_chars);
     text_ += shown.empty() ? "(no text)" : shown;
   }
   // A native call (text-protocol calls are in the assistant's text already).
   void Call(int n, std::string_view name, std::string_view code_or_arguments, bool is_code) {
     text_ += "\n\nTool call " + std::to_string(n) + ": " + std::string(name) + "\n";
-    text_ += Fenced(Clip(code_or_arguments, kTranscriptCodeBytes), is_code ? "python" : "");
+    text_ += Fenced(ElideMiddle(code_or_arguments, limits_.item_chars), is_code ? "python" : "");
   }
   // `block`: the text protocol's block the output belongs to (0 for a native call, whose call
   // line names the tool already).
@@ -196,12 +220,13 @@ class Transcript {
     text_ += block ? "\n\nTool output " + std::to_string(n) + " (" + std::string(name) +
                          " block " + std::to_string(block) + "):\n"
                    : "\nTool output " + std::to_string(n) + ":\n";
-    text_ += Fenced(Clip(output, kTranscriptOutputBytes));
+    text_ += Fenced(ElideMiddle(output, limits_.item_chars));
   }
   void Note(const std::string& note) { text_ += "\n\n[" + note + "]"; }
-  std::string Take() { return std::move(text_); }
+  std::string Take() { return ElideMiddle(text_, limits_.total_chars); }
 
  private:
+  TranscriptLimits limits_;
   std::string text_;
 };
 
@@ -263,7 +288,7 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
   RolloutOutcome out;
   out.messages = nlohmann::json::array({{{"role", "system"}, {"content", spec.system_prompt}},
                                         {{"role", "user"}, {"content", spec.problem}}});
-  Transcript transcript;
+  Transcript transcript(spec.transcript);
   std::string last_content;
 
   for (int turn = 0;; ++turn) {

@@ -520,7 +520,7 @@ void AddSimCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* ru
   serve->add_option("--fault-rate", serve_args->fault_rate, "Fraction of requests answered with a fault")
       ->check(CLI::Range(0.0, 1.0));
   serve->add_option("--hostile", serve_args->hostile,
-                    "Learner failure modes to switch on: harmful,copy,pad (or all)");
+                    "Learner failure modes to switch on: harmful,copy,pad,garbage (all: the first three)");
   serve->callback([&global, serve_args, runner] {
     *runner = [&global, serve_args] { return RunSimServe(global, *serve_args); };
   });

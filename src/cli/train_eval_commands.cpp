@@ -15,6 +15,7 @@
 #include "tfgrpo/library.h"
 #include "tfgrpo/recording_client.h"
 #include "tfgrpo/retrieval.h"
+#include "tfgrpo/role_router.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/util.h"
 
@@ -44,7 +45,8 @@ int RunTrain(const GlobalOptions& global, const TrainArgs& args) {
   auto config = LoadConfig(args.config);
   if (!config.ok()) return Fail(config.status().message());
   auto progress = MakeProgress(global.verbosity());
-  auto client = MakeHttpChatClient(ClientOptionsFrom(*config));
+  RoutedClients clients(*config);  // model, learner and judge sections, each its own endpoint
+  ChatClient* client = &clients.client();
   TrainOptions options;
   options.run_dir = args.run_dir;
   options.prompts_dir = global.prompts();
@@ -150,8 +152,8 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   options.prompts_dir = global.prompts();
   auto progress = MakeProgress(global.verbosity());
   options.progress = progress.get();
-  auto http = MakeHttpChatClient(ClientOptionsFrom(*config));
-  BudgetGate budget(*http, config->budget);
+  RoutedClients clients(*config);  // the judge section serves task.reward: judge
+  BudgetGate budget(clients.client(), config->budget);
   ChatClient* client = &budget;
   std::unique_ptr<RunStore> cache_store;
   std::unique_ptr<RecordingClient> cached;

@@ -131,6 +131,11 @@ class ConfigParser {
       return Status::InvalidArgument(At(e.mark) + ": " + e.msg);
     }
     ApplyEnvOverrides();
+    try {
+      if (Status s = ReadRoleSections(); !s.ok()) return s;
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument(At(e.mark) + ": " + e.msg);
+    }
     if (Status s = CheckRequired(); !s.ok()) return s;
     if (Status s = CheckRanges(); !s.ok()) return s;
     ResolvePaths(source);
@@ -302,6 +307,9 @@ class ConfigParser {
     };
     return {
         {"model", section(&ConfigParser::ModelFields)},
+        // Read after `model` (and its environment overrides), whatever the order in the file.
+        {"learner", [this](const YAML::Node& v, const std::string&) { return Defer(v, &learner_node_, &config_.learner_given); }},
+        {"judge", [this](const YAML::Node& v, const std::string&) { return Defer(v, &judge_node_, &config_.judge_given); }},
         {"data", section(&ConfigParser::DataFields)},
         {"task", section(&ConfigParser::TaskFields)},
         {"practice", section(&ConfigParser::PracticeFields)},
@@ -312,8 +320,29 @@ class ConfigParser {
     };
   }
 
-  std::vector<Field> ModelFields() {
-    ModelConfig& m = config_.model;
+  static Status Defer(const YAML::Node& v, YAML::Node* keep, bool* given) {
+    *keep = v;
+    *given = true;
+    return Status::Ok();
+  }
+
+  // `learner:` and `judge:` start from model's values and take the keys they give.
+  Status ReadRoleSections() {
+    for (auto [name, node, section] : {std::tuple{"learner", &learner_node_, &config_.learner},
+                                       std::tuple{"judge", &judge_node_, &config_.judge}}) {
+      *section = config_.model;
+      if (!node->IsDefined() || node->IsNull()) continue;
+      const bool explicit_key = section->api_key_env_explicit;
+      section->api_key_env_explicit = false;
+      if (Status s = ReadMapping(*node, name, ModelFieldsOf(*section)); !s.ok()) return s;
+      if (!section->api_key_env_explicit) section->api_key_env_explicit = explicit_key;
+    }
+    return Status::Ok();
+  }
+
+  std::vector<Field> ModelFields() { return ModelFieldsOf(config_.model); }
+
+  std::vector<Field> ModelFieldsOf(ModelConfig& m) {
     return {
         {"base_url", [this, &m](auto& v, auto& p) { return ReadString(v, p, &m.base_url); }},
         {"name", [this, &m](auto& v, auto& p) { return ReadString(v, p, &m.name); }},
@@ -496,6 +525,10 @@ class ConfigParser {
         {"epochs", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.epochs); }},
         {"batch_size", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.batch_size); }},
         {"max_experiences", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.max_experiences); }},
+        {"max_proposals_per_call",
+         [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.max_proposals_per_call); }},
+        {"tool_output_chars", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.tool_output_chars); }},
+        {"trajectory_chars", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.trajectory_chars); }},
         {"group_size", [this, &pr](auto& v, auto& p) { return ReadInt(v, p, &pr.group_size); }},
         {"rollout_temperature",
          [this, &pr](auto& v, auto& p) { return ReadDouble(v, p, &pr.rollout_temperature); }},
@@ -625,20 +658,37 @@ class ConfigParser {
     return Status::Ok();
   }
 
-  Status CheckRanges() const {
-    if (Status s = CheckRetrieval(); !s.ok()) return s;
-    const ModelConfig& m = config_.model;
+  // One model section's values (model, learner, judge): errors name the section.
+  Status CheckModelSection(const std::string& name, const ModelConfig& m) const {
     const std::string& url = m.base_url;
     if (!StartsWith(ToLower(url), "http://") && !StartsWith(ToLower(url), "https://")) {
-      std::string origin = overridden_.count("model.base_url") ? " (from TFGRPO_BASE_URL)" : "";
-      return RangeError("model.base_url", "expected an http:// or https:// URL" + origin, "'" + url + "'");
+      std::string origin = overridden_.count(name + ".base_url") ? " (from TFGRPO_BASE_URL)" : "";
+      return RangeError(name + ".base_url", "expected an http:// or https:// URL" + origin, "'" + url + "'");
     }
     // The value is deliberately not echoed: people sometimes paste the key itself here.
     if (m.api_key_env_explicit && !m.api_key_env.empty() && !IsEnvVarName(m.api_key_env)) {
-      return Status::InvalidArgument(AtKey("model.api_key_env") +
-                                     ": model.api_key_env: expected the name of an environment "
+      return Status::InvalidArgument(AtKey(name + ".api_key_env") + ": " + name +
+                                     ".api_key_env: expected the name of an environment "
                                      "variable (like TFGRPO_API_KEY), not the key itself");
     }
+    if (!(m.timeout_s > 0))
+      return RangeError(name + ".timeout_s", "must be greater than 0", nlohmann::json(m.timeout_s).dump());
+    if (m.max_retries < 0) return RangeError(name + ".max_retries", "must be at least 0", std::to_string(m.max_retries));
+    if (m.concurrency < 1) return RangeError(name + ".concurrency", "must be at least 1", std::to_string(m.concurrency));
+    if (m.max_tokens && *m.max_tokens < 1)
+      return RangeError(name + ".max_tokens", "must be at least 1", std::to_string(*m.max_tokens));
+    if (Trim(m.name).empty()) return RangeError(name + ".name", "must not be empty", "''");
+    return Status::Ok();
+  }
+
+  Status CheckRanges() const {
+    if (Status s = CheckRetrieval(); !s.ok()) return s;
+    const ModelConfig& m = config_.model;
+    if (Status s = CheckModelSection("model", m); !s.ok()) return s;
+    if (config_.learner_given)
+      if (Status s = CheckModelSection("learner", config_.learner); !s.ok()) return s;
+    if (config_.judge_given)
+      if (Status s = CheckModelSection("judge", config_.judge); !s.ok()) return s;
     auto at_least = [&](const std::string& path, long long value, long long min,
                         const std::string& why = "") -> Status {
       if (value >= min) return Status::Ok();
@@ -707,6 +757,9 @@ class ConfigParser {
         temperature_in_range("practice.rollout_temperature", config_.practice.rollout_temperature),
         at_least("practice.experiences_per_group", config_.practice.experiences_per_group, 1),
         at_least("practice.max_experiences", config_.practice.max_experiences, 0),
+        at_least("practice.max_proposals_per_call", config_.practice.max_proposals_per_call, 1),
+        at_least("practice.tool_output_chars", config_.practice.tool_output_chars, 100),
+        at_least("practice.trajectory_chars", config_.practice.trajectory_chars, 1000),
         at_least("eval.k", config_.eval.k, 1),
         at_least("practice.validation.tasks", config_.practice.validation.tasks, 1),
         at_least("practice.validation.k", config_.practice.validation.k, 1),
@@ -755,6 +808,7 @@ class ConfigParser {
   std::string file_;
   Config config_;
   std::map<std::string, YAML::Mark> key_marks_;
+  YAML::Node learner_node_, judge_node_;  // read after `model` (ReadRoleSections)
   std::set<std::string> overridden_;
 };
 
@@ -779,11 +833,22 @@ std::string_view Name(ToolProtocol protocol) { return NameIn(kToolProtocols, pro
 std::string_view Name(SandboxMode mode) { return NameIn(kSandboxModes, mode); }
 std::string_view Name(RetrievalMethod method) { return NameIn(kRetrievalMethods, method); }
 
-std::string Config::ApiKey() const {
+std::string Config::ApiKey() const { return ApiKeyFor(model); }
+
+std::string Config::ApiKeyFor(const ModelConfig& section) const {
   auto read = [](const std::string& name) { return name.empty() ? std::string() : Trim(GetEnv(name.c_str())); };
-  std::string key = read(model.api_key_env);
-  if (key.empty() && !model.api_key_env_explicit) key = read("OPENAI_API_KEY");
+  std::string key = read(section.api_key_env);
+  if (key.empty() && !section.api_key_env_explicit) key = read("OPENAI_API_KEY");
   return key;
+}
+
+std::vector<std::string> Config::ApiKeys() const {
+  std::vector<std::string> keys;
+  for (const ModelConfig* m : {&model, &learner, &judge}) {
+    std::string key = ApiKeyFor(*m);
+    if (!key.empty() && std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(std::move(key));
+  }
+  return keys;
 }
 
 Result<Config> ParseConfig(const std::string& yaml_text, const std::filesystem::path& source) {
@@ -809,6 +874,10 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
   nlohmann::json j;
   j["model"] = {{"name", c.model.name},
                 {"max_tokens", c.model.max_tokens ? nlohmann::json(*c.model.max_tokens) : nlohmann::json()}};
+  // Who learns and who grades shape the library; where they are served does not. Only when the
+  // section names another model, so run dirs from before these sections still resume.
+  if (c.learner_given && c.learner.name != c.model.name) j["learner"] = {{"name", c.learner.name}};
+  if (c.judge_given && c.judge.name != c.model.name) j["judge"] = {{"name", c.judge.name}};
   j["data"] = {{"train", PathAsWritten(c.data.train, c.source)},
                {"problem_key", c.data.problem_key},
                {"answer_key", c.data.answer_key}};
@@ -841,6 +910,12 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
   // default, so run dirs created before them still resume.
   if (c.practice.max_experiences != PracticeConfig().max_experiences)
     j["practice"]["max_experiences"] = c.practice.max_experiences;
+  if (c.practice.max_proposals_per_call != PracticeConfig().max_proposals_per_call)
+    j["practice"]["max_proposals_per_call"] = c.practice.max_proposals_per_call;
+  if (c.practice.tool_output_chars != PracticeConfig().tool_output_chars)
+    j["practice"]["tool_output_chars"] = c.practice.tool_output_chars;
+  if (c.practice.trajectory_chars != PracticeConfig().trajectory_chars)
+    j["practice"]["trajectory_chars"] = c.practice.trajectory_chars;
   if (const ValidationConfig& v = c.practice.validation; v.enabled) {
     j["practice"]["validation"] = {{"data", v.data.empty() ? "" : PathAsWritten(v.data, c.source)},
                                    {"tasks", v.tasks},

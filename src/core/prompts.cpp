@@ -1,5 +1,7 @@
 #include "tfgrpo/prompts.h"
 
+#include <algorithm>
+
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
@@ -95,6 +97,7 @@ Result<PromptSet> PromptSet::Load(const std::optional<std::filesystem::path>& ov
       auto content = ReadFile(path);
       if (!content.ok()) return content.status();
       text = *content;
+      set.overridden_[name] = path.string();
     }
   }
   return set;
@@ -111,6 +114,74 @@ Result<std::string> PromptSet::Render(const std::string& name, const PromptVars&
   auto r = RenderTemplate(*t, vars);
   if (!r.ok()) return r.status().WithContext("prompt '" + name + "'");
   return r;
+}
+
+std::string PromptSet::SourceOf(const std::string& name) const {
+  auto it = overridden_.find(name);
+  return it != overridden_.end() ? it->second + " (--prompts)" : "built-in " + name + ".txt";
+}
+
+Status PromptSet::Check(const std::string& name, const std::vector<std::string>& known,
+                        const std::vector<std::string>& required) const {
+  const std::string* t = Find(name);
+  if (!t) return Status::NotFound("no prompt template named '" + name + "'");
+  auto listed = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+  };
+  std::vector<std::string> used;
+  for (size_t open = t->find("{{"); open != std::string::npos; open = t->find("{{", open + 2)) {
+    const size_t close = t->find("}}", open);
+    if (close == std::string::npos)
+      return Status::InvalidArgument(SourceOf(name) + ": unclosed '{{' in prompt '" + name + "'");
+    std::string tag = Trim(std::string_view(*t).substr(open + 2, close - open - 2));
+    if (!tag.empty() && (tag[0] == '#' || tag[0] == '^' || tag[0] == '/')) tag = Trim(std::string_view(tag).substr(1));
+    if (std::find(known.begin(), known.end(), tag) == known.end()) {
+      return Status::InvalidArgument(SourceOf(name) + ": prompt '" + name + "' uses unknown variable '" + tag +
+                                     "' (it is given: " + listed(known) + ")");
+    }
+    used.push_back(tag);
+  }
+  for (const std::string& r : required) {
+    if (std::find(used.begin(), used.end(), r) == used.end()) {
+      return Status::InvalidArgument(SourceOf(name) + ": prompt '" + name + "' never uses the variable '" + r +
+                                     "', without which the model cannot do its part (write {{" + r + "}})");
+    }
+  }
+  // The sections must nest and close: render once with every variable set.
+  PromptVars all;
+  for (const std::string& k : known) all[k] = "x";
+  if (auto r = RenderTemplate(*t, all); !r.ok()) return r.status().WithContext(SourceOf(name));
+  return Status::Ok();
+}
+
+const std::map<std::string, PromptContract>& LearnerPromptContracts() {
+  static const std::map<std::string, PromptContract> contracts = {
+      {"summary",
+       {{"problem", "library", "trajectory", "ground_truth", "reward", "critique", "agent_objective"},
+        {"trajectory"}}},
+      {"advantage",
+       {{"problem", "library", "ground_truth", "summaries", "max_experiences", "agent_objective",
+         "learning_objective"},
+        {"summaries"}}},
+      {"group_update", {{"library", "experiences", "agent_objective", "learning_objective"}, {"experiences"}}},
+      {"batch_update",
+       {{"library", "operations", "max_library", "agent_objective", "learning_objective"}, {"library", "operations"}}},
+  };
+  return contracts;
+}
+
+const PromptContract& JudgePromptContract() {
+  static const PromptContract judge = {{"problem", "ground_truth", "response"}, {"response"}};
+  return judge;
+}
+
+Status CheckPromptContracts(const PromptSet& prompts, bool judge) {
+  for (const auto& [name, contract] : LearnerPromptContracts())
+    if (Status s = prompts.Check(name, contract.known, contract.required); !s.ok()) return s;
+  if (judge) return prompts.Check("judge", JudgePromptContract().known, JudgePromptContract().required);
+  return Status::Ok();
 }
 
 }  // namespace tfgrpo

@@ -84,6 +84,8 @@ SecretSet CollectSecrets(const Config& config) {
   SecretSet secrets;
   for (const char* name : kProviderKeyVariables) secrets.AddVariable(name);
   secrets.AddVariable(config.model.api_key_env);
+  secrets.AddVariable(config.learner.api_key_env);  // a model per role: each section's key
+  secrets.AddVariable(config.judge.api_key_env);
   secrets.AddVariable(config.tools.search.api_key_env);
   secrets.AddVariable(config.retrieval.embeddings.api_key_env);
   for (const McpServerConfig& server : config.tools.mcp) {

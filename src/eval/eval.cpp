@@ -24,9 +24,15 @@ bool IsRetryableFailure(const Status& status) {
   return status.code() == Status::Code::kUnavailable || status.code() == Status::Code::kTimeout;
 }
 
+std::string EveryFailureReason(const Status& failure, bool in_reward) {
+  if (IsRetryableFailure(failure)) return failure.ToString();
+  if (in_reward) return "permanent: reward: " + failure.message() + " on every sample; check task.reward";
+  return "permanent: " + failure.message() + " on every call; check model.name / the server's options";
+}
+
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
                             const ToolRegistry* tools, const std::string& system_prompt, double temperature,
-                            std::string_view scope, std::string_view leaf, Role role) {
+                            std::string_view scope, std::string_view leaf, Role role, TranscriptLimits transcript) {
   ScoredSample out;
   RolloutSpec spec;
   spec.role = role;
@@ -34,6 +40,7 @@ ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& ta
   spec.problem = task.problem;
   spec.temperature = temperature;
   spec.call_id = CallId(scope, task.id, leaf);
+  spec.transcript = transcript;
   auto rollout = RunRollout(client, spec, task_config, tools);
   if (!rollout.ok()) {
     out.error = rollout.status();
@@ -75,8 +82,11 @@ SampleGrid SampleTasks(ThreadPool& pool, const SamplerSetup& setup, const std::v
           if (IsFatalForRun(out.error)) {
             if (!grid.fatal) grid.fatal = out.error;
             aborted = true;
-          } else if (!grid.retryable && IsRetryableFailure(out.error)) {
-            grid.retryable = out.error;
+          } else if (IsRetryableFailure(out.error)) {
+            if (!grid.retryable) grid.retryable = out.error;
+          } else if (!grid.permanent && out.error.code() != Status::Code::kCancelled) {
+            grid.permanent = out.error;
+            grid.permanent_in_reward = out.reward_failed;
           }
         }
         if (on_sample) on_sample(t, j, out);
@@ -135,6 +145,10 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   TruncationCountingClient client(inner_client);
   auto prompts = PromptSet::Load(options.prompts_dir);
   if (!prompts.ok()) return prompts.status();
+  if (config.task.reward == RewardKind::kJudge) {
+    if (Status s = prompts->Check("judge", JudgePromptContract().known, JudgePromptContract().required); !s.ok())
+      return s;
+  }
   auto reward = MakeRewardFor(config, &client, *prompts);
   if (!reward.ok()) return reward.status();
   auto made_tools = MakeToolsFor(config, &client);
@@ -183,7 +197,6 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   }
   progress.End("eval");
   if (grid.fatal) return *grid.fatal;
-  const std::optional<Status>& retryable_failure = grid.retryable;
 
   EvalReport report;
   report.k = k;
@@ -220,11 +233,16 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
     report.samples += k;
     report.per_task.push_back(std::move(te));
   }
-  // Zero for every sample because the endpoint was down is not a baseline: say so, write nothing.
-  if (report.samples > 0 && report.errors == report.samples && retryable_failure) {
-    return Status(retryable_failure->code() == Status::Code::kTimeout
-                      ? Status::Timeout("every eval sample failed: " + retryable_failure->ToString())
-                      : Status::Unavailable("every eval sample failed: " + retryable_failure->ToString()));
+  // Zero for every sample is not a score but a broken setup (the endpoint down, a server that
+  // refuses every call, a reward that cannot run): say why and write nothing.
+  if (report.samples > 0 && report.errors == report.samples) {
+    if (grid.retryable) {
+      const std::string why = "every eval sample failed: " + EveryFailureReason(*grid.retryable, false);
+      return grid.retryable->code() == Status::Code::kTimeout ? Status::Timeout(why) : Status::Unavailable(why);
+    }
+    const Status permanent = grid.permanent.value_or(Status::Internal("no sample could be scored"));
+    const std::string why = "every eval sample failed: " + EveryFailureReason(permanent, grid.permanent_in_reward);
+    return grid.permanent_in_reward ? Status::InvalidArgument(why) : Status::ProviderError(why);
   }
   report.truncated = client.truncated();
   report.mean_at_k = report.samples ? reward_sum / report.samples : 0;

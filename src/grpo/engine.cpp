@@ -8,6 +8,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
+#include <charconv>
 #include <set>
 #include <sstream>
 
@@ -41,20 +42,27 @@ constexpr double kUpdateTemperature = 0.0;
 // The stage failure reason of a learner reply that could not be parsed because it was cut short.
 constexpr std::string_view kTruncatedReason = "truncated (raise model.max_tokens)";
 
-// How each stage of one step went: items run, items failed, and the first failure a retry could
-// fix. A stage whose every item failed, one of them for such a reason, means the step did not
-// really happen (the endpoint was down, say): it must not be recorded as done.
+// How each stage of one step went: items run, items failed, and the first failure of each kind.
+// A step in which every rollout failed, for any reason, or a learner stage whose every item
+// failed for a reason a retry could fix, did not really happen: it must not be recorded as done,
+// and the run stops saying why (a re-run that fails the same way says so again).
 class StepTally {
  public:
   void Ran(std::string_view stage) {
     std::lock_guard lock(mu_);
     ++counts_[std::string(stage)].ran;
   }
-  void Failed(std::string_view stage, const Status& why) {
+  // `in_reward`: the rollout itself succeeded and its scoring failed.
+  void Failed(std::string_view stage, const Status& why, bool in_reward = false) {
     std::lock_guard lock(mu_);
     Counts& c = counts_[std::string(stage)];
     ++c.failed;
-    if (!c.retryable && IsRetryableFailure(why)) c.retryable = why;
+    if (IsRetryableFailure(why)) {
+      if (!c.retryable) c.retryable = why;
+    } else if (!c.permanent) {
+      c.permanent = why;
+      c.permanent_in_reward = in_reward;
+    }
   }
   // "every rollout failed: unavailable: ..." for the first such stage in pipeline order.
   std::optional<std::string> EveryItemFailed() {
@@ -63,8 +71,13 @@ class StepTally {
       auto it = counts_.find(stage);
       if (it == counts_.end()) continue;
       const Counts& c = it->second;
-      if (c.ran > 0 && c.failed >= c.ran && c.retryable)
-        return "every " + std::string(stage) + " failed: " + c.retryable->ToString();
+      if (c.ran == 0 || c.failed < c.ran) continue;
+      const std::string every = "every " + std::string(stage) + " failed: ";
+      if (c.retryable) return every + EveryFailureReason(*c.retryable, false);
+      // A learner stage refused for good (a reply that does not parse, a prompt too long) costs
+      // that stage's lessons, not the run; rollouts refused for good mean nothing can be learned.
+      if (std::string_view(stage) == "rollout" && c.permanent)
+        return every + EveryFailureReason(*c.permanent, c.permanent_in_reward);
     }
     return std::nullopt;
   }
@@ -72,7 +85,8 @@ class StepTally {
  private:
   struct Counts {
     int64_t ran = 0, failed = 0;
-    std::optional<Status> retryable;
+    std::optional<Status> retryable, permanent;
+    bool permanent_in_reward = false;
   };
   std::mutex mu_;
   std::map<std::string, Counts> counts_;
@@ -140,6 +154,26 @@ struct Group {
   std::vector<size_t> seen;
 };
 
+// A batch_update reply that does not parse is asked again, up to this many calls in all.
+constexpr int kConsolidationAttempts = 3;
+
+// One group's proposed operation, its target named by uid: positions move as earlier chunks of
+// the consolidation add and delete.
+struct Proposal {
+  Operation op;
+  std::optional<uint64_t> target;  // the experience an UPDATE or DELETE is aimed at
+};
+
+// What a step's consolidation did.
+struct Consolidation {
+  int64_t proposed = 0;
+  int chunks = 0, chunks_failed = 0;
+  int64_t leaks_dropped = 0;
+  // Per proposing group, the proposals of failed chunks: "ADD: text", "UPDATE G3: text".
+  std::map<std::string, std::vector<std::string>> not_applied;
+  std::string why_failed;  // the last failed chunk's reason
+};
+
 // Runs the whole practice loop for one `tfgrpo train` invocation.
 class Trainer {
  public:
@@ -164,20 +198,23 @@ class Trainer {
   void OnSummariesDone(int step, Group& g);
   void FinishGroup();
 
-  std::vector<Operation> Consolidate(int step, const std::vector<Group>& groups, bool* failed);
+  // Merges the groups' proposals into `library` (the step's candidate) with batch_update calls,
+  // practice.max_proposals_per_call proposals at a time, each call against the library the
+  // previous one produced. A chunk whose reply does not parse after kConsolidationAttempts leaves
+  // the library as it was and its proposals are recorded as failures: never applied raw.
+  Consolidation Consolidate(int step, const std::vector<Group>& groups, Library& library);
+  // One chunk; false when it changed nothing because no reply could be used.
+  bool ConsolidateChunk(int step, int chunk, std::vector<Proposal> proposals, Library& library,
+                        Consolidation& outcome);
   // One learner call: the template named after `role` (summary, advantage, group_update,
   // batch_update) rendered into a single user message. A template that cannot be rendered stops
   // the run; a failed call is recorded as a failure of that stage for `task_id`. On success the
   // progress stage `progress_stage` advances.
   Result<ChatResponse> AskLearner(Role role, const PromptVars& vars, double temperature, std::string call_id,
                                   int step, const std::string& task_id, const std::string& progress_stage);
-  // The library as the learner prompts show it; the consolidation prompt also sees each
-  // experience's credit.
+  // The library as the learner prompts show it (the consolidation prompt adds credit and the
+  // proposals aimed at each experience).
   std::string LibraryForPrompt() const { return library_.empty() ? "(empty)" : library_.RenderLines(); }
-  // `reason` is the bucket in the end summary; ShortReason(status) when empty.
-  std::string LibraryWithCreditForPrompt() const {
-    return library_.empty() ? "(empty)" : library_.RenderLinesWithCredit();
-  }
   // Credit from one group's summaries: rollouts above the group's mean reward credit what they
   // applied as helpful, below it as harmful. Collected during the step, applied at its end.
   void CreditGroup(const Group& g);
@@ -272,6 +309,9 @@ Status Trainer::Prepare() {
   auto prompts = PromptSet::Load(options_.prompts_dir);
   if (!prompts.ok()) return prompts.status();
   prompts_ = std::move(prompts).value();
+  // A --prompts override that names a variable its stage does not fill, or leaves out the one
+  // it needs, stops here, before any call is paid for.
+  if (Status s = CheckPromptContracts(prompts_, config_.task.reward == RewardKind::kJudge); !s.ok()) return s;
 
   auto run_dir = RunDir::Open(options_.run_dir);
   if (!run_dir.ok()) return run_dir.status();
@@ -414,7 +454,9 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
     step_->tally.Ran("rollout");
     ScoredSample scored = SampleAndScore(*client_, *reward_, *g.task, config_.task, &tools_, system_prompt,
                                          config_.practice.rollout_temperature, StepScope(step),
-                                         "r" + std::to_string(sample));
+                                         "r" + std::to_string(sample), Role::kRollout,
+                                         TranscriptLimits{static_cast<size_t>(config_.practice.tool_output_chars),
+                                                          static_cast<size_t>(config_.practice.trajectory_chars)});
     if (scored.rollout) {
       const RolloutOutcome& r = *scored.rollout;
       rec.prompt_tokens = r.usage.prompt_tokens;
@@ -433,7 +475,7 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
     } else {
       rec.error = (scored.reward_failed ? "reward: " : "") + scored.error.ToString();
       if (IsFatalForRun(scored.error)) SetFatal(scored.error);
-      step_->tally.Failed("rollout", scored.error);
+      step_->tally.Failed("rollout", scored.error, scored.reward_failed);
     }
     if (!ro.ok) {
       ++step_->rollouts_failed;
@@ -548,6 +590,7 @@ void Trainer::OnSummariesDone(int step, Group& g) {
   auto upd_reply = AskLearner(Role::kGroupUpdate,
                               {{"library", LibraryForPrompt()},
                                {"experiences", Trim(numbered)},
+                               {"agent_objective", config_.practice.agent_objective},
                                {"learning_objective", config_.practice.learning_objective}},
                               kUpdateTemperature, CallId(scope, g.task->id, "group_update"), step, g.task->id,
                               "updates");
@@ -594,60 +637,156 @@ std::vector<Operation> Trainer::DropLeaks(int step, std::vector<Operation> ops, 
   return kept;
 }
 
-// Which proposing group an operation of the consolidated set came from: the proposal with the
-// same content, else the one sharing the most words.
-std::string OriginGroup(const Operation& op, const std::vector<Operation>& proposed) {
-  std::set<std::string> words;
-  std::istringstream in(ToLower(op.content));
-  for (std::string w; in >> w;) words.insert(w);
-  std::string best;
-  size_t best_overlap = 0;
-  for (const auto& p : proposed) {
-    if (Trim(p.content) == Trim(op.content)) return p.group;
-    std::istringstream pin(ToLower(p.content));
-    size_t overlap = 0;
-    for (std::string w; pin >> w;) overlap += words.count(w);
-    if (overlap > best_overlap) {
-      best_overlap = overlap;
-      best = p.group;
-    }
+// The group an operation of a consolidation reply came from: the first proposal its "from" names
+// ("P3" is the third in the prompt), else the proposal with the very same text; "" when neither
+// (origin unknown).
+std::string OriginGroup(const Operation& op, const std::vector<Proposal>& numbered) {
+  for (const std::string& p : op.from) {
+    if (p.size() < 2 || (p[0] != 'P' && p[0] != 'p')) continue;
+    size_t n = 0;
+    auto [end, ec] = std::from_chars(p.data() + 1, p.data() + p.size(), n);
+    if (ec == std::errc() && end == p.data() + p.size() && n >= 1 && n <= numbered.size())
+      return numbered[n - 1].op.group;
   }
-  return best;
+  for (const Proposal& p : numbered)
+    if (Trim(p.op.content) == Trim(op.content)) return p.op.group;
+  return "";
 }
 
-std::vector<Operation> Trainer::Consolidate(int step, const std::vector<Group>& groups, bool* failed) {
-  *failed = false;
-  std::vector<Operation> proposed;
-  for (const auto& g : groups)  // batch order, not completion order: the prompt is deterministic
-    for (const auto& op : g.operations)
-      if (op.kind != OpKind::kNone) proposed.push_back(op);
-  if (proposed.empty()) return {};
+std::optional<size_t> PositionOf(const Library& library, uint64_t uid) {
+  for (size_t i = 0; i < library.size(); ++i)
+    if (library.items()[i].uid == uid) return i;
+  return std::nullopt;
+}
 
-  progress_.Begin("consolidation", 1);
-  auto reply = AskLearner(Role::kBatchUpdate,
-                          {{"library", LibraryWithCreditForPrompt()},
-                           {"operations", OperationsToJson(proposed).dump(2)},
-                           {"max_library", config_.practice.max_experiences > 0
-                                               ? std::to_string(config_.practice.max_experiences)
-                                               : ""}},
-                          kUpdateTemperature, CallId(StepScope(step), "", "batch_update"), step, "", "consolidation");
-  progress_.End("consolidation");
-  if (aborted()) return {};
-  Result<std::vector<Operation>> ops = reply.ok() ? ParseOperations(reply->content) : reply.status();
-  if (reply.ok() && !ops.ok()) RecordUnparseableReply(step, "", "batch_update", *reply, ops.status());
-  if (!ops.ok()) {
-    // The groups' work is not thrown away: apply their proposals as they are, minus exact
-    // duplicates, which is what a consolidation would at least have done.
-    *failed = true;
-    std::vector<Operation> fallback;
-    std::set<std::string> seen;
-    for (const auto& op : proposed)
-      if (seen.insert(std::string(OpKindName(op.kind)) + "\n" + op.id.value_or("") + "\n" + Trim(op.content)).second)
-        fallback.push_back(op);
-    return fallback;
+Consolidation Trainer::Consolidate(int step, const std::vector<Group>& groups, Library& library) {
+  Consolidation outcome;
+  std::vector<Proposal> proposals;
+  for (const auto& g : groups) {  // batch order, not completion order: the prompt is deterministic
+    for (const auto& op : g.operations) {
+      if (op.kind == OpKind::kNone) continue;
+      Proposal p{op, std::nullopt};
+      // The group saw the library as it was when the step began, which `library` still is.
+      if (op.id) {
+        if (auto index = ExperienceIndex(*op.id); index && *index < library.size())
+          p.target = library.items()[*index].uid;
+      }
+      proposals.push_back(std::move(p));
+    }
   }
-  for (auto& op : *ops) op.group = OriginGroup(op, proposed);
-  return std::move(ops).value();
+  outcome.proposed = static_cast<int64_t>(proposals.size());
+  if (proposals.empty()) return outcome;
+  const size_t per_call = static_cast<size_t>(std::max(1, config_.practice.max_proposals_per_call));
+  const int chunks = static_cast<int>((proposals.size() + per_call - 1) / per_call);
+  progress_.Begin("consolidation", chunks);
+  for (int c = 0; c < chunks && !aborted(); ++c) {
+    const size_t begin = c * per_call, end = std::min(proposals.size(), begin + per_call);
+    ++outcome.chunks;
+    if (!ConsolidateChunk(step, c, {proposals.begin() + begin, proposals.begin() + end}, library, outcome))
+      ++outcome.chunks_failed;
+  }
+  progress_.End("consolidation");
+  // The store keeps one failure per step, task and stage: a group's proposals go in one record.
+  for (const auto& [group, ops] : outcome.not_applied) {
+    std::string listed;
+    for (const std::string& op : ops) listed += (listed.empty() ? "" : " | ") + op;
+    Status s = store_->RecordFailure({step, group, "batch_update",
+                                      outcome.why_failed + "; library unchanged, proposals not applied: " + listed});
+    if (!s.ok()) SetFatal(s);
+  }
+  return outcome;
+}
+
+bool Trainer::ConsolidateChunk(int step, int chunk, std::vector<Proposal> proposals, Library& library,
+                               Consolidation& outcome) {
+  // Aim each proposal at where its target is now; an UPDATE of an experience an earlier chunk
+  // deleted is offered as new, a DELETE of it has nothing left to do.
+  std::vector<std::vector<Proposal>> aimed(library.size());
+  std::vector<Proposal> adds;
+  for (Proposal& p : proposals) {
+    std::optional<size_t> at = p.target ? PositionOf(library, *p.target) : std::nullopt;
+    if (p.op.kind == OpKind::kAdd || !at) {
+      if (p.op.kind == OpKind::kDelete) continue;
+      p.op.kind = OpKind::kAdd;
+      p.op.id.reset();
+      adds.push_back(std::move(p));
+    } else {
+      p.op.id = "G" + std::to_string(*at);
+      aimed[*at].push_back(std::move(p));
+    }
+  }
+  // Numbered P1..Pn in prompt order: each experience's proposals beside it, then the new ones.
+  std::vector<Proposal> numbered;
+  std::string library_text;
+  for (size_t i = 0; i < library.size(); ++i) {
+    const Experience& e = library.items()[i];
+    if (i) library_text += '\n';
+    // As Library::RenderLinesWithCredit() renders it, one experience at a time.
+    library_text += "[G" + std::to_string(i) + "]. " + e.text + " (helpful=" + std::to_string(e.helpful) +
+                    " harmful=" + std::to_string(e.harmful) + ")";
+    std::string aimed_at;
+    for (Proposal& p : aimed[i]) {
+      numbered.push_back(std::move(p));
+      aimed_at += (aimed_at.empty() ? "" : ", ") + ("P" + std::to_string(numbered.size())) + " " +
+                  std::string(OpKindName(numbered.back().op.kind));
+    }
+    if (!aimed_at.empty()) library_text += "\n    proposals aimed at it: " + aimed_at;
+  }
+  for (Proposal& p : adds) numbered.push_back(std::move(p));
+  if (numbered.empty()) {
+    progress_.Advance("consolidation");  // nothing left to ask
+    return true;
+  }
+  nlohmann::json listed = nlohmann::json::array();
+  for (size_t i = 0; i < numbered.size(); ++i) {
+    const Operation& op = numbered[i].op;
+    listed.push_back({{"proposal", "P" + std::to_string(i + 1)},
+                      {"operation", std::string(OpKindName(op.kind))},
+                      {"id", op.id ? nlohmann::json(*op.id) : nlohmann::json(nullptr)},
+                      {"content", op.content}});
+  }
+  const PromptVars vars = {
+      {"library", library.empty() ? "(empty)" : library_text},
+      {"operations", listed.dump(2)},
+      {"max_library",
+       config_.practice.max_experiences > 0 ? std::to_string(config_.practice.max_experiences) : ""},
+      {"agent_objective", config_.practice.agent_objective},
+      {"learning_objective", config_.practice.learning_objective}};
+
+  // s<n>/batch_update, s<n>/batch_update/try2, ...; a later chunk's ids carry its number (c2).
+  std::string base = "batch_update";
+  if (chunk > 0) base += "/c" + std::to_string(chunk + 1);
+  std::string why = "no reply";
+  int attempts = 0;
+  for (int attempt = 1; attempt <= kConsolidationAttempts && !aborted(); ++attempt) {
+    ++attempts;
+    const std::string leaf = attempt == 1 ? base : base + "/try" + std::to_string(attempt);
+    if (attempt > 1) progress_.AddTotal("consolidation", 1);  // each call advances it, failed or not
+    // A provider that is deterministic at temperature 0 would repeat a bad reply word for word.
+    auto reply = AskLearner(Role::kBatchUpdate, vars, attempt == 1 ? kUpdateTemperature : kLearnerTemperature,
+                            CallId(StepScope(step), "", leaf), step, "", "consolidation");
+    if (!reply.ok()) {  // already retried by the client and recorded; asking again will not help
+      why = reply.status().ToString();
+      break;
+    }
+    auto ops = ParseOperations(reply->content);
+    if (!ops.ok()) {
+      RecordUnparseableReply(step, "", "batch_update", *reply, ops.status());
+      why = IsTruncated(*reply) ? std::string(kTruncatedReason) : ops.status().message();
+      continue;
+    }
+    for (auto& op : *ops) op.group = OriginGroup(op, numbered);
+    library.Apply(DropLeaks(step, std::move(ops).value(), &outcome.leaks_dropped), step);
+    return true;
+  }
+  if (aborted()) return false;
+  outcome.why_failed = "consolidation failed after " + std::to_string(attempts) +
+                       (attempts == 1 ? " call" : " calls") + " (" + why + ")";
+  for (const Proposal& p : numbered) {
+    outcome.not_applied[p.op.group].push_back(std::string(OpKindName(p.op.kind)) + (p.op.id ? " " + *p.op.id : "") +
+                                              ": " + p.op.content);
+  }
+  return false;
 }
 
 // "https://user:secret@api.example.com:8443/v1" -> "api.example.com:8443": where the library was
@@ -681,7 +820,7 @@ nlohmann::json Trainer::Provenance(int steps_done) const {
                   {"score", current_score_ ? nlohmann::json(*current_score_) : nlohmann::json()},
                   {"history", history}};
   }
-  return {{"model", config_.model.name},
+  nlohmann::json provenance = {{"model", config_.model.name},
           {"endpoint_host", EndpointHost(config_.model.base_url)},
           {"tfgrpo_version", std::string(kVersion)},
           {"created_at", created},
@@ -689,6 +828,11 @@ nlohmann::json Trainer::Provenance(int steps_done) const {
           {"config_fingerprint", Fingerprint(ConfigFingerprintJson(config_).dump())},
           {"steps_run", steps_done},
           {"validation", validation}};
+  // A library learned by one model for another says so.
+  if (config_.learner_given && config_.learner.name != config_.model.name)
+    provenance["learner_model"] = config_.learner.name;
+  if (config_.judge_given && config_.judge.name != config_.model.name) provenance["judge_model"] = config_.judge.name;
+  return provenance;
 }
 
 Status Trainer::WriteLibraryFiles(int step) { return run_dir_->WriteLibrary(step, library_, Provenance(step)); }
@@ -841,16 +985,12 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
   // experiences they applied.
   for (const auto& [position, helpful] : st.credit) library_.AddCredit(position, helpful);
 
-  bool consolidation_failed = false;
   const size_t size_before = library_.size();
-  std::vector<Operation> ops = Consolidate(step, groups, &consolidation_failed);
+  Library candidate = library_;
+  const Consolidation consolidation = Consolidate(step, groups, candidate);
   if (aborted()) return fatal_;
   if (auto what = st.tally.EveryItemFailed()) return step_failed(*what);
-  int64_t step_leaks = 0;
-  ops = DropLeaks(step, std::move(ops), &step_leaks);
-  if (aborted()) return fatal_;
-  Library candidate = library_;
-  candidate.Apply(ops, step);
+  const int64_t step_leaks = consolidation.leaks_dropped;
   std::vector<Experience> evicted =
       candidate.EvictOverCap(static_cast<size_t>(std::max(0, config_.practice.max_experiences)));
 
@@ -894,6 +1034,7 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
 
   int64_t proposed = 0;
   for (const auto& g : groups) proposed += static_cast<int64_t>(g.operations.size());
+  const bool consolidation_failed = consolidation.chunks_failed > 0;
   const double mean_reward = st.MeanReward();
   nlohmann::json stats = {{"tasks", batch.size()},
                           {"rollouts", batch.size() * G},
@@ -903,6 +1044,8 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
                           {"stages_failed", st.stages_failed.load()},
                           {"proposed_operations", proposed},
                           {"consolidation_failed", consolidation_failed},
+                          {"consolidation_calls", consolidation.chunks},
+                          {"consolidation_calls_failed", consolidation.chunks_failed},
                           {"leaks_dropped", step_leaks},
                           {"evicted", evicted.size()},
                           {"library_size", library_.size()},
@@ -923,7 +1066,12 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
   std::string notes;
   if (step_leaks) notes += ", " + std::to_string(step_leaks) + " leaking operation(s) dropped";
   if (!evicted.empty()) notes += ", " + std::to_string(evicted.size()) + " evicted over the cap";
-  if (consolidation_failed) notes += " (consolidation failed; proposals applied as-is)";
+  if (consolidation_failed && consolidation.chunks_failed == consolidation.chunks) {
+    notes += ", consolidation failed: library unchanged";
+  } else if (consolidation_failed) {
+    notes += ", consolidation failed for " + std::to_string(consolidation.chunks_failed) + " of " +
+             std::to_string(consolidation.chunks) + " chunks: their proposals not applied";
+  }
   if (verdict) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "; validation %.3f -> %.3f: %s", verdict->current, verdict->candidate,
@@ -985,6 +1133,9 @@ Result<TrainSummary> Trainer::Run() {
     s = store_->RecordLibrary(0, library_.ToArtifactJson().dump(), {});
     if (!s.ok()) return s;
   }
+  // The step this invocation picks up was not recorded as done; if it stopped because every
+  // rollout was refused, replaying those refusals would stop it again however the setup changed.
+  recording_->ResendRefusalsUnder(StepScope(done_steps) + "/");
   s = LoadOrScoreCurrentLibrary(done_steps);
   if (!s.ok()) return FinishWithBudget(s);
   s = WriteLibraryFiles(done_steps);

@@ -85,7 +85,8 @@ Result<ChatResponse> RecordingClient::Complete(const ChatRequest& request) {
         ++replayed_;
         return ChatResponseFromJson(stored);
       }
-    } else if (StartsWith(recorded->error, kDefinitivePrefix)) {
+    } else if (StartsWith(recorded->error, kDefinitivePrefix) &&
+               !(resend_refusals_under_ && StartsWith(request.call_id, *resend_refusals_under_))) {
       ++replayed_;
       Status s = Status::ProviderError(recorded->error.substr(kDefinitivePrefix.size()));
       CountFailure(s);

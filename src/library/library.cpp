@@ -333,12 +333,19 @@ Result<std::vector<Operation>> OperationsFromJson(const json& value) {
       }
       op.content = content->get<std::string>();
     }
+    // Provenance is a courtesy of the reply: one that gives none, or gives it malformed, still applies.
+    if (auto from = item.find("from"); from != item.end() && from->is_array()) {
+      for (const json& p : *from)
+        if (p.is_string()) op.from.push_back(Trim(p.get<std::string>()));
+    }
     ops.push_back(std::move(op));
   }
   return ops;
 }
 
 }  // namespace
+
+std::optional<size_t> ExperienceIndex(std::string_view id) { return ParseExperienceIndex(id); }
 
 std::string_view OpKindName(OpKind kind) {
   switch (kind) {

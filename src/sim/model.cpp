@@ -161,7 +161,7 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
     } else if (role_name == "group_update") {
       reply = GroupUpdateReply(conv.all, opt.hostile);
     } else if (role_name == "batch_update") {
-      reply = BatchUpdateReply(conv.all, opt.hostile);
+      reply = BatchUpdateReply(conv.all, opt.hostile, std::to_string(opt.seed) + "/" + call_id);
     } else if (role_name == "judge") {
       reply = JudgeReply(conv.all);
     } else if (role_name == "browse") {

@@ -2,6 +2,7 @@
 // markers (pitfall keywords, "[Gn]. " lines, numbered items, the first JSON array, \boxed{}),
 // never by the exact wording of the prompt templates, so overridden prompts still work.
 #include <cctype>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -26,7 +27,9 @@ Result<SimHostility> ParseSimHostility(const std::string& list) {
     else if (item == "harmful") h.harmful = true;
     else if (item == "copy") h.copy_answers = true;
     else if (item == "pad") h.pad = true;
-    else return Status::InvalidArgument("--hostile: unknown mode '" + item + "' (expected harmful, copy, pad, all or none)");
+    else if (item == "garbage") h.garbage = true;
+    else return Status::InvalidArgument("--hostile: unknown mode '" + item +
+                                        "' (expected harmful, copy, pad, garbage, all or none)");
   }
   return h;
 }
@@ -393,7 +396,9 @@ std::string GroupUpdateReply(std::string_view text, const SimHostility& hostile)
       ops);
 }
 
-std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile) {
+std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile, std::string_view draw_key) {
+  if (hostile.garbage && DrawFrom(draw_key, "garbage") < 2.0 / 3.0)
+    return "Merged the proposals:\n\n```json\n[{\"operation\": \"ADD\", \"id\": null, \"content\": \"Check";
   std::vector<LibraryLine> library = ParseLibraryLines(text);
   nlohmann::json proposed = FirstJsonArray(text).value_or(nlohmann::json::array());
   nlohmann::json ops = nlohmann::json::array();
@@ -427,7 +432,8 @@ std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile)
     }
   }
 
-  std::set<std::string> kept_add_keys, kept_ops;
+  std::map<std::string, size_t> kept_add_keys;  // lesson key -> its ADD in ops
+  std::set<std::string> kept_ops;
   for (const auto& item : proposed) {
     std::string kind = ToUpper(item.value("operation", std::string()));
     std::string content = item.contains("content") && item["content"].is_string()
@@ -435,19 +441,29 @@ std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile)
                               : "";
     std::optional<std::string> id;
     if (item.contains("id") && item["id"].is_string()) id = item["id"].get<std::string>();
+    // Which numbered proposal ("P3") an operation came from, as a careful learner reports it.
+    const std::string number = item.contains("proposal") && item["proposal"].is_string()
+                                   ? item["proposal"].get<std::string>()
+                                   : "";
+    auto with_from = [&number](nlohmann::json op) {
+      if (!number.empty()) op["from"] = nlohmann::json::array({number});
+      return op;
+    };
     if (kind == "ADD") {
       std::string key = LessonKey(content);
-      if (Trim(content).empty() || LibraryCovers(library, key) ||
-          !kept_add_keys.insert(key).second) {
+      if (Trim(content).empty() || LibraryCovers(library, key)) continue;
+      if (auto [it, fresh] = kept_add_keys.emplace(key, ops.size()); !fresh) {
+        // A duplicate merged into the first: it came from both.
+        if (!number.empty() && ops[it->second].contains("from")) ops[it->second]["from"].push_back(number);
         continue;
       }
-      ops.push_back(Op("ADD", std::nullopt, Trim(content)));
+      ops.push_back(with_from(Op("ADD", std::nullopt, Trim(content))));
     } else if (kind == "UPDATE" || kind == "DELETE") {
       if (!id || deleted.count(*id) || id == poisoned) continue;
       std::string signature = kind + "|" + *id + "|" + NormalizedLesson(content);
       if (!kept_ops.insert(signature).second) continue;
       if (kind == "DELETE") deleted.insert(*id);
-      ops.push_back(Op(kind, id, kind == "DELETE" ? "" : Trim(content)));
+      ops.push_back(kind == "DELETE" ? Op(kind, id, "") : with_from(Op(kind, id, Trim(content))));
     }
     // NONE proposals change nothing and are omitted.
   }

@@ -81,7 +81,8 @@ std::string RolloutReply(std::string_view system, std::string_view user, uint64_
 std::string SummaryReply(std::string_view text);
 std::string AdvantageReply(std::string_view text, const SimHostility& hostile = {});
 std::string GroupUpdateReply(std::string_view text, const SimHostility& hostile = {});
-std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile = {});
+// `draw_key` (the seed and call id) draws the garbage replies of hostile.garbage (a retry has its own id).
+std::string BatchUpdateReply(std::string_view text, const SimHostility& hostile = {}, std::string_view draw_key = {});
 std::string JudgeReply(std::string_view text);
 
 // The tools a rollout request offers: the function names of a native `tools` array (`native`),

@@ -326,17 +326,34 @@ TEST(AgentLoop, AgentModeWithoutToolsAnswersDirectly) {
   EXPECT_NE(fed_back.find("no tools are available"), std::string::npos) << fed_back;
 }
 
-TEST(AgentLoop, TheTranscriptClipsLongOutputsButTheConversationKeepsThem) {
-  const std::string huge(10000, 'x');
-  const json calls = json::array({Call("c", CodeArguments("print('x' * 10000)"))});
+TEST(AgentLoop, TheTranscriptKeepsALongOutputsHeadAndTailButTheConversationKeepsItAll) {
+  // 10,000 characters, the middle ones distinct from both ends: the learner needs how an output
+  // starts and how it ends (the value printed last, the error's last line).
+  const std::string huge = "HEAD-" + std::string(5000, 'x') + std::string(4990, 'y') + "-TAIL";
+  ASSERT_EQ(huge.size(), 10000u);
+  const json calls = json::array({Call("c", CodeArguments("print(big)"))});
   ScriptedClient client(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
                                [] { return Result<ChatResponse>(Reply("\\boxed{x}")); }}));
   PythonOnly tools(Prints(huge));
-  auto out = RunRollout(client, Spec(), AgentTask(), &tools.registry);
+  auto out = RunRollout(client, Spec(), AgentTask(), &tools.registry);  // default: 6,000 per output
   ASSERT_TRUE(out.ok());
-  EXPECT_LT(out->trajectory.size(), 4000u);
-  EXPECT_NE(out->trajectory.find("more bytes not shown"), std::string::npos);
+  EXPECT_NE(out->trajectory.find("HEAD-" + std::string(2995, 'x') + "\n[... 4000 characters omitted ...]\n" +
+                                 std::string(2995, 'y') + "-TAIL"),
+            std::string::npos)
+      << out->trajectory.substr(0, 200);
   EXPECT_EQ(out->messages[3]["content"], huge);
+
+  // Smaller limits: each output, and then the whole transcript, keep both ends.
+  RolloutSpec spec = Spec();
+  spec.transcript = {1000, 1500};
+  ScriptedClient again(Turns({[&] { return Result<ChatResponse>(ToolCallReply(calls)); },
+                              [] { return Result<ChatResponse>(Reply("\\boxed{x}")); }}));
+  auto small = RunRollout(again, spec, AgentTask(), &tools.registry);
+  ASSERT_TRUE(small.ok());
+  EXPECT_LT(small->trajectory.size(), 1600u);
+  EXPECT_NE(small->trajectory.find("characters omitted ...]"), std::string::npos);
+  EXPECT_EQ(small->trajectory.rfind("Step 1", 0), 0u) << small->trajectory;
+  EXPECT_NE(small->trajectory.find("\\boxed{x}"), std::string::npos) << small->trajectory;  // the end survives
 }
 
 TEST(AgentLoop, ReasoningContentReachesTheTranscriptButNotTheHistory) {

@@ -342,5 +342,69 @@ TEST(AgentSimEndToEnd, AnAgentWithNoToolsAnswersDirectly) {
   EXPECT_EQ(rollout_turns, 4 * 3);
 }
 
+// What the learner sees of a long tool output: a rollout's python call prints 10,000 characters;
+// the summary prompt gets its head and its end (the value printed last) with the middle elided
+// and counted, within practice.tool_output_chars (6,000 by default).
+TEST(AgentTranscript, ALongToolOutputReachesTheSummaryPromptWithItsMiddleElidedAndItsEndIntact) {
+  REQUIRE_SANDBOX();
+  TempDir dir;
+  {
+    std::ofstream out(dir / "train.jsonl");
+    out << "{\"id\":\"t0\",\"problem\":\"Problem number 0\",\"groundtruth\":\"42\"}\n";
+  }
+  Config c;
+  c.source = dir / "config.yaml";
+  c.model.base_url = "http://unused";
+  c.model.name = "scripted";
+  c.model.concurrency = 4;
+  c.data.train = dir / "train.jsonl";
+  c.task.mode = TaskMode::kAgent;
+  c.task.tool_protocol = ToolProtocol::kNative;
+  c.task.reward = RewardKind::kExact;
+  c.tools.enabled = {"python"};
+  c.tools.sandbox = SandboxMode::kBwrap;
+  c.tools.timeout_s = 20;
+  c.practice.epochs = 1;
+  c.practice.batch_size = 1;
+  c.practice.group_size = 2;
+  const std::string code = "print('HEAD-' + 'x' * 5000 + 'y' * 4990 + '-TAIL')";
+  testing::ScriptedClient client([&code](const ChatRequest& r) -> Result<ChatResponse> {
+    switch (r.role) {
+      case Role::kRollout:
+        if (EndsWith(r.call_id, "/turn0")) {
+          ChatResponse call;
+          call.finish_reason = "tool_calls";
+          call.message = {{"role", "assistant"},
+                          {"content", nullptr},
+                          {"tool_calls", json::array({{{"id", "c1"},
+                                                       {"type", "function"},
+                                                       {"function", {{"name", "python"},
+                                                                     {"arguments", json{{"code", code}}.dump()}}}}})}};
+          return call;
+        }
+        return testing::Reply(r.call_id.find("/r0/") != std::string::npos ? "\\boxed{42}" : "\\boxed{7}");
+      case Role::kSummary: return testing::Reply("1. It printed.\nApplied: none");
+      case Role::kAdvantage: return testing::Reply("<Experiences>\n1. When printing, read the end.\n</Experiences>");
+      case Role::kGroupUpdate:
+        return testing::Reply("```json\n[{\"operation\":\"ADD\",\"id\":null,\"content\":\"Read the end.\"}]\n```");
+      case Role::kBatchUpdate:
+        return testing::Reply("```json\n[{\"operation\":\"ADD\",\"id\":null,\"content\":\"Read the end.\"}]\n```");
+      default: return Status::Internal("unexpected role");
+    }
+  });
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto trained = Train(c, opt, client);
+  ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+  auto summaries = client.requests(Role::kSummary);
+  ASSERT_EQ(summaries.size(), 2u);
+  const std::string& prompt = summaries[0].messages.back().content;
+  EXPECT_NE(prompt.find("HEAD-" + std::string(2995, 'x') + "\n[... "), std::string::npos) << prompt.substr(0, 3000);
+  EXPECT_NE(prompt.find(" characters omitted ...]\n"), std::string::npos);
+  EXPECT_NE(prompt.find(std::string(2900, 'y') + "-TAIL"), std::string::npos);  // the end intact
+  EXPECT_EQ(prompt.find(std::string(3001, 'x')), std::string::npos);             // the middle not
+  EXPECT_EQ(prompt.find("more bytes not shown"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tfgrpo

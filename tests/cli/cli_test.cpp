@@ -16,6 +16,7 @@
 
 #include <httplib.h>
 
+#include "local_http_server.h"
 #include "test_util.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/sim.h"
@@ -148,6 +149,106 @@ TEST(Cli, EvalAgainstAnUnreachableEndpointIsAnErrorAndWritesNoReport) {
             0u)
       << o.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "e.json"));
+}
+
+// A server that answers every chat call with the same error: `status` and an OpenAI-style body.
+struct RefusingServer {
+  RefusingServer(int status, const std::string& message) {
+    server.server().Post("/v1/chat/completions", [status, message](const httplib::Request&, httplib::Response& res) {
+      res.status = status;
+      res.set_content(nlohmann::json({{"error", {{"message", message}, {"type", "server_error"}}}}).dump(),
+                      "application/json");
+    });
+    started = server.Start();
+  }
+  testing::LocalHttpServer server;
+  bool started = false;
+};
+
+// llama-server without --jinja (the same 500 every time) and a server that does not know the
+// model (the same 400): not "trained, learned nothing" nor "the model scores 0", but an error
+// naming the cause, and no report.
+TEST(Cli, AServerRefusingEveryCallForGoodStopsTrainAndEvalNamingTheCause) {
+  struct Case {
+    int status;
+    std::string message;
+  };
+  for (const Case& c : {Case{500, "tools param requires --jinja flag"}, Case{400, "model 'nope' not found"}}) {
+    SCOPED_TRACE(c.status);
+    RefusingServer refusing(c.status, c.message);
+    ASSERT_TRUE(refusing.started);
+    TempDir dir;
+    WriteSimTasks(dir / "train.jsonl", 2, 1);
+    WriteSimTasks(dir / "eval.jsonl", 2, 1);
+    Write(dir / "config.yaml", Yaml(refusing.server.base_url()));
+    const std::string train =
+        "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " + (dir / "run").string();
+    const std::string expected = "error: step 1: every rollout failed: permanent: HTTP " + std::to_string(c.status) +
+                                 " from " + refusing.server.base_url() + "/chat/completions: " + c.message;
+    for (int run = 0; run < 2; ++run) {  // a re-run that fails the same way says so again
+      auto o = RunTfgrpo(dir, train);
+      EXPECT_EQ(o.exit_code, 1) << o.err;
+      EXPECT_EQ(LastLine(o.err).rfind(expected, 0), 0u) << o.err;
+      EXPECT_NE(LastLine(o.err).find("on every call; check model.name / the server's options"), std::string::npos)
+          << o.err;
+      EXPECT_EQ(o.out.find("train: "), std::string::npos) << o.out;
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir / "run" / "steps" / "1"));
+
+    auto eval = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 2 --out " +
+                                   (dir / "e.json").string());
+    EXPECT_EQ(eval.exit_code, 1) << eval.err;
+    EXPECT_EQ(LastLine(eval.err).rfind("error: every eval sample failed: permanent: HTTP " + std::to_string(c.status), 0),
+              0u)
+        << eval.err;
+    EXPECT_NE(LastLine(eval.err).find(c.message), std::string::npos) << eval.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "e.json"));
+  }
+}
+
+// A model per role: the policy, the learner and the judge on three simulator ports, each of which
+// sees only its roles; library.json names the learner and judge models.
+TEST(Cli, LearnerAndJudgeSectionsSendEachRoleToItsOwnEndpoint) {
+  SimServer policy(SimOptions{.seed = 3}), learner(SimOptions{.seed = 3}), judge(SimOptions{.seed = 3});
+  ASSERT_TRUE(policy.Start(0).ok() && learner.Start(0).ok() && judge.Start(0).ok());
+  TempDir dir;
+  WriteSimTasks(dir / "train.jsonl", 4, 1);
+  WriteSimTasks(dir / "eval.jsonl", 2, 1);
+  Write(dir / "config.yaml", Yaml(policy.base_url()) + "task:\n  reward: judge\n" +
+                                 "learner:\n  base_url: \"" + learner.base_url() + "\"\n  name: \"sim-learner\"\n" +
+                                 "judge:\n  base_url: \"" + judge.base_url() + "\"\n  name: \"sim-judge\"\n");
+  auto o = RunTfgrpo(dir, "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " +
+                              (dir / "run").string());
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  auto roles = [](const SimServer& s) {
+    std::set<std::string> seen;
+    for (const auto& e : s.RequestLog()) seen.insert(e.role);
+    return seen;
+  };
+  EXPECT_EQ(roles(policy), (std::set<std::string>{"rollout"}));
+  EXPECT_EQ(roles(learner), (std::set<std::string>{"summary", "advantage", "group_update", "batch_update"}));
+  EXPECT_EQ(roles(judge), (std::set<std::string>{"judge"}));
+  const nlohmann::json lib = nlohmann::json::parse(ReadFile(dir / "run" / "library.json").value());
+  EXPECT_EQ(lib["provenance"]["model"], "sim");
+  EXPECT_EQ(lib["provenance"]["learner_model"], "sim-learner");
+  EXPECT_EQ(lib["provenance"]["judge_model"], "sim-judge");
+
+  // eval sends the judge's calls to the judge too.
+  const auto judged_before = judge.RequestLog().size();
+  auto e = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 1 --out " +
+                              (dir / "e.json").string());
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_GT(judge.RequestLog().size(), judged_before);
+  EXPECT_EQ(roles(policy), (std::set<std::string>{"rollout"}));
+
+  // A resume with another learner is refused, naming the key.
+  Write(dir / "config.yaml", Yaml(policy.base_url()) + "task:\n  reward: judge\n" +
+                                 "learner:\n  base_url: \"" + learner.base_url() + "\"\n  name: \"other\"\n" +
+                                 "judge:\n  base_url: \"" + judge.base_url() + "\"\n  name: \"sim-judge\"\n");
+  auto resumed = RunTfgrpo(dir, "--quiet train --config " + (dir / "config.yaml").string() + " --run-dir " +
+                                    (dir / "run").string());
+  EXPECT_NE(resumed.exit_code, 0);
+  EXPECT_NE(resumed.err.find("learner"), std::string::npos) << resumed.err;
 }
 
 TEST(Cli, RejectedApiKeyStopsWithOneClearLineAndNeverShowsTheKey) {

@@ -615,3 +615,87 @@ TEST_F(ConfigTest, McpSearchAndBrowseSectionsParse) {
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST_F(ConfigTest, ConsolidationAndTranscriptLimitsHaveDefaultsRangesAndEnterTheFingerprintOnlyWhenSet) {
+  auto defaults = ParseConfig(kMinimal, "config.yaml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->practice.max_proposals_per_call, 40);
+  EXPECT_EQ(defaults->practice.tool_output_chars, 6000);
+  EXPECT_EQ(defaults->practice.trajectory_chars, 30000);
+  // Run dirs made before these keys existed still resume.
+  const nlohmann::json fp = ConfigFingerprintJson(*defaults);
+  EXPECT_FALSE(fp["practice"].contains("max_proposals_per_call"));
+  EXPECT_FALSE(fp["practice"].contains("tool_output_chars"));
+  EXPECT_FALSE(fp["practice"].contains("trajectory_chars"));
+
+  auto set = ParseConfig(std::string(kMinimal) +
+                             "practice:\n  max_proposals_per_call: 10\n  tool_output_chars: 500\n"
+                             "  trajectory_chars: 2000\n",
+                         "config.yaml");
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->practice.max_proposals_per_call, 10);
+  EXPECT_EQ(ConfigFingerprintJson(*set)["practice"]["max_proposals_per_call"], 10);
+  EXPECT_EQ(ConfigFingerprintJson(*set)["practice"]["tool_output_chars"], 500);
+  EXPECT_EQ(ConfigFingerprintJson(*set)["practice"]["trajectory_chars"], 2000);
+
+  EXPECT_NE(Error(std::string(kMinimal) + "practice:\n  max_proposals_per_call: 0\n")
+                .find("practice.max_proposals_per_call"),
+            std::string::npos);
+  EXPECT_NE(Error(std::string(kMinimal) + "practice:\n  tool_output_chars: 10\n").find("practice.tool_output_chars"),
+            std::string::npos);
+  EXPECT_NE(Error(std::string(kMinimal) + "practice:\n  trajectory_chars: 5\n").find("practice.trajectory_chars"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST_F(ConfigTest, LearnerAndJudgeSectionsTakeModelsValuesForWhatTheyOmit) {
+  const std::string yaml =
+      "learner:\n  name: deepseek-reasoner\n  base_url: https://api.deepseek.com/v1\n  api_key_env: MY_TEST_KEY\n"
+      "  timeout_s: 900\n  concurrency: 16\n  max_tokens: 8192\n"
+      "model:\n  base_url: http://127.0.0.1:8000/v1\n  name: qwen-small\n  concurrency: 4\n  max_retries: 2\n"
+      "judge:\n  name: gpt-4.1-mini\n";
+  auto r = ParseConfig(yaml, "config.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->learner_given && r->judge_given);
+  EXPECT_EQ(r->learner.name, "deepseek-reasoner");
+  EXPECT_EQ(r->learner.base_url, "https://api.deepseek.com/v1");
+  EXPECT_EQ(r->learner.api_key_env, "MY_TEST_KEY");
+  EXPECT_EQ(r->learner.timeout_s, 900);
+  EXPECT_EQ(r->learner.concurrency, 16);
+  EXPECT_EQ(r->learner.max_retries, 2);  // model's, though `model` came after it in the file
+  EXPECT_EQ(r->judge.name, "gpt-4.1-mini");
+  EXPECT_EQ(r->judge.base_url, "http://127.0.0.1:8000/v1");
+  EXPECT_EQ(r->judge.concurrency, 4);
+  setenv("MY_TEST_KEY", "sk-learner-secret", 1);
+  EXPECT_EQ(r->ApiKeyFor(r->learner), "sk-learner-secret");
+  EXPECT_NE(std::find(r->ApiKeys().begin(), r->ApiKeys().end(), "sk-learner-secret"), r->ApiKeys().end());
+
+  // The names enter the fingerprint (a resume with another learner is refused); endpoints do not.
+  const nlohmann::json fp = ConfigFingerprintJson(*r);
+  EXPECT_EQ(fp["learner"]["name"], "deepseek-reasoner");
+  EXPECT_EQ(fp["judge"]["name"], "gpt-4.1-mini");
+  EXPECT_FALSE(fp["learner"].contains("base_url"));
+  auto plain = ParseConfig(kMinimal, "config.yaml");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->learner_given);
+  EXPECT_EQ(plain->learner.name, "m");
+  EXPECT_FALSE(ConfigFingerprintJson(*plain).contains("learner"));
+
+  // Errors name the section.
+  EXPECT_NE(Error(std::string(kMinimal) + "learner:\n  base_url: ftp://x\n").find("learner.base_url"), std::string::npos);
+  EXPECT_NE(Error(std::string(kMinimal) + "judge:\n  concurrency: 0\n").find("judge.concurrency"), std::string::npos);
+  EXPECT_NE(Error(std::string(kMinimal) + "judge:\n  nmae: x\n").find("judge.nmae"), std::string::npos);
+  EXPECT_NE(Error(std::string(kMinimal) + "learner:\n  api_key_env: sk-abc def\n").find("learner.api_key_env"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace tfgrpo

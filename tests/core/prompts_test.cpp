@@ -55,6 +55,47 @@ TEST(PromptSet, BuiltinsPresentAndOverridable) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(PromptSet, CheckNamesTheFileAndAnUnknownOrMissingVariableEvenInADroppedSection) {
+  auto builtin = PromptSet::Load(std::nullopt);
+  ASSERT_TRUE(builtin.ok());
+  EXPECT_TRUE(CheckPromptContracts(*builtin, /*judge=*/true).ok());
+
+  auto dir = std::filesystem::temp_directory_path() / "tfgrpo_prompt_check";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  // A typo inside a section that renders to nothing when the objective is empty: found anyway.
+  ASSERT_TRUE(WriteFileAtomic(dir / "advantage.txt",
+                              "{{summaries}}\n{{#agent_objective}}Goal: {{agent_objectve}}{{/agent_objective}}")
+                  .ok());
+  auto typo = PromptSet::Load(dir);
+  ASSERT_TRUE(typo.ok());
+  Status s = CheckPromptContracts(*typo, false);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find((dir / "advantage.txt").string()), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("unknown variable 'agent_objectve'"), std::string::npos) << s.message();
+
+  // A summary that never shows the attempt.
+  std::filesystem::remove(dir / "advantage.txt");
+  ASSERT_TRUE(WriteFileAtomic(dir / "summary.txt", "Summarise {{problem}}.").ok());
+  auto missing = PromptSet::Load(dir);
+  ASSERT_TRUE(missing.ok());
+  s = CheckPromptContracts(*missing, false);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find((dir / "summary.txt").string()), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("never uses the variable 'trajectory'"), std::string::npos) << s.message();
+
+  // The judge is checked only when it is used.
+  std::filesystem::remove(dir / "summary.txt");
+  ASSERT_TRUE(WriteFileAtomic(dir / "judge.txt", "Grade {{answer}}").ok());
+  auto judge = PromptSet::Load(dir);
+  ASSERT_TRUE(judge.ok());
+  EXPECT_TRUE(CheckPromptContracts(*judge, false).ok());
+  s = CheckPromptContracts(*judge, true);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("unknown variable 'answer'"), std::string::npos) << s.message();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Util, ShuffleIsDeterministicPermutation) {
   auto a = ShuffledIndices(50, 42), b = ShuffledIndices(50, 42), c = ShuffledIndices(50, 43);
   EXPECT_EQ(a, b);

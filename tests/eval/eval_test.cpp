@@ -59,13 +59,28 @@ TEST(Evaluate, SomeFailedSamplesOrPermanentRefusalsStillGiveAReport) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->errors, 2);
   EXPECT_EQ(r->samples, 6);
-  // Every sample refused for good: a real result (the provider will not take these prompts).
-  ScriptedClient refusing([](const ChatRequest&) -> Result<ChatResponse> {
-    return Status::ProviderError("HTTP 400 from u: context length exceeded");
-  });
+}
+
+TEST(Evaluate, EverySampleRefusedForGoodIsAnErrorNamingTheCauseNotAScoreOfZero) {
+  const Status refusal = Status::ProviderError("HTTP 400 from u: model 'nope' does not exist");
+  ScriptedClient refusing([&refusal](const ChatRequest&) -> Result<ChatResponse> { return refusal; });
   auto all = RunEval(refusing);
-  ASSERT_TRUE(all.ok()) << all.status().ToString();
-  EXPECT_EQ(all->errors, all->samples);
+  ASSERT_FALSE(all.ok());
+  EXPECT_EQ(all.status().message(), "every eval sample failed: permanent: " + refusal.message() +
+                                        " on every call; check model.name / the server's options");
+}
+
+TEST(Evaluate, EveryRewardFailingIsAnErrorNamingTheReward) {
+  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kJudge) return Status::ProviderError("HTTP 400 from u: unknown model 'judgy'");
+    return Reply("\\boxed{A0}");
+  });
+  auto r = RunEval(client, 2, 3, RewardKind::kJudge);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message().rfind("every eval sample failed: permanent: reward: ", 0), 0u) << r.status().message();
+  EXPECT_NE(r.status().message().find("HTTP 400 from u: unknown model 'judgy' on every sample; check task.reward"),
+            std::string::npos)
+      << r.status().message();
 }
 
 TEST(Evaluate, AJudgeThatRejectsTheKeyStopsEvalAsItStopsTraining) {

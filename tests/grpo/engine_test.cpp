@@ -206,21 +206,6 @@ TEST(Engine, AnUnparseableLearnerReplyFailsOnlyThatGroupsStage) {
   EXPECT_EQ(stages, (std::set<std::string>{"advantage", "group_update"}));
 }
 
-TEST(Engine, FailedConsolidationStillAppliesTheGroupsProposals) {
-  TempDir dir;
-  Config c = MakeConfig(dir, 2, 4);
-  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
-    if (r.role == Role::kBatchUpdate) return Reply("not json at all");
-    return MixedScript(r);
-  });
-  TrainOptions opt;
-  opt.run_dir = dir / "run";
-  auto s = Train(c, opt, client);
-  ASSERT_TRUE(s.ok());
-  EXPECT_EQ(s->library.size(), 2u);
-  EXPECT_EQ(s->stages_failed, 1);
-}
-
 TEST(Engine, UnauthorizedStopsTheRunWithAClearError) {
   TempDir dir;
   Config c = MakeConfig(dir, 3, 4);
@@ -347,18 +332,69 @@ TEST(Engine, AStepWhoseEveryRolloutFailedForATransientReasonIsNotRecordedAsDone)
   EXPECT_EQ(StepsRecorded(dir), 1u);
 }
 
-TEST(Engine, EveryRolloutRefusedForGoodIsStillADoneStep) {
-  // A 400 on every call will be a 400 again: re-running cannot help, so the step counts as done.
+TEST(Engine, AStepWhoseEveryRolloutWasRefusedForGoodStopsTheRunNamingTheCauseAndAFixedSetupResumesIt) {
+  // llama-server without --jinja: the same 500 on every call. Nothing can be learned from such a
+  // step, and a "done" step with an empty library would read as "learned nothing".
   TempDir dir;
   Config c = MakeConfig(dir, 2, 3);
   TrainOptions opt;
   opt.run_dir = dir / "run";
-  ScriptedClient refusing([](const ChatRequest&) -> Result<ChatResponse> {
-    return Status::ProviderError("HTTP 400 from u: context length exceeded");
-  });
+  const Status refusal = Status::ProviderError(
+      "HTTP 500 from u: tools param requires --jinja flag (the same reply 3 times in a row; not retrying)");
+  ScriptedClient refusing([&refusal](const ChatRequest&) -> Result<ChatResponse> { return refusal; });
   auto s = Train(c, opt, refusing);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "step 1: every rollout failed: permanent: " + refusal.message() +
+                                      " on every call; check model.name / the server's options");
+  EXPECT_EQ(StepsRecorded(dir), 0u);
+
+  // Run again unchanged: the same error again, not an empty step replayed as done.
+  ScriptedClient still_refusing([&refusal](const ChatRequest&) -> Result<ChatResponse> { return refusal; });
+  auto again = Train(c, opt, still_refusing);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().message(), s.status().message());
+  EXPECT_EQ(StepsRecorded(dir), 0u);
+
+  // The server restarted with the option: the refusals are sent again, not replayed.
+  ScriptedClient fixed(MixedScript);
+  auto resumed = Train(c, opt, fixed);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ(fixed.requests(Role::kRollout).size(), 6u);
+  EXPECT_EQ(resumed->library.size(), 2u);
+  EXPECT_EQ(StepsRecorded(dir), 1u);
+}
+
+TEST(Engine, AStepWhoseEveryRewardFailedStopsTheRunNamingTheReward) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 3);
+  c.task.reward = RewardKind::kJudge;
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ScriptedClient client([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kJudge) return Status::ProviderError("HTTP 400 from u: unknown model 'judgy'");
+    return MixedScript(r);
+  });
+  auto s = Train(c, opt, client);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message().rfind("step 1: every rollout failed: permanent: reward: ", 0), 0u)
+      << s.status().message();
+  EXPECT_NE(s.status().message().find("unknown model 'judgy'"), std::string::npos) << s.status().message();
+  EXPECT_EQ(StepsRecorded(dir), 0u);
+}
+
+TEST(Engine, SomeRolloutsRefusedForGoodStillMakeADoneStep) {
+  TempDir dir;
+  Config c = MakeConfig(dir, 2, 3);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  ScriptedClient partly([](const ChatRequest& r) -> Result<ChatResponse> {
+    if (r.role == Role::kRollout && EndsWith(r.call_id, "/r2"))
+      return Status::ProviderError("HTTP 400 from u: context length exceeded");
+    return MixedScript(r);
+  });
+  auto s = Train(c, opt, partly);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_EQ(s->rollouts_failed, 6);
+  EXPECT_EQ(s->rollouts_failed, 2);
   EXPECT_EQ(StepsRecorded(dir), 1u);
 }
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include "test_util.h"
 #include "tfgrpo/data.h"
@@ -14,6 +15,7 @@
 #include "tfgrpo/json.h"
 #include "tfgrpo/leak_guard.h"
 #include "tfgrpo/sim.h"
+#include "tfgrpo/store.h"
 #include "tfgrpo/util.h"
 
 namespace tfgrpo {
@@ -130,6 +132,59 @@ TEST(HostileLearning, ValidationKeepsTheHarmfulLessonOutAndWinsOnHeldOutTasks) {
   EXPECT_GT(plain.trained.evicted, 0);
   EXPECT_LE(plain.largest_library, static_cast<size_t>(kCap));
   EXPECT_LE(validated.largest_library, static_cast<size_t>(kCap));
+}
+
+// A consolidator that replies cut-off JSON about two calls in three: each bad reply is asked
+// again; a step whose three replies were all bad keeps its library as it was. No library version
+// ever holds the raw proposals (the groups propose the same generic lesson, so raw proposals
+// would put duplicates in), and the library still learns.
+TEST(HostileLearning, AGarbageConsolidatorIsRetriedAndNeverFloodsTheLibrary) {
+  SimOptions options;
+  options.seed = 1;  // its draws give steps 3 and 7 three bad replies in a row, the other steps a usable one
+  options.hostile.garbage = true;
+  options.hostile.pad = true;  // filler every step, so every step has something to consolidate
+  SimServer sim(options);
+  ASSERT_TRUE(sim.Start(0).ok());
+  TempDir dir;
+  Config c = HostileConfig(dir, sim.base_url(), /*validation=*/false);
+  auto client = FastClient(c);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto trained = Train(c, opt, *client);
+  ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+
+  auto store = RunStore::Open(dir / "run" / "run.db");
+  ASSERT_TRUE(store.ok());
+  int unchanged_steps = 0;
+  std::set<int> steps_with_unchanged;
+  for (const FailureRecord& f : (*store)->Failures())
+    if (f.stage == "batch_update" && f.error.find("library unchanged") != std::string::npos)
+      steps_with_unchanged.insert(f.step);
+  unchanged_steps = static_cast<int>(steps_with_unchanged.size());
+  EXPECT_GT(unchanged_steps, 0);  // some step had three bad replies
+  EXPECT_LT(unchanged_steps, 9);  // and most got a usable one on a retry
+
+  for (int step = 1; step <= 9; ++step) {
+    auto lib = Library::Load(dir / "run" / "steps" / std::to_string(step) / "library.json");
+    ASSERT_TRUE(lib.ok()) << step;
+    std::set<std::string> texts;
+    for (const auto& e : lib->items()) EXPECT_TRUE(texts.insert(e.text).second) << "step " << step << ": " << e.text;
+    if (steps_with_unchanged.count(step - 1)) {
+      auto before = Library::Load(dir / "run" / "steps" / std::to_string(step - 1) / "library.json");
+      ASSERT_TRUE(before.ok());
+      EXPECT_EQ(lib->RenderLines(), before->RenderLines()) << "step " << step;
+    }
+  }
+
+  auto tasks = LoadTasks(c.data.eval, c.data.problem_key, c.data.answer_key);
+  ASSERT_TRUE(tasks.ok());
+  EvalOptions eo;
+  eo.k = 4;
+  auto baseline = Evaluate(c, *tasks, Library(), eo, *client);
+  auto learned = Evaluate(c, *tasks, trained->library, eo, *client);
+  ASSERT_TRUE(baseline.ok() && learned.ok());
+  EXPECT_GE(learned->mean_at_k - baseline->mean_at_k, 0.3)
+      << "baseline " << baseline->mean_at_k << ", learned " << learned->mean_at_k;
 }
 
 }  // namespace

@@ -29,6 +29,10 @@ TEST(SimHostility, ParsesModeListsAndNamesABadOne) {
   ASSERT_TRUE(some.ok());
   EXPECT_TRUE(some->pad && some->harmful && !some->copy_answers);
   EXPECT_FALSE(ParseSimHostility("none")->any());
+  EXPECT_FALSE(all->garbage);  // not part of "all": it would change what the hostile demo measures
+  auto garbage = ParseSimHostility("garbage");
+  ASSERT_TRUE(garbage.ok());
+  EXPECT_TRUE(garbage->garbage && garbage->any() && !garbage->harmful);
   auto bad = ParseSimHostility("harmful,evil");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("'evil'"), std::string::npos);
@@ -110,6 +114,35 @@ TEST(SimHostility, PadModeAddsFillerBeforeTheRealLessons) {
   auto plain = FirstJsonArray(GroupUpdateReply(prompt));
   ASSERT_TRUE(plain.has_value());
   EXPECT_EQ(plain->size(), 1u);
+}
+
+TEST(SimHostility, GarbageModeCutsAboutTwoConsolidationRepliesInThreeByCallId) {
+  SimHostility garbage;
+  garbage.garbage = true;
+  const std::string prompt = "## Current library\n(empty)\n\n## Proposals\n[\n{\"proposal\": \"P1\", \"operation\": "
+                             "\"ADD\", \"id\": null, \"content\": \"" + SimPitfalls()[0].experience + "\"}\n]\n";
+  int cut = 0;
+  const int n = 300;
+  for (int i = 0; i < n; ++i) {
+    const std::string reply = BatchUpdateReply(prompt, garbage, "s" + std::to_string(i) + "/batch_update");
+    const bool parses = simtest::FencedJson(reply).is_array();
+    cut += parses ? 0 : 1;
+  }
+  EXPECT_GT(cut, n / 2);
+  EXPECT_LT(cut, n * 5 / 6);
+  // Off: always usable.
+  EXPECT_TRUE(simtest::FencedJson(BatchUpdateReply(prompt, {}, "s0/batch_update")).is_array());
+}
+
+TEST(SimLearner, TheConsolidationSaysWhichProposalsEachOperationCameFrom) {
+  const std::string lesson = SimPitfalls()[0].experience;
+  const std::string prompt = "## Current library\n(empty)\n\n## Proposals\n[\n"
+                             "{\"proposal\": \"P1\", \"operation\": \"ADD\", \"id\": null, \"content\": \"" + lesson + "\"},\n"
+                             "{\"proposal\": \"P2\", \"operation\": \"ADD\", \"id\": null, \"content\": \"" + lesson + "\"}\n]\n";
+  auto ops = simtest::FencedJson(BatchUpdateReply(prompt));
+  ASSERT_TRUE(ops.is_array());
+  ASSERT_EQ(ops.size(), 1u) << ops.dump();  // the duplicate merged
+  EXPECT_EQ(ops[0]["from"], nlohmann::json::array({"P1", "P2"}));
 }
 
 }  // namespace

@@ -93,7 +93,8 @@ std::string GroupUpdatePrompt(const std::vector<std::string>& library,
   std::string numbered;
   for (size_t i = 0; i < lessons.size(); ++i)
     numbered += std::to_string(i + 1) + ". " + lessons[i] + "\n";
-  return Render("group_update", {{"learning_objective", ""},
+  return Render("group_update", {{"agent_objective", ""},
+                                 {"learning_objective", ""},
                                  {"library", LibraryListing(library)},
                                  {"experiences", numbered}});
 }
@@ -363,7 +364,11 @@ TEST(SimModelBatchUpdate, DedupesProposalsAndDeletesRedundantLibraryLines) {
   });
   std::string prompt = Render(
       "batch_update",
-      {{"library", LibraryListing(library)}, {"operations", proposed.dump(2)}, {"max_library", "64"}});
+      {{"library", LibraryListing(library)},
+       {"operations", proposed.dump(2)},
+       {"max_library", "64"},
+       {"agent_objective", ""},
+       {"learning_objective", ""}});
   nlohmann::json ops = simtest::FencedJson(Ask(model, "batch_update", prompt));
   ASSERT_TRUE(ops.is_array());
   std::multiset<std::string> summary;
@@ -385,6 +390,8 @@ TEST(SimModelBatchUpdate, DedupesProposalsAndDeletesRedundantLibraryLines) {
       Render("batch_update",
              {{"library", LibraryListing({p[0].experience})},
               {"max_library", ""},
+              {"agent_objective", ""},
+              {"learning_objective", ""},
               {"operations",
                nlohmann::json::array({{{"operation", "NONE"}, {"id", nullptr}, {"content", "x"}}})
                    .dump()}});
