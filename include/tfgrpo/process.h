@@ -76,6 +76,10 @@ struct SpawnSpec {
   // argv[0]: a path containing '/' (a relative one is resolved by execve after the chdir, so
   // against `cwd` when it is set), or a bare name looked up in `search_path` before forking.
   std::vector<std::string> argv;
+  // A sandbox wrapper put in front of argv (e.g. tools' bubblewrap prefix ending in "--"): the
+  // child runs wrapper + argv, and program lookup and error messages concern wrapper[0]. Empty:
+  // none. Its own descriptors (bwrap --seccomp FD) go in keep_fds.
+  std::vector<std::string> wrapper;
   // The child's whole environment, KEY=VALUE; nothing of the parent's is added. Callers pass the
   // scrubbed environment (secrets.h ChildEnvironment / ChildEnvironmentFrom). Empty: none at all.
   std::vector<std::string> env;
@@ -109,6 +113,7 @@ struct SpawnSpec {
   int join_cgroup_fd = -1;
 
   SpawnSpec& Argv(std::vector<std::string> v) { argv = std::move(v); return *this; }
+  SpawnSpec& Wrapper(std::vector<std::string> v) { wrapper = std::move(v); return *this; }
   SpawnSpec& Env(std::vector<std::string> v) { env = std::move(v); return *this; }
   SpawnSpec& Cwd(std::string dir) { cwd = std::move(dir); return *this; }
   SpawnSpec& StdinFrom(Stdio s) { stdin_ = s; return *this; }

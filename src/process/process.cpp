@@ -272,9 +272,11 @@ Result<std::unique_ptr<Process>> ProcessSpawner::Run(const SpawnSpec& spec) {
 
   auto plan = std::make_unique<ChildPlan>();
   plan->spec = &spec;
-  plan->argv_strings = spec.argv;
+  plan->argv_strings = spec.wrapper;
+  plan->argv_strings.insert(plan->argv_strings.end(), spec.argv.begin(), spec.argv.end());
   plan->env_strings = spec.env;
-  std::string program = spec.argv[0];
+  if (plan->argv_strings[0].empty()) return Status::InvalidArgument("spawn: empty wrapper[0]");
+  std::string program = plan->argv_strings[0];
   if (program.find('/') == std::string::npos) {
     std::string path_value = spec.search_path;
     if (path_value.empty()) {

@@ -301,6 +301,16 @@ TEST(Process, ParentDeathSignalChildrenStartFromTheLastingThread) {
   EXPECT_EQ((*p)->Wait().code, 4);
 }
 
+TEST(Process, AWrapperRunsInFrontOfTheCommand) {
+  auto p = Spawn(Sh("echo $WRAPPED").Wrapper({"env", "WRAPPED=yes"}).StdoutTo(Stdio::Pipe()));
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(ReadAll((*p)->stdout_fd()), "yes\n");
+  EXPECT_EQ((*p)->Wait().code, 0);
+  auto missing = Spawn(Sh("true").Wrapper({"/nonexistent/bwrap", "--"}));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("cannot run `/nonexistent/bwrap`"));
+}
+
 TEST(Process, InvalidSpecsAreRefused) {
   EXPECT_EQ(Spawn(SpawnSpec()).status().code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(Spawn(SpawnSpec().Argv({"/bin/true"}).KeepFd(0, 1)).status().code(), Status::Code::kInvalidArgument);
