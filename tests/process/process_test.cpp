@@ -311,6 +311,22 @@ TEST(Process, AWrapperRunsInFrontOfTheCommand) {
   EXPECT_THAT(missing.status().message(), HasSubstr("cannot run `/nonexistent/bwrap`"));
 }
 
+// The kernel sends the parent-death signal when the thread that forked exits; callers spawn from
+// short-lived pool threads, so the child must outlive the thread that asked for it.
+TEST(Process, AParentDeathSignalChildOutlivesTheThreadThatSpawnedIt) {
+  std::unique_ptr<Process> child;
+  std::thread caller([&] {
+    auto p = Spawn(Sh("echo ready; exec sleep 1000").StdoutTo(Stdio::Pipe()).ParentDeathSignal(SIGKILL));
+    ASSERT_TRUE(p.ok()) << p.status().message();
+    child = std::move(*p);
+  });
+  caller.join();
+  ASSERT_TRUE(child);
+  ASSERT_EQ(ReadLine(child->stdout_fd()), "ready");  // the death signal is armed before this
+  EXPECT_TRUE(child->Wait(0.3).running());
+  EXPECT_EQ(child->Stop(SIGTERM, 5).signal, SIGTERM);
+}
+
 TEST(Process, InvalidSpecsAreRefused) {
   EXPECT_EQ(Spawn(SpawnSpec()).status().code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(Spawn(SpawnSpec().Argv({"/bin/true"}).KeepFd(0, 1)).status().code(), Status::Code::kInvalidArgument);
