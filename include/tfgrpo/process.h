@@ -20,8 +20,11 @@
 // Errors (Status codes returned by Spawn):
 //  | InvalidArgument | empty argv, an fd mapping onto the same child descriptor twice, a negative fd |
 //  | NotFound        | argv[0] is a bare name not found as an executable on the search path          |
-//  | IoError         | pipe(), /dev/null, memfd or pidfd bookkeeping failed in the parent             |
+//  | IoError         | pipe() or opening /dev/null failed in the parent                              |
 //  | Unavailable     | fork() failed, or the child reported a failed stage (the message names it)    |
+//
+// Units: Wait/Stop take seconds (0: do not wait); rlimits are setrlimit's own (bytes, seconds,
+// counts). Defaults: stdin /dev/null, stdout and stderr inherited, a new process group.
 //
 // Threading: Spawn and Launcher::Spawn are thread-safe. A Process is used by one owner at a time
 // (its methods are not synchronised), except Signal(), which may be called from any thread while
