@@ -18,6 +18,8 @@
 
 namespace tfgrpo {
 
+class Launcher;  // process.h
+
 // McpServerConfig (one entry of `tools.mcp`) is declared in config.h.
 
 // InvalidArgument naming the server and the field: empty or malformed name, neither or both of
@@ -31,6 +33,8 @@ struct McpOptions {
   // stdio stop: after closing stdin, and again after SIGTERM; HTTP stop: the session DELETE.
   double stop_grace_s = 2;
   size_t max_output_bytes = 1 << 20;  // text shown to the model is cut here (marked)
+  // Starts stdio servers (process.h); nullptr: DefaultLauncher(). Not owned; outlives the client.
+  Launcher* launcher = nullptr;
 };
 
 // tools/list limits: the tools of one server, every page together, as JSON text; and the nesting

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "tfgrpo/process.h"
 #include "tfgrpo/sandbox.h"
 #include "tfgrpo/status.h"
 
@@ -53,21 +54,23 @@ struct SandboxedProcessSpec {
 // mode its whole sandbox) with SIGKILL and reaps it.
 class SandboxedProcess {
  public:
-  // Forks from one long-lived internal thread, because bwrap's --die-with-parent (and the
-  // none-mode death signal) fire when the *thread* that forked exits, and callers are often
-  // short-lived pool threads. A non-OK Result means the host could not start the process; a
-  // process that starts and then fails (missing program inside the sandbox, say) shows it by
-  // exiting with code 127 and a message on stderr.
+  // Started through `launcher` (process.h; nullptr: DefaultLauncher()) from its long-lived fork
+  // thread, because bwrap's --die-with-parent (and the none-mode death signal) fire when the
+  // *thread* that forked exits, and callers are often short-lived pool threads. A non-OK Result
+  // means the host could not start the process (in none mode also: the program cannot be
+  // executed, named with its errno); in bwrap mode a program missing inside the sandbox shows by
+  // bwrap exiting with code 127 and a message on stderr.
   static Result<std::unique_ptr<SandboxedProcess>> Spawn(const PythonSandbox& sandbox,
-                                                         const SandboxedProcessSpec& spec);
+                                                         const SandboxedProcessSpec& spec,
+                                                         Launcher* launcher = nullptr);
   ~SandboxedProcess();
   SandboxedProcess(const SandboxedProcess&) = delete;
   SandboxedProcess& operator=(const SandboxedProcess&) = delete;
 
-  int stdin_fd() const { return stdin_fd_; }    // blocking, our write end
-  int stdout_fd() const { return stdout_fd_; }  // non-blocking, our read end
-  int stderr_fd() const { return stderr_fd_; }  // non-blocking, our read end
-  pid_t pid() const { return pid_; }
+  int stdin_fd() const { return process_->stdin_fd(); }    // blocking, our write end
+  int stdout_fd() const { return process_->stdout_fd(); }  // non-blocking, our read end
+  int stderr_fd() const { return process_->stderr_fd(); }  // non-blocking, our read end
+  pid_t pid() const { return process_->pid(); }
   bool sandboxed() const { return sandboxed_; }
   // none mode: the scratch dir given as HOME and TMPDIR (removed with the process); bwrap: "/work".
   const std::string& scratch_dir() const { return scratch_dir_; }
@@ -80,12 +83,8 @@ class SandboxedProcess {
 
  private:
   SandboxedProcess() = default;
-  friend struct SandboxedProcessSpawner;
-  pid_t pid_ = -1;
-  int stdin_fd_ = -1, stdout_fd_ = -1, stderr_fd_ = -1;
+  std::unique_ptr<Process> process_;
   bool sandboxed_ = false;
-  bool reaped_ = false;
-  int exit_code_ = 0;
   std::string scratch_dir_;
   bool owns_scratch_ = false;
 };

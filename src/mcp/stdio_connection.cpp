@@ -18,6 +18,7 @@
 
 #include "mcp/connection.h"
 #include "tfgrpo/json.h"
+#include "tfgrpo/process.h"
 #include "tfgrpo/secrets.h"
 
 namespace tfgrpo::mcp_internal {
@@ -53,31 +54,12 @@ class SigpipeBlocked {
   bool raised_ = false;
 };
 
-std::string ResolveProgram(const std::string& name, const std::string& path_value) {
-  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
-  size_t start = 0;
-  while (start <= path_value.size()) {
-    size_t end = path_value.find(':', start);
-    if (end == std::string::npos) end = path_value.size();
-    std::string dir = path_value.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
-  }
-  return "";
-}
-
-std::string DescribeWaitStatus(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("was killed by signal ") + strsignal(WTERMSIG(status));
-  return "stopped";
-}
-
 class StdioConnection : public Connection {
  public:
   StdioConnection(McpServerConfig config, McpOptions options)
-      : config_(std::move(config)), options_(options) {}
+      : config_(std::move(config)),
+        options_(options),
+        launcher_(options.launcher ? options.launcher : &DefaultLauncher()) {}
   ~StdioConnection() override { Close(); }
 
   Status Spawn();
@@ -142,7 +124,8 @@ class StdioConnection : public Connection {
 
   McpServerConfig config_;
   McpOptions options_;
-  pid_t pid_ = -1;
+  Launcher* launcher_;
+  std::unique_ptr<Process> process_;  // pid, group and reaping; the pipe ends are released to us
   int in_fd_ = -1, out_fd_ = -1, err_fd_ = -1;
   int wake_read_ = -1, wake_write_ = -1;
   std::thread reader_;
@@ -171,102 +154,31 @@ class StdioConnection : public Connection {
 };
 
 Status StdioConnection::Spawn() {
+  int wake[2];
+  if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) return Status::IoError(std::string("pipe: ") + strerror(errno));
   // The child's environment: ours without the run's secrets, with the configured variables added
-  // or replaced (a secret reaches a server only when its `env` passes it by name).
-  std::vector<std::string> env_entries = ChildEnvironment(config_.env);
-  std::string path_value = "/usr/bin:/bin";
-  for (const auto& entry : env_entries)
-    if (entry.rfind("PATH=", 0) == 0) path_value = entry.substr(5);
-  const std::string program = ResolveProgram(config_.command[0], path_value);
-  if (program.empty())
-    return Status::Unavailable("cannot start: `" + config_.command[0] + "` is not an executable file" +
-                               (config_.command[0].find('/') == std::string::npos ? " on PATH" : ""));
-
-  // Everything the child touches is prepared before fork(): only async-signal-safe calls after it.
-  std::vector<char*> argv, envp;
-  std::vector<std::string> args = config_.command;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : env_entries) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, report[2] = {-1, -1},
-      wake[2] = {-1, -1};
-  auto close_all = [&] {
-    for (int* p : {in_pipe, out_pipe, err_pipe, report, wake})
-      for (int i = 0; i < 2; ++i)
-        if (p[i] >= 0) ::close(p[i]);
-  };
-  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0 ||
-      ::pipe2(report, O_CLOEXEC) != 0 || ::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-    const int err = errno;
-    close_all();
-    return Status::IoError(std::string("pipe: ") + strerror(err));
+  // or replaced (a secret reaches a server only when its `env` passes it by name). Its own
+  // process group, so stopping it reaches what it started (npx runs node).
+  SpawnSpec spec;
+  spec.Argv(config_.command)
+      .Env(ChildEnvironment(config_.env))
+      .StdinFrom(Stdio::Pipe(/*nonblocking=*/true))
+      .StdoutTo(Stdio::Pipe(/*nonblocking=*/true))
+      .StderrTo(Stdio::Pipe(/*nonblocking=*/true));
+  auto started = launcher_->Spawn(spec);
+  if (!started.ok()) {
+    ::close(wake[0]);
+    ::close(wake[1]);
+    closed_ = true;
+    dead_ = true;
+    return Status::Unavailable(started.status().message());
   }
-
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    const int err = errno;
-    close_all();
-    return Status::IoError(std::string("fork: ") + strerror(err));
-  }
-  if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
-    // Its own process group, so stopping it reaches what it started (npx runs node).
-    setpgid(0, 0);
-    if (dup2(in_pipe[0], 0) < 0 || dup2(out_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0) {
-      int err = errno;
-      ssize_t ignored = ::write(report[1], &err, sizeof err);
-      (void)ignored;
-      _exit(127);
-    }
-    if (report[1] != 3) {
-      dup3(report[1], 3, O_CLOEXEC);
-      report[1] = 3;
-    }
-    if (syscall(SYS_close_range, 4u, ~0u, 0u) != 0) {
-      for (int fd = 4; fd < 65536; ++fd) ::close(fd);
-    }
-    ::execve(program.c_str(), argv.data(), envp.data());
-    int err = errno;
-    ssize_t ignored = ::write(report[1], &err, sizeof err);
-    (void)ignored;
-    _exit(127);
-  }
-  ::close(in_pipe[0]);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  ::close(report[1]);
-  int child_errno = 0;
-  ssize_t got;
-  do {
-    got = ::read(report[0], &child_errno, sizeof child_errno);
-  } while (got < 0 && errno == EINTR);
-  ::close(report[0]);
-  pid_ = pid;
-  in_fd_ = in_pipe[1];
-  out_fd_ = out_pipe[0];
-  err_fd_ = err_pipe[0];
+  process_ = std::move(*started);
+  in_fd_ = process_->ReleaseStdin();
+  out_fd_ = process_->ReleaseStdout();
+  err_fd_ = process_->ReleaseStderr();
   wake_read_ = wake[0];
   wake_write_ = wake[1];
-  ::fcntl(in_fd_, F_SETFL, ::fcntl(in_fd_, F_GETFL) | O_NONBLOCK);
-  ::fcntl(out_fd_, F_SETFL, ::fcntl(out_fd_, F_GETFL) | O_NONBLOCK);
-  ::fcntl(err_fd_, F_SETFL, ::fcntl(err_fd_, F_GETFL) | O_NONBLOCK);
-  if (got == static_cast<ssize_t>(sizeof child_errno)) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    reaped_ = true;
-    dead_ = true;
-    closed_ = true;
-    for (int fd : {in_fd_, out_fd_, err_fd_, wake_read_, wake_write_}) ::close(fd);
-    in_fd_ = out_fd_ = err_fd_ = wake_read_ = wake_write_ = -1;
-    return Status::Unavailable("cannot start `" + program + "`: " + strerror(child_errno));
-  }
   reader_ = std::thread([this] { ReaderLoop(); });
   answer_writer_ = std::thread([this] { AnswerWriterLoop(); });
   return Status::Ok();
@@ -315,7 +227,7 @@ void StdioConnection::ReaderLoop() {
   bool discarding = false;  // inside an over-long line
   bool out_eof = false, err_eof = false, stop = false;
   std::optional<Clock::time_point> out_eof_at;
-  int wait_status = 0;
+  ExitStatus exit_status;
   bool reaped = false;
   char chunk[65536];
   auto drain = [&](int fd, bool is_stdout) -> bool {  // false at EOF
@@ -378,11 +290,11 @@ void StdioConnection::ReaderLoop() {
       }
       stop = true;
     }
-    if (!reaped && ::waitpid(pid_, &wait_status, WNOHANG) == pid_) {
+    if (!reaped && !(exit_status = process_->Wait(0)).running()) {
       reaped = true;
       // What the server started dies with it (its group outlives it otherwise). The group id is
       // not reused while any member lives.
-      ::kill(-pid_, SIGTERM);
+      process_->Signal(SIGTERM);
       if (!out_eof) out_eof = !drain(out_fd_, true);
       if (!err_eof) err_eof = !drain(err_fd_, false);
     }
@@ -394,7 +306,7 @@ void StdioConnection::ReaderLoop() {
       std::lock_guard lock(mu_);
       if (!dead_) {
         std::string why = "mcp server '" + config_.name + "' ";
-        why += reaped ? DescribeWaitStatus(wait_status) : "closed its stdout";
+        why += reaped ? exit_status.Describe() : "closed its stdout";
         MarkDead(why);
       }
       if (reaped && !reaped_) {
@@ -476,7 +388,7 @@ void StdioConnection::Close() {
   std::lock_guard close_lock(close_mu_);
   if (closed_) return;
   closed_ = true;
-  if (pid_ <= 0) return;  // never started (kill(-pid) must not reach another group)
+  if (!process_) return;  // never started
   {
     std::lock_guard lock(answers_mu_);
     answers_stop_ = true;
@@ -492,14 +404,14 @@ void StdioConnection::Close() {
     return cv_.wait_until(lock, After(seconds), [&] { return reaped_; });
   };
   if (!wait_reaped(options_.stop_grace_s)) {
-    ::kill(-pid_, SIGTERM);
+    process_->Signal(SIGTERM);
     if (!wait_reaped(options_.stop_grace_s)) {
-      ::kill(-pid_, SIGKILL);
+      process_->Signal(SIGKILL);
       wait_reaped(1e9);
     }
   }
   // The server is gone; whatever it started and left behind is not wanted either.
-  ::kill(-pid_, SIGKILL);
+  process_->Signal(SIGKILL);
   ssize_t ignored = ::write(wake_write_, "x", 1);
   (void)ignored;
   if (reader_.joinable()) reader_.join();

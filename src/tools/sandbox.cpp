@@ -1,4 +1,4 @@
-// PythonSandbox: one fork+execve per snippet, bubblewrap in between unless mode is "none".
+// PythonSandbox: one child per snippet (started by process.h), bubblewrap in between unless mode is "none".
 //
 // Why the process plumbing looks the way it does (measured on Linux 6.x, bubblewrap 0.8):
 //  - The kernel never checks RLIMIT_NPROC for uid 0, and bwrap started by root keeps its
@@ -44,6 +44,7 @@
 #include <optional>
 #include <spdlog/spdlog.h>
 
+#include "tfgrpo/process.h"
 #include "tfgrpo/secrets.h"
 #include "tfgrpo/util.h"
 #include "tools/sandbox_cgroup.h"
@@ -205,132 +206,6 @@ Result<std::string> BuildSeccompProgram(bool allow_subprocess) {
     return Status::Internal("tools sandbox: libseccomp exported a malformed filter");
   }
   return program;
-}
-
-// Everything the child needs, prepared before fork(): between fork and execve a multithreaded
-// parent's child may only make async-signal-safe calls, so no allocation happens there.
-struct SpawnPlan {
-  std::vector<std::string> argv;
-  std::vector<std::string> envp;
-  std::string cwd;
-  bool drop_root = false;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  bool set_nproc = false;       // bwrap mode sets it inside the sandbox instead
-  bool no_new_privs = false;    // not for bwrap: a setuid bwrap would stop working
-  const SandboxOptions* limits = nullptr;
-  int cgroup_procs_fd = -1;     // the call's cgroup.procs: the child moves itself in first
-  int seccomp_fd = -1;          // bwrap mode: handed to bwrap at PythonSandbox::kSeccompFd
-  const sock_fprog* seccomp = nullptr;  // none mode: installed right before execve
-};
-
-enum ChildStage : int {
-  kStageFds = 1, kStageLimits, kStageChdir, kStageDropRoot, kStageExec, kStageCgroup, kStageSeccomp
-};
-
-const char* StageName(int stage) {
-  switch (stage) {
-    case kStageFds: return "setting up file descriptors";
-    case kStageLimits: return "setting resource limits";
-    case kStageChdir: return "changing directory";
-    case kStageDropRoot: return "dropping root privileges";
-    case kStageExec: return "executing";
-    case kStageCgroup: return "joining the tool call's cgroup before executing";
-    case kStageSeccomp: return "installing the seccomp filter before executing";
-  }
-  return "starting";
-}
-
-[[noreturn]] void ChildFail(int report_fd, int stage) {
-  int msg[2] = {stage, errno};
-  ssize_t ignored = ::write(report_fd, msg, sizeof msg);
-  (void)ignored;
-  ::_exit(127);
-}
-
-// Runs in the forked child; async-signal-safe calls only.
-[[noreturn]] void ChildExec(const SpawnPlan& plan, char* const* argv, char* const* envp,
-                            int stdin_fd, int out_fd, int report_fd, int max_fd) {
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // SIG_IGN survives exec
-  setpgid(0, 0);
-  // Before anything else, so that everything this process starts is accounted to the call.
-  if (plan.cgroup_procs_fd >= 0 && ::write(plan.cgroup_procs_fd, "0", 1) != 1) {
-    ChildFail(report_fd, kStageCgroup);
-  }
-
-  if (dup2(stdin_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0) {
-    ChildFail(report_fd, kStageFds);
-  }
-  if (report_fd != 3) {
-    if (dup3(report_fd, 3, O_CLOEXEC) < 0) ChildFail(report_fd, kStageFds);
-    report_fd = 3;
-  }
-  // The seccomp program's memfd is numbered above 9 by the parent, so the dups above leave it be.
-  int first_closed = 4;
-  if (plan.seccomp_fd >= 0) {
-    if (dup2(plan.seccomp_fd, PythonSandbox::kSeccompFd) < 0) ChildFail(report_fd, kStageFds);
-    first_closed = PythonSandbox::kSeccompFd + 1;
-  }
-  // Descriptors other threads opened without O_CLOEXEC must not reach the script.
-  if (syscall(SYS_close_range, static_cast<unsigned>(first_closed), ~0u, 0u) != 0) {
-    for (int fd = first_closed; fd < max_fd; ++fd) ::close(fd);
-  }
-
-  const SandboxOptions& o = *plan.limits;
-  auto limit = [&](int resource, rlim_t soft, rlim_t hard) {
-    struct rlimit rl {soft, hard};
-    if (setrlimit(resource, &rl) != 0) ChildFail(report_fd, kStageLimits);
-  };
-  limit(RLIMIT_CPU, static_cast<rlim_t>(o.cpu_limit_s), static_cast<rlim_t>(o.cpu_limit_s) + 1);
-  limit(RLIMIT_AS, o.memory_bytes, o.memory_bytes);
-  limit(RLIMIT_FSIZE, o.max_file_bytes, o.max_file_bytes);
-  limit(RLIMIT_CORE, 0, 0);
-  if (plan.set_nproc) limit(RLIMIT_NPROC, o.max_processes, o.max_processes);
-
-  if (chdir(plan.cwd.c_str()) != 0) ChildFail(report_fd, kStageChdir);
-  if (plan.drop_root) {
-    // Raw syscalls: only this thread exists in the child, and glibc's wrappers would try to
-    // synchronise with threads that were not copied by fork().
-    if (syscall(SYS_setgroups, 0, nullptr) != 0 ||
-        syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0 ||
-        syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) {
-      ChildFail(report_fd, kStageDropRoot);
-    }
-  }
-  if (plan.no_new_privs) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  if (plan.seccomp && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, plan.seccomp, 0, 0) != 0) {
-    ChildFail(report_fd, kStageSeccomp);
-  }
-  execve(argv[0], argv, envp);
-  ChildFail(report_fd, kStageExec);
-}
-
-std::vector<char*> CStrings(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
-int WaitForChild(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return 0;
-  }
-  return status;
-}
-
-// Exit code with bwrap's convention for signals (128 + N).
-int ExitCodeOf(int wait_status) {
-  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
-  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-  return -1;
 }
 
 // A scratch dir removed with its content when the run ends, however it ends.
@@ -520,11 +395,13 @@ void PythonSandbox::FindCgroup() {
     sandbox_internal::CallCgroup trial;
     Status s = trial.Create(*parent, o.memory_bytes, o.max_processes);
     if (s.ok()) {
-      const pid_t pid = ::fork();
-      if (pid == 0) ::_exit(::write(trial.procs_fd(), "0", 1) == 1 ? 0 : 1);
-      const int status = pid < 0 ? 0 : WaitForChild(pid);
-      if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        s = Status::IoError("a process cannot move itself into " + trial.path() + "/cgroup.procs");
+      SpawnSpec probe;
+      probe.Argv({"/bin/true"});
+      probe.join_cgroup_fd = trial.procs_fd();
+      auto started = Spawn(probe);
+      if (!started.ok() || (*started)->Wait().ShellCode() != 0) {
+        s = Status::IoError("a process cannot move itself into " + trial.path() + "/cgroup.procs" +
+                            (started.ok() ? "" : " (" + started.status().message() + ")"));
       }
     }
     if (s.ok()) {
@@ -607,95 +484,60 @@ Result<ToolRun> PythonSandbox::RunWithLimits(const std::string& code, double wal
   const std::string script = scratch.path() + "/main.py";
   if (Status s = WriteScript(script, code); !s.ok()) return s;
 
-  SpawnPlan plan;
-  plan.limits = &o;
+  // stdout and stderr share one pipe; only our end is non-blocking (a script whose stdout
+  // returned EAGAIN would crash on print).
+  SpawnSpec child;
   SandboxCommand command = CommandFor(script, {});
-  plan.argv = std::move(command.argv);
-  plan.envp = std::move(command.envp);
+  child.Argv(std::move(command.argv))
+      .Env(std::move(command.envp))
+      .StdinFrom(Stdio::Null())
+      .StdoutTo(Stdio::Pipe(/*nonblocking=*/true))
+      .StderrTo(Stdio::ToStdout())
+      .Limit(RLIMIT_CPU, o.cpu_limit_s, o.cpu_limit_s + 1)
+      .Limit(RLIMIT_AS, o.memory_bytes, o.memory_bytes)
+      .Limit(RLIMIT_FSIZE, o.max_file_bytes, o.max_file_bytes)
+      .Limit(RLIMIT_CORE, 0, 0);
   UniqueFd seccomp_fd;
-  // In none mode the child installs the filter itself; the program outlives the fork.
-  const sock_fprog seccomp_prog{static_cast<unsigned short>(seccomp_bpf_.size() / sizeof(sock_filter)),
-                                reinterpret_cast<sock_filter*>(const_cast<char*>(seccomp_bpf_.data()))};
   if (sandboxed) {
-    plan.drop_root = drop_root_;
-    plan.uid = o.run_as_uid;
-    plan.gid = o.run_as_gid;
-    plan.cwd = "/";
+    if (drop_root_) child.drop_to = std::pair<uid_t, gid_t>(o.run_as_uid, o.run_as_gid);
+    child.cwd = "/";
     if (drop_root_ && ::chown(scratch.path().c_str(), o.run_as_uid, o.run_as_gid) != 0) {
       return Status::IoError("cannot hand " + scratch.path() + " to uid " +
                              std::to_string(o.run_as_uid) + ": " + ErrnoText(errno));
     }
     seccomp_fd.reset(NewSeccompFd());
     if (seccomp_fd.get() < 0) return Status::IoError("memfd for the seccomp filter: " + ErrnoText(errno));
-    plan.seccomp_fd = seccomp_fd.get();
+    child.KeepFd(seccomp_fd.get(), kSeccompFd);
   } else {
-    plan.cwd = scratch.path();
-    plan.set_nproc = true;
-    plan.no_new_privs = true;
-    plan.seccomp = &seccomp_prog;
+    // bwrap mode sets RLIMIT_NPROC inside the sandbox instead; no_new_privs would stop a setuid bwrap.
+    child.cwd = scratch.path();
+    child.Limit(RLIMIT_NPROC, o.max_processes, o.max_processes);
+    child.no_new_privs = true;
+    child.seccomp_program = seccomp_bpf_;  // installed by the child right before execve
   }
-  // Declared before the fork so that it is removed only after the child has been reaped.
+  // Declared before the process so that it is removed only after the child has been reaped.
   sandbox_internal::CallCgroup cgroup;
   if (!cgroup_parent_.empty()) {
     if (Status s = cgroup.Create(cgroup_parent_, o.memory_bytes, o.max_processes); !s.ok()) return s;
-    plan.cgroup_procs_fd = cgroup.procs_fd();
+    child.join_cgroup_fd = cgroup.procs_fd();
   }
+  auto started = Spawn(child);
+  if (!started.ok()) return started.status();
+  Process& process = **started;
+  seccomp_fd.reset();
 
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::IoError("pipe: " + ErrnoText(errno));
-  UniqueFd out_r(pipe_fds[0]), out_w(pipe_fds[1]);
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::IoError("pipe: " + ErrnoText(errno));
-  UniqueFd report_r(pipe_fds[0]), report_w(pipe_fds[1]);
-  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (devnull.get() < 0) return Status::IoError("/dev/null: " + ErrnoText(errno));
-  // Only our end is non-blocking: a script whose stdout returned EAGAIN would crash on print.
-  ::fcntl(out_r.get(), F_SETFL, ::fcntl(out_r.get(), F_GETFL) | O_NONBLOCK);
-
-  std::vector<char*> argv = CStrings(plan.argv);
-  std::vector<char*> envp = CStrings(plan.envp);
-  struct rlimit nofile {};
-  ::getrlimit(RLIMIT_NOFILE, &nofile);
-  const int max_fd = static_cast<int>(std::min<rlim_t>(nofile.rlim_cur, 65536));
-
-  const pid_t pid = ::fork();
-  if (pid < 0) return Status::Unavailable("fork: " + ErrnoText(errno));
-  if (pid == 0) {
-    ChildExec(plan, argv.data(), envp.data(), devnull.get(), out_w.get(), report_w.get(), max_fd);
-  }
-  ::setpgid(pid, pid);  // also done by the child; whichever runs first wins the race
-  out_w.reset();
-  report_w.reset();
-  devnull.reset();
-
-  int report[2] = {0, 0};
-  size_t got = 0;
-  while (got < sizeof report) {
-    ssize_t n = ::read(report_r.get(), reinterpret_cast<char*>(report) + got, sizeof report - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  if (got == sizeof report) {
-    WaitForChild(pid);
-    return Status::Unavailable(std::string(StageName(report[0])) + " " + plan.argv[0] + ": " +
-                               ErrnoText(report[1]));
-  }
-
-  // pidfd makes the child's exit pollable next to the pipe; older kernels fall back to ticks.
-  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  const int pidfd = process.pidfd();  // the child's exit is pollable next to the pipe; else ticks
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(
                                     std::chrono::duration<double>(wall_timeout_s));
   const size_t keep = output_cap_bytes + 4;  // a few extra bytes to cut on a UTF-8 boundary
   std::string captured;
   size_t total_bytes = 0;
   bool pipe_open = true, exited = false, timed_out = false, killed = false;
-  int wait_status = 0;
   std::optional<Clock::time_point> drain_until;
   char buf[65536];
 
   auto kill_all = [&] {
-    ::kill(-pid, SIGKILL);
-    ::kill(pid, SIGKILL);
+    process.Signal(SIGKILL);
     killed = true;
   };
 
@@ -716,18 +558,18 @@ Result<ToolRun> PythonSandbox::RunWithLimits(const std::string& code, double wal
     auto until = drain_until ? *drain_until : deadline;
     int timeout_ms = static_cast<int>(
         std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count()) + 1;
-    if (!exited && pidfd.get() < 0) timeout_ms = std::min(timeout_ms, 20);
+    if (!exited && pidfd < 0) timeout_ms = std::min(timeout_ms, 20);
 
     pollfd fds[2];
     int nfds = 0;
-    if (pipe_open) fds[nfds++] = {out_r.get(), POLLIN, 0};
-    if (!exited && pidfd.get() >= 0) fds[nfds++] = {pidfd.get(), POLLIN, 0};
+    if (pipe_open) fds[nfds++] = {process.stdout_fd(), POLLIN, 0};
+    if (!exited && pidfd >= 0) fds[nfds++] = {pidfd, POLLIN, 0};
     int rc = ::poll(fds, nfds, std::max(timeout_ms, 0));
     if (rc < 0 && errno != EINTR) return Status::Internal("poll: " + ErrnoText(errno));
 
     if (pipe_open) {
       while (true) {
-        ssize_t n = ::read(out_r.get(), buf, sizeof buf);
+        ssize_t n = ::read(process.stdout_fd(), buf, sizeof buf);
         if (n > 0) {
           total_bytes += static_cast<size_t>(n);
           if (captured.size() < keep) {
@@ -740,24 +582,19 @@ Result<ToolRun> PythonSandbox::RunWithLimits(const std::string& code, double wal
         break;  // EAGAIN: nothing more for now
       }
     }
-    if (!exited) {
-      // WNOWAIT leaves the zombie in place: while it exists its pid, and so the process group
-      // id killed below, cannot be handed to an unrelated process.
-      siginfo_t info{};
-      int w = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
-      if ((w == 0 && info.si_pid == pid) || (w < 0 && errno == ECHILD)) exited = true;
-    }
+    // HasExited leaves the zombie in place: while it exists its pid, and so the process group
+    // id killed below, cannot be handed to an unrelated process.
+    if (!exited) exited = process.HasExited();
   }
   // Whatever is left of the process group (none mode: background children) goes with it.
-  if (!exited) kill_all();
-  ::kill(-pid, SIGKILL);
-  wait_status = WaitForChild(pid);
+  process.Signal(SIGKILL);
+  const ExitStatus ended = process.Wait();
 
   ToolRun run;
   run.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   run.timed_out = timed_out;
   run.truncated = total_bytes > output_cap_bytes;
-  run.exit_code = timed_out ? -1 : ExitCodeOf(wait_status);
+  run.exit_code = timed_out ? -1 : ended.ShellCode();
 
   size_t cut = std::min(captured.size(), output_cap_bytes);
   if (run.truncated) {

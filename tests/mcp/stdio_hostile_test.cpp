@@ -1,6 +1,7 @@
 // MCP over stdio against hostile servers (issue 16): one that prints the provider key it was
 // given and dies, one that leaves a child behind, one that floods us with requests of its own,
 // and tools/list replies too large or nested too deep.
+#include <dirent.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include "mcp_test_util.h"
 #include "tfgrpo/json.h"
 #include "tfgrpo/mcp.h"
+#include "tfgrpo/process.h"
 #include "tfgrpo/secrets.h"
 
 namespace tfgrpo {
@@ -208,6 +210,72 @@ TEST(McpStdioHostile, ASchemaNestedTooDeepFailsAtOnceWithAClearError) {
   auto fine = shallow->ListTools();
   ASSERT_TRUE(fine.ok()) << fine.status().ToString();
   EXPECT_EQ(fine->size(), 2u);
+}
+
+int OpenFds() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  while (dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  ::closedir(d);
+  return n;
+}
+
+// Issue 18: every way a stdio server can fail to start closes every descriptor it opened.
+TEST(McpStdioHostile, ServersThatCannotStartLeakNoDescriptors) {
+  McpServerConfig missing_path;
+  missing_path.name = "ghost";
+  missing_path.command = {"./tfgrpo-no-such-mcp-server"};
+  McpServerConfig missing_name = missing_path;
+  missing_name.command = {"tfgrpo-no-such-mcp-server"};
+  McpServerConfig not_executable = missing_path;
+  not_executable.command = {"/etc/hostname"};
+  const int before = OpenFds();
+  for (int i = 0; i < 20; ++i) {
+    for (const auto* config : {&missing_path, &missing_name, &not_executable}) {
+      auto client = McpClient::Connect(*config, Options());
+      ASSERT_FALSE(client.ok());
+      EXPECT_NE(client.status().message().find("mcp server 'ghost'"), std::string::npos) << client.status().message();
+    }
+    EXPECT_FALSE(McpClient::Connect(FakeServer("quitter", {"--exit-at-start"}), Options()).ok());
+  }
+  EXPECT_EQ(OpenFds(), before);
+}
+
+TEST(McpStdioHostile, ExecFailureNamesTheErrnoNotExit127) {
+  McpServerConfig missing;
+  missing.name = "ghost";
+  missing.command = {"./tfgrpo-no-such-mcp-server"};
+  auto client = McpClient::Connect(missing, Options());
+  ASSERT_FALSE(client.ok());
+  EXPECT_NE(client.status().message().find("No such file or directory"), std::string::npos)
+      << client.status().message();
+}
+
+// The launcher seam: a fake sees the spec (scrubbed environment, own process group) and its
+// failure reaches the caller.
+class RefusingLauncher : public Launcher {
+ public:
+  Result<std::unique_ptr<Process>> Spawn(const SpawnSpec& spec) override {
+    specs.push_back(spec);
+    return Status::Unavailable("refused by the test launcher");
+  }
+  std::vector<SpawnSpec> specs;
+};
+
+TEST(McpStdioHostile, StdioServersStartThroughTheGivenLauncher) {
+  ::setenv("OPENAI_API_KEY", kProviderKey, 1);
+  RefusingLauncher launcher;
+  McpOptions options = Options();
+  options.launcher = &launcher;
+  auto client = McpClient::Connect(FakeServer("fake"), options);
+  ::unsetenv("OPENAI_API_KEY");
+  ASSERT_FALSE(client.ok());
+  EXPECT_NE(client.status().message().find("refused by the test launcher"), std::string::npos)
+      << client.status().message();
+  ASSERT_FALSE(launcher.specs.empty());
+  EXPECT_TRUE(launcher.specs[0].new_process_group);
+  for (const auto& entry : launcher.specs[0].env) EXPECT_EQ(entry.find(kProviderKey), std::string::npos) << entry;
 }
 
 }  // namespace
