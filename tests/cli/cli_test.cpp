@@ -553,6 +553,13 @@ TEST(Cli, BudgetStopsTrainWithExitThreeAndARaisedBudgetFinishes) {
   EXPECT_GT(report["usd"].get<double>(), 0);
   EXPECT_TRUE(report["spend"]["by_role"].contains("rollout"));
   EXPECT_NE(eval.out.find("eval: spend: rollout"), std::string::npos) << eval.out;
+  // One model in every section: spend per model is that model's, priced like the total.
+  EXPECT_NE(eval.out.find("eval: spend by model: sim "), std::string::npos) << eval.out;
+  EXPECT_NE(finished.out.find("spend by model: sim "), std::string::npos) << finished.out;
+  ASSERT_TRUE(report["spend_by_model"].contains("sim")) << report.dump();
+  EXPECT_EQ(report["spend_by_model"].size(), 1u);
+  EXPECT_DOUBLE_EQ(report["spend_by_model"]["sim"]["usd"].get<double>(), report["usd"].get<double>());
+  EXPECT_EQ(report["spend_by_model"]["sim"]["tokens"], report["spend"]["tokens"]);
 
   config("0.000001");
   auto eval_stopped = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 8 --out " +
