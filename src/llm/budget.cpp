@@ -24,9 +24,11 @@ const SpendPricing::Section& SpendPricing::ForRole(std::string_view role) const 
 }
 
 SpendPricing PricingOf(const Config& config) {
+  // The parser already defaults a section's prices to budget's; a Config built in code may not.
+  auto or_budget = [&](const PriceConfig& own) { return own.set ? own : config.budget.price_per_mtok; };
   return {{config.model.name, config.budget.price_per_mtok},
-          {config.learner.name, config.learner_price_per_mtok},
-          {config.judge.name, config.judge_price_per_mtok}};
+          {config.learner.name, or_budget(config.learner_price_per_mtok)},
+          {config.judge.name, or_budget(config.judge_price_per_mtok)}};
 }
 
 SpendPricing UniformPricing(const PriceConfig& prices, const std::string& model) {

@@ -354,6 +354,11 @@ TEST(Budget, SpendIsPrintedPerRoleAndPerModelEachAtItsSectionsPrices) {
   // One model in every section: one line, the roles summed.
   SpendPricing one = UniformPricing({1.0, 0.5, 2.0, true}, "m");
   EXPECT_EQ(FormatSpendByModel(spend, one), "m 5,000,000 tokens ($7.00)");
+  // A config built in code with only budget.price_per_mtok bills every section at it.
+  Config only_budget;
+  only_budget.budget.price_per_mtok = {3.0, 1.0, 4.0, true};
+  for (const char* role : {"rollout", "summary", "batch_update", "judge", "browse"})
+    EXPECT_DOUBLE_EQ(PricingOf(only_budget).ForRole(role).prices.completion, 4.0) << role;
   // Unpriced: tokens only.
   EXPECT_EQ(FormatSpendByModel(spend, UniformPricing({}, "m")), "m 5,000,000 tokens");
   EXPECT_FALSE(SpendByModelJson(spend, UniformPricing({}, "m"))["m"].contains("usd"));
