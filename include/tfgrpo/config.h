@@ -140,7 +140,8 @@ struct PracticeConfig {
   ValidationConfig validation;
 };
 
-// budget.price_per_mtok: US dollars per million tokens.
+// budget.price_per_mtok (model's calls), learner.price_per_mtok, judge.price_per_mtok: US
+// dollars per million tokens.
 struct PriceConfig {
   double prompt = 0;
   double cached_prompt = 0;  // defaults to `prompt` when not given
@@ -186,6 +187,10 @@ struct Config {
   ModelConfig learner;
   ModelConfig judge;
   bool learner_given = false, judge_given = false;  // the section is present
+  // learner.price_per_mtok / judge.price_per_mtok: what that section's calls cost; when not
+  // given, budget.price_per_mtok (which prices model's calls).
+  PriceConfig learner_price_per_mtok;
+  PriceConfig judge_price_per_mtok;
   DataConfig data;
   TaskConfig task;
   PracticeConfig practice;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "tfgrpo/budget.h"
 #include "tfgrpo/config.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/llm.h"
@@ -58,10 +59,10 @@ struct TrainSummary {
   int64_t validations_accepted = 0;
   int64_t validations_rejected = 0;
   std::optional<double> validation_score;
-  // What the run dir's calls have used, per role, over every invocation (budget.price_per_mtok
-  // prices it).
+  // What the run dir's calls have used, per role, over every invocation, and the model and
+  // prices behind each role (budget., learner. and judge.price_per_mtok).
   std::map<std::string, Usage> spend;
-  PriceConfig prices;
+  SpendPricing pricing;
   // retrieval: experiences per rollout prompt (0: the whole library) and queries ranked by BM25
   // because the embeddings endpoint failed.
   int retrieval_top_k = 0;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tfgrpo/agent.h"
+#include "tfgrpo/budget.h"
 #include "tfgrpo/config.h"
 #include "tfgrpo/data.h"
 #include "tfgrpo/library.h"
@@ -103,7 +104,7 @@ struct EvalReport {
   std::map<std::string, int64_t> truncated;  // role -> replies cut at max_tokens
   Usage usage;
   std::map<std::string, Usage> usage_by_role;  // "rollout", "judge"
-  PriceConfig prices;                          // budget.price_per_mtok of the config
+  SpendPricing pricing;  // each role's model and prices (PricingOf the config)
   double wall_s = 0;
   int library_size = 0;
   std::vector<TaskEval> per_task;
@@ -111,10 +112,10 @@ struct EvalReport {
   // endpoint failed ("retrieval" in ToJson only then).
   int retrieval_top_k = 0;
   int64_t retrieval_fallbacks = 0;
-  // US dollars the samples cost at `prices`; nullopt when no prices are set.
+  // US dollars the samples cost, each role at its section's prices; nullopt when not priced.
   std::optional<double> usd() const;
   // {"k","tasks","mean_at_k","pass_at_k","prompt_tokens","completion_tokens","cached_tokens",
-  //  "samples","errors","wall_s","library_size","spend":{...},["usd",]"per_task":[...]}
+  //  "samples","errors","wall_s","library_size","spend":{...},"spend_by_model":{...},["usd",]"per_task":[...]}
   nlohmann::json ToJson() const;
 };
 

@@ -30,8 +30,10 @@ struct ReportOptions {
   int refresh_s = 10;
   // What the run's status line says ("complete", "training: step 3 of 12", "stopped: budget ...").
   std::string status;
-  // budget.price_per_mtok; when unset the report shows tokens only.
+  // budget.price_per_mtok (model's calls); when unset the report shows tokens only.
   PriceConfig prices;
+  // learner.price_per_mtok / judge.price_per_mtok (those sections' calls); unset = `prices`.
+  PriceConfig learner_prices, judge_prices;
   // The configured API key, removed from every failure example; "" = none known.
   std::string api_key;
 };

@@ -83,6 +83,9 @@ struct SimOptions {
   double p_success_with = 0.9;      // ... with it
   double p_success_harmful = 0.02;  // ... when the system prompt holds kSimHarmfulLesson
   SimHostility hostile{};
+  // The judge role grades every answer CORRECT, whatever it says: a model grading its own
+  // answers leniently. Every group then looks uniform, so nothing is learned from it.
+  bool lenient_judge = false;
 };
 
 // Pure request -> response logic (no HTTP): the OpenAI chat completion object for a request

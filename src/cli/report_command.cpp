@@ -24,6 +24,8 @@ int RunReport(const ReportArgs& args) {
     auto config = LoadConfig(args.config);
     if (!config.ok()) return Fail(config.status().message());
     options.prices = config->budget.price_per_mtok;
+    options.learner_prices = config->learner_price_per_mtok;
+    options.judge_prices = config->judge_price_per_mtok;
     options.api_key = config->ApiKey();
   }
   options.status = "report of the run as recorded";
@@ -41,6 +43,8 @@ void WriteLiveReport(const Config& config, const std::filesystem::path& run_dir,
   options.finished = finished;
   options.status = status;
   options.prices = config.budget.price_per_mtok;
+  options.learner_prices = config.learner_price_per_mtok;
+  options.judge_prices = config.judge_price_per_mtok;
   options.api_key = config.ApiKey();
   options.evals = evals;
   // A report that cannot be written costs the user a view, not the run: warn and go on.
@@ -58,7 +62,7 @@ void AddReportCommand(CLI::App& app, const GlobalOptions& global, CommandRunner*
       ->allow_extra_args(false);  // one file per --eval, so RUN_DIR may follow it
   cmd->add_option("-o,--out", args->out, "Where to write the HTML report")->required();
   cmd->add_option("--config", args->config,
-                  "The run's YAML config: prices spend (budget.price_per_mtok) and redacts its key from examples")
+                  "The run's YAML config: prices spend (budget., learner. and judge.price_per_mtok) and redacts its key from examples")
       ->check(CLI::ExistingFile);
   cmd->callback([args, runner] { *runner = [args] { return RunReport(*args); }; });
 }

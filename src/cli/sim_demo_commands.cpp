@@ -498,6 +498,8 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   ReportOptions report_options;
   report_options.evals = {dir / "baseline.json", dir / "learned.json"};
   report_options.prices = config->budget.price_per_mtok;
+  report_options.learner_prices = config->learner_price_per_mtok;
+  report_options.judge_prices = config->judge_price_per_mtok;
   report_options.status = "complete (tfgrpo demo)";
   s = WriteRunReport(dir / "run", dir / "report.html", report_options);
   if (!s.ok()) return Fail(s.message());

@@ -153,7 +153,7 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   auto progress = MakeProgress(global.verbosity());
   options.progress = progress.get();
   RoutedClients clients(*config);  // the judge section serves task.reward: judge
-  BudgetGate budget(clients.client(), config->budget);
+  BudgetGate budget(clients.client(), config->budget, PricingOf(*config));
   ChatClient* client = &budget;
   std::unique_ptr<RunStore> cache_store;
   std::unique_ptr<RecordingClient> cached;
@@ -176,7 +176,8 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   progress.reset();
   if (!report.ok()) {
     if (report.status().code() == Status::Code::kBudgetExhausted) {
-      std::printf("eval: spend: %s\n", FormatSpend(budget.spent(), config->budget.price_per_mtok).c_str());
+      std::printf("eval: spend: %s\n", FormatSpend(budget.spent(), PricingOf(*config)).c_str());
+      std::printf("eval: spend by model: %s\n", FormatSpendByModel(budget.spent(), PricingOf(*config)).c_str());
       return Fail(budget.ExhaustedStatus());
     }
     return Fail(report.status());
@@ -193,7 +194,8 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
               static_cast<long long>(report->usage.prompt_tokens),
               static_cast<long long>(report->usage.cached_tokens),
               static_cast<long long>(report->usage.completion_tokens), report->wall_s, args.out.c_str());
-  std::printf("eval: spend: %s\n", FormatSpend(report->usage_by_role, report->prices).c_str());
+  std::printf("eval: spend: %s\n", FormatSpend(report->usage_by_role, report->pricing).c_str());
+  std::printf("eval: spend by model: %s\n", FormatSpendByModel(report->usage_by_role, report->pricing).c_str());
   if (args.per_task) std::fputs(FormatPerTaskTable(*report).c_str(), stdout);
   return 0;
 }

@@ -334,10 +334,35 @@ class ConfigParser {
       if (!node->IsDefined() || node->IsNull()) continue;
       const bool explicit_key = section->api_key_env_explicit;
       section->api_key_env_explicit = false;
-      if (Status s = ReadMapping(*node, name, ModelFieldsOf(*section)); !s.ok()) return s;
+      std::vector<Field> fields = ModelFieldsOf(*section);
+      PriceConfig* prices = std::string_view(name) == "learner" ? &config_.learner_price_per_mtok
+                                                                : &config_.judge_price_per_mtok;
+      fields.push_back({"price_per_mtok", [this, prices](auto& v, auto& p) { return ReadPrices(v, p, prices); }});
+      if (Status s = ReadMapping(*node, name, fields); !s.ok()) return s;
       if (!section->api_key_env_explicit) section->api_key_env_explicit = explicit_key;
     }
+    // A section without its own prices is billed at budget.price_per_mtok.
+    for (PriceConfig* prices : {&config_.learner_price_per_mtok, &config_.judge_price_per_mtok})
+      if (!prices->set) *prices = config_.budget.price_per_mtok;
     return Status::Ok();
+  }
+
+  // {prompt, cached_prompt, completion} in US dollars per million tokens; cached_prompt defaults
+  // to prompt.
+  Status ReadPrices(const YAML::Node& v, const std::string& path, PriceConfig* pc) {
+    pc->set = true;
+    bool cached_given = false;
+    Status s = ReadMapping(
+        v, path,
+        {{"prompt", [this, pc](auto& v2, auto& p2) { return ReadDouble(v2, p2, &pc->prompt); }},
+         {"cached_prompt",
+          [this, pc, &cached_given](auto& v2, auto& p2) {
+            cached_given = true;
+            return ReadDouble(v2, p2, &pc->cached_prompt);
+          }},
+         {"completion", [this, pc](auto& v2, auto& p2) { return ReadDouble(v2, p2, &pc->completion); }}});
+    if (s.ok() && !cached_given) pc->cached_prompt = pc->prompt;
+    return s;
   }
 
   std::vector<Field> ModelFields() { return ModelFieldsOf(config_.model); }
@@ -571,23 +596,7 @@ class ConfigParser {
            if (s.ok()) b.max_tokens = static_cast<int64_t>(std::min<uint64_t>(n, INT64_MAX));
            return s;
          }},
-        {"price_per_mtok",
-         [this, &b](auto& v, auto& p) {
-           PriceConfig& pc = b.price_per_mtok;
-           pc.set = true;
-           bool cached_given = false;
-           Status s = ReadMapping(
-               v, p,
-               {{"prompt", [this, &pc](auto& v2, auto& p2) { return ReadDouble(v2, p2, &pc.prompt); }},
-                {"cached_prompt",
-                 [this, &pc, &cached_given](auto& v2, auto& p2) {
-                   cached_given = true;
-                   return ReadDouble(v2, p2, &pc.cached_prompt);
-                 }},
-                {"completion", [this, &pc](auto& v2, auto& p2) { return ReadDouble(v2, p2, &pc.completion); }}});
-           if (s.ok() && !cached_given) pc.cached_prompt = pc.prompt;
-           return s;
-         }},
+        {"price_per_mtok", [this, &b](auto& v, auto& p) { return ReadPrices(v, p, &b.price_per_mtok); }},
     };
   }
 
@@ -782,10 +791,20 @@ class ConfigParser {
   Status CheckBudget() const {
     const BudgetConfig& b = config_.budget;
     const PriceConfig& pc = b.price_per_mtok;
-    for (auto [path, value] : {std::pair{"budget.price_per_mtok.prompt", pc.prompt},
-                               std::pair{"budget.price_per_mtok.cached_prompt", pc.cached_prompt},
-                               std::pair{"budget.price_per_mtok.completion", pc.completion}}) {
-      if (value < 0) return RangeError(path, "must be at least 0 (US dollars per million tokens)", nlohmann::json(value).dump());
+    for (auto [section, prices] : {std::pair{"budget", &pc}, std::pair{"learner", &config_.learner_price_per_mtok},
+                                   std::pair{"judge", &config_.judge_price_per_mtok}}) {
+      const std::string key = std::string(section) + ".price_per_mtok";
+      for (auto [field, value] : {std::pair{".prompt", prices->prompt}, std::pair{".cached_prompt", prices->cached_prompt},
+                                  std::pair{".completion", prices->completion}}) {
+        if (value < 0)
+          return RangeError(key + field, "must be at least 0 (US dollars per million tokens)", nlohmann::json(value).dump());
+      }
+      // Dollar figures sum every section; without the policy's prices they would leave out
+      // the rollouts, so a learner or judge price needs budget.price_per_mtok too.
+      if (prices->set && !pc.set)
+        return Status::InvalidArgument(AtKey(key) + ": " + key +
+                                       ": needs budget.price_per_mtok {prompt, cached_prompt, completion} too "
+                                       "(the prices of model's calls; 0 for a free local model)");
     }
     if (b.max_usd && *b.max_usd <= 0)
       return RangeError("budget.max_usd", "must be greater than 0 (US dollars)", nlohmann::json(*b.max_usd).dump());

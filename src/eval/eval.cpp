@@ -108,8 +108,8 @@ double PassAtK(int n, int c, int k) {
 }
 
 std::optional<double> EvalReport::usd() const {
-  if (!prices.set) return std::nullopt;
-  return CostUsd(usage, prices);
+  if (!pricing.priced()) return std::nullopt;
+  return CostUsd(usage_by_role, pricing);
 }
 
 nlohmann::json EvalReport::ToJson() const {
@@ -131,7 +131,8 @@ nlohmann::json EvalReport::ToJson() const {
           {"truncated", truncated},
           {"wall_s", wall_s},
           {"library_size", library_size},
-          {"spend", SpendJson(usage_by_role, prices)},
+          {"spend", SpendJson(usage_by_role, pricing)},
+          {"spend_by_model", SpendByModelJson(usage_by_role, pricing)},
           {"per_task", per}};
   if (auto cost = usd()) j["usd"] = *cost;
   if (retrieval_top_k > 0) j["retrieval"] = {{"top_k", retrieval_top_k}, {"fallbacks", retrieval_fallbacks}};
@@ -203,7 +204,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   report.tasks = static_cast<int>(tasks.size());
   report.usage = usage;
   report.usage_by_role = usage_by_role;
-  report.prices = config.budget.price_per_mtok;
+  report.pricing = PricingOf(config);
   report.library_size = static_cast<int>(library.size());
   if (retriever) {
     report.retrieval_top_k = retriever->top_k();

@@ -323,7 +323,7 @@ Status Trainer::Prepare() {
   if (!s.ok()) return s;
 
   // What earlier invocations spent counts against the budget too.
-  budget_ = std::make_unique<BudgetGate>(raw_client_, config_.budget, SpendInStore());
+  budget_ = std::make_unique<BudgetGate>(raw_client_, config_.budget, PricingOf(config_), SpendInStore());
   recording_ = std::make_unique<RecordingClient>(*budget_, *store_, config_.model.name, config_.model.max_tokens);
   client_ = std::make_unique<TruncationCountingClient>(*recording_);
   auto reward = MakeRewardFor(config_, client_.get(), prompts_);
@@ -1178,7 +1178,7 @@ Result<TrainSummary> Trainer::Run() {
   summary.validations_accepted = validations_accepted_;
   summary.validations_rejected = validations_rejected_;
   summary.validation_score = current_score_;
-  summary.prices = config_.budget.price_per_mtok;
+  summary.pricing = PricingOf(config_);
   summary.spend = SpendInStore();
   if (retriever_) {
     summary.retrieval_top_k = retriever_->top_k();
@@ -1198,7 +1198,7 @@ Status Trainer::FinishWithBudget(const Status& status) {
   // The status that stopped the run carries the context of the call that hit the limit; the
   // user wants the figures, as of now that the calls in flight have finished.
   spdlog::info("spend of {} so far: {}", options_.run_dir.string(),
-               FormatSpend(SpendInStore(), config_.budget.price_per_mtok));
+               FormatSpend(SpendInStore(), PricingOf(config_)));
   return budget_->ExhaustedStatus();
 }
 
@@ -1242,7 +1242,10 @@ std::string FormatTrainSummary(const TrainSummary& s) {
       out << ", library in force scores " << *s.validation_score;
     }
   }
-  if (!s.spend.empty()) out << "; spend: " << FormatSpend(s.spend, s.prices);
+  if (!s.spend.empty()) {
+    out << "; spend: " << FormatSpend(s.spend, s.pricing);
+    out << "; spend by model: " << FormatSpendByModel(s.spend, s.pricing);
+  }
   if (s.retrieval_top_k > 0) {
     out << "; retrieval: top " << s.retrieval_top_k << " experiences per prompt";
     if (s.retrieval_fallbacks) out << ", " << s.retrieval_fallbacks << " queries ranked by bm25 after embeddings failed";

@@ -74,9 +74,19 @@ json ValidationsSection(RunStore& store) {
   return out;
 }
 
-// Tokens and spend per role, the cached share of prompt tokens, and the same per model: the
-// store keeps no model per call, so every call is the run's model (model.name).
-void TokenSections(RunStore& store, const std::string& model, const PriceConfig& prices, json* data) {
+// Tokens and spend per role, each role at its section's prices, the cached share of prompt
+// tokens, and the same per model: the store keeps no model per call, so each role's calls are the
+// model its section names in the provenance (model, learner_model, judge_model).
+void TokenSections(RunStore& store, const json& provenance, const std::string& fallback_model,
+                   const ReportOptions& options, json* data) {
+  const std::string model = Field<std::string>(provenance, "model", fallback_model);
+  auto or_model = [&](const PriceConfig& own) { return own.set ? own : options.prices; };
+  const SpendPricing pricing = {{model.empty() ? "(unnamed)" : model, options.prices},
+                                {Field<std::string>(provenance, "learner_model", model.empty() ? "(unnamed)" : model),
+                                 or_model(options.learner_prices)},
+                                {Field<std::string>(provenance, "judge_model", model.empty() ? "(unnamed)" : model),
+                                 or_model(options.judge_prices)}};
+  const bool priced = pricing.priced();
   SpendByRole spend;
   for (const auto& [role, t] : store.TokensByRole()) spend[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
   json roles = json::array();
@@ -85,7 +95,7 @@ void TokenSections(RunStore& store, const std::string& model, const PriceConfig&
                 {"prompt_tokens", u.prompt_tokens},
                 {"cached_tokens", u.cached_tokens},
                 {"completion_tokens", u.completion_tokens}};
-    if (prices.set) row["usd"] = CostUsd(u, prices);
+    if (priced) row["usd"] = CostUsd(u, pricing.ForRole(role).prices);
     roles.push_back(std::move(row));
   }
   const Usage total = TotalUsage(spend);
@@ -96,15 +106,21 @@ void TokenSections(RunStore& store, const std::string& model, const PriceConfig&
                  {"cached_share", total.prompt_tokens > 0
                                       ? static_cast<double>(total.cached_tokens) / total.prompt_tokens
                                       : 0.0},
-                 {"priced", prices.set}};
-  if (prices.set) tokens["usd"] = CostUsd(total, prices);
+                 {"priced", priced}};
+  if (priced) tokens["usd"] = CostUsd(spend, pricing);
   (*data)["tokens"] = std::move(tokens);
-  json per_model = {{"model", model.empty() ? "(unnamed)" : model},
-                    {"prompt_tokens", total.prompt_tokens},
-                    {"cached_tokens", total.cached_tokens},
-                    {"completion_tokens", total.completion_tokens}};
-  if (prices.set) per_model["usd"] = CostUsd(total, prices);
-  (*data)["models"] = json::array({per_model});
+  json models = json::array();
+  auto by_model = SpendByModel(spend, pricing);
+  if (by_model.empty()) by_model[pricing.model.model];  // a run with no calls yet still names its model
+  for (const auto& [name, m] : by_model) {
+    json row = {{"model", name},
+                {"prompt_tokens", m.usage.prompt_tokens},
+                {"cached_tokens", m.usage.cached_tokens},
+                {"completion_tokens", m.usage.completion_tokens}};
+    if (priced) row["usd"] = m.usd;
+    models.push_back(std::move(row));
+  }
+  (*data)["models"] = std::move(models);
 }
 
 struct HistoryRow {
@@ -349,7 +365,7 @@ Result<json> CollectReportData(RunStore& store, const std::filesystem::path& run
   data["provenance"] = provenance;
   data["steps"] = StepsSection(store);
   data["validations"] = ValidationsSection(store);
-  TokenSections(store, Field<std::string>(provenance, "model", model), options.prices, &data);
+  TokenSections(store, provenance, model, options, &data);
   data["library"] = {{"history", std::move(history)}, {"versions", std::move(versions)}};
   data["failures"] = FailuresSection(store, options.api_key);
   auto evals = EvalsSection(options.evals);

@@ -163,7 +163,7 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
     } else if (role_name == "batch_update") {
       reply = BatchUpdateReply(conv.all, opt.hostile, std::to_string(opt.seed) + "/" + call_id);
     } else if (role_name == "judge") {
-      reply = JudgeReply(conv.all);
+      reply = opt.lenient_judge ? "The response looks right to me.\nGRADE: CORRECT" : JudgeReply(conv.all);
     } else if (role_name == "browse") {
       reply = BrowseSummaryReply(conv.all);
     } else if (DetectedAgent detected = DetectAgent(body, conv); detected.protocol != AgentProtocol::kNone) {

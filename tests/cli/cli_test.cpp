@@ -251,6 +251,55 @@ TEST(Cli, LearnerAndJudgeSectionsSendEachRoleToItsOwnEndpoint) {
   EXPECT_NE(resumed.err.find("learner"), std::string::npos) << resumed.err;
 }
 
+// Issue 17: a model grading its own answers is lenient exactly where it matters. The policy's
+// port runs a judge that calls every answer CORRECT; the judge port grades truthfully. Trained
+// with task.reward: judge, only the run whose `judge:` section points at the truthful port finds
+// informative groups and learns; both libraries are then scored on held-out tasks by the
+// truthful judge.
+TEST(Cli, OnlyASeparateTruthfulJudgeLetsTheLibraryImproveHeldOutMeanAtK) {
+  SimServer policy(SimOptions{.seed = 3, .lenient_judge = true}), judge(SimOptions{.seed = 3});
+  ASSERT_TRUE(policy.Start(0).ok() && judge.Start(0).ok());
+  TempDir dir;
+  WriteSimTasks(dir / "train.jsonl", 16, 1);
+  WriteSimTasks(dir / "eval.jsonl", 12, 2);
+  const std::string self_judged = Yaml(policy.base_url()) + "task:\n  reward: judge\n";
+  const std::string judge_section = "judge:\n  base_url: \"" + judge.base_url() + "\"\n  name: \"sim-judge\"\n";
+  Write(dir / "self.yaml", self_judged);
+  Write(dir / "separate.yaml", self_judged + judge_section);
+  for (const char* name : {"self", "separate"}) {
+    auto o = RunTfgrpo(dir, "--quiet train --config " + (dir / (std::string(name) + ".yaml")).string() +
+                                " --run-dir " + (dir / name).string());
+    ASSERT_EQ(o.exit_code, 0) << name << ": " << o.err;
+  }
+  // The self-judged run sent its judge calls to the policy's port, the other run to the judge's.
+  size_t policy_judged = 0;
+  for (const auto& e : policy.RequestLog()) policy_judged += e.role == "judge";
+  EXPECT_GT(policy_judged, 0u);
+  EXPECT_GT(judge.RequestLog().size(), 0u);
+
+  // Held-out Mean@k, graded by the truthful judge.
+  auto mean_at_k = [&](const std::string& experiences, const std::string& out) {
+    auto o = RunTfgrpo(dir, "--quiet eval --config " + (dir / "separate.yaml").string() + experiences +
+                                " --k 4 --out " + (dir / out).string());
+    EXPECT_EQ(o.exit_code, 0) << o.err;
+    auto text = ReadFile(dir / out);
+    if (!text.ok()) return -1.0;
+    auto report = nlohmann::json::parse(text.value(), nullptr, false);
+    return report.is_object() ? report.value("mean_at_k", -1.0) : -1.0;
+  };
+  const double baseline = mean_at_k("", "baseline.json");
+  const double self = mean_at_k(" --experiences " + (dir / "self" / "library.json").string(), "self.json");
+  const double separate = mean_at_k(" --experiences " + (dir / "separate" / "library.json").string(), "separate.json");
+  EXPECT_LT(self - baseline, 0.1) << "baseline " << baseline << ", self-judged " << self;
+  EXPECT_GE(separate - baseline, 0.3) << "baseline " << baseline << ", separate judge " << separate;
+  EXPECT_GE(separate - self, 0.3);
+
+  // Spend per model: the eval's rollouts on the policy, its judge calls on the judge model.
+  auto report = nlohmann::json::parse(ReadFile(dir / "separate.json").value());
+  EXPECT_GT(report["spend_by_model"]["sim"]["tokens"].get<int64_t>(), 0) << report["spend_by_model"].dump();
+  EXPECT_GT(report["spend_by_model"]["sim-judge"]["tokens"].get<int64_t>(), 0) << report["spend_by_model"].dump();
+}
+
 TEST(Cli, RejectedApiKeyStopsWithOneClearLineAndNeverShowsTheKey) {
   TempDir dir;
   httplib::Server refusing;
@@ -504,6 +553,13 @@ TEST(Cli, BudgetStopsTrainWithExitThreeAndARaisedBudgetFinishes) {
   EXPECT_GT(report["usd"].get<double>(), 0);
   EXPECT_TRUE(report["spend"]["by_role"].contains("rollout"));
   EXPECT_NE(eval.out.find("eval: spend: rollout"), std::string::npos) << eval.out;
+  // One model in every section: spend per model is that model's, priced like the total.
+  EXPECT_NE(eval.out.find("eval: spend by model: sim "), std::string::npos) << eval.out;
+  EXPECT_NE(finished.out.find("spend by model: sim "), std::string::npos) << finished.out;
+  ASSERT_TRUE(report["spend_by_model"].contains("sim")) << report.dump();
+  EXPECT_EQ(report["spend_by_model"].size(), 1u);
+  EXPECT_DOUBLE_EQ(report["spend_by_model"]["sim"]["usd"].get<double>(), report["usd"].get<double>());
+  EXPECT_EQ(report["spend_by_model"]["sim"]["tokens"], report["spend"]["tokens"]);
 
   config("0.000001");
   auto eval_stopped = RunTfgrpo(dir, "--quiet eval --config " + (dir / "config.yaml").string() + " --k 8 --out " +

@@ -576,6 +576,53 @@ TEST_F(ConfigTest, ValidationAndBudgetSectionsParseAndAreChecked) {
               HasSubstr("budget.price_per_mtok.prompt: must be at least 0"));
 }
 
+TEST_F(ConfigTest, LearnerAndJudgePricesDefaultToBudgetsAndAreCheckedPerSection) {
+  const std::string budget = "budget:\n  price_per_mtok: {prompt: 1, cached_prompt: 0.5, completion: 2}\n";
+  // Not given: both sections are billed at budget.price_per_mtok.
+  auto defaults = ParseConfig(std::string(kMinimal) + budget + "learner:\n  name: big\n", "config.yaml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  for (const PriceConfig* p : {&defaults->learner_price_per_mtok, &defaults->judge_price_per_mtok}) {
+    EXPECT_TRUE(p->set);
+    EXPECT_DOUBLE_EQ(p->prompt, 1);
+    EXPECT_DOUBLE_EQ(p->cached_prompt, 0.5);
+    EXPECT_DOUBLE_EQ(p->completion, 2);
+  }
+  // Given: each section has its own; cached_prompt defaults to that section's prompt. The learner
+  // section is read before `budget` in the file and still sees its prices.
+  auto own = ParseConfig(std::string(kMinimal) +
+                             "learner:\n  name: big\n  price_per_mtok: {prompt: 10, completion: 30}\n"
+                             "judge:\n  price_per_mtok: {prompt: 0.1, cached_prompt: 0.05, completion: 0.4}\n" + budget,
+                         "config.yaml");
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_DOUBLE_EQ(own->learner_price_per_mtok.prompt, 10);
+  EXPECT_DOUBLE_EQ(own->learner_price_per_mtok.cached_prompt, 10);
+  EXPECT_DOUBLE_EQ(own->learner_price_per_mtok.completion, 30);
+  EXPECT_DOUBLE_EQ(own->judge_price_per_mtok.prompt, 0.1);
+  EXPECT_DOUBLE_EQ(own->judge_price_per_mtok.cached_prompt, 0.05);
+  EXPECT_DOUBLE_EQ(own->judge_price_per_mtok.completion, 0.4);
+  EXPECT_DOUBLE_EQ(own->budget.price_per_mtok.prompt, 1);
+  // Prices never enter the fingerprint (a run dir resumes with other prices).
+  EXPECT_EQ(ConfigFingerprintJson(*own).dump(), ConfigFingerprintJson(*defaults).dump());
+  // Unpriced everywhere: no section is priced.
+  auto none = ParseConfig(kMinimal, "config.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->learner_price_per_mtok.set);
+  EXPECT_FALSE(none->judge_price_per_mtok.set);
+
+  // Errors name the section's key and its line.
+  EXPECT_THAT(Error(std::string(kMinimal) + budget + "judge:\n  price_per_mtok: {prompt: 1, completion: -2}\n"),
+              HasSubstr("config.yaml:7: judge.price_per_mtok.completion: must be at least 0"));
+  EXPECT_THAT(Error(std::string(kMinimal) + budget + "learner:\n  price_per_mtok: {prompt: 1, complete: 2}\n"),
+              HasSubstr("unknown key 'learner.price_per_mtok.complete'"));
+  EXPECT_THAT(Error(std::string(kMinimal) + budget + "learner:\n  price_per_mtok: {prompt: cheap}\n"),
+              HasSubstr("learner.price_per_mtok.prompt"));
+  // A learner price without the policy's would leave the rollouts out of every dollar figure.
+  EXPECT_THAT(Error(std::string(kMinimal) + "learner:\n  price_per_mtok: {prompt: 1, completion: 2}\n"),
+              HasSubstr("config.yaml:5: learner.price_per_mtok: needs budget.price_per_mtok"));
+  // `model` has no price key of its own: budget.price_per_mtok is model's.
+  EXPECT_THAT(Error(std::string(kMinimal) + "  price_per_mtok: {prompt: 1}\n"), HasSubstr("model.price_per_mtok"));
+}
+
 TEST_F(ConfigTest, McpSearchAndBrowseSectionsParse) {
   auto c = ParseConfig(std::string(kMinimal) +
                            "task:\n  mode: agent\n"

@@ -9,7 +9,9 @@
 
 #include "test_util.h"
 #include "train_config.h"
+#include "tfgrpo/budget.h"
 #include "tfgrpo/engine.h"
+#include "tfgrpo/role_router.h"
 #include "tfgrpo/json.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/util.h"
@@ -276,6 +278,111 @@ TEST(Budget, ADollarLimitNamesBothAmounts) {
   // Calls in flight finish, none starts after the limit: at most one per worker past it.
   EXPECT_GE(client.requests().size(), 10u);
   EXPECT_LE(client.requests().size(), 10u + static_cast<size_t>(c.model.concurrency));
+}
+
+size_t LearnerCalls(const ScriptedClient& client) {
+  size_t n = 0;
+  for (const auto& r : client.requests()) n += SectionForRole(r.role) == "learner";
+  return n;
+}
+
+TEST(Budget, EachSectionsCallsCountAtItsOwnPricesTowardsTheDollarLimit) {
+  // Rollouts at $1 per million tokens: 15e-6 $ a call. Learner calls at $1000: 0.015 $ a call.
+  TempDir dir, uniform_dir;
+  Config c = BudgetConfig(dir);
+  c.budget.price_per_mtok = {1.0, 1.0, 1.0, true};
+  c.learner_given = true;
+  c.learner.name = "big-learner";
+  c.learner_price_per_mtok = {1000.0, 1000.0, 1000.0, true};
+  c.judge_given = true;
+  c.judge.name = "cheap-judge";
+  c.judge_price_per_mtok = {0.1, 0.1, 0.1, true};
+  c.budget.max_usd = 0.05;  // reached by the 4th learner call, while the rollouts cost ~0.001 $
+  ScriptedClient client(Model);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto r = Train(c, opt, client);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Status::Code::kBudgetExhausted);
+  std::smatch m;
+  const std::string message = r.status().message();
+  ASSERT_TRUE(std::regex_match(message, m, std::regex(R"(budget reached: \$(0\.[0-9]{4}) of \$0\.0500 .*)"))) << message;
+  const size_t learner_calls = LearnerCalls(client);
+  const size_t policy_calls = client.requests().size() - learner_calls;
+  // The limit is reached at the right total: every call sent, each at its section's price.
+  const double total = policy_calls * 15e-6 + learner_calls * 0.015;
+  EXPECT_NEAR(std::stod(m[1]), total, 0.0001) << message;
+  EXPECT_GE(learner_calls, 4u);
+  EXPECT_LE(learner_calls, 4u + static_cast<size_t>(c.model.concurrency));
+
+  // Billed at budget.price_per_mtok alone, the same run stays far under the same limit.
+  Config uniform = BudgetConfig(uniform_dir);
+  uniform.budget = c.budget;
+  uniform.learner_price_per_mtok = uniform.judge_price_per_mtok = c.budget.price_per_mtok;
+  ScriptedClient all(Model);
+  TrainOptions uniform_opt;
+  uniform_opt.run_dir = uniform_dir / "run";
+  auto finished = Train(uniform, uniform_opt, all);
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  EXPECT_GT(LearnerCalls(all), learner_calls);
+}
+
+TEST(Budget, SpendIsPrintedPerRoleAndPerModelEachAtItsSectionsPrices) {
+  SpendPricing pricing = {{"small", {1.0, 0.5, 2.0, true}}, {"big", {10.0, 5.0, 20.0, true}}, {"judge-m", {0.1, 0.1, 0.1, true}}};
+  SpendByRole spend;
+  spend["rollout"] = {1000000, 0, 0};        // $1 at small's prices
+  spend["validation"] = {0, 1000000, 0};     // $2 (Usage is {prompt, completion, cached})
+  spend["summary"] = {1000000, 0, 0};        // $10 at big's
+  spend["batch_update"] = {0, 0, 0};
+  spend["judge"] = {0, 1000000, 0};          // $0.10 at judge-m's
+  spend["browse"] = {1000000, 0, 0};         // $0.10
+  EXPECT_NEAR(CostUsd(spend, pricing), 13.2, 1e-9);
+  const std::string by_role = FormatSpend(spend, pricing);
+  EXPECT_NE(by_role.find("rollout 1,000,000 tokens ($1.00)"), std::string::npos) << by_role;
+  EXPECT_NE(by_role.find("summary 1,000,000 tokens ($10.00)"), std::string::npos) << by_role;
+  EXPECT_NE(by_role.find("judge 1,000,000 tokens ($0.1000)"), std::string::npos) << by_role;
+  EXPECT_NE(by_role.find("total 5,000,000 tokens ($13.20)"), std::string::npos) << by_role;
+  EXPECT_EQ(FormatSpendByModel(spend, pricing),
+            "big 1,000,000 tokens ($10.00), judge-m 2,000,000 tokens ($0.2000), small 2,000,000 tokens ($3.00)");
+  const nlohmann::json j = SpendByModelJson(spend, pricing);
+  EXPECT_EQ(j["small"]["tokens"], 2000000);
+  EXPECT_EQ(j["small"]["prompt_tokens"], 1000000);
+  EXPECT_NEAR(j["small"]["usd"].get<double>(), 3.0, 1e-9);
+  EXPECT_NEAR(j["big"]["usd"].get<double>(), 10.0, 1e-9);
+  EXPECT_NEAR(j["judge-m"]["usd"].get<double>(), 0.2, 1e-9);
+  EXPECT_NEAR(SpendJson(spend, pricing)["usd"].get<double>(), 13.2, 1e-9);
+  // One model in every section: one line, the roles summed.
+  SpendPricing one = UniformPricing({1.0, 0.5, 2.0, true}, "m");
+  EXPECT_EQ(FormatSpendByModel(spend, one), "m 5,000,000 tokens ($7.00)");
+  // A config built in code with only budget.price_per_mtok bills every section at it.
+  Config only_budget;
+  only_budget.budget.price_per_mtok = {3.0, 1.0, 4.0, true};
+  for (const char* role : {"rollout", "summary", "batch_update", "judge", "browse"})
+    EXPECT_DOUBLE_EQ(PricingOf(only_budget).ForRole(role).prices.completion, 4.0) << role;
+  // Unpriced: tokens only.
+  EXPECT_EQ(FormatSpendByModel(spend, UniformPricing({}, "m")), "m 5,000,000 tokens");
+  EXPECT_FALSE(SpendByModelJson(spend, UniformPricing({}, "m"))["m"].contains("usd"));
+}
+
+TEST(Budget, TheTrainSummaryPrintsSpendPerModel) {
+  TempDir dir;
+  Config c = BudgetConfig(dir);
+  c.budget.price_per_mtok = {1.0, 1.0, 1.0, true};
+  c.learner_given = true;
+  c.learner.name = "big-learner";
+  c.learner_price_per_mtok = {1000.0, 1000.0, 1000.0, true};
+  c.judge_price_per_mtok = c.budget.price_per_mtok;
+  ScriptedClient client(Model);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto r = Train(c, opt, client);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::string line = FormatTrainSummary(*r);
+  const size_t learner_calls = LearnerCalls(client), policy_calls = client.requests().size() - learner_calls;
+  const std::string expected = "; spend by model: big-learner " + std::to_string(learner_calls * 15) + " tokens (" +
+                               FormatUsd(learner_calls * 0.015) + "), " + c.model.name + " " +
+                               std::to_string(policy_calls * 15) + " tokens (" + FormatUsd(policy_calls * 15e-6) + ")";
+  EXPECT_NE(line.find(expected), std::string::npos) << line << "\nexpected: " << expected;
 }
 
 }  // namespace

@@ -114,6 +114,28 @@ TEST(RunReport, TokensAndSpendPerRoleAreTheStores) {
   EXPECT_EQ(run.data["models"][0]["prompt_tokens"], prompt);
 }
 
+TEST(RunReport, EachRoleIsPricedAtItsSectionsPrices) {
+  const auto& run = SimRunReport();
+  const std::filesystem::path out = run.run_dir.parent_path() / "priced-per-section.html";
+  ReportOptions options;
+  options.prices = {1.0, 0.5, 2.0, true};
+  options.learner_prices = {10.0, 10.0, 10.0, true};  // judge_prices unset: model's
+  ASSERT_TRUE(WriteRunReport(run.run_dir, out, options).ok());
+  const nlohmann::json data = testing::ReportDataBlock(testing::Slurp(out));
+  double sum = 0;
+  for (const nlohmann::json& row : data["tokens"]["by_role"]) {
+    const std::string role = row["role"];
+    const bool learner = role == "summary" || role == "advantage" || role == "group_update" || role == "batch_update";
+    const int64_t p = row["prompt_tokens"], c = row["cached_tokens"], o = row["completion_tokens"];
+    const double usd = learner ? (p + o) * 10.0 / 1e6 : ((p - c) * 1.0 + c * 0.5 + o * 2.0) / 1e6;
+    EXPECT_NEAR(row["usd"].get<double>(), usd, 1e-12) << role;
+    sum += usd;
+  }
+  EXPECT_NEAR(data["tokens"]["usd"].get<double>(), sum, 1e-9);
+  ASSERT_EQ(data["models"].size(), 1u);  // one model in every section of this run
+  EXPECT_NEAR(data["models"][0]["usd"].get<double>(), sum, 1e-9);
+}
+
 TEST(RunReport, EvalsAreComparedWithTheBootstrapInterval) {
   const auto& run = SimRunReport();
   const nlohmann::json& evals = run.data["evals"];

@@ -416,6 +416,21 @@ TEST(SimModelJudge, GradesTheBoxedAnswerAgainstTheReference) {
   EXPECT_EQ(grade("346", "I am not sure."), "GRADE: INCORRECT");
 }
 
+TEST(SimModelJudge, ALenientJudgeGradesEveryAnswerCorrect) {
+  SimModel lenient(SimOptions{.lenient_judge = true}), truthful(SimOptions{});
+  auto grade = [&](SimModel& model, const std::string& response) {
+    std::string reply = Ask(model, "judge",
+                            Render("judge", {{"problem", "How many?"}, {"ground_truth", "346"}, {"response", response}}));
+    return SplitLines(Trim(reply)).back();
+  };
+  EXPECT_EQ(grade(lenient, "Counting gives \\boxed{345}."), "GRADE: CORRECT");
+  EXPECT_EQ(grade(lenient, "I am not sure."), "GRADE: CORRECT");
+  EXPECT_EQ(grade(truthful, "Counting gives \\boxed{345}."), "GRADE: INCORRECT");
+  // Only the judge is lenient: rollouts answer as a truthful server's do.
+  auto body = Body("You are a careful solver.", "What is the value of 3 - (-4) - 5?");
+  EXPECT_EQ(Content(lenient.Respond(body, "rollout", "r0")), Content(truthful.Respond(body, "rollout", "r0")));
+}
+
 TEST(SimModelUsage, CountsTokensAndTheSharedPrefix) {
   SimModel model(SimOptions{});
   std::string system =
