@@ -24,6 +24,22 @@ namespace fs = std::filesystem;
 
 constexpr long kBoundKb = 200 * 1024;  // generous: the old code took 0.5-4 GB on each page below
 
+// AddressSanitizer keeps freed blocks in its quarantine (256 MiB by default), pads every block with
+// redzones and maps shadow memory, so under it peak RSS says little about what the code holds at
+// once (the link page measured 0.9 GB there, under 200 MB without it). The bound is checked in the
+// plain build that `make test` runs; under ASan the same pages still run, for memory errors.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+
 long PeakRssKb() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -41,7 +57,7 @@ TEST(HtmlBoundedCost, FiveMebibytesOfNulBytesParseInBoundedMemory) {
   std::string page = "<p>before</p>" + std::string(5 << 20, '\0') + "<p>after\x01\x1b[31m red</p>";
   const long before = PeakRssKb();
   PageText text = HtmlToText(page);
-  EXPECT_LT(PeakRssKb() - before, kBoundKb);
+  if (kRssIsMeaningful) { EXPECT_LT(PeakRssKb() - before, kBoundKb); }
   // NUL bytes and control characters are dropped, the text around them kept.
   EXPECT_EQ(text.text, "before\nafter[31m red");
   EXPECT_FALSE(text.size_cut);
@@ -55,7 +71,7 @@ TEST(HtmlBoundedCost, FourThousandNestedTablesParseInBoundedMemory) {
   ASSERT_LT(page.size(), 61000u);
   const long before = PeakRssKb();
   PageText text = HtmlToText(page);
-  EXPECT_LT(PeakRssKb() - before, kBoundKb);
+  if (kRssIsMeaningful) { EXPECT_LT(PeakRssKb() - before, kBoundKb); }
   EXPECT_NE(text.text.find("CELL"), std::string::npos);
 }
 
@@ -69,14 +85,14 @@ TEST(HtmlBoundedCost, ATreeThatWouldOutgrowItsBudgetIsCutNotAllocated) {
   page += Repeat("<p>x</p>", 40000);
   const long before = PeakRssKb();
   PageText text = HtmlToText(page);
-  EXPECT_LT(PeakRssKb() - before, kBoundKb);
+  if (kRssIsMeaningful) { EXPECT_LT(PeakRssKb() - before, kBoundKb); }
   EXPECT_TRUE(text.size_cut);
   // An ordinary page too big for the budget (5 MiB of paragraphs, about 500,000 elements) keeps
   // its leading part.
   const std::string paragraphs = Repeat("<p>word</p>", (5 << 20) / 11);
   const long before_paragraphs = PeakRssKb();
   PageText leading = HtmlToText(paragraphs);
-  EXPECT_LT(PeakRssKb() - before_paragraphs, kBoundKb);
+  if (kRssIsMeaningful) { EXPECT_LT(PeakRssKb() - before_paragraphs, kBoundKb); }
   EXPECT_TRUE(leading.size_cut);
   EXPECT_EQ(leading.text.rfind("word\nword\nword\n", 0), 0u) << leading.text.substr(0, 100);
   EXPECT_GT(leading.text.size(), 100000u);
@@ -89,7 +105,7 @@ TEST(HtmlBoundedCost, TextIsCappedWhateverLinksAddToIt) {
   const std::string page = Repeat("<a href=x>y</a> ", 5 << 16);
   const long before = PeakRssKb();
   PageText text = HtmlToText(page, base);
-  EXPECT_LT(PeakRssKb() - before, kBoundKb);
+  if (kRssIsMeaningful) { EXPECT_LT(PeakRssKb() - before, kBoundKb); }
   EXPECT_TRUE(text.size_cut);
   EXPECT_LE(static_cast<int64_t>(text.text.size()), kMaxHtmlTextBytes);
   EXPECT_EQ(text.text.rfind("y [" + base + "x]", 0), 0u);
@@ -108,7 +124,7 @@ TEST(HtmlBoundedCost, IndexBuildOverATwentyMebibyteNulPageStaysInBoundedMemory) 
   const long before = PeakRssKb();
   auto summary = BuildIndex(o);
   ASSERT_TRUE(summary.ok()) << summary.status().ToString();
-  EXPECT_LT(PeakRssKb() - before, kBoundKb);
+  if (kRssIsMeaningful) { EXPECT_LT(PeakRssKb() - before, kBoundKb); }
   EXPECT_EQ(summary->pages, 1);
   auto index = SearchIndex::Open(o.out);
   ASSERT_TRUE(index.ok());
@@ -247,7 +263,7 @@ TEST(HtmlBoundedCost, BrowsingAGzipBombCutAtTheSizeCapStaysInBoundedMemory) {
   const long before = PeakRssKb();
   auto out = (*tool)->Run({{"url", "http://127.0.0.1:" + std::to_string(server.port()) + "/bomb"}, {"goal", "read"}});
   ASSERT_TRUE(out.ok()) << out.status().ToString();
-  EXPECT_LT(PeakRssKb() - before, kBoundKb);
+  if (kRssIsMeaningful) { EXPECT_LT(PeakRssKb() - before, kBoundKb); }
   EXPECT_FALSE(out->is_error) << out->text;
   // Read up to the 5 MiB cap of decoded bytes, and said so.
   EXPECT_NE(out->text.find("only the first " + std::to_string(o.max_bytes)), std::string::npos) << out->text;
