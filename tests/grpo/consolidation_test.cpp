@@ -258,7 +258,8 @@ TEST(Consolidation, ThePromptListsEachExperienceWithTheProposalsAimedAtItThenThe
   EXPECT_EQ(proposals[2]["proposal"], "P3");
   EXPECT_NE(prompt.find("Solve arithmetic word problems."), std::string::npos);
   EXPECT_NE(prompt.find("Lessons about checking work."), std::string::npos);
-  const std::string& group_prompt = client.requests(Role::kGroupUpdate)[0].messages.back().content;
+  // requests() returns a copy: keep the text, not a reference into the temporary.
+  const std::string group_prompt = client.requests(Role::kGroupUpdate)[0].messages.back().content;
   EXPECT_NE(group_prompt.find("Solve arithmetic word problems."), std::string::npos);
   EXPECT_NE(group_prompt.find("Lessons about checking work."), std::string::npos);
 }
