@@ -19,16 +19,18 @@ namespace tfgrpo {
 
 // The string-valued settings, parsed once into enums. Name() gives the YAML spelling (used in
 // the fingerprint and in messages).
-enum class TaskMode { kPrompt, kAgent };
+enum class TaskMode { kPrompt, kAgent, kExternal };
 enum class RewardKind { kMath, kExact, kJudge, kPython, kCommand };
 enum class ToolProtocol { kNative, kText };
 enum class SandboxMode { kBwrap, kNone };
 enum class RetrievalMethod { kBm25, kEmbeddings };
-std::string_view Name(TaskMode mode);          // "prompt" | "agent"
+enum class InjectMode { kSystem, kNone };
+std::string_view Name(TaskMode mode);          // "prompt" | "agent" | "external"
 std::string_view Name(RewardKind kind);        // "math" | "exact" | "judge" | "python" | "command"
 std::string_view Name(ToolProtocol protocol);  // "native" | "text"
 std::string_view Name(SandboxMode mode);       // "bwrap" | "none"
 std::string_view Name(RetrievalMethod method); // "bm25" | "embeddings"
+std::string_view Name(InjectMode mode);        // "system" | "none"
 
 struct ModelConfig {
   std::string base_url;
@@ -50,10 +52,12 @@ struct DataConfig {
 };
 
 struct TaskConfig {
-  TaskMode mode = TaskMode::kPrompt;  // prompt: one answer per rollout | agent: a ReAct loop with tools
+  // prompt: one answer per rollout | agent: our ReAct loop with tools | external: a run of the
+  // user's own program (the `agent:` section) against the gateway
+  TaskMode mode = TaskMode::kPrompt;
   RewardKind reward = RewardKind::kMath;
   std::string instructions = "Solve the problem. Put the final answer in \\boxed{}.";
-  int max_turns = 50;                    // agent: model calls per rollout
+  int max_turns = 50;                    // agent, external: model calls per rollout
   double timeout_s = 1800;               // agent: wall time per rollout
   ToolProtocol tool_protocol = ToolProtocol::kNative;  // agent: native (OpenAI tools) | text (fenced blocks)
   // reward python: the file (resolved against the config's folder) and the function in it.
@@ -178,6 +182,29 @@ struct RetrievalConfig {
   EmbeddingsConfig embeddings;
 };
 
+// agent.gateway: where the gateway that external agents call listens while a train/eval runs.
+struct GatewayConfig {
+  std::string listen = "127.0.0.1:0";  // host:port; port 0 = any free port
+  std::string public_url;              // the base URL agents are told (empty: http://<bound address>)
+};
+
+// agent: the user's own agent program, run once per rollout when task.mode is external (README,
+// "Your own agent"). Exactly one of `command` and `url`.
+struct AgentConfig {
+  bool given = false;                // the section is present
+  // argv, run with the config's folder as working directory; a relative argv[0] containing '/'
+  // resolves against the config's folder, a bare name is looked up on PATH.
+  std::vector<std::string> command;
+  std::string url;                   // or: POST one request per rollout to this agent service
+  double timeout_s = 600;            // wall clock per rollout; then the whole process group is killed
+  int concurrency = 0;               // agent runs at once; 0 = model.concurrency
+  InjectMode inject = InjectMode::kSystem;  // system: the library goes into each call's system message
+  bool keep_model = false;           // false: the gateway sends model.name upstream
+  bool keep_temperature = false;     // false: practice/eval temperature replaces the agent's
+  GatewayConfig gateway;
+  SandboxMode sandbox = SandboxMode::kNone;  // none | bwrap (host network kept, privileges dropped)
+};
+
 struct Config {
   std::filesystem::path source;  // the YAML file it came from
   ModelConfig model;  // the policy: rollouts, validation and eval samples
@@ -198,6 +225,7 @@ struct Config {
   ToolsConfig tools;
   BudgetConfig budget;
   RetrievalConfig retrieval;
+  AgentConfig agent;
 
   // Reads the API key from the configured environment variable (never logged).
   std::string ApiKey() const;

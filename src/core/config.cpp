@@ -82,7 +82,9 @@ struct EnumName {
   E value;
   const char* name;
 };
-constexpr EnumName<TaskMode> kTaskModes[] = {{TaskMode::kPrompt, "prompt"}, {TaskMode::kAgent, "agent"}};
+constexpr EnumName<TaskMode> kTaskModes[] = {
+    {TaskMode::kPrompt, "prompt"}, {TaskMode::kAgent, "agent"}, {TaskMode::kExternal, "external"}};
+constexpr EnumName<InjectMode> kInjectModes[] = {{InjectMode::kSystem, "system"}, {InjectMode::kNone, "none"}};
 constexpr EnumName<RewardKind> kRewardKinds[] = {{RewardKind::kMath, "math"},
                                                  {RewardKind::kExact, "exact"},
                                                  {RewardKind::kJudge, "judge"},
@@ -167,7 +169,7 @@ class ConfigParser {
       if (prefix.empty()) {
         return Status::InvalidArgument(At(node.Mark()) +
                                        ": expected a mapping of sections (model, data, task, practice, "
-                                       "eval, tools, budget, retrieval), got " + Describe(node));
+                                       "eval, tools, budget, retrieval, learner, judge, agent), got " + Describe(node));
       }
       return TypeError(node, prefix, "a mapping");
     }
@@ -317,6 +319,11 @@ class ConfigParser {
         {"tools", section(&ConfigParser::ToolsFields)},
         {"budget", section(&ConfigParser::BudgetFields)},
         {"retrieval", section(&ConfigParser::RetrievalFields)},
+        {"agent",
+         [this](const YAML::Node& v, const std::string& path) {
+           config_.agent.given = true;
+           return ReadMapping(v, path, AgentFields());
+         }},
     };
   }
 
@@ -608,6 +615,57 @@ class ConfigParser {
     };
   }
 
+  std::vector<Field> AgentFields() {
+    AgentConfig& a = config_.agent;
+    return {
+        {"command", [this, &a](auto& v, auto& p) { return ReadStringList(v, p, &a.command); }},
+        {"url", [this, &a](auto& v, auto& p) { return v.IsNull() ? Status::Ok() : ReadString(v, p, &a.url); }},
+        {"timeout_s", [this, &a](auto& v, auto& p) { return ReadDouble(v, p, &a.timeout_s); }},
+        {"concurrency", [this, &a](auto& v, auto& p) { return ReadInt(v, p, &a.concurrency); }},
+        {"inject", [this, &a](auto& v, auto& p) { return ReadEnum(v, p, kInjectModes, &a.inject); }},
+        {"keep_model", [this, &a](auto& v, auto& p) { return ReadBool(v, p, &a.keep_model); }},
+        {"keep_temperature", [this, &a](auto& v, auto& p) { return ReadBool(v, p, &a.keep_temperature); }},
+        {"sandbox", [this, &a](auto& v, auto& p) { return ReadEnum(v, p, kSandboxModes, &a.sandbox); }},
+        {"gateway",
+         [this, &a](auto& v, auto& p) {
+           GatewayConfig& g = a.gateway;
+           return ReadMapping(
+               v, p,
+               {{"listen", [this, &g](auto& v2, auto& p2) { return ReadString(v2, p2, &g.listen); }},
+                {"public_url",
+                 [this, &g](auto& v2, auto& p2) { return v2.IsNull() ? Status::Ok() : ReadString(v2, p2, &g.public_url); }}});
+         }},
+    };
+  }
+
+  // task.mode external needs an agent section with exactly one of command and url.
+  Status CheckAgent() const {
+    const AgentConfig& a = config_.agent;
+    const bool external = config_.task.mode == TaskMode::kExternal;
+    if (external && !a.given)
+      return Status::InvalidArgument(AtKey("task.mode") +
+                                     ": task.mode: external needs an `agent:` section (agent.command: the program "
+                                     "to run per rollout, or agent.url: an agent service)");
+    if (!a.given) return Status::Ok();
+    if (a.command.empty() && a.url.empty())
+      return Status::InvalidArgument(AtKey("agent") +
+                                     ": agent: needs agent.command (a list like [\"node\", \"agent.mjs\"]) or agent.url");
+    if (!a.command.empty() && !a.url.empty())
+      return Status::InvalidArgument(AtKey("agent.url") + ": agent.url: give agent.command or agent.url, not both");
+    if (!a.command.empty() && Trim(a.command[0]).empty())
+      return RangeError("agent.command", "the program (first item) must not be empty", "''");
+    if (!a.url.empty() && !StartsWith(ToLower(a.url), "http://") && !StartsWith(ToLower(a.url), "https://"))
+      return RangeError("agent.url", "expected an http:// or https:// URL", "'" + a.url + "'");
+    if (!(a.timeout_s > 0)) return RangeError("agent.timeout_s", "must be greater than 0", nlohmann::json(a.timeout_s).dump());
+    if (a.concurrency < 0)
+      return RangeError("agent.concurrency", "must be at least 0 (0: model.concurrency)", std::to_string(a.concurrency));
+    if (Trim(a.gateway.listen).empty()) return RangeError("agent.gateway.listen", "expected host:port", "''");
+    const std::string& pub = a.gateway.public_url;
+    if (!pub.empty() && !StartsWith(ToLower(pub), "http://") && !StartsWith(ToLower(pub), "https://"))
+      return RangeError("agent.gateway.public_url", "expected an http:// or https:// URL", "'" + pub + "'");
+    return Status::Ok();
+  }
+
   std::vector<Field> RetrievalFields() {
     RetrievalConfig& r = config_.retrieval;
     return {
@@ -692,6 +750,7 @@ class ConfigParser {
 
   Status CheckRanges() const {
     if (Status s = CheckRetrieval(); !s.ok()) return s;
+    if (Status s = CheckAgent(); !s.ok()) return s;
     const ModelConfig& m = config_.model;
     if (Status s = CheckModelSection("model", m); !s.ok()) return s;
     if (config_.learner_given)
@@ -822,6 +881,10 @@ class ConfigParser {
                         &config_.practice.validation.data, &config_.tools.search.index}) {
       if (!p->empty() && p->is_relative()) *p = source.parent_path() / *p;
     }
+    // "./agent.sh" runs from the config's folder; "node" stays a PATH lookup.
+    std::vector<std::string>& argv = config_.agent.command;
+    if (!argv.empty() && argv[0].find('/') != std::string::npos && fs::path(argv[0]).is_relative())
+      argv[0] = (source.parent_path() / argv[0]).lexically_normal().string();
   }
 
   std::string file_;
@@ -851,6 +914,7 @@ std::string_view Name(RewardKind kind) { return NameIn(kRewardKinds, kind); }
 std::string_view Name(ToolProtocol protocol) { return NameIn(kToolProtocols, protocol); }
 std::string_view Name(SandboxMode mode) { return NameIn(kSandboxModes, mode); }
 std::string_view Name(RetrievalMethod method) { return NameIn(kRetrievalMethods, method); }
+std::string_view Name(InjectMode mode) { return NameIn(kInjectModes, mode); }
 
 std::string Config::ApiKey() const { return ApiKeyFor(model); }
 
@@ -915,6 +979,15 @@ nlohmann::json ConfigFingerprintJson(const Config& c) {
     j["task"]["tool_protocol"] = Name(c.task.tool_protocol);
     // Only when changed, so run dirs from before tools.enabled existed still resume.
     if (c.tools.enabled != ToolsConfig().enabled) j["tools"]["enabled"] = c.tools.enabled;
+  }
+  // Which agent runs and what it is shown define the run; where it listens, its timeout and
+  // concurrency do not.
+  if (c.task.mode == TaskMode::kExternal) {
+    j["task"]["max_turns"] = c.task.max_turns;
+    std::vector<std::string> command = c.agent.command;
+    if (!command.empty() && command[0].find('/') != std::string::npos) command[0] = PathAsWritten(command[0], c.source);
+    j["agent"] = {{"command", command}, {"url", c.agent.url}, {"inject", Name(c.agent.inject)},
+                  {"keep_model", c.agent.keep_model}, {"keep_temperature", c.agent.keep_temperature}};
   }
   j["practice"] = {{"epochs", c.practice.epochs},
                    {"batch_size", c.practice.batch_size},

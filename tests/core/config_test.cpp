@@ -263,7 +263,7 @@ TEST_F(ConfigTest, OutOfRangeValuesAreRejectedWithTheirLine) {
   EXPECT_THAT(Error(std::string(kMinimal) + "data:\n  max_task_bytes: -5\n"),
               HasSubstr("data.max_task_bytes: expected a non-negative integer, got '-5'"));
   EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  mode: chat\n"),
-              HasSubstr("config.yaml:5: task.mode: expected one of prompt, agent, got 'chat'"));
+              HasSubstr("config.yaml:5: task.mode: expected one of prompt, agent, external, got 'chat'"));
   EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  reward: fuzzy\n"),
               HasSubstr("task.reward: expected one of math, exact, judge, python, command, got 'fuzzy'"));
   EXPECT_THAT(Error("model:\n  base_url: localhost:8000\n  name: m\n"),
@@ -742,6 +742,59 @@ TEST_F(ConfigTest, LearnerAndJudgeSectionsTakeModelsValuesForWhatTheyOmit) {
   EXPECT_NE(Error(std::string(kMinimal) + "judge:\n  nmae: x\n").find("judge.nmae"), std::string::npos);
   EXPECT_NE(Error(std::string(kMinimal) + "learner:\n  api_key_env: sk-abc def\n").find("learner.api_key_env"),
             std::string::npos);
+}
+
+TEST_F(ConfigTest, AgentSectionReadsEveryKey) {
+  const std::string yaml = std::string(kMinimal) +
+                           "task:\n  mode: external\n"
+                           "agent:\n  command: [\"./bin/agent.sh\", \"--fast\"]\n  timeout_s: 30\n  concurrency: 3\n"
+                           "  inject: none\n  keep_model: true\n  keep_temperature: true\n  sandbox: bwrap\n"
+                           "  gateway:\n    listen: \"0.0.0.0:8123\"\n    public_url: \"http://gw.internal:8123\"\n";
+  auto r = ParseConfig(yaml, "/runs/cfg/config.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const AgentConfig& a = r->agent;
+  EXPECT_EQ(r->task.mode, TaskMode::kExternal);
+  EXPECT_TRUE(a.given);
+  EXPECT_EQ(a.command, (std::vector<std::string>{"/runs/cfg/bin/agent.sh", "--fast"}));
+  EXPECT_EQ(a.timeout_s, 30);
+  EXPECT_EQ(a.concurrency, 3);
+  EXPECT_EQ(a.inject, InjectMode::kNone);
+  EXPECT_TRUE(a.keep_model);
+  EXPECT_TRUE(a.keep_temperature);
+  EXPECT_EQ(a.sandbox, SandboxMode::kBwrap);
+  EXPECT_EQ(a.gateway.listen, "0.0.0.0:8123");
+  EXPECT_EQ(a.gateway.public_url, "http://gw.internal:8123");
+  // The fingerprint keeps the program as written, so a moved run dir still resumes.
+  EXPECT_EQ(ConfigFingerprintJson(*r)["agent"]["command"][0], "bin/agent.sh");
+
+  auto defaults = ParseConfig(std::string(kMinimal) + "task:\n  mode: external\nagent:\n  command: [node, a.mjs]\n",
+                              "/runs/cfg/config.yaml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().message();
+  EXPECT_EQ(defaults->agent.command[0], "node");  // a bare name stays a PATH lookup
+  EXPECT_EQ(defaults->agent.timeout_s, 600);
+  EXPECT_EQ(defaults->agent.concurrency, 0);
+  EXPECT_EQ(defaults->agent.inject, InjectMode::kSystem);
+  EXPECT_FALSE(defaults->agent.keep_model);
+  EXPECT_EQ(defaults->agent.sandbox, SandboxMode::kNone);
+  EXPECT_EQ(defaults->agent.gateway.listen, "127.0.0.1:0");
+}
+
+TEST_F(ConfigTest, AgentSectionErrorsNameTheKeyAndLine) {
+  EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  mode: external\n"),
+              HasSubstr("config.yaml:5: task.mode: external needs an `agent:` section"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "task:\n  mode: external\nagent:\n  timeout_s: 5\n"),
+              HasSubstr("config.yaml:6: agent: needs agent.command"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "agent:\n  command: [a]\n  url: http://x/run\n"),
+              HasSubstr("config.yaml:6: agent.url: give agent.command or agent.url, not both"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "agent:\n  command: [a]\n  comand: [b]\n"),
+              HasSubstr("config.yaml:6: unknown key 'agent.comand'; did you mean 'command'?"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "agent:\n  command: [a]\n  gateway:\n    port: 1\n"),
+              HasSubstr("config.yaml:7: unknown key 'agent.gateway.port'"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "agent:\n  command: [a]\n  inject: user\n"),
+              HasSubstr("agent.inject: expected one of system, none, got 'user'"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "agent:\n  url: ftp://x\n"), HasSubstr("agent.url: expected an http://"));
+  EXPECT_THAT(Error(std::string(kMinimal) + "agent:\n  command: [a]\n  timeout_s: 0\n"),
+              HasSubstr("agent.timeout_s: must be greater than 0"));
 }
 
 }  // namespace
