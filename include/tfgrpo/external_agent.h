@@ -24,11 +24,17 @@
 //  - Failures of one rollout (the run goes on, as for any failed rollout), each with a reason
 //    the end summary counts: "exit <n>" (non-zero exit), "signal <n>", "timeout" (agent.timeout_s
 //    of wall clock; the whole process group is killed), "no answer" (empty answer), "bad answer"
-//    (an answer file that is not valid UTF-8, a reward out of range, a URL agent's reply that is not
-//    the expected JSON). The status message carries the reason and the last 2 KiB of stderr
-//    (secrets redacted).
+//    (an answer file or stdout that is not valid UTF-8, a reward out of range, a URL agent's reply
+//    that is not the expected JSON), "not started" (the program cannot be run), "http <status>"
+//    (a URL agent's final non-200 status), "unreachable" (a URL agent not reached, retries
+//    exhausted). The status message reads "agent failed (<reason>): <detail>; stderr: <the last
+//    2 KiB of stderr>", secrets redacted.
 //  - When the rollout ends, whatever the outcome, the lease is closed (its token answers 401) and
-//    every process left in the agent's group is killed.
+//    every process left in the agent's group is killed; the answer file's private directory is
+//    removed.
+//  - agent.sandbox bwrap: the program runs under bubblewrap sharing the host's network (it must
+//    reach the gateway), with a read-only system, the config's folder read-only, its own
+//    writable temporary directory (HOME and TMPDIR) and no privileges.
 //
 // Threading: Run may be called from many threads at once; at most agent.concurrency agents run at
 // once (the others wait). Lifetime: the runner must outlive its Run calls; the gateway must
@@ -57,15 +63,20 @@ struct ExternalRolloutSpec {
   Role role = Role::kRollout;      // rollout | validation | (eval samples: as today)
   double temperature = 0.7;        // what the gateway sets unless agent.keep_temperature
   const Library* library = nullptr;    // injected by the gateway; null or empty: baseline
-  std::vector<size_t> positions;       // retrieval.top_k: the experiences this task sees
-  std::string library_text;            // the rendered library (TFGRPO_LIBRARY, "library")
+  std::vector<size_t> positions;       // retrieval.top_k: the experiences this task sees (empty: all)
+  // TFGRPO_LIBRARY / "library": the library text being injected; empty: rendered here from
+  // `library` and `positions` (AppendLibrary("", ...)), "" for a baseline or agent.inject none.
+  std::string library_text;
   TranscriptLimits transcript;         // what RolloutOutcome::trajectory keeps
 };
 
-// What the agent run adds to a RolloutOutcome (final_reply = the answer; messages = the calls'
-// messages and replies; trajectory = the learner's view: for each call, the messages new since
-// the previous call and the reply, then the final answer; turns = calls made).
+// What one run of the agent gave: its answer and the calls it made (outcome.final_reply = the
+// answer; messages = the calls' messages and replies as one conversation; trajectory = the
+// learner's view: for each call, the messages new since the previous call and the reply, then the
+// final answer; turns = calls made; usage = the calls' tokens). The calls, exit code and stderr
+// tail are kept when the agent failed too: tokens spent by a failed agent are still spent.
 struct ExternalRun {
+  Status status;                            // OK: the agent answered; else why not (see above)
   RolloutOutcome outcome;
   std::optional<RewardResult> self_reward;  // the agent's own reward in [0, 1], when it gave one
   int exit_code = 0;                        // command agents; -1 when killed or not started
@@ -81,10 +92,11 @@ std::string AgentFailureReason(const Status& status);
 class ExternalAgentRunner {
  public:
   virtual ~ExternalAgentRunner() = default;
-  // Runs the agent once on `task`. Errors: the agent's failure (see the reasons above), or a
-  // fatal status of the run (budget exhausted, a rejected provider key) seen by the gateway
-  // while the agent ran, which stops the run as a built-in rollout's would.
-  virtual Result<ExternalRun> Run(const Task& task, const ExternalRolloutSpec& spec) = 0;
+  // Runs the agent once on `task`. ExternalRun::status: the agent's failure (see the reasons
+  // above), a lease the gateway would not open, or a fatal status of the run (budget exhausted:
+  // kBudgetExhausted; the provider refusing the key: kUnauthorized) met by the agent's calls,
+  // which stops the run as a built-in rollout's would.
+  virtual ExternalRun Run(const Task& task, const ExternalRolloutSpec& spec) = 0;
 };
 
 // The runner of config.agent (command or url), opening its leases on `gateway`. `launcher` is the
