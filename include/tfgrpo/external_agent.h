@@ -41,10 +41,14 @@
 // outlive the runner.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "tfgrpo/agent.h"
 #include "tfgrpo/config.h"
@@ -88,6 +92,24 @@ struct ExternalRun {
 // Why an external rollout failed, as counted in the end summary ("exit 1", "timeout", ...); empty
 // for a status that is not an agent failure (e.g. an upstream error the agent passed on).
 std::string AgentFailureReason(const Status& status);
+
+// What the external rollouts of a train or eval did.
+struct ExternalCounts {
+  int64_t rollouts = 0;        // agent runs
+  int64_t calls = 0;           // gateway calls they made
+  int64_t calls_sent = 0;      // ... sent upstream
+  int64_t calls_replayed = 0;  // ... answered from the run store (resume)
+  int64_t self_rewarded = 0;   // runs scored by the agent's own reward
+  std::map<std::string, int64_t> failures;  // reason ("exit 1", "timeout", "no answer") -> runs
+
+  double CallsPerRollout() const { return rollouts ? static_cast<double>(calls) / rollouts : 0; }
+  int64_t failed() const;
+  ExternalCounts operator-(const ExternalCounts& earlier) const;
+  // {"rollouts","calls","calls_per_rollout","calls_sent","calls_replayed","self_rewarded","failures":{...}}
+  nlohmann::json ToJson() const;
+  // "12 agent runs, 3.2 calls each (30 sent, 8 replayed); failed: 2 exit 1, 1 timeout"
+  std::string Line() const;
+};
 
 class ExternalAgentRunner {
  public:
