@@ -87,6 +87,7 @@ struct ExternalRun {
   std::string stderr_tail;                  // the last 2 KiB of stderr, secrets redacted
   int calls_sent = 0;                       // gateway calls sent upstream
   int calls_replayed = 0;                   // gateway calls answered from the run store
+  std::vector<GatewayCall> calls;           // the calls as the gateway kept them (agent try prints them)
 };
 
 // Why an external rollout failed, as counted in the end summary ("exit 1", "timeout", ...); empty

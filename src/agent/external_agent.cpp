@@ -135,6 +135,7 @@ class Runner : public ExternalAgentRunner {
     o.latency_ms = Elapsed(start);
     run.calls_sent = view.sent;
     run.calls_replayed = view.replayed;
+    run.calls = calls;
     if (auto fatal = FatalStatusOfCalls(calls)) {
       run.status = *fatal;
       o.stop_reason = "error";
