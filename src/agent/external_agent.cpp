@@ -5,6 +5,7 @@
 // in external_trajectory.cpp.
 #include "tfgrpo/external_agent.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,6 +90,38 @@ class ScratchDir {
 
 double Elapsed(Clock::time_point since) {
   return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+}
+
+// The answer file when the agent wrote one (nullopt: it did not). Opened without following a
+// symlink and only as a regular file, so an agent cannot have us read, store and show another file
+// (our own /proc/self/environ, say); larger than kAnswerFileMaxBytes is an error.
+Result<std::optional<std::string>> ReadAnswerFile(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return Status::InvalidArgument("cannot open TFGRPO_ANSWER_FILE (" + std::string(std::strerror(errno)) +
+                                   "): it must be a regular file, not a symlink");
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::InvalidArgument("TFGRPO_ANSWER_FILE is not a regular file");
+  }
+  std::string text;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+    if (text.size() > external_internal::kAnswerFileMaxBytes) {
+      ::close(fd);
+      return Status::InvalidArgument("TFGRPO_ANSWER_FILE is larger than " +
+                                     std::to_string(external_internal::kAnswerFileMaxBytes) + " bytes");
+    }
+  }
+  ::close(fd);
+  return std::optional<std::string>(std::move(text));
 }
 
 class Runner : public ExternalAgentRunner {
@@ -243,23 +276,20 @@ class Runner : public ExternalAgentRunner {
       return AgentFailure("signal " + std::to_string(ran->exit.signal), "the agent " + ran->exit.Describe(), tail);
     if (ran->exit.code != 0)
       return AgentFailure("exit " + std::to_string(ran->exit.code), "the agent " + ran->exit.Describe(), tail);
-    std::error_code ec;
-    if (fs::exists(answer_file, ec)) {
-      auto size = fs::file_size(answer_file, ec);
-      if (ec || size > kAnswerFileMaxBytes)
-        return AgentFailure("bad answer", "TFGRPO_ANSWER_FILE is larger than " + std::to_string(kAnswerFileMaxBytes) +
-                                              " bytes", tail);
-      auto text = ReadFile(answer_file);
-      if (!text.ok()) return AgentFailure("bad answer", "cannot read TFGRPO_ANSWER_FILE: " + text.status().message(), tail);
-      auto parsed = ParseAgentAnswer(*text, /*json_required=*/false, "TFGRPO_ANSWER_FILE");
+    auto file = ReadAnswerFile(answer_file);
+    if (!file.ok()) return AgentFailure("bad answer", file.status().message(), tail);
+    if (*file) {
+      auto parsed = ParseAgentAnswer(**file, /*json_required=*/false, "TFGRPO_ANSWER_FILE");
       if (!parsed.ok()) return AgentFailure("bad answer", Redact(parsed.status().message()), tail);
+      parsed->answer = Redact(parsed->answer);
+      parsed->reasoning = Redact(parsed->reasoning);
       return parsed;
     }
     // stdout: its first MiB, cut on a character.
     std::string out(Utf8Prefix(ran->stdout_head, ran->stdout_head.size()));
     if (SanitizeUtf8(out) != out) return AgentFailure("bad answer", "the agent's standard output is not valid UTF-8", tail);
     AgentAnswer a;
-    a.answer = Trim(out);
+    a.answer = Redact(Trim(out));
     return a;
   }
 

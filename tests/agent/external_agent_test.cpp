@@ -234,6 +234,27 @@ TEST_F(ExternalAgentTest, AnAnswerFileThatIsNotUtf8FailsTheRolloutAsABadAnswer) 
   EXPECT_NE(run.status.message().find("not valid UTF-8"), std::string::npos) << run.status.message();
 }
 
+TEST_F(ExternalAgentTest, AnAnswerFileThatIsASymlinkIsNotFollowed) {
+  ScopedEnv provider("MY_PROVIDER_KEY", kProviderKey);
+  FakeGateway gateway;
+  // Our own environment holds the key: an agent must not make us read it into the answer.
+  PythonAgent("os.symlink('/proc/%d/environ' % os.getppid(), os.environ['TFGRPO_ANSWER_FILE'])\n");
+  ExternalRun run = RunOnce(gateway);
+  EXPECT_EQ(AgentFailureReason(run.status), "bad answer");
+  EXPECT_EQ(run.outcome.final_reply.find(kProviderKey), std::string::npos);
+  EXPECT_EQ(run.status.message().find(kProviderKey), std::string::npos);
+}
+
+TEST_F(ExternalAgentTest, AKeyInTheAnswerIsRedacted) {
+  ScopedEnv provider("MY_PROVIDER_KEY", kProviderKey);
+  FakeGateway gateway;
+  std::ofstream(dir_ / "leak.txt") << kProviderKey;
+  ShellAgent("echo \"the key is $(cat leak.txt)\"\n");
+  ExternalRun run = RunOnce(gateway);
+  ASSERT_TRUE(run.status.ok()) << run.status.ToString();
+  EXPECT_EQ(run.outcome.final_reply, "the key is [redacted]");
+}
+
 TEST_F(ExternalAgentTest, ARewardOutsideZeroToOneIsABadAnswer) {
   FakeGateway gateway;
   PythonAgent("answer({'answer': '42', 'reward': 1.5})\n");
