@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,9 @@ struct GatewayOptions {
   bool keep_model = false;
   bool keep_temperature = false;
   int max_turns = 50;                  // task.max_turns: calls per lease
+  // model.max_tokens: with model_name, the key the run store records calls under (the
+  // RecordingClient's), so that a resumed rollout's bodies are found.
+  std::optional<int> max_tokens;
   RunStore* store = nullptr;           // for the recorded ids of resumed rollouts; null: none
 };
 
@@ -69,6 +73,10 @@ struct GatewayCall {
   Usage usage;
   bool replayed = false;           // answered from the run store
   int http_status = 200;           // what the agent got (429, 400 max_turns_exceeded, ...)
+  // Why the call failed (ok when it did not): the upstream stack's status as returned, so the
+  // runner can stop the run on a fatal one (kBudgetExhausted, kUnauthorized: IsFatalForRun);
+  // kInvalidArgument for the agent's own mistakes (max_turns, a malformed request).
+  Status status;
 };
 
 // A rollout's access to the gateway: its token works while the lease lives. Closing (or
