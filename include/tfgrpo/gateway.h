@@ -20,9 +20,22 @@
 //    Budget exhausted: 429 with error.code "budget_exhausted" (and the run stops as today).
 //    Other upstream failures: the provider's status and an OpenAI-format error (429 keeps Retry-After).
 //
-// Threading: Start/Open/Close and the lease accessors are thread-safe; requests are served on the
-// gateway's own threads. Lifetime: the gateway must outlive its leases and the upstream client
-// must outlive the gateway; destroying the gateway stops listening and fails in-flight requests.
+//  - Tokens: 192 random bits (OpenSSL RAND_bytes) as 48 hex characters, fresh per lease; only a
+//    6-character prefix ever reaches a log, and no reply echoes one. Requests are read behind
+//    serve's guard and limits (GuardedHttpServer; 8 MiB body -> 413, malformed JSON -> 400).
+//  - Resume: at Open the calls recorded under "<rollout id>/a" (RunStore::CallsUnder) are read;
+//    a body whose RequestFingerprint under one of those ids (with model_name and max_tokens, the
+//    RecordingClient's key) matches a successful record is answered from the store without an
+//    upstream call (GatewayCall::replayed); a body never seen gets the next k unused by the store
+//    and the lease.
+//  - Streaming: upstream is always called without streaming; a streamed request is answered with
+//    chat.completion.chunk events (or the Responses event stream) written from the whole reply.
+//
+// Threading: StartGateway/Open/Close and the lease accessors are thread-safe; requests are served
+// on the gateway's own threads. Lifetime: the gateway must outlive its leases and the upstream
+// client must outlive the gateway; destroying the gateway stops listening, closes idle
+// connections and waits for requests in flight (their upstream calls end under the stack's own
+// timeouts).
 #pragma once
 
 #include <cstdint>

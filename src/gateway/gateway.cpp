@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -327,8 +328,9 @@ class Gateway final : public AgentGateway {
       const std::string& key = it.key();
       if (key == "temperature" && options_.keep_temperature && it->is_number()) {
         request.temperature = it->get<double>();
-      } else if (key == "max_tokens" && it->is_number_integer()) {
-        request.max_tokens = it->get<int>();
+      } else if (key == "max_tokens" && it->is_number_integer() && it->get<int64_t>() > 0 &&
+                 it->get<int64_t>() <= std::numeric_limits<int>::max()) {
+        request.max_tokens = static_cast<int>(it->get<int64_t>());
       } else if (key == "model" && options_.keep_model && it->is_string()) {
         request.extra_body["model"] = *it;
         out.model = it->get<std::string>();

@@ -1,6 +1,11 @@
 // The agent gateway over real HTTP against a scripted upstream: routes, tokens, call ids,
 // sampling overrides, injection, limits and errors.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <set>
 #include <thread>
 
@@ -429,6 +434,45 @@ TEST(Gateway, MalformedBodiesAre400AndOversizeBodiesAre413) {
   auto ok = ClientFor(*gateway)->Post(path, ChatBody("q").dump(), "application/json");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
+}
+
+// A socket connected to the gateway that has sent `bytes` and then goes quiet.
+int Trickle(int port, const std::string& bytes) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+  return fd;
+}
+
+TEST(Gateway, SlowClientsHoldingHeadsAndBodiesDoNotBlockOtherLeases) {
+  ScriptedClient upstream(Answer("ok"));
+  auto gateway = Start(TestOptions(), upstream);
+  auto slow = OpenLease(*gateway);
+  auto good = OpenLease(*gateway, Ticket("s0/t2/r0"));
+  const int port = std::stoi(gateway->url().substr(gateway->url().rfind(':') + 1));
+  std::vector<int> sockets;
+  for (int i = 0; i < 16; ++i) {
+    // Half a head, then silence.
+    sockets.push_back(Trickle(port, "POST " + LeasePath(*slow, "/chat/completions") + " HTTP/1.1\r\nHost: x\r\n"));
+    // A whole head announcing a body that never comes in full.
+    sockets.push_back(Trickle(port, "POST " + LeasePath(*slow, "/chat/completions") +
+                                        " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                        "Content-Length: 5000\r\n\r\n{\"messages\": ["));
+  }
+  auto client = ClientFor(*gateway);
+  for (int i = 0; i < 3; ++i) {
+    auto r = client->Post(LeasePath(*good, "/chat/completions"), ChatBody("q" + std::to_string(i)).dump(),
+                          "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  for (int fd : sockets) ::close(fd);
+  EXPECT_EQ(good->Calls().size(), 3u);
+  EXPECT_TRUE(slow->Calls().empty());
 }
 
 TEST(Gateway, ListenFailuresNameTheAddress) {
