@@ -88,8 +88,8 @@ struct CallsView {
 };
 CallsView ViewOfCalls(const std::vector<GatewayCall>& calls, std::string_view final_answer, TranscriptLimits limits);
 
-// The run-stopping status behind a call the gateway refused for the run's sake (the budget
-// spent: kBudgetExhausted; the provider rejecting our key: kUnauthorized), if any call was.
+// The run-stopping status behind a call (GatewayCall::status: the budget spent, kBudgetExhausted;
+// the provider rejecting our key, kUnauthorized), if any call met one.
 std::optional<Status> FatalStatusOfCalls(const std::vector<GatewayCall>& calls);
 
 }  // namespace tfgrpo::external_internal

@@ -119,10 +119,11 @@ CallsView ViewOfCalls(const std::vector<GatewayCall>& calls, std::string_view fi
   for (size_t i = 0; i < calls.size(); ++i) {
     const GatewayCall& call = calls[i];
     view.usage += call.usage;
+    const Status::Code code = call.status.code();
     if (call.replayed) {
       ++view.replayed;
-    } else if (call.http_status != 400 && call.http_status != 401) {  // refused by the gateway itself: not sent
-      ++view.sent;
+    } else if (code != Status::Code::kInvalidArgument && code != Status::Code::kBudgetExhausted) {
+      ++view.sent;  // the gateway's own refusals (max_turns, a malformed request) and the budget's never left
     }
     const nlohmann::json messages = call.messages.is_array() ? call.messages : nlohmann::json::array();
     // What the agent sends again (its conversation so far) was shown with an earlier call.
@@ -148,11 +149,8 @@ CallsView ViewOfCalls(const std::vector<GatewayCall>& calls, std::string_view fi
 
 std::optional<Status> FatalStatusOfCalls(const std::vector<GatewayCall>& calls) {
   for (const GatewayCall& call : calls) {
-    if (call.http_status == 401 || call.http_status == 403)
-      return Status::Unauthorized("the provider refused the run's key (HTTP " + std::to_string(call.http_status) +
-                                  ") on " + call.call_id);
-    if (call.http_status == 429 && !call.reply.is_null() && call.reply.dump().find("budget_exhausted") != std::string::npos)
-      return Status::BudgetExhausted("the budget was spent while the agent ran (" + call.call_id + ")");
+    const Status::Code code = call.status.code();
+    if (code == Status::Code::kBudgetExhausted || code == Status::Code::kUnauthorized) return call.status;
   }
   return std::nullopt;
 }

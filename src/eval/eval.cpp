@@ -170,6 +170,13 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   // retrieval.top_k: each task's prompt holds only its most relevant experiences.
   std::unique_ptr<Retriever> retriever = Retriever::FromConfig(config, DefaultHttpTransport(), options.embedding_cache);
   ExternalAgents* agents = options.external_agents;
+  std::unique_ptr<ExternalAgents> own_agents;  // task.mode external: the gateway listens while this eval runs
+  if (!agents && config.task.mode == TaskMode::kExternal) {
+    auto started = ExternalAgents::Start(config, client, nullptr);
+    if (!started.ok()) return started.status();
+    own_agents = std::move(started).value();
+    agents = own_agents.get();
+  }
   ExternalSampling external{agents, &library};
   if (retriever) {
     std::vector<std::string> queries;

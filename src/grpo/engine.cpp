@@ -331,6 +331,11 @@ Status Trainer::Prepare() {
   auto reward = MakeRewardFor(config_, client_.get(), prompts_);
   if (!reward.ok()) return reward.status();
   reward_ = std::move(reward).value();
+  if (config_.task.mode == TaskMode::kExternal) {  // the gateway listens while this train runs
+    auto agents = ExternalAgents::Start(config_, *client_, store_.get());
+    if (!agents.ok()) return agents.status();
+    external_ = std::move(agents).value();
+  }
   auto tools = MakeToolsFor(config_, client_.get());
   if (!tools.ok()) return tools.status();
   tools_ = std::move(tools).value();

@@ -117,11 +117,13 @@ class FakeGateway : public AgentGateway {
     call.messages = body.is_object() && body.contains("messages") ? body["messages"] : nlohmann::json::array();
     if (static_cast<int>(lease->calls.size()) >= max_turns_) {
       call.http_status = 400;
+      call.status = Status::InvalidArgument("max_turns_exceeded");
       call.reply = Error("max_turns_exceeded", "more than task.max_turns calls in this rollout");
       res.status = 400;
       res.set_content(call.reply.dump(), "application/json");
     } else if (budget_exhausted) {
       call.http_status = 429;
+      call.status = Status::BudgetExhausted("budget reached");
       call.reply = Error("budget_exhausted", "budget.max_usd reached");
       res.status = 429;
       res.set_content(call.reply.dump(), "application/json");
