@@ -14,6 +14,7 @@
 #include "tfgrpo/budget.h"
 #include "tfgrpo/config.h"
 #include "tfgrpo/data.h"
+#include "tfgrpo/external_agent.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/llm.h"
 #include "tfgrpo/progress.h"
@@ -34,22 +35,29 @@ bool IsRetryableFailure(const Status& status);
 // would fail the same way, so it is an error, never a step or report scored 0.
 std::string EveryFailureReason(const Status& failure, bool in_reward);
 
+struct ExternalSampling;  // external_sampling.h
+class ExternalAgents;
+
 // One sample of a task: a rollout, then its reply scored. Shared by training and eval so both
 // treat failures the same way.
 struct ScoredSample {
   bool ok = false;                        // rolled out and scored
-  std::optional<RolloutOutcome> rollout;  // set when the rollout itself succeeded
+  // Set when the rollout itself succeeded, and whenever an external agent ran (its calls cost
+  // tokens even when it failed).
+  std::optional<RolloutOutcome> rollout;
   RewardResult reward;                    // when ok
   Status error;                           // when !ok: why (the rollout's or the reward's status)
   bool reward_failed = false;             // the rollout succeeded, scoring it did not
+  std::optional<ExternalRun> external;    // task.mode external: the agent's run (outcome moved to rollout)
 };
 // `leaf` names the sample within the task ("r2" in training, "k4" in eval): the rollout's call id
 // is CallId(scope, task.id, leaf), the judge's CallId(scope, task.id, leaf + "/judge"). `role` is
-// the rollout calls' role (rollout; validation for practice.validation's samples).
+// the rollout calls' role (rollout; validation for practice.validation's samples). `external`
+// (task.mode external): the sample runs the user's agent instead (SampleExternal).
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
                             const ToolRegistry* tools, const std::string& system_prompt, double temperature,
                             std::string_view scope, std::string_view leaf, Role role = Role::kRollout,
-                            TranscriptLimits transcript = {});
+                            TranscriptLimits transcript = {}, const ExternalSampling* external = nullptr);
 
 // What every sample of a set of tasks runs with.
 struct SamplerSetup {
@@ -64,6 +72,7 @@ struct SamplerSetup {
   // retrieval.top_k: one system prompt per task (its retrieved experiences); empty: every task
   // uses system_prompt.
   std::vector<std::string> task_prompts;
+  const ExternalSampling* external = nullptr;  // task.mode external: the agent and library
 };
 
 // k samples of each task, run on `pool`, all with one fatal rule: after a failure that
@@ -112,10 +121,14 @@ struct EvalReport {
   // endpoint failed ("retrieval" in ToJson only then).
   int retrieval_top_k = 0;
   int64_t retrieval_fallbacks = 0;
+  // task.mode external: agent runs, calls per run, failures by reason, sent vs replayed calls
+  // ("agent" in ToJson only then).
+  std::optional<ExternalCounts> agent;
   // US dollars the samples cost, each role at its section's prices; nullopt when not priced.
   std::optional<double> usd() const;
   // {"k","tasks","mean_at_k","pass_at_k","prompt_tokens","completion_tokens","cached_tokens",
-  //  "samples","errors","wall_s","library_size","spend":{...},"spend_by_model":{...},["usd",]"per_task":[...]}
+  //  "samples","errors","wall_s","library_size","spend":{...},"spend_by_model":{...},["usd",]"per_task":[...],
+  //  ["agent":{"rollouts","calls","calls_per_rollout","calls_sent","calls_replayed","self_rewarded","failures"}]}
   nlohmann::json ToJson() const;
 };
 
@@ -128,6 +141,9 @@ struct EvalOptions {
   // retrieval.method embeddings: where vectors are kept between evals (eval --cache's store);
   // null: computed for this eval only.
   EmbeddingCache* embedding_cache = nullptr;
+  // task.mode external: the gateway and runner to use (agent try, tests); null: Evaluate starts
+  // its own for the eval and stops it at the end.
+  ExternalAgents* external_agents = nullptr;
 };
 
 // Fatal errors (401/403) stop with a non-OK status; any other failed sample scores 0 and counts

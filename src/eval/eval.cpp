@@ -9,6 +9,7 @@
 
 #include "tfgrpo/agent.h"
 #include "tfgrpo/budget.h"
+#include "tfgrpo/external_sampling.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/retrieval.h"
 #include "tfgrpo/thread_pool.h"
@@ -26,13 +27,17 @@ bool IsRetryableFailure(const Status& status) {
 
 std::string EveryFailureReason(const Status& failure, bool in_reward) {
   if (IsRetryableFailure(failure)) return failure.ToString();
+  if (!AgentFailureReason(failure).empty())  // the user's agent, not the model: see `tfgrpo agent try`
+    return "permanent: " + failure.message() + " on every rollout; check agent.command / agent.url (tfgrpo agent try)";
   if (in_reward) return "permanent: reward: " + failure.message() + " on every sample; check task.reward";
   return "permanent: " + failure.message() + " on every call; check model.name / the server's options";
 }
 
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
                             const ToolRegistry* tools, const std::string& system_prompt, double temperature,
-                            std::string_view scope, std::string_view leaf, Role role, TranscriptLimits transcript) {
+                            std::string_view scope, std::string_view leaf, Role role, TranscriptLimits transcript,
+                            const ExternalSampling* external) {
+  if (external) return SampleExternal(*external, reward, task, temperature, scope, leaf, role, transcript);
   ScoredSample out;
   RolloutSpec spec;
   spec.role = role;
@@ -71,10 +76,12 @@ SampleGrid SampleTasks(ThreadPool& pool, const SamplerSetup& setup, const std::v
         if (aborted) {
           out.error = Status::Cancelled("not started: the run stopped");
         } else {
+          std::optional<ExternalSampling> external;
+          if (setup.external) external = setup.external->ForTask(t);
           out = SampleAndScore(setup.client, setup.reward, tasks[t], setup.task_config, setup.tools,
                                setup.task_prompts.empty() ? setup.system_prompt : setup.task_prompts[t],
                                setup.temperature, setup.scope, "k" + std::to_string(j),
-                               setup.role);
+                               setup.role, {}, external ? &*external : nullptr);
         }
         if (!out.ok) {
           std::lock_guard lock(mu);
@@ -136,6 +143,7 @@ nlohmann::json EvalReport::ToJson() const {
           {"per_task", per}};
   if (auto cost = usd()) j["usd"] = *cost;
   if (retrieval_top_k > 0) j["retrieval"] = {{"top_k", retrieval_top_k}, {"fallbacks", retrieval_fallbacks}};
+  if (agent) j["agent"] = agent->ToJson();
   return j;
 }
 
@@ -161,12 +169,24 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
                      options.temperature, Role::kRollout, "eval"};
   // retrieval.top_k: each task's prompt holds only its most relevant experiences.
   std::unique_ptr<Retriever> retriever = Retriever::FromConfig(config, DefaultHttpTransport(), options.embedding_cache);
+  ExternalAgents* agents = options.external_agents;
+  std::unique_ptr<ExternalAgents> own_agents;  // task.mode external: the gateway listens while this eval runs
+  if (!agents && config.task.mode == TaskMode::kExternal) {
+    auto started = ExternalAgents::Start(config, client, nullptr);
+    if (!started.ok()) return started.status();
+    own_agents = std::move(started).value();
+    agents = own_agents.get();
+  }
+  ExternalSampling external{agents, &library};
   if (retriever) {
     std::vector<std::string> queries;
     for (const Task& t : tasks) queries.push_back(t.problem);
-    setup.task_prompts =
-        PromptsForTasks(retriever.get(), RolloutInstructions(config.task, &tools), library, queries).system_prompts;
+    RolloutPrompts prompts = PromptsForTasks(retriever.get(), RolloutInstructions(config.task, &tools), library, queries);
+    setup.task_prompts = std::move(prompts.system_prompts);
+    external.task_positions = std::move(prompts.seen);
   }
+  if (agents) setup.external = &external;
+  const ExternalCounts agents_before = agents ? agents->counts() : ExternalCounts{};
   std::mutex mu;
   Usage usage;
   std::map<std::string, Usage> usage_by_role;
@@ -245,6 +265,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
     const std::string why = "every eval sample failed: " + EveryFailureReason(permanent, grid.permanent_in_reward);
     return grid.permanent_in_reward ? Status::InvalidArgument(why) : Status::ProviderError(why);
   }
+  if (agents) report.agent = agents->counts() - agents_before;
   report.truncated = client.truncated();
   report.mean_at_k = report.samples ? reward_sum / report.samples : 0;
   report.pass_at_k = tasks.empty() ? 0 : pass_sum / tasks.size();

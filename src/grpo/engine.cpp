@@ -19,6 +19,7 @@
 #include "tfgrpo/data.h"
 #include "tfgrpo/leak_guard.h"
 #include "tfgrpo/eval.h"
+#include "tfgrpo/external_sampling.h"
 #include "tfgrpo/json.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/retrieval.h"
@@ -258,6 +259,7 @@ class Trainer {
   std::unique_ptr<BudgetGate> budget_;  // wraps raw_client_: no new call once the budget is spent
   std::unique_ptr<RecordingClient> recording_;
   std::unique_ptr<TruncationCountingClient> client_;  // wraps recording_; every call goes through it
+  std::unique_ptr<ExternalAgents> external_;  // task.mode external: the gateway and agent runner
   std::unique_ptr<RewardFn> reward_;
   ToolRegistry tools_;  // empty in prompt mode
   std::unique_ptr<ThreadPool> pool_;
@@ -329,6 +331,11 @@ Status Trainer::Prepare() {
   auto reward = MakeRewardFor(config_, client_.get(), prompts_);
   if (!reward.ok()) return reward.status();
   reward_ = std::move(reward).value();
+  if (config_.task.mode == TaskMode::kExternal) {  // the gateway listens while this train runs
+    auto agents = ExternalAgents::Start(config_, *client_, store_.get());
+    if (!agents.ok()) return agents.status();
+    external_ = std::move(agents).value();
+  }
   auto tools = MakeToolsFor(config_, client_.get());
   if (!tools.ok()) return tools.status();
   tools_ = std::move(tools).value();
@@ -452,11 +459,17 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
     rec.library_version = step;
     rec.experiences_seen = SeenIdsJson(g.seen);
     step_->tally.Ran("rollout");
+    const ExternalSampling external{external_.get(), &library_, g.seen};
     ScoredSample scored = SampleAndScore(*client_, *reward_, *g.task, config_.task, &tools_, system_prompt,
                                          config_.practice.rollout_temperature, StepScope(step),
                                          "r" + std::to_string(sample), Role::kRollout,
                                          TranscriptLimits{static_cast<size_t>(config_.practice.tool_output_chars),
-                                                          static_cast<size_t>(config_.practice.trajectory_chars)});
+                                                          static_cast<size_t>(config_.practice.trajectory_chars)},
+                                         external_ ? &external : nullptr);
+    if (scored.external) {
+      rec.exit_code = scored.external->exit_code;
+      rec.agent_stderr_tail = scored.external->stderr_tail;
+    }
     if (scored.rollout) {
       const RolloutOutcome& r = *scored.rollout;
       rec.prompt_tokens = r.usage.prompt_tokens;
@@ -849,9 +862,13 @@ Result<double> Trainer::ValidationScore(const Library& library, int version, int
                            config_.eval.temperature,
                            Role::kValidation,
                            StepScope(version) + "/val"};
-  if (retriever_)
-    setup.task_prompts =
-        PromptsForTasks(retriever_.get(), RolloutInstructions(config_.task, &tools_), library, queries).system_prompts;
+  ExternalSampling external{external_.get(), &library};
+  if (retriever_) {
+    RolloutPrompts prompts = PromptsForTasks(retriever_.get(), RolloutInstructions(config_.task, &tools_), library, queries);
+    setup.task_prompts = std::move(prompts.system_prompts);
+    external.task_positions = std::move(prompts.seen);
+  }
+  if (external_) setup.external = &external;
   progress_.Begin("validation", static_cast<int64_t>(validation_tasks_.size()) * v.k);
   SampleGrid grid = SampleTasks(*pool_, setup, validation_tasks_, v.k, [this](size_t, int, const ScoredSample& sample) {
     int64_t tokens = 0;
@@ -938,6 +955,7 @@ Result<Verdict> Trainer::Validate(int step, const Library& candidate) {
 
 Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSummary& totals) {
   const auto start = Clock::now();
+  const ExternalCounts agents_before = external_ ? external_->counts() : ExternalCounts{};
   const int G = config_.practice.group_size;
   std::vector<Group> groups(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -1050,6 +1068,7 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
                           {"evicted", evicted.size()},
                           {"library_size", library_.size()},
                           {"wall_s", Seconds(start)}};
+  if (external_) stats["agent"] = (external_->counts() - agents_before).ToJson();
   if (verdict) {
     stats["validation"] = {{"current_score", verdict->current}, {"candidate_score", verdict->candidate},
                            {"accepted", verdict->accepted}, {"samples", verdict->samples},
@@ -1177,6 +1196,7 @@ Result<TrainSummary> Trainer::Run() {
   summary.validation_enabled = config_.practice.validation.enabled;
   summary.validations_accepted = validations_accepted_;
   summary.validations_rejected = validations_rejected_;
+  if (external_) summary.external = external_->counts();
   summary.validation_score = current_score_;
   summary.pricing = PricingOf(config_);
   summary.spend = SpendInStore();
@@ -1246,6 +1266,7 @@ std::string FormatTrainSummary(const TrainSummary& s) {
     out << "; spend: " << FormatSpend(s.spend, s.pricing);
     out << "; spend by model: " << FormatSpendByModel(s.spend, s.pricing);
   }
+  if (s.external) out << "; agents: " << s.external->Line();
   if (s.retrieval_top_k > 0) {
     out << "; retrieval: top " << s.retrieval_top_k << " experiences per prompt";
     if (s.retrieval_fallbacks) out << ", " << s.retrieval_fallbacks << " queries ranked by bm25 after embeddings failed";
