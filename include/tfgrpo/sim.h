@@ -117,7 +117,11 @@ struct SimRequestLog {
 // Rollouts offered `search` (and `browse`) on a question outside the math family get the web
 // agent: search the key terms, open the top result, answer with the page's best sentence (the
 // careful path; answering from the snippets or from memory are its pitfalls). Role `browse`
-// gets the sentences of the page that serve the goal.
+// gets the sentences of the page that serve the goal. Rollouts offered other native tools (the
+// user's own agent, task.mode external) get a call to the first tool, its first required string
+// parameter filled with the problem, until a tool has been called; then the prompt-mode answer.
+// A body with `stream: true` is answered as chat.completion.chunk server-sent events (tool-call
+// deltas included; `stream_options.include_usage` honoured), ending with `data: [DONE]`.
 class SimServer {
  public:
   explicit SimServer(SimOptions options);
