@@ -49,6 +49,17 @@ struct SimWebExample {
 };
 const SimWebExample& BuiltinWebExample();
 
+// examples/agents' agent programs, compiled in for `tfgrpo demo --agent`: the folder name
+// ("python", "openai-sdk", ...), the file to write ("agent.py"), the interpreter that runs it
+// ("python3", "node") and the program's text. The node ones need their npm packages at run time.
+struct SimAgentExample {
+  const char* name;
+  const char* file;
+  const char* interpreter;
+  const char* source;
+};
+const std::vector<SimAgentExample>& BuiltinAgentExamples();
+
 // `n` tasks as JSONL-ready objects {"id","problem","groundtruth","pitfall"}; deterministic in
 // (n, seed); each pitfall appears about equally often.
 std::vector<nlohmann::json> GenerateSimTasks(int n, uint64_t seed);
