@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct ExampleAgent {
   std::string name;     // the folder under examples/agents
   bool needs_node;      // false: the python example (python3 only)
 };
+inline void PrintTo(const ExampleAgent& agent, std::ostream* os) { *os << agent.name; }
 
 inline const std::vector<ExampleAgent>& ExampleAgents() {
   static const std::vector<ExampleAgent> agents = {
