@@ -123,6 +123,9 @@ class RunStore {
   // Every recorded call's fingerprint, read once at the start of a run so that a fresh run's
   // calls need no lookup at all.
   std::vector<std::string> CallFingerprints();
+  // The recorded calls whose call id starts with `prefix` (the agent gateway's "<rollout id>/a"),
+  // in call id order, with only call_id, fingerprint and ok filled (FindCall has the rest).
+  std::vector<CallRecord> CallsUnder(const std::string& prefix);
   Status RecordCall(const CallRecord& record);  // insert or replace
   Status RecordRollout(const RolloutRecord& record);
   Status RecordFailure(const FailureRecord& record);

@@ -244,7 +244,7 @@ struct RunStore::Impl {
 
   Statement find_call, record_call, record_rollout, record_failure, record_step;
   Statement record_library, delete_experiences, record_experience;
-  Statement latest_library, library_at, steps, failures, count_calls, count_rollouts, call_fingerprints;
+  Statement latest_library, library_at, steps, failures, count_calls, count_rollouts, call_fingerprints, calls_under;
   Statement record_validation, validations, tokens_by_role;
   Statement libraries, failed_calls, run_config;
   Statement find_embedding, record_embedding;
@@ -418,6 +418,8 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
       {&im.failures, "SELECT step, task_id, stage, error FROM failures ORDER BY step, id"},
       {&im.count_calls, "SELECT COUNT(*) FROM llm_calls"},
       {&im.call_fingerprints, "SELECT fingerprint FROM llm_calls"},
+      {&im.calls_under,
+       "SELECT call_id, fingerprint, ok FROM llm_calls WHERE substr(call_id, 1, length(?1)) = ?1 ORDER BY call_id"},
       {&im.count_rollouts, "SELECT COUNT(*) FROM rollouts"},
       {&im.record_validation,
        "INSERT OR REPLACE INTO validations(step, current_score, candidate_score, accepted, samples, failed, reason, "
@@ -672,6 +674,22 @@ std::vector<std::string> RunStore::CallFingerprints() {
   std::vector<std::string> out;
   while (sqlite3_step(s.get()) == SQLITE_ROW)
     out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
+  return out;
+}
+
+std::vector<CallRecord> RunStore::CallsUnder(const std::string& prefix) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->calls_under;
+  ResetOnExit reset{s};
+  s.Bind(1, prefix);
+  std::vector<CallRecord> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+    CallRecord r;
+    r.call_id = s.Text(0);
+    r.fingerprint = s.Text(1);
+    r.ok = s.Int(2) != 0;
+    out.push_back(std::move(r));
+  }
   return out;
 }
 
