@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "grpo/group.h"
 #include "grpo/run_dir.h"
 #include "tfgrpo/agent.h"
 #include "tfgrpo/budget.h"
@@ -31,6 +32,8 @@
 namespace tfgrpo {
 namespace {
 
+using grpo_internal::Attempt;
+using grpo_internal::Credit;
 using grpo_internal::RunDir;
 using Clock = std::chrono::steady_clock;
 
@@ -100,7 +103,7 @@ struct StepState {
   std::mutex mu;  // guards the fields below
   double reward_sum = 0;
   int64_t reward_count = 0;
-  std::vector<std::pair<size_t, bool>> credit;  // (position, helpful) in arrival order
+  std::vector<Credit> credit;  // in arrival order
 
   void AddReward(double r) {
     std::lock_guard lock(mu);
@@ -140,7 +143,7 @@ struct Rollout {
   std::string critique;  // the reward's reasoning, shown to the summary stage with ground truth
   std::string summary;
   bool summary_ok = false;
-  std::vector<size_t> applied;  // experiences the summary says the attempt applied (positions)
+  std::vector<uint64_t> applied;  // experiences the summary says the attempt applied (uids)
 };
 
 struct Group {
@@ -498,18 +501,7 @@ void Trainer::OnRolloutsDone(int step, Group& g) {
   std::vector<double> rewards;
   for (const auto& ro : g.rollouts)
     if (ro.ok) rewards.push_back(ro.reward);
-  bool informative = rewards.size() >= 2;
-  if (informative && config_.practice.given_ground_truth) {
-    // Standard deviation > 0, i.e. the rewards are not all equal: only then is there a
-    // winner/loser contrast to learn from.
-    double mean = 0;
-    for (double r : rewards) mean += r;
-    mean /= rewards.size();
-    double var = 0;
-    for (double r : rewards) var += (r - mean) * (r - mean);
-    informative = var > 0;
-  }
-  if (!informative) return FinishGroup();
+  if (!grpo_internal::IsInformative(rewards, config_.practice.given_ground_truth)) return FinishGroup();
   ++step_->informative;
   g.pending = static_cast<int>(rewards.size());
   progress_.AddTotal("summaries", static_cast<int64_t>(rewards.size()));
@@ -536,7 +528,8 @@ void Trainer::SummaryJob(int step, Group& g, int sample) {
     if (r.ok()) {
       ro.summary = r->content;
       ro.summary_ok = true;
-      ro.applied = CreditableExperiences(ReferencedExperiences(r->content, library_.size()), g.seen);
+      ro.applied =
+          grpo_internal::UidsAt(library_, CreditableExperiences(ReferencedExperiences(r->content, library_.size()), g.seen));
     }
   }
   if (--g.pending == 0) OnSummariesDone(step, g);
@@ -606,17 +599,11 @@ void Trainer::OnSummariesDone(int step, Group& g) {
 }
 
 void Trainer::CreditGroup(const Group& g) {
-  double sum = 0;
-  int n = 0;
-  for (const auto& ro : g.rollouts)
-    if (ro.ok) sum += ro.reward, ++n;
-  if (n == 0) return;
-  const double mean = sum / n;
+  std::vector<Attempt> attempts;
+  for (const auto& ro : g.rollouts) attempts.push_back({ro.ok, ro.reward, ro.summary_ok, ro.applied});
+  std::vector<Credit> credit = grpo_internal::GroupCredit(attempts);
   std::lock_guard lock(step_->mu);
-  for (const auto& ro : g.rollouts) {
-    if (!ro.summary_ok || ro.reward == mean) continue;
-    for (size_t id : ro.applied) step_->credit.emplace_back(id, ro.reward > mean);
-  }
+  step_->credit.insert(step_->credit.end(), credit.begin(), credit.end());
 }
 
 std::vector<Operation> Trainer::DropLeaks(int step, std::vector<Operation> ops, int64_t* dropped) {
@@ -983,7 +970,7 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
 
   // Credit first, so the consolidation prompt shows what the step's rollouts learned about the
   // experiences they applied.
-  for (const auto& [position, helpful] : st.credit) library_.AddCredit(position, helpful);
+  grpo_internal::ApplyCredit(library_, st.credit);
 
   const size_t size_before = library_.size();
   Library candidate = library_;
