@@ -152,7 +152,11 @@ struct FingerprintRule {
     return r;
   }
 };
-inline FingerprintRule InFingerprint() { return FingerprintRule{true}; }
+inline FingerprintRule InFingerprint() {
+  FingerprintRule rule;
+  rule.included = true;
+  return rule;
+}
 
 // One key of a mapping whose fields live in S: either a value (read) or a mapping (keys).
 template <typename S>
@@ -220,8 +224,8 @@ constexpr bool kWritableAsJson = std::is_enum_v<V> || std::is_same_v<V, fs::path
 // A value key being declared: its field, reader, checks, fingerprint rule. Converts to Key<S>.
 template <typename S, typename V>
 struct Field {
-  const char* name;
-  V S::*member;
+  const char* name = nullptr;
+  V S::*member = nullptr;
   ReadValue<V> reader;
   Rule<V> rule;
   std::function<Status(const ConfigReader&, const std::string&, const S&)> check_with;
@@ -317,7 +321,11 @@ inline bool IsHttpUrl(const std::string& url) {
 
 template <typename S, typename V>
 Field<S, V> Value(const char* name, V S::*member, std::type_identity_t<ReadValue<V>> reader) {
-  return Field<S, V>{name, member, std::move(reader)};
+  Field<S, V> field;
+  field.name = name;
+  field.member = member;
+  field.reader = std::move(reader);
+  return field;
 }
 template <typename S>
 Field<S, std::string> String(const char* name, std::string S::*m) {
