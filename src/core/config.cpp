@@ -33,7 +33,8 @@ constexpr EnumName<RetrievalMethod> kRetrievalMethods[] = {{RetrievalMethod::kBm
 
 bool IsEnvVarName(const std::string& s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 std::string GetEnv(const char* name) {
@@ -90,7 +91,8 @@ Key<S> Prices(const char* name, PriceConfig S::*member) {
   using P = PriceConfig;
   const auto dollars = AtLeast(0, " (US dollars per million tokens)");
   Key<S> k = Section<S, P>(name, member,
-                           {Double("prompt", &P::prompt).Check(dollars), Double("cached_prompt", &P::cached_prompt).Check(dollars),
+                           {Double("prompt", &P::prompt).Check(dollars),
+                            Double("cached_prompt", &P::cached_prompt).Check(dollars),
                             Double("completion", &P::completion).Check(dollars)});
   k.on_present = [member](S& s) { (s.*member).set = true; };
   k.after_read = [member](ConfigReader& r, const std::string& path, S& s) {
@@ -299,7 +301,8 @@ Status ReadMcpServers(ConfigReader& r, const YAML::Node& v, const std::string& p
     if (server.command.empty() == server.url.empty())
       return Status::InvalidArgument(where + "needs exactly one of command (stdio) and url (streamable HTTP)");
     for (const auto& other : *out)
-      if (other.name == server.name) return Status::InvalidArgument(where + "server name '" + server.name + "' is used twice");
+      if (other.name == server.name)
+        return Status::InvalidArgument(where + "server name '" + server.name + "' is used twice");
     out->push_back(std::move(server));
   }
   return Status::Ok();

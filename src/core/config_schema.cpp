@@ -111,9 +111,8 @@ YAML::Node ConfigReader::Deferred(const std::string& path) const {
   return it == deferred_.end() ? YAML::Node() : it->second;
 }
 
-Status ConfigReader::ForEachEntry(
-    const YAML::Node& node, const std::string& prefix, const std::vector<std::string>& names,
-    const std::function<Status(size_t index, const YAML::Node& value, const std::string& path)>& read) {
+Status ConfigReader::ForEachEntry(const YAML::Node& node, const std::string& prefix,
+                                  const std::vector<std::string>& names, const ReadEntry& read) {
   if (!node.IsDefined() || node.IsNull()) return Status::Ok();  // empty file or "model:" alone
   if (!node.IsMap()) {
     if (prefix.empty()) {

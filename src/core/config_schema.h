@@ -77,8 +77,9 @@ class ConfigReader {
   // Calls `read` for each entry of the mapping `node` (nothing for an empty value) with the index
   // of its name in `names`; an unknown name (with a suggestion when close to a known one) or a
   // repeated one is an error at its line. `prefix` names the mapping ("" for the top level).
+  using ReadEntry = std::function<Status(size_t index, const YAML::Node& value, const std::string& path)>;
   Status ForEachEntry(const YAML::Node& node, const std::string& prefix, const std::vector<std::string>& names,
-                      const std::function<Status(size_t index, const YAML::Node& value, const std::string& path)>& read);
+                      const ReadEntry& read);
   // A mapping read later (learner/judge, after model and its environment overrides).
   void Defer(const std::string& path, const YAML::Node& node) { deferred_[path] = node; }
   YAML::Node Deferred(const std::string& path) const;
