@@ -445,12 +445,12 @@ std::vector<Key<Config>> BuildSchema() {
   };
 }
 
-const std::vector<Key<Config>>& Schema() {
+}  // namespace
+
+const std::vector<config_schema::Key<Config>>& config_schema::Schema() {
   static const std::vector<Key<Config>> schema = BuildSchema();
   return schema;
 }
-
-}  // namespace
 
 std::string_view Name(TaskMode mode) { return config_schema::NameIn(kTaskModes, mode); }
 std::string_view Name(RewardKind kind) { return config_schema::NameIn(kRewardKinds, kind); }
@@ -493,7 +493,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::filesystem::
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(reader.At(e.mark) + ": cannot read YAML: " + e.msg);
   }
-  const std::vector<Key<Config>>& schema = Schema();
+  const std::vector<config_schema::Key<Config>>& schema = config_schema::Schema();
   try {
     if (Status s = config_schema::ReadKeys(reader, root, "", schema, config); !s.ok()) return s;
     config_schema::ApplyEnvironment(reader, "", schema, config);
@@ -524,7 +524,7 @@ Result<Config> LoadConfig(const std::filesystem::path& path) {
 
 nlohmann::json ConfigFingerprintJson(const Config& c) {
   nlohmann::json j;
-  config_schema::AddFingerprint(c, "", Schema(), c, j);
+  config_schema::AddFingerprint(c, "", config_schema::Schema(), c, j);
   return j;
 }
 

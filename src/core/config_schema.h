@@ -662,4 +662,17 @@ void ResolvePaths(const fs::path& folder, const std::vector<Key<S>>& keys, S& s)
   }
 }
 
+// Every value key's path ("tools.search.top_k"; a list of mappings such as tools.mcp is one key).
+template <typename S>
+void LeafPaths(const std::string& prefix, const std::vector<Key<S>>& keys, std::vector<std::string>* out) {
+  for (const Key<S>& k : keys) {
+    const std::string path = Join(prefix, k.name);
+    if (k.read) out->push_back(path);
+    LeafPaths(path, k.keys, out);
+  }
+}
+
+// The config file's schema (config.cpp), built once.
+const std::vector<Key<Config>>& Schema();
+
 }  // namespace tfgrpo::config_schema

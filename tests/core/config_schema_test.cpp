@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/config_schema.h"
+#include "tfgrpo/util.h"
 
 namespace tfgrpo::config_schema {
 namespace {
@@ -157,6 +159,37 @@ TEST(ConfigSchema, PathsAreShownAsWrittenInTheFingerprint) {
   EXPECT_EQ(PathAsWritten("/abs/t.jsonl", "runs/cfg/config.yaml"), "/abs/t.jsonl");
   EXPECT_EQ(PathAsWritten("t.jsonl", "config.yaml"), "t.jsonl");
   EXPECT_EQ(PathAsWritten("", "runs/config.yaml"), "");
+}
+
+// README documents a key as `path` (possibly `path: value`), in a shorthand row such as
+// "`practice.validation.tasks` / `.k`", through its mapping ("`budget.price_per_mtok` ...
+// {prompt, cached_prompt, completion}"), or as "`learner.*`".
+bool Documented(const std::string& readme, const std::string& path) {
+  for (const char* end : {"`", ":", " "})
+    if (readme.find("`" + path + end) != std::string::npos) return true;
+  const size_t dot = path.rfind('.');
+  if (dot == std::string::npos) return false;
+  const std::string parent = path.substr(0, dot), last = path.substr(dot + 1);
+  std::istringstream lines(readme);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("`" + parent + ".") != std::string::npos && line.find("`." + last + "`") != std::string::npos)
+      return true;
+  }
+  if (parent.find('.') != std::string::npos && readme.find("`" + parent + "`") != std::string::npos) return true;
+  return readme.find("`" + path.substr(0, path.find('.')) + ".*`") != std::string::npos;
+}
+
+TEST(ConfigSchema, EveryDeclaredKeyIsInTheReadme) {
+  auto readme = ReadFile(fs::path(TFGRPO_SOURCE_DIR) / "README.md");
+  ASSERT_TRUE(readme.ok()) << readme.status().ToString();
+  std::vector<std::string> paths;
+  LeafPaths("", Schema(), &paths);
+  EXPECT_GT(paths.size(), 80u);  // the whole schema, learner and judge included
+  EXPECT_FALSE(Documented(*readme, "practice.no_such_key"));
+  EXPECT_FALSE(Documented(*readme, "tools.search.no_such_key"));
+  for (const std::string& path : paths) {
+    EXPECT_TRUE(Documented(*readme, path)) << path << " is declared in config.cpp but README does not mention it";
+  }
 }
 
 }  // namespace
