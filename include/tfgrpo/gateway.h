@@ -69,6 +69,11 @@ struct GatewayOptions {
   RunStore* store = nullptr;           // for the recorded ids of resumed rollouts; null: none
 };
 
+// The options a train or eval with `config` runs its gateway with: agent.gateway.listen and
+// public_url, model.name, model.max_tokens (the run store's key), agent.inject / keep_model /
+// keep_temperature, task.max_turns, and `store` (null: no resume lookups).
+GatewayOptions GatewayOptionsFor(const Config& config, RunStore* store);
+
 // What one rollout tells the gateway when it opens its lease.
 struct RolloutTicket {
   std::string rollout_id;        // the rollout's call id ("s3/t17/r2", "eval/t17/k4")

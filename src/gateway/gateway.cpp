@@ -287,6 +287,9 @@ class Gateway final : public AgentGateway {
     limits.max_head_bytes = kServeMaxHeaderBytes;
     limits.max_line_bytes = kServeMaxHeaderLineBytes;
     limits.max_header_count = kServeMaxHeaderCount;
+    // Each agent makes one call at a time and the upstream client caps what is in flight, so a
+    // slot per agent of a large agent.concurrency costs only a waiting thread.
+    limits.request_slots = 256;
     return limits;
   }
 
@@ -661,6 +664,20 @@ void Lease::Close() {
 }
 
 }  // namespace gateway_internal
+
+GatewayOptions GatewayOptionsFor(const Config& config, RunStore* store) {
+  GatewayOptions o;
+  o.listen = config.agent.gateway.listen;
+  o.public_url = config.agent.gateway.public_url;
+  o.model_name = config.model.name;
+  o.max_tokens = config.model.max_tokens;
+  o.inject = config.agent.inject;
+  o.keep_model = config.agent.keep_model;
+  o.keep_temperature = config.agent.keep_temperature;
+  o.max_turns = config.task.max_turns;
+  o.store = store;
+  return o;
+}
 
 Result<std::unique_ptr<AgentGateway>> StartGateway(const GatewayOptions& options, ChatClient& upstream) {
   auto gateway = std::make_unique<gateway_internal::Gateway>(options, upstream);
