@@ -32,10 +32,10 @@
 //    chat.completion.chunk events (or the Responses event stream) written from the whole reply.
 //
 // Threading: StartGateway/Open/Close and the lease accessors are thread-safe; requests are served
-// on the gateway's own threads. Lifetime: the gateway must outlive its leases and the upstream
-// client must outlive the gateway; destroying the gateway stops listening, closes idle
-// connections and waits for requests in flight (their upstream calls end under the stack's own
-// timeouts).
+// on the gateway's own threads. Lifetime: a lease may outlive the gateway (closing it then does
+// nothing more); the upstream client and the store must outlive the gateway; destroying the
+// gateway stops listening, closes idle connections and waits for requests in flight (their
+// upstream calls end under the stack's own timeouts).
 #pragma once
 
 #include <cstdint>

@@ -186,23 +186,51 @@ int CallIndex(std::string_view call_id, std::string_view rollout_id) {
   return std::stoi(std::string(tail));
 }
 
-class Gateway;
+// The open leases by token. Shared by the gateway and its leases, so that a lease closed after
+// the gateway is gone (a runner's error path) is still safe.
+class LeaseRegistry {
+ public:
+  void Add(std::shared_ptr<LeaseState> state) {
+    std::lock_guard lock(mu_);
+    leases_[state->token] = std::move(state);
+  }
+  void Remove(const std::string& token) {
+    std::lock_guard lock(mu_);
+    leases_.erase(token);
+  }
+  std::shared_ptr<LeaseState> Find(const std::string& token) const {
+    if (token.empty()) return nullptr;
+    std::lock_guard lock(mu_);
+    auto it = leases_.find(token);
+    return it == leases_.end() ? nullptr : it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<LeaseState>> leases_;
+};
 
 class Lease final : public GatewayLease {
  public:
-  Lease(Gateway* gateway, std::shared_ptr<LeaseState> state) : gateway_(gateway), state_(std::move(state)) {}
+  Lease(std::shared_ptr<LeaseRegistry> registry, std::shared_ptr<LeaseState> state, const std::string& gateway_url)
+      : registry_(std::move(registry)),
+        state_(std::move(state)),
+        base_url_(gateway_url + "/r/" + state_->token + "/v1") {}
   ~Lease() override { Close(); }
   const std::string& token() const override { return state_->token; }
-  std::string base_url() const override;
+  std::string base_url() const override { return base_url_; }
   std::vector<GatewayCall> Calls() const override {
     std::lock_guard lock(state_->mu);
     return state_->calls;
   }
-  void Close() override;
+  void Close() override {
+    if (!closed_.exchange(true)) registry_->Remove(state_->token);
+  }
 
  private:
-  Gateway* gateway_;
+  std::shared_ptr<LeaseRegistry> registry_;
   std::shared_ptr<LeaseState> state_;
+  const std::string base_url_;
   std::atomic<bool> closed_{false};
 };
 
@@ -268,17 +296,9 @@ class Gateway final : public AgentGateway {
         state->recorded.push_back(std::move(r));
       }
     }
-    {
-      std::lock_guard lock(leases_mu_);
-      leases_[state->token] = state;
-    }
+    registry_->Add(state);
     spdlog::debug("gateway: lease {} for {}", TokenForLogs(state->token), ticket.rollout_id);
-    return std::unique_ptr<GatewayLease>(std::make_unique<Lease>(this, state));
-  }
-
-  void Revoke(const std::string& token) {
-    std::lock_guard lock(leases_mu_);
-    leases_.erase(token);
+    return std::unique_ptr<GatewayLease>(std::make_unique<Lease>(registry_, state, url_));
   }
 
  private:
@@ -293,12 +313,7 @@ class Gateway final : public AgentGateway {
     return limits;
   }
 
-  std::shared_ptr<LeaseState> FindLease(const std::string& token) const {
-    if (token.empty()) return nullptr;
-    std::lock_guard lock(leases_mu_);
-    auto it = leases_.find(token);
-    return it == leases_.end() ? nullptr : it->second;
-  }
+  std::shared_ptr<LeaseState> FindLease(const std::string& token) const { return registry_->Find(token); }
 
   // The lease a request names: the token in its path, else its bearer token on a bare /v1 path.
   std::shared_ptr<LeaseState> Authenticate(const httplib::Request& req, const Route& route) const {
@@ -652,16 +667,8 @@ class Gateway final : public AgentGateway {
   int port_ = 0;
   socket_t listen_socket_ = -1;
   std::string url_;
-  mutable std::mutex leases_mu_;
-  std::unordered_map<std::string, std::shared_ptr<LeaseState>> leases_;
+  std::shared_ptr<LeaseRegistry> registry_ = std::make_shared<LeaseRegistry>();
 };
-
-std::string Lease::base_url() const { return gateway_->url() + "/r/" + state_->token + "/v1"; }
-
-void Lease::Close() {
-  if (closed_.exchange(true)) return;
-  gateway_->Revoke(state_->token);
-}
 
 }  // namespace gateway_internal
 
