@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -117,8 +118,16 @@ AgentError ErrorForUpstream(const Status& s) {
     e.code = "budget_exhausted";
     return e;
   }
-  if (s.http_status() >= 400 && s.http_status() <= 599) {
-    e.status = s.http_status();
+  int http_status = s.http_status();
+  if (http_status == 0) {
+    // A client stack that did not carry the status (a decorator rebuilding the Status) still
+    // names it: "HTTP 429 from ...", "last error: HTTP 503: ...".
+    static const std::regex kHttpStatus(R"(HTTP ([45]\d\d)\b)");
+    std::smatch m;
+    if (std::regex_search(s.message(), m, kHttpStatus)) http_status = std::stoi(m[1].str());
+  }
+  if (http_status >= 400 && http_status <= 599) {
+    e.status = http_status;
     e.retry_after_s = s.retry_after_s();
   } else {
     switch (s.code()) {

@@ -328,6 +328,9 @@ TEST(Gateway, UpstreamFailuresKeepTheProvidersStatusAndRetryAfter) {
       return Status::ProviderError("HTTP 400 from https://provider/v1/chat/completions: context too long")
           .WithHttpStatus(400);
     }
+    if (req.messages.at(0).content == "named") {
+      return Status::Unavailable("POST https://provider/v1/chat/completions failed after 7 attempts; last error: HTTP 503: busy");
+    }
     return Status::Unavailable("cannot reach https://provider/v1 (7 attempts): connection refused");
   });
   auto gateway = Start(TestOptions(), upstream);
@@ -346,8 +349,11 @@ TEST(Gateway, UpstreamFailuresKeepTheProvidersStatusAndRetryAfter) {
   ASSERT_TRUE(down);
   EXPECT_EQ(down->status, 502);
   EXPECT_EQ(ErrorOf(down)["type"], "server_error");
+  auto named = client->Post(LeasePath(*lease, "/chat/completions"), ChatBody("named").dump(), "application/json");
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->status, 503) << "a status only named in the message is still the provider's";
   auto calls = lease->Calls();
-  ASSERT_EQ(calls.size(), 3u);
+  ASSERT_EQ(calls.size(), 4u);
   EXPECT_EQ(calls[0].http_status, 429);
   EXPECT_EQ(calls[0].status.code(), Status::Code::kUnavailable);
   EXPECT_EQ(calls[2].http_status, 502);
