@@ -47,6 +47,10 @@ struct RolloutRecord {
   // JSON array of the ids ("G3") of the experiences the rollout's prompt held, in the numbering
   // of library_version (retrieval.top_k > 0 shows a subset); "" when not recorded.
   std::string experiences_seen;
+  // task.mode external: how the agent program ended (-1: killed or never started; nullopt for
+  // built-in rollouts and URL agents) and the last 2 KiB of its stderr (secrets redacted).
+  std::optional<int> exit_code;
+  std::string agent_stderr_tail;
 };
 
 struct FailureRecord {
