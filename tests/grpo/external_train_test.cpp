@@ -190,6 +190,41 @@ TEST(ExternalTrain, APythonAgentLearnsThroughTheGatewayAgainstTheSimulator) {
       << "baseline " << baseline->mean_at_k << " learned " << learned->mean_at_k;
 }
 
+// Exec'ing SQL for the test's own edits of a run store.
+bool Exec(const std::filesystem::path& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(db_path.c_str(), &db) != SQLITE_OK) return false;
+  const bool ok = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
+  sqlite3_close(db);
+  return ok;
+}
+
+TEST(ExternalTrain, AResumedStepsAgentCallsAreAnsweredFromTheRunStore) {
+  ScopedKey key;
+  SimServer sim(SimOptions{.seed = 11});
+  ASSERT_TRUE(sim.Start(0).ok());
+  TempDir dir;
+  Config c = ExternalConfig(dir, sim.base_url());
+  auto client = FastClient(c);
+  TrainOptions opt;
+  opt.run_dir = dir / "run";
+  auto first = Train(c, opt, *client);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  // As if killed after the last step's calls were recorded but before the step was: its agents
+  // run again and send the same bodies.
+  ASSERT_TRUE(Exec(dir / "run" / "run.db", "DELETE FROM steps WHERE step = 1; DELETE FROM libraries WHERE step = 2; "
+                                           "DELETE FROM rollouts WHERE step = 1"));
+  const int64_t sim_requests = sim.requests();
+  auto resumed = Train(c, opt, *client);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  ASSERT_TRUE(resumed->external.has_value());
+  EXPECT_EQ(resumed->external->rollouts, 24);
+  EXPECT_EQ(resumed->external->calls_replayed, 24) << resumed->external->Line();
+  EXPECT_EQ(resumed->external->calls_sent, 0) << resumed->external->Line();
+  EXPECT_EQ(sim.requests(), sim_requests) << "nothing is sent again: learner calls replay too";
+  EXPECT_EQ(Column(dir / "run" / "run.db", "SELECT count(*) FROM rollouts"), std::vector<std::string>{"48"});
+}
+
 TEST(ExternalTrain, HostileAgentsFailOnlyTheirOwnRolloutsAndNeverSeeTheKey) {
   ScopedKey key;
   SimServer sim(SimOptions{.seed = 11});
