@@ -61,8 +61,8 @@ class Writer {
 
   // Returns the tool calls the reply made.
   int Reply(int n, const GatewayCall& call) {
+    // Replayed or sent, the same text: the summary prompt built from it must replay on resume too.
     std::string head = "Reply " + std::to_string(n) + " (assistant";
-    if (call.replayed) head += ", from the run store";
     if (call.http_status != 200) {
       Line(head + "): HTTP " + std::to_string(call.http_status) + " " +
            agent_internal::ElideMiddle(call.reply.is_null() ? "" : call.reply.dump(), limits_.item_chars));
