@@ -61,7 +61,8 @@ class Writer {
 
   // Returns the tool calls the reply made.
   int Reply(int n, const GatewayCall& call) {
-    // Replayed or sent, the same text: the summary prompt built from it must replay on resume too.
+    // Whether the call was replayed is not shown: the summary prompt must be the same in a
+    // resumed run as in the first one, or the summary (recorded by its prompt) is paid again.
     std::string head = "Reply " + std::to_string(n) + " (assistant";
     if (call.http_status != 200) {
       Line(head + "): HTTP " + std::to_string(call.http_status) + " " +
