@@ -55,10 +55,14 @@ struct EvalReport {
   // endpoint failed ("retrieval" in ToJson only then).
   int retrieval_top_k = 0;
   int64_t retrieval_fallbacks = 0;
+  // task.mode external: agent runs, calls per run, failures by reason, sent vs replayed calls
+  // ("agent" in ToJson only then).
+  std::optional<ExternalCounts> agent;
   // US dollars the samples cost, each role at its section's prices; nullopt when not priced.
   std::optional<double> usd() const;
   // {"k","tasks","mean_at_k","pass_at_k","prompt_tokens","completion_tokens","cached_tokens",
-  //  "samples","errors","wall_s","library_size","spend":{...},"spend_by_model":{...},["usd",]"per_task":[...]}
+  //  "samples","errors","wall_s","library_size","spend":{...},"spend_by_model":{...},["usd",]"per_task":[...],
+  //  ["agent":{"rollouts","calls","calls_per_rollout","calls_sent","calls_replayed","self_rewarded","failures"}]}
   nlohmann::json ToJson() const;
 };
 
@@ -71,6 +75,9 @@ struct EvalOptions {
   // retrieval.method embeddings: where vectors are kept between evals (eval --cache's store);
   // null: computed for this eval only.
   EmbeddingCache* embedding_cache = nullptr;
+  // task.mode external: the gateway and runner to use (agent try, tests); null: Evaluate starts
+  // its own for the eval and stops it at the end.
+  ExternalAgents* external_agents = nullptr;
 };
 
 // Fatal errors (401/403) stop with a non-OK status; any other failed sample scores 0 and counts

@@ -12,6 +12,7 @@
 #include "tfgrpo/agent.h"
 #include "tfgrpo/config.h"
 #include "tfgrpo/data.h"
+#include "tfgrpo/external_agent.h"
 #include "tfgrpo/llm.h"
 #include "tfgrpo/reward.h"
 #include "tfgrpo/status.h"
@@ -31,22 +32,29 @@ bool IsRetryableFailure(const Status& status);
 // would fail the same way, so it is an error, never a step or report scored 0.
 std::string EveryFailureReason(const Status& failure, bool in_reward);
 
+struct ExternalSampling;  // external_sampling.h
+class ExternalAgents;
+
 // One sample of a task: a rollout, then its reply scored. Shared by training and eval so both
 // treat failures the same way.
 struct ScoredSample {
   bool ok = false;                        // rolled out and scored
-  std::optional<RolloutOutcome> rollout;  // set when the rollout itself succeeded
+  // Set when the rollout itself succeeded, and whenever an external agent ran (its calls cost
+  // tokens even when it failed).
+  std::optional<RolloutOutcome> rollout;
   RewardResult reward;                    // when ok
   Status error;                           // when !ok: why (the rollout's or the reward's status)
   bool reward_failed = false;             // the rollout succeeded, scoring it did not
+  std::optional<ExternalRun> external;    // task.mode external: the agent's run (outcome moved to rollout)
 };
 // `leaf` names the sample within the task ("r2" in training, "k4" in eval): the rollout's call id
 // is CallId(scope, task.id, leaf), the judge's CallId(scope, task.id, leaf + "/judge"). `role` is
-// the rollout calls' role (rollout; validation for practice.validation's samples).
+// the rollout calls' role (rollout; validation for practice.validation's samples). `external`
+// (task.mode external): the sample runs the user's agent instead (SampleExternal).
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
                             const ToolRegistry* tools, const std::string& system_prompt, double temperature,
                             std::string_view scope, std::string_view leaf, Role role = Role::kRollout,
-                            TranscriptLimits transcript = {});
+                            TranscriptLimits transcript = {}, const ExternalSampling* external = nullptr);
 
 // What every sample of a set of tasks runs with.
 struct SamplerSetup {
@@ -61,6 +69,7 @@ struct SamplerSetup {
   // retrieval.top_k: one system prompt per task (its retrieved experiences); empty: every task
   // uses system_prompt.
   std::vector<std::string> task_prompts;
+  const ExternalSampling* external = nullptr;  // task.mode external: the agent and library
 };
 
 // k samples of each task, run on `pool`, all with one fatal rule: after a failure that

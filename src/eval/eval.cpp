@@ -9,6 +9,7 @@
 
 #include "tfgrpo/agent.h"
 #include "tfgrpo/budget.h"
+#include "tfgrpo/external_sampling.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/retrieval.h"
 #include "tfgrpo/thread_pool.h"
@@ -54,6 +55,7 @@ nlohmann::json EvalReport::ToJson() const {
           {"per_task", per}};
   if (auto cost = usd()) j["usd"] = *cost;
   if (retrieval_top_k > 0) j["retrieval"] = {{"top_k", retrieval_top_k}, {"fallbacks", retrieval_fallbacks}};
+  if (agent) j["agent"] = agent->ToJson();
   return j;
 }
 
@@ -79,12 +81,24 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
                      options.temperature, Role::kRollout, "eval"};
   // retrieval.top_k: each task's prompt holds only its most relevant experiences.
   std::unique_ptr<Retriever> retriever = Retriever::FromConfig(config, DefaultHttpTransport(), options.embedding_cache);
+  ExternalAgents* agents = options.external_agents;
+  std::unique_ptr<ExternalAgents> own_agents;  // task.mode external: the gateway listens while this eval runs
+  if (!agents && config.task.mode == TaskMode::kExternal) {
+    auto started = ExternalAgents::Start(config, client, nullptr);
+    if (!started.ok()) return started.status();
+    own_agents = std::move(started).value();
+    agents = own_agents.get();
+  }
+  ExternalSampling external{agents, &library};
   if (retriever) {
     std::vector<std::string> queries;
     for (const Task& t : tasks) queries.push_back(t.problem);
-    setup.task_prompts =
-        PromptsForTasks(retriever.get(), RolloutInstructions(config.task, &tools), library, queries).system_prompts;
+    RolloutPrompts prompts = PromptsForTasks(retriever.get(), RolloutInstructions(config.task, &tools), library, queries);
+    setup.task_prompts = std::move(prompts.system_prompts);
+    external.task_positions = std::move(prompts.seen);
   }
+  if (agents) setup.external = &external;
+  const ExternalCounts agents_before = agents ? agents->counts() : ExternalCounts{};
   std::mutex mu;
   Usage usage;
   std::map<std::string, Usage> usage_by_role;
@@ -163,6 +177,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
     const std::string why = "every eval sample failed: " + EveryFailureReason(permanent, grid.permanent_in_reward);
     return grid.permanent_in_reward ? Status::InvalidArgument(why) : Status::ProviderError(why);
   }
+  if (agents) report.agent = agents->counts() - agents_before;
   report.truncated = client.truncated();
   report.mean_at_k = report.samples ? reward_sum / report.samples : 0;
   report.pass_at_k = tasks.empty() ? 0 : pass_sum / tasks.size();

@@ -15,6 +15,7 @@
 #include "tfgrpo/agent.h"
 #include "tfgrpo/budget.h"
 #include "tfgrpo/data.h"
+#include "tfgrpo/external_sampling.h"
 #include "tfgrpo/leak_guard.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/recording_client.h"
@@ -54,7 +55,8 @@ class Trainer {
   Status Adopt(int step, Library candidate, std::vector<Experience>& evicted, const std::optional<Verdict>& verdict);
   // The step's stats row in the run store and its log line.
   Status Report(int step, size_t tasks, size_t library_before, StepState& st, size_t proposed,
-                const Consolidation& consolidation, size_t evicted, const std::optional<Verdict>& verdict, Clock::time_point start, TrainSummary& totals);
+                const Consolidation& consolidation, size_t evicted, const std::optional<Verdict>& verdict,
+                std::optional<nlohmann::json> agents, Clock::time_point start, TrainSummary& totals);
   Status WriteLibraryFiles(int step);
   Status FinishWithBudget(const Status& status);
   // Tokens per role of every call the run dir has recorded, over all invocations.
@@ -76,6 +78,7 @@ class Trainer {
   std::unique_ptr<BudgetGate> budget_;  // wraps raw_client_: no new call once the budget is spent
   std::unique_ptr<RecordingClient> recording_;
   std::unique_ptr<TruncationCountingClient> client_;  // wraps recording_; every call goes through it
+  std::unique_ptr<ExternalAgents> external_;  // task.mode external: the gateway and agent runner
   std::unique_ptr<RewardFn> reward_;
   ToolRegistry tools_;  // empty in prompt mode
   std::unique_ptr<ThreadPool> pool_;
@@ -137,6 +140,11 @@ Status Trainer::Prepare() {
   auto reward = MakeRewardFor(config_, client_.get(), prompts_);
   if (!reward.ok()) return reward.status();
   reward_ = std::move(reward).value();
+  if (config_.task.mode == TaskMode::kExternal) {  // the gateway listens while this train runs
+    auto agents = ExternalAgents::Start(config_, *client_, store_.get());
+    if (!agents.ok()) return agents.status();
+    external_ = std::move(agents).value();
+  }
   auto tools = MakeToolsFor(config_, client_.get());
   if (!tools.ok()) return tools.status();
   tools_ = std::move(tools).value();
@@ -144,15 +152,17 @@ Status Trainer::Prepare() {
   embedding_cache_ = MakeRunStoreEmbeddingCache(*store_);
   retriever_ = Retriever::FromConfig(config_, DefaultHttpTransport(), embedding_cache_.get());
   ctx_ = std::make_unique<RunContext>(config_, progress_, *store_, *client_, prompts_);
-  pipeline_ = std::make_unique<StepPipeline>(*ctx_, *pool_, *reward_, tools_, retriever_.get());
+  pipeline_ = std::make_unique<StepPipeline>(*ctx_, *pool_, *reward_, tools_, retriever_.get(), external_.get());
   validation_ = std::make_unique<ValidationGate>(
-      ValidationGate::Context{config_, *client_, *reward_, &tools_, retriever_.get(), *pool_, progress_, *store_, *run_dir_},
+      ValidationGate::Context{config_, *client_, *reward_, &tools_, retriever_.get(), *pool_, progress_, *store_,
+                              *run_dir_, external_.get()},
       validation_tasks_);
   return Status::Ok();
 }
 
 Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSummary& totals) {
   const auto start = Clock::now();
+  const ExternalCounts agents_before = external_ ? external_->counts() : ExternalCounts{};
   StepState st;
   // Not recorded as done, so a re-run does this step again; what was recorded stays (the calls
   // that succeeded are replayed, the failed ones sent again).
@@ -195,8 +205,10 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
   evicted_ += static_cast<int64_t>(evicted.size());
   if (Status s = RecordLibraryVersion(*store_, step + 1, library_); !s.ok()) return s;
   if (Status s = WriteLibraryFiles(step + 1); !s.ok()) return s;
-  return Report(step, batch.size(), size_before, st, proposed.size(), consolidation, evicted.size(), verdict, start,
-                totals);
+  std::optional<nlohmann::json> agents;
+  if (external_) agents = (external_->counts() - agents_before).ToJson();
+  return Report(step, batch.size(), size_before, st, proposed.size(), consolidation, evicted.size(), verdict,
+                std::move(agents), start, totals);
 }
 
 Status Trainer::Adopt(int step, Library candidate, std::vector<Experience>& evicted,
@@ -219,7 +231,7 @@ Status Trainer::Adopt(int step, Library candidate, std::vector<Experience>& evic
 
 Status Trainer::Report(int step, size_t tasks, size_t library_before, StepState& st, size_t proposed,
                        const Consolidation& consolidation, size_t evicted, const std::optional<Verdict>& verdict,
-                       Clock::time_point start, TrainSummary& totals) {
+                       std::optional<nlohmann::json> agents, Clock::time_point start, TrainSummary& totals) {
   StepReport report;
   report.step = step;
   report.steps_per_epoch = StepsPerEpoch();
@@ -237,6 +249,7 @@ Status Trainer::Report(int step, size_t tasks, size_t library_before, StepState&
   report.library_after = library_.size();
   report.mean_reward = st.MeanReward();
   report.wall_s = Seconds(start);
+  report.agents = std::move(agents);
   if (verdict)
     report.validation = {verdict->current, verdict->candidate, verdict->accepted, verdict->samples, verdict->failed};
   Status s = store_->RecordStep({step, step / report.steps_per_epoch, step % report.steps_per_epoch,
@@ -311,6 +324,7 @@ Result<TrainSummary> Trainer::Run() {
   summary.validations_accepted = validation_->accepted();
   summary.validations_rejected = validation_->rejected();
   summary.validation_score = validation_->score();
+  if (external_) summary.external = external_->counts();
   summary.pricing = PricingOf(config_);
   summary.spend = std::move(spend).value();
   if (retriever_) {

@@ -134,6 +134,7 @@ nlohmann::json StepStatsJson(const StepReport& r) {
                           {"evicted", r.evicted},
                           {"library_size", r.library_after},
                           {"wall_s", r.wall_s}};
+  if (r.agents) stats["agent"] = *r.agents;
   if (r.validation) {
     stats["validation"] = {{"current_score", r.validation->current}, {"candidate_score", r.validation->candidate},
                            {"accepted", r.validation->accepted}, {"samples", r.validation->samples},

@@ -88,6 +88,7 @@ struct StepReport {
     int64_t samples = 0, failed = 0;
   };
   std::optional<Validation> validation;
+  std::optional<nlohmann::json> agents;  // task.mode external: the step's agent counts
 };
 
 // The stats JSON recorded for the step (StepRecord::stats_json).

@@ -91,11 +91,17 @@ void StepPipeline::RolloutJob(int step, Group& g, int sample) {
     rec.library_version = step;
     rec.experiences_seen = SeenIdsJson(g.seen);
     st.tally.Ran("rollout");
+    const ExternalSampling external{external_, library_, g.seen};
     ScoredSample scored = SampleAndScore(ctx_.client(), reward_, *g.task, ctx_.config().task, &tools_, g.system_prompt,
                                          practice.rollout_temperature, StepScope(step), "r" + std::to_string(sample),
                                          Role::kRollout,
                                          TranscriptLimits{static_cast<size_t>(practice.tool_output_chars),
-                                                          static_cast<size_t>(practice.trajectory_chars)});
+                                                          static_cast<size_t>(practice.trajectory_chars)},
+                                         external_ ? &external : nullptr);
+    if (scored.external) {
+      rec.exit_code = scored.external->exit_code;
+      rec.agent_stderr_tail = scored.external->stderr_tail;
+    }
     if (scored.rollout) {
       const RolloutOutcome& r = *scored.rollout;
       rec.prompt_tokens = r.usage.prompt_tokens;

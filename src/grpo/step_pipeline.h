@@ -9,6 +9,7 @@
 
 #include "grpo/run_context.h"
 #include "tfgrpo/data.h"
+#include "tfgrpo/external_sampling.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/retrieval.h"
 #include "tfgrpo/reward.h"
@@ -19,9 +20,11 @@ namespace tfgrpo::grpo_internal {
 
 class StepPipeline {
  public:
-  // Every reference must outlive the pipeline. `retriever` is null with retrieval.top_k 0.
-  StepPipeline(RunContext& ctx, ThreadPool& pool, RewardFn& reward, const ToolRegistry& tools, Retriever* retriever)
-      : ctx_(ctx), pool_(pool), reward_(reward), tools_(tools), retriever_(retriever) {}
+  // Every reference must outlive the pipeline. `retriever` is null with retrieval.top_k 0;
+  // `external` (task.mode external: the user's agent runs each rollout) null otherwise.
+  StepPipeline(RunContext& ctx, ThreadPool& pool, RewardFn& reward, const ToolRegistry& tools, Retriever* retriever,
+               ExternalAgents* external)
+      : ctx_(ctx), pool_(pool), reward_(reward), tools_(tools), retriever_(retriever), external_(external) {}
 
   // Runs the groups of `batch` with `library` in the rollouts' prompts (unchanged during the
   // step) and returns the operations each group proposed, in batch order. Counts, rewards and
@@ -44,6 +47,7 @@ class StepPipeline {
   RewardFn& reward_;
   const ToolRegistry& tools_;
   Retriever* retriever_;
+  ExternalAgents* external_;
   // The step in progress.
   const Library* library_ = nullptr;
   StepState* st_ = nullptr;

@@ -41,6 +41,7 @@ std::string FormatTrainSummary(const TrainSummary& s) {
     out << "; spend: " << FormatSpend(s.spend, s.pricing);
     out << "; spend by model: " << FormatSpendByModel(s.spend, s.pricing);
   }
+  if (s.external) out << "; agents: " << s.external->Line();
   if (s.retrieval_top_k > 0) {
     out << "; retrieval: top " << s.retrieval_top_k << " experiences per prompt";
     if (s.retrieval_fallbacks) out << ", " << s.retrieval_fallbacks << " queries ranked by bm25 after embeddings failed";

@@ -75,10 +75,15 @@ Result<double> ValidationGate::Score(const Library& library, int version, int64_
                      config.eval.temperature,
                      Role::kValidation,
                      StepScope(version) + "/val",
-                     {}};
-  if (ctx_.retriever)
-    setup.task_prompts =
-        PromptsForTasks(ctx_.retriever, RolloutInstructions(config.task, ctx_.tools), library, queries).system_prompts;
+                     {},
+                     nullptr};
+  ExternalSampling external{ctx_.external, &library};
+  if (ctx_.retriever) {
+    RolloutPrompts prompts = PromptsForTasks(ctx_.retriever, RolloutInstructions(config.task, ctx_.tools), library, queries);
+    setup.task_prompts = std::move(prompts.system_prompts);
+    external.task_positions = std::move(prompts.seen);
+  }
+  if (ctx_.external) setup.external = &external;
   ctx_.progress.Begin("validation", static_cast<int64_t>(tasks_.size()) * v.k);
   SampleGrid grid = SampleTasks(ctx_.pool, setup, tasks_, v.k, [this](size_t, int, const ScoredSample& sample) {
     int64_t tokens = 0;

@@ -14,6 +14,7 @@
 #include "grpo/run_dir.h"
 #include "tfgrpo/config.h"
 #include "tfgrpo/data.h"
+#include "tfgrpo/external_sampling.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/llm.h"
 #include "tfgrpo/progress.h"
@@ -59,6 +60,7 @@ class ValidationGate {
     Progress& progress;
     RunStore& store;
     const RunDir& run_dir;
+    ExternalAgents* external = nullptr;  // task.mode external: the user's agent runs each sample
   };
   ValidationGate(Context context, const std::vector<Task>& tasks) : ctx_(context), tasks_(tasks) {}
 

@@ -1,5 +1,8 @@
 #include "tfgrpo/sampler.h"
 
+#include "tfgrpo/external_agent.h"
+#include "tfgrpo/external_sampling.h"
+
 #include <algorithm>
 #include <atomic>
 #include <mutex>
@@ -17,13 +20,17 @@ bool IsRetryableFailure(const Status& status) {
 
 std::string EveryFailureReason(const Status& failure, bool in_reward) {
   if (IsRetryableFailure(failure)) return failure.ToString();
+  if (!AgentFailureReason(failure).empty())  // the user's agent, not the model: see `tfgrpo agent try`
+    return "permanent: " + failure.message() + " on every rollout; check agent.command / agent.url (tfgrpo agent try)";
   if (in_reward) return "permanent: reward: " + failure.message() + " on every sample; check task.reward";
   return "permanent: " + failure.message() + " on every call; check model.name / the server's options";
 }
 
 ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
                             const ToolRegistry* tools, const std::string& system_prompt, double temperature,
-                            std::string_view scope, std::string_view leaf, Role role, TranscriptLimits transcript) {
+                            std::string_view scope, std::string_view leaf, Role role, TranscriptLimits transcript,
+                            const ExternalSampling* external) {
+  if (external) return SampleExternal(*external, reward, task, temperature, scope, leaf, role, transcript);
   ScoredSample out;
   RolloutSpec spec;
   spec.role = role;
@@ -62,10 +69,12 @@ SampleGrid SampleTasks(ThreadPool& pool, const SamplerSetup& setup, const std::v
         if (aborted) {
           out.error = Status::Cancelled("not started: the run stopped");
         } else {
+          std::optional<ExternalSampling> external;
+          if (setup.external) external = setup.external->ForTask(t);
           out = SampleAndScore(setup.client, setup.reward, tasks[t], setup.task_config, setup.tools,
                                setup.task_prompts.empty() ? setup.system_prompt : setup.task_prompts[t],
                                setup.temperature, setup.scope, "k" + std::to_string(j),
-                               setup.role);
+                               setup.role, {}, external ? &*external : nullptr);
         }
         if (!out.ok) {
           std::lock_guard lock(mu);
