@@ -298,7 +298,11 @@ class Gateway final : public AgentGateway {
     state->token = std::move(token).value();
     state->ticket = ticket;
     if (options_.store != nullptr) {
-      for (CallRecord& r : options_.store->CallsUnder(ticket.rollout_id + "/a")) {
+      // A resumed rollout replays its agent's recorded calls in order; a store that cannot say
+      // which they are would have the agent's calls sent again under other ids, so it is an error.
+      auto recorded = options_.store->CallsUnder(ticket.rollout_id + "/a");
+      if (!recorded.ok()) return recorded.status();
+      for (CallRecord& r : *recorded) {
         int k = CallIndex(r.call_id, ticket.rollout_id);
         if (k == 0) continue;
         state->max_recorded_k = std::max(state->max_recorded_k, k);
