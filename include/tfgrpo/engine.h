@@ -13,6 +13,7 @@
 
 #include "tfgrpo/budget.h"
 #include "tfgrpo/config.h"
+#include "tfgrpo/external_sampling.h"
 #include "tfgrpo/library.h"
 #include "tfgrpo/llm.h"
 #include "tfgrpo/progress.h"
@@ -67,6 +68,9 @@ struct TrainSummary {
   // because the embeddings endpoint failed.
   int retrieval_top_k = 0;
   int64_t retrieval_fallbacks = 0;
+  // task.mode external: agent runs, calls per run, failures by reason, sent vs replayed calls
+  // (this invocation).
+  std::optional<ExternalCounts> external;
 };
 
 // `client` talks to the model (HTTP in production, anything in tests). Fatal errors (401/403,

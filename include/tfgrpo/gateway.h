@@ -20,13 +20,27 @@
 //    Budget exhausted: 429 with error.code "budget_exhausted" (and the run stops as today).
 //    Other upstream failures: the provider's status and an OpenAI-format error (429 keeps Retry-After).
 //
-// Threading: Start/Open/Close and the lease accessors are thread-safe; requests are served on the
-// gateway's own threads. Lifetime: the gateway must outlive its leases and the upstream client
-// must outlive the gateway; destroying the gateway stops listening and fails in-flight requests.
+//  - Tokens: 192 random bits (OpenSSL RAND_bytes) as 48 hex characters, fresh per lease; only a
+//    6-character prefix ever reaches a log, and no reply echoes one. Requests are read behind
+//    serve's guard and limits (GuardedHttpServer; 8 MiB body -> 413, malformed JSON -> 400).
+//  - Resume: at Open the calls recorded under "<rollout id>/a" (RunStore::CallsUnder) are read;
+//    a body whose RequestFingerprint under one of those ids (with model_name and max_tokens, the
+//    RecordingClient's key) matches a successful record is answered from the store without an
+//    upstream call (GatewayCall::replayed); a body never seen gets the next k unused by the store
+//    and the lease.
+//  - Streaming: upstream is always called without streaming; a streamed request is answered with
+//    chat.completion.chunk events (or the Responses event stream) written from the whole reply.
+//
+// Threading: StartGateway/Open/Close and the lease accessors are thread-safe; requests are served
+// on the gateway's own threads. Lifetime: the gateway must outlive its leases and the upstream
+// client must outlive the gateway; destroying the gateway stops listening, closes idle
+// connections and waits for requests in flight (their upstream calls end under the stack's own
+// timeouts).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +63,9 @@ struct GatewayOptions {
   bool keep_model = false;
   bool keep_temperature = false;
   int max_turns = 50;                  // task.max_turns: calls per lease
+  // model.max_tokens: with model_name, the key the run store records calls under (the
+  // RecordingClient's), so that a resumed rollout's bodies are found.
+  std::optional<int> max_tokens;
   RunStore* store = nullptr;           // for the recorded ids of resumed rollouts; null: none
 };
 
@@ -69,6 +86,10 @@ struct GatewayCall {
   Usage usage;
   bool replayed = false;           // answered from the run store
   int http_status = 200;           // what the agent got (429, 400 max_turns_exceeded, ...)
+  // Why the call failed (ok when it did not): the upstream stack's status as returned, so the
+  // runner can stop the run on a fatal one (kBudgetExhausted, kUnauthorized: IsFatalForRun);
+  // kInvalidArgument for the agent's own mistakes (max_turns, a malformed request).
+  Status status;
 };
 
 // A rollout's access to the gateway: its token works while the lease lives. Closing (or

@@ -94,6 +94,12 @@ ChatResponse ChatResponseFromJson(const nlohmann::json& j);
 nlohmann::json ChatRequestBody(const ChatRequest& req, std::string_view model,
                                std::optional<int> default_max_tokens);
 
+// The run store's key for a call (the resume cache's, RecordingClient; the agent gateway finds
+// recorded calls by it): every field that shapes the body the provider receives, plus the
+// call id. Built from the fields directly (no JSON serialisation: this runs on every call).
+std::string RequestFingerprint(const ChatRequest& request, std::string_view model,
+                               std::optional<int> default_max_tokens);
+
 // Anything that answers chat requests. Thread-safe: called from many threads at once.
 // Errors: kUnauthorized (401/403, fatal for the run), kProviderError (400/404/other 4xx, or the
 // same 5xx message three times in a row: the provider's message included), kUnavailable (network

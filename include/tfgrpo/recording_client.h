@@ -52,11 +52,6 @@ class RecordingClient : public ChatClient {
   std::unordered_set<std::string> recorded_;  // fingerprints in the store when the run started
 };
 
-// A stable key for a request: every field that shapes the body the provider receives, plus the
-// call id. Built from the fields directly (no JSON serialisation: this runs on every call).
-std::string RequestFingerprint(const ChatRequest& request, std::string_view model,
-                               std::optional<int> default_max_tokens);
-
 // "HTTP 400", "unauthorized", "unavailable", "timeout", "parse error"...: a bucket for counting.
 std::string ShortReason(const Status& status);
 

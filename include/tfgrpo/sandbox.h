@@ -58,6 +58,11 @@ enum class MemoryBound {
 };
 const char* MemoryBoundName(MemoryBound bound);
 
+// bubblewrap arguments for the read-only system every sandbox sees: /usr, /bin, /sbin and /lib*
+// as the host has them (symlinks into /usr on merged-/usr systems), /etc, a read-only /dev and a
+// /proc. Shared by the python tool's sandbox and external agents (agent.sandbox: bwrap).
+std::vector<std::string> BwrapReadOnlySystem();
+
 // How to exec a sandboxed python: argv and envp for execve (bwrap in front in bwrap mode). The
 // child must be spawned with the descriptor from NewSeccompFd() at kSeccompFd (bwrap mode).
 struct SandboxCommand {

@@ -49,6 +49,17 @@ struct SimWebExample {
 };
 const SimWebExample& BuiltinWebExample();
 
+// examples/agents' agent programs, compiled in for `tfgrpo demo --agent`: the folder name
+// ("python", "openai-sdk", ...), the file to write ("agent.py"), the interpreter that runs it
+// ("python3", "node") and the program's text. The node ones need their npm packages at run time.
+struct SimAgentExample {
+  const char* name;
+  const char* file;
+  const char* interpreter;
+  const char* source;
+};
+const std::vector<SimAgentExample>& BuiltinAgentExamples();
+
 // `n` tasks as JSONL-ready objects {"id","problem","groundtruth","pitfall"}; deterministic in
 // (n, seed); each pitfall appears about equally often.
 std::vector<nlohmann::json> GenerateSimTasks(int n, uint64_t seed);
@@ -117,7 +128,11 @@ struct SimRequestLog {
 // Rollouts offered `search` (and `browse`) on a question outside the math family get the web
 // agent: search the key terms, open the top result, answer with the page's best sentence (the
 // careful path; answering from the snippets or from memory are its pitfalls). Role `browse`
-// gets the sentences of the page that serve the goal.
+// gets the sentences of the page that serve the goal. Rollouts offered other native tools (the
+// user's own agent, task.mode external) get a call to the first tool, its first required string
+// parameter filled with the problem, until a tool has been called; then the prompt-mode answer.
+// A body with `stream: true` is answered as chat.completion.chunk server-sent events (tool-call
+// deltas included; `stream_options.include_usage` honoured), ending with `data: [DONE]`.
 class SimServer {
  public:
   explicit SimServer(SimOptions options);

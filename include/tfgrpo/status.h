@@ -45,13 +45,24 @@ class Status {
   std::string ToString() const;
   static const char* CodeName(Code code);
 
-  // Prefixes context ("while reading train.jsonl: ...") and keeps the code.
+  // Prefixes context ("while reading train.jsonl: ...") and keeps the code (and the HTTP
+  // details below).
   Status WithContext(const std::string& context) const;
+
+  // For an error that came from an HTTP reply: the status the server answered (0: none, e.g. a
+  // network error) and the seconds its Retry-After header asked for (nullopt: none). Lets a
+  // relay (the agent gateway) pass the provider's status on.
+  int http_status() const { return http_status_; }
+  std::optional<double> retry_after_s() const { return retry_after_s_; }
+  // A copy carrying those details; the code and message are unchanged.
+  Status WithHttpStatus(int status, std::optional<double> retry_after_s = std::nullopt) const;
 
  private:
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
   Code code_ = Code::kOk;
   std::string message_;
+  int http_status_ = 0;
+  std::optional<double> retry_after_s_;
 };
 
 // Either a value or a non-OK Status.

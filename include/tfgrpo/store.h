@@ -47,6 +47,10 @@ struct RolloutRecord {
   // JSON array of the ids ("G3") of the experiences the rollout's prompt held, in the numbering
   // of library_version (retrieval.top_k > 0 shows a subset); "" when not recorded.
   std::string experiences_seen;
+  // task.mode external: how the agent program ended (-1: killed or never started; nullopt for
+  // built-in rollouts and URL agents) and the last 2 KiB of its stderr (secrets redacted).
+  std::optional<int> exit_code;
+  std::string agent_stderr_tail;
 };
 
 struct FailureRecord {
@@ -123,6 +127,9 @@ class RunStore {
   // Every recorded call's fingerprint, read once at the start of a run so that a fresh run's
   // calls need no lookup at all.
   std::vector<std::string> CallFingerprints();
+  // The recorded calls whose call id starts with `prefix` (the agent gateway's "<rollout id>/a"),
+  // in call id order, with only call_id, fingerprint and ok filled (FindCall has the rest).
+  std::vector<CallRecord> CallsUnder(const std::string& prefix);
   Status RecordCall(const CallRecord& record);  // insert or replace
   Status RecordRollout(const RolloutRecord& record);
   Status RecordFailure(const FailureRecord& record);

@@ -13,4 +13,9 @@ Result<RolloutOutcome> RunAgentLoop(ChatClient& client, const RolloutSpec& spec,
 // required property (all when none is required) with a value of its type.
 nlohmann::json ExampleArguments(const nlohmann::json& schema);
 
+// `text` when it has at most `max_chars` UTF-8 characters (0 = no limit); else its head and tail
+// around "[... N characters omitted ...]". The one elision of learner transcripts (TranscriptLimits):
+// the ReAct loop's and the external agent's trajectory.
+std::string ElideMiddle(std::string_view text, size_t max_chars);
+
 }  // namespace tfgrpo::agent_internal

@@ -49,6 +49,8 @@ size_t Utf8Length(std::string_view text) {
   return n;
 }
 
+}  // namespace
+
 // `text` when it has at most `max_chars` characters (0 = no limit); else its first and last
 // max_chars/2 characters around a note saying how many were left out. The learner needs both
 // ends: what a tool was asked and started printing, and how it ended (the result, the error).
@@ -61,6 +63,8 @@ std::string ElideMiddle(std::string_view text, size_t max_chars) {
   return std::string(text.substr(0, head_end)) + "\n[... " + std::to_string(length - head_chars - tail_chars) +
          " characters omitted ...]\n" + std::string(text.substr(tail_start));
 }
+
+namespace {
 
 std::string Fenced(std::string_view body, std::string_view lang = "") {
   std::string out = "```" + std::string(lang) + "\n" + std::string(body);

@@ -44,6 +44,7 @@ void AddRewardCommand(CLI::App& app, const GlobalOptions& global, CommandRunner*
 void AddDataCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);    // data_command.cpp
 void AddIndexCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);   // index_command.cpp
 void AddReportCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);  // report_command.cpp
+void AddAgentCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* runner);   // agent_command.cpp: agent try
 
 // Rewrites RUN_DIR/report.html (report.h) for `train` and `demo`: with a meta refresh while
 // `finished` is false; a failure to write is a warning, never the run's failure.

@@ -1,6 +1,9 @@
 // `tfgrpo sim serve|tasks` and `tfgrpo demo`.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 #include <spdlog/spdlog.h>
 
@@ -77,6 +80,7 @@ struct DemoArgs {
   bool hostile = false;  // --hostile: a learner that is wrong, with and without the defences
   bool web = false;      // --web: the web-research setting (search and browse over a local index)
   bool topics = false;   // --topics: many task types, the whole library vs retrieval.top_k 4
+  std::string agent;     // --agent [NAME]: one of examples/agents' agents, trained unchanged
 };
 
 // The simulator every demo runs against: one seed, the latency and faults asked for.
@@ -402,7 +406,128 @@ int RunTopicsDemo(const GlobalOptions& global, const DemoArgs& args) {
   return 0;
 }
 
+bool OnPath(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::string_view rest = path ? path : "";
+  while (!rest.empty()) {
+    const size_t colon = rest.find(':');
+    const std::string folder(rest.substr(0, colon));
+    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    if (!folder.empty() && ::access((std::filesystem::path(folder) / program).c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+// `tfgrpo demo --agent [NAME]`: one of examples/agents' agents (compiled in; `python` by default,
+// which needs only python3) trained unchanged with task.mode external against the simulator,
+// which calls the agent's tool once and then answers; held-out Mean@k before and after.
+int RunAgentDemo(const GlobalOptions& global, const DemoArgs& args) {
+  const auto start = std::chrono::steady_clock::now();
+  namespace fs = std::filesystem;
+  const SimAgentExample* example = nullptr;
+  std::string names;
+  for (const SimAgentExample& e : BuiltinAgentExamples()) {
+    names += std::string(names.empty() ? "" : ", ") + e.name;
+    if (args.agent == e.name) example = &e;
+  }
+  if (example == nullptr) return Fail("demo --agent: unknown agent '" + args.agent + "'; one of: " + names);
+  if (!OnPath(example->interpreter)) {
+    return Fail(std::string("demo --agent ") + example->name + ": needs " + example->interpreter + " on PATH");
+  }
+  const fs::path dir = args.dir;
+  std::error_code ec;
+  fs::remove_all(dir / "run", ec);
+  fs::create_directories(dir, ec);
+  if (ec) return Fail("cannot create " + dir.string() + ": " + ec.message());
+  SimServer sim(DemoSimOptions(args));
+  Status s = sim.Start(0);
+  if (!s.ok()) return Fail(s.message());
+  std::printf("simulated LLM on %s; the agent is examples/agents/%s (%s %s), run once per rollout\n",
+              sim.base_url().c_str(), example->name, example->interpreter, example->file);
+  if (std::string(example->interpreter) == "node" && std::getenv("NODE_PATH") == nullptr &&
+      !fs::exists(dir / "node_modules")) {
+    std::printf("note: the node agents need their npm packages: `npm install` them in %s (see "
+                "examples/agents/%s/package.json) or set NODE_PATH\n",
+                dir.string().c_str(), example->name);
+  }
+  // The tasks of examples/agents/tasks: `tfgrpo sim tasks --n 18 --seed 11` and `--n 12 --seed 12`.
+  for (auto [name, text] : {std::pair{std::string("train.jsonl"), TasksJsonl(18, 11)},
+                            {std::string("eval.jsonl"), TasksJsonl(12, 12)},
+                            {std::string(example->file), std::string(example->source)}}) {
+    s = WriteFileAtomic(dir / name, text);
+    if (!s.ok()) return Fail(s.message());
+  }
+  const std::string yaml =
+      DemoHeaderYaml("Written by `tfgrpo demo --agent`: your own agent (examples/agents/" + std::string(example->name) +
+                         "), trained unchanged against the simulated LLM.",
+                     sim.base_url()) +
+      "task:\n"
+      "  mode: external\n"
+      "  reward: \"math\"\n"
+      "  max_turns: 8\n"
+      "agent:\n"
+      "  command: [\"" + std::string(example->interpreter) + "\", \"" + example->file + "\"]\n"
+      "  timeout_s: 120\n"
+      "  concurrency: 8\n"
+      "practice:\n"
+      "  epochs: 2\n"
+      "  batch_size: 6\n"
+      "  group_size: 4\n"
+      "  experiences_per_group: 2\n"
+      "  seed: 42\n"
+      "eval:\n"
+      "  k: " + std::to_string(args.k) + "\n"
+      "  temperature: 0.3\n";
+  s = WriteFileAtomic(dir / "config.yaml", yaml);
+  if (!s.ok()) return Fail(s.message());
+  auto config = LoadConfig(dir / "config.yaml");
+  if (!config.ok()) return Fail(config.status().message());
+
+  auto progress = MakeProgress(global.verbosity());
+  auto client = MakeHttpChatClient(ClientOptionsFrom(*config));
+  std::printf("training on 18 tasks: %d epochs, batches of %d, groups of %d agent runs ...\n",
+              config->practice.epochs, config->practice.batch_size, config->practice.group_size);
+  std::fflush(stdout);
+  TrainOptions train_options;
+  train_options.run_dir = dir / "run";
+  train_options.prompts_dir = global.prompts();
+  train_options.progress = progress.get();
+  auto trained = Train(*config, train_options, *client);
+  if (!trained.ok()) return Fail(trained.status().message());
+  WriteLiveReport(*config, train_options.run_dir, true, "complete (tfgrpo demo --agent)");
+  auto eval_tasks = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
+  if (!eval_tasks.ok()) return Fail(eval_tasks.status().message());
+  EvalOptions eval_options;
+  eval_options.k = args.k;
+  eval_options.temperature = config->eval.temperature;
+  eval_options.prompts_dir = global.prompts();
+  eval_options.progress = progress.get();
+  auto baseline = Evaluate(*config, *eval_tasks, Library(), eval_options, *client);
+  if (!baseline.ok()) return Fail(baseline.status().message());
+  auto learned = Evaluate(*config, *eval_tasks, trained->library, eval_options, *client);
+  if (!learned.ok()) return Fail(learned.status().message());
+  progress.reset();
+  sim.Stop();
+  for (auto [name, report] : {std::pair{"baseline.json", &*baseline}, {"learned.json", &*learned}}) {
+    s = WriteFileAtomic(dir / name, report->ToJson().dump(2) + "\n");
+    if (!s.ok()) return Fail(s.message());
+  }
+  std::printf("\ntrain: %s\n\n", FormatTrainSummary(*trained).c_str());
+  std::printf("Learned library (%zu experiences):\n%s\n\n", trained->library.size(),
+              trained->library.RenderLines().c_str());
+  PrintComparison(*baseline, *learned);
+  std::printf("\ndemo total %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  std::printf("files: %s/{config.yaml,%s,train.jsonl,eval.jsonl,run/,baseline.json,learned.json}\n",
+              dir.string().c_str(), example->file);
+  std::printf("in production: tfgrpo serve --experiences %s --upstream <provider /v1> and point the agent's "
+              "OPENAI_BASE_URL at it\n",
+              (dir / "run" / "experiences.json").string().c_str());
+  return 0;
+}
+
 int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
+  if (!args.agent.empty()) return RunAgentDemo(global, args);
   if (args.hostile) return RunHostileDemo(global, args);
   if (args.topics) return RunTopicsDemo(global, args);
   const auto start = std::chrono::steady_clock::now();
@@ -553,7 +678,16 @@ void AddDemoCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* r
                 "and with retrieval.top_k 4");
   topics->excludes(web);
   topics->excludes(hostile);
-  cmd->callback([&global, args, runner] { *runner = [&global, args] { return RunDemo(global, *args); }; });
+  auto* agent = cmd->add_option("--agent", args->agent,
+                                "Your own agent: one of examples/agents' agents (python, the default, needs only "
+                                "python3; openai-sdk, openai-agents, langgraph, ai-sdk need node and their npm "
+                                "packages) trained unchanged with task.mode external")
+                    ->expected(0, 1);
+  for (CLI::Option* other : {web, hostile, topics}) agent->excludes(other);
+  cmd->callback([&global, args, agent, runner] {
+    if (agent->count() > 0 && args->agent.empty()) args->agent = "python";
+    *runner = [&global, args] { return RunDemo(global, *args); };
+  });
 }
 
 }  // namespace tfgrpo::cli

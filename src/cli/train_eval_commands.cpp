@@ -196,6 +196,7 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
               static_cast<long long>(report->usage.completion_tokens), report->wall_s, args.out.c_str());
   std::printf("eval: spend: %s\n", FormatSpend(report->usage_by_role, report->pricing).c_str());
   std::printf("eval: spend by model: %s\n", FormatSpendByModel(report->usage_by_role, report->pricing).c_str());
+  if (report->agent) std::printf("eval: agents: %s\n", report->agent->Line().c_str());
   if (args.per_task) std::fputs(FormatPerTaskTable(*report).c_str(), stdout);
   return 0;
 }

@@ -26,7 +26,17 @@ std::string Status::ToString() const {
 
 Status Status::WithContext(const std::string& context) const {
   if (ok()) return *this;
-  return Status(code_, context + ": " + message_);
+  Status out(code_, context + ": " + message_);
+  out.http_status_ = http_status_;
+  out.retry_after_s_ = retry_after_s_;
+  return out;
+}
+
+Status Status::WithHttpStatus(int status, std::optional<double> retry_after_s) const {
+  Status out = *this;
+  out.http_status_ = status;
+  out.retry_after_s_ = retry_after_s;
+  return out;
 }
 
 }  // namespace tfgrpo

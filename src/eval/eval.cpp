@@ -9,93 +9,12 @@
 
 #include "tfgrpo/agent.h"
 #include "tfgrpo/budget.h"
+#include "tfgrpo/external_sampling.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/retrieval.h"
 #include "tfgrpo/thread_pool.h"
 
 namespace tfgrpo {
-
-bool IsFatalForRun(const Status& status) {
-  return status.code() == Status::Code::kUnauthorized || status.code() == Status::Code::kIoError ||
-         status.code() == Status::Code::kInternal || status.code() == Status::Code::kBudgetExhausted;
-}
-
-bool IsRetryableFailure(const Status& status) {
-  return status.code() == Status::Code::kUnavailable || status.code() == Status::Code::kTimeout;
-}
-
-std::string EveryFailureReason(const Status& failure, bool in_reward) {
-  if (IsRetryableFailure(failure)) return failure.ToString();
-  if (in_reward) return "permanent: reward: " + failure.message() + " on every sample; check task.reward";
-  return "permanent: " + failure.message() + " on every call; check model.name / the server's options";
-}
-
-ScoredSample SampleAndScore(ChatClient& client, RewardFn& reward, const Task& task, const TaskConfig& task_config,
-                            const ToolRegistry* tools, const std::string& system_prompt, double temperature,
-                            std::string_view scope, std::string_view leaf, Role role, TranscriptLimits transcript) {
-  ScoredSample out;
-  RolloutSpec spec;
-  spec.role = role;
-  spec.system_prompt = system_prompt;
-  spec.problem = task.problem;
-  spec.temperature = temperature;
-  spec.call_id = CallId(scope, task.id, leaf);
-  spec.transcript = transcript;
-  auto rollout = RunRollout(client, spec, task_config, tools);
-  if (!rollout.ok()) {
-    out.error = rollout.status();
-    return out;
-  }
-  out.rollout = std::move(rollout).value();
-  auto score = reward.Score(task, out.rollout->final_reply, CallId(scope, task.id, std::string(leaf) + "/judge"));
-  if (!score.ok()) {
-    out.error = score.status();
-    out.reward_failed = true;
-    return out;
-  }
-  out.reward = std::move(score).value();
-  out.ok = true;
-  return out;
-}
-
-SampleGrid SampleTasks(ThreadPool& pool, const SamplerSetup& setup, const std::vector<Task>& tasks, int k,
-                       const std::function<void(size_t task, int j, const ScoredSample&)>& on_sample) {
-  SampleGrid grid;
-  grid.samples.assign(tasks.size(), std::vector<ScoredSample>(std::max(k, 0)));
-  std::mutex mu;
-  std::atomic<bool> aborted{false};
-  for (size_t t = 0; t < tasks.size(); ++t) {
-    for (int j = 0; j < k; ++j) {
-      pool.Submit([&, t, j] {
-        ScoredSample& out = grid.samples[t][j];
-        if (aborted) {
-          out.error = Status::Cancelled("not started: the run stopped");
-        } else {
-          out = SampleAndScore(setup.client, setup.reward, tasks[t], setup.task_config, setup.tools,
-                               setup.task_prompts.empty() ? setup.system_prompt : setup.task_prompts[t],
-                               setup.temperature, setup.scope, "k" + std::to_string(j),
-                               setup.role);
-        }
-        if (!out.ok) {
-          std::lock_guard lock(mu);
-          ++grid.failed;
-          if (IsFatalForRun(out.error)) {
-            if (!grid.fatal) grid.fatal = out.error;
-            aborted = true;
-          } else if (IsRetryableFailure(out.error)) {
-            if (!grid.retryable) grid.retryable = out.error;
-          } else if (!grid.permanent && out.error.code() != Status::Code::kCancelled) {
-            grid.permanent = out.error;
-            grid.permanent_in_reward = out.reward_failed;
-          }
-        }
-        if (on_sample) on_sample(t, j, out);
-      });
-    }
-  }
-  pool.Wait();
-  return grid;
-}
 
 double PassAtK(int n, int c, int k) {
   if (n <= 0 || k <= 0) return 0;
@@ -136,6 +55,7 @@ nlohmann::json EvalReport::ToJson() const {
           {"per_task", per}};
   if (auto cost = usd()) j["usd"] = *cost;
   if (retrieval_top_k > 0) j["retrieval"] = {{"top_k", retrieval_top_k}, {"fallbacks", retrieval_fallbacks}};
+  if (agent) j["agent"] = agent->ToJson();
   return j;
 }
 
@@ -161,12 +81,24 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
                      options.temperature, Role::kRollout, "eval"};
   // retrieval.top_k: each task's prompt holds only its most relevant experiences.
   std::unique_ptr<Retriever> retriever = Retriever::FromConfig(config, DefaultHttpTransport(), options.embedding_cache);
+  ExternalAgents* agents = options.external_agents;
+  std::unique_ptr<ExternalAgents> own_agents;  // task.mode external: the gateway listens while this eval runs
+  if (!agents && config.task.mode == TaskMode::kExternal) {
+    auto started = ExternalAgents::Start(config, client, nullptr);
+    if (!started.ok()) return started.status();
+    own_agents = std::move(started).value();
+    agents = own_agents.get();
+  }
+  ExternalSampling external{agents, &library};
   if (retriever) {
     std::vector<std::string> queries;
     for (const Task& t : tasks) queries.push_back(t.problem);
-    setup.task_prompts =
-        PromptsForTasks(retriever.get(), RolloutInstructions(config.task, &tools), library, queries).system_prompts;
+    RolloutPrompts prompts = PromptsForTasks(retriever.get(), RolloutInstructions(config.task, &tools), library, queries);
+    setup.task_prompts = std::move(prompts.system_prompts);
+    external.task_positions = std::move(prompts.seen);
   }
+  if (agents) setup.external = &external;
+  const ExternalCounts agents_before = agents ? agents->counts() : ExternalCounts{};
   std::mutex mu;
   Usage usage;
   std::map<std::string, Usage> usage_by_role;
@@ -245,6 +177,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
     const std::string why = "every eval sample failed: " + EveryFailureReason(permanent, grid.permanent_in_reward);
     return grid.permanent_in_reward ? Status::InvalidArgument(why) : Status::ProviderError(why);
   }
+  if (agents) report.agent = agents->counts() - agents_before;
   report.truncated = client.truncated();
   report.mean_at_k = report.samples ? reward_sum / report.samples : 0;
   report.pass_at_k = tasks.empty() ? 0 : pass_sum / tasks.size();

@@ -12,16 +12,19 @@
 #include <set>
 #include <sstream>
 
+#include "grpo/group.h"
 #include "grpo/run_dir.h"
 #include "tfgrpo/agent.h"
 #include "tfgrpo/budget.h"
 #include "tfgrpo/recording_client.h"
 #include "tfgrpo/data.h"
 #include "tfgrpo/leak_guard.h"
-#include "tfgrpo/eval.h"
+#include "tfgrpo/external_sampling.h"
 #include "tfgrpo/json.h"
+#include "tfgrpo/learner.h"
 #include "tfgrpo/prompts.h"
 #include "tfgrpo/retrieval.h"
+#include "tfgrpo/sampler.h"
 #include "tfgrpo/reward.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/thread_pool.h"
@@ -31,6 +34,8 @@
 namespace tfgrpo {
 namespace {
 
+using grpo_internal::Attempt;
+using grpo_internal::Credit;
 using grpo_internal::RunDir;
 using Clock = std::chrono::steady_clock;
 
@@ -100,7 +105,7 @@ struct StepState {
   std::mutex mu;  // guards the fields below
   double reward_sum = 0;
   int64_t reward_count = 0;
-  std::vector<std::pair<size_t, bool>> credit;  // (position, helpful) in arrival order
+  std::vector<Credit> credit;  // in arrival order
 
   void AddReward(double r) {
     std::lock_guard lock(mu);
@@ -127,12 +132,6 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-std::string FormatReward(double r) {
-  std::ostringstream ss;
-  ss << r;
-  return ss.str();
-}
-
 struct Rollout {
   bool ok = false;
   std::string reply;
@@ -140,7 +139,7 @@ struct Rollout {
   std::string critique;  // the reward's reasoning, shown to the summary stage with ground truth
   std::string summary;
   bool summary_ok = false;
-  std::vector<size_t> applied;  // experiences the summary says the attempt applied (positions)
+  std::vector<uint64_t> applied;  // experiences the summary says the attempt applied (uids)
 };
 
 struct Group {
@@ -157,12 +156,7 @@ struct Group {
 // A batch_update reply that does not parse is asked again, up to this many calls in all.
 constexpr int kConsolidationAttempts = 3;
 
-// One group's proposed operation, its target named by uid: positions move as earlier chunks of
-// the consolidation add and delete.
-struct Proposal {
-  Operation op;
-  std::optional<uint64_t> target;  // the experience an UPDATE or DELETE is aimed at
-};
+using Proposal = BatchUpdateStage::Proposal;
 
 // What a step's consolidation did.
 struct Consolidation {
@@ -258,6 +252,7 @@ class Trainer {
   std::unique_ptr<BudgetGate> budget_;  // wraps raw_client_: no new call once the budget is spent
   std::unique_ptr<RecordingClient> recording_;
   std::unique_ptr<TruncationCountingClient> client_;  // wraps recording_; every call goes through it
+  std::unique_ptr<ExternalAgents> external_;  // task.mode external: the gateway and agent runner
   std::unique_ptr<RewardFn> reward_;
   ToolRegistry tools_;  // empty in prompt mode
   std::unique_ptr<ThreadPool> pool_;
@@ -329,6 +324,11 @@ Status Trainer::Prepare() {
   auto reward = MakeRewardFor(config_, client_.get(), prompts_);
   if (!reward.ok()) return reward.status();
   reward_ = std::move(reward).value();
+  if (config_.task.mode == TaskMode::kExternal) {  // the gateway listens while this train runs
+    auto agents = ExternalAgents::Start(config_, *client_, store_.get());
+    if (!agents.ok()) return agents.status();
+    external_ = std::move(agents).value();
+  }
   auto tools = MakeToolsFor(config_, client_.get());
   if (!tools.ok()) return tools.status();
   tools_ = std::move(tools).value();
@@ -452,11 +452,17 @@ void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& syst
     rec.library_version = step;
     rec.experiences_seen = SeenIdsJson(g.seen);
     step_->tally.Ran("rollout");
+    const ExternalSampling external{external_.get(), &library_, g.seen};
     ScoredSample scored = SampleAndScore(*client_, *reward_, *g.task, config_.task, &tools_, system_prompt,
                                          config_.practice.rollout_temperature, StepScope(step),
                                          "r" + std::to_string(sample), Role::kRollout,
                                          TranscriptLimits{static_cast<size_t>(config_.practice.tool_output_chars),
-                                                          static_cast<size_t>(config_.practice.trajectory_chars)});
+                                                          static_cast<size_t>(config_.practice.trajectory_chars)},
+                                         external_ ? &external : nullptr);
+    if (scored.external) {
+      rec.exit_code = scored.external->exit_code;
+      rec.agent_stderr_tail = scored.external->stderr_tail;
+    }
     if (scored.rollout) {
       const RolloutOutcome& r = *scored.rollout;
       rec.prompt_tokens = r.usage.prompt_tokens;
@@ -498,18 +504,7 @@ void Trainer::OnRolloutsDone(int step, Group& g) {
   std::vector<double> rewards;
   for (const auto& ro : g.rollouts)
     if (ro.ok) rewards.push_back(ro.reward);
-  bool informative = rewards.size() >= 2;
-  if (informative && config_.practice.given_ground_truth) {
-    // Standard deviation > 0, i.e. the rewards are not all equal: only then is there a
-    // winner/loser contrast to learn from.
-    double mean = 0;
-    for (double r : rewards) mean += r;
-    mean /= rewards.size();
-    double var = 0;
-    for (double r : rewards) var += (r - mean) * (r - mean);
-    informative = var > 0;
-  }
-  if (!informative) return FinishGroup();
+  if (!grpo_internal::IsInformative(rewards, config_.practice.given_ground_truth)) return FinishGroup();
   ++step_->informative;
   g.pending = static_cast<int>(rewards.size());
   progress_.AddTotal("summaries", static_cast<int64_t>(rewards.size()));
@@ -522,21 +517,15 @@ void Trainer::OnRolloutsDone(int step, Group& g) {
 void Trainer::SummaryJob(int step, Group& g, int sample) {
   Rollout& ro = g.rollouts[sample];
   if (!aborted()) {
-    const bool gt = config_.practice.given_ground_truth;
-    auto r = AskLearner(Role::kSummary,
-                        {{"problem", g.task->problem},
-                         {"library", LibraryForPrompt()},
-                         {"trajectory", ro.reply},
-                         {"ground_truth", gt ? g.task->answer : ""},
-                         {"reward", gt ? FormatReward(ro.reward) : ""},
-                         {"critique", gt ? ro.critique : ""},
-                         {"agent_objective", config_.practice.agent_objective}},
-                        kLearnerTemperature, CallId(StepScope(step), g.task->id, "summary" + std::to_string(sample)),
+    SummaryStage::Input in{g.task->problem, LibraryForPrompt(), ro.reply, config_.practice.given_ground_truth,
+                           g.task->answer, ro.reward, ro.critique, config_.practice.agent_objective};
+    auto r = AskLearner(SummaryStage::kRole, SummaryStage::Vars(in), kLearnerTemperature, CallId(StepScope(step), g.task->id, "summary" + std::to_string(sample)),
                         step, g.task->id, "summaries");
     if (r.ok()) {
       ro.summary = r->content;
       ro.summary_ok = true;
-      ro.applied = CreditableExperiences(ReferencedExperiences(r->content, library_.size()), g.seen);
+      ro.applied = grpo_internal::UidsAt(
+          library_, CreditableExperiences(SummaryStage::Parse(r->content, library_.size()), g.seen));
     }
   }
   if (--g.pending == 0) OnSummariesDone(step, g);
@@ -545,78 +534,53 @@ void Trainer::SummaryJob(int step, Group& g, int sample) {
 void Trainer::OnSummariesDone(int step, Group& g) {
   if (aborted()) return FinishGroup();
   const bool gt = config_.practice.given_ground_truth;
-  std::string summaries;
-  int n = 0;
-  for (const auto& ro : g.rollouts) {
-    if (!ro.summary_ok) continue;
-    ++n;
-    summaries += "### Attempt " + std::to_string(n);
-    if (gt) summaries += " (reward " + FormatReward(ro.reward) + ")";
-    summaries += "\n" + Trim(ro.summary) + "\n\n";
-  }
+  AdvantageStage::Input adv{g.task->problem, LibraryForPrompt(), gt, g.task->answer, {},
+                            config_.practice.experiences_per_group, config_.practice.agent_objective,
+                            config_.practice.learning_objective};
+  for (const auto& ro : g.rollouts)
+    if (ro.summary_ok) adv.summaries.push_back({ro.reward, ro.summary});
   if (gt) CreditGroup(g);
   // A lost summary costs one attempt, not the group, as long as a comparison is still possible.
-  if (n < 2) {  // the failed summaries were recorded as they failed
+  if (adv.summaries.size() < 2) {  // the failed summaries were recorded as they failed
     progress_.Advance("advantages");  // skipped stages are done too, or progress stops short
     progress_.Advance("updates");
     return FinishGroup();
   }
   const std::string scope = StepScope(step);
 
-  auto adv_reply = AskLearner(Role::kAdvantage,
-                              {{"problem", g.task->problem},
-                               {"library", LibraryForPrompt()},
-                               {"ground_truth", gt ? g.task->answer : ""},
-                               {"summaries", Trim(summaries)},
-                               {"max_experiences", std::to_string(config_.practice.experiences_per_group)},
-                               {"agent_objective", config_.practice.agent_objective},
-                               {"learning_objective", config_.practice.learning_objective}},
-                              kLearnerTemperature, CallId(scope, g.task->id, "advantage"), step, g.task->id,
-                              "advantages");
+  auto adv_reply = AskLearner(AdvantageStage::kRole, AdvantageStage::Vars(adv), kLearnerTemperature,
+                              CallId(scope, g.task->id, "advantage"), step, g.task->id, "advantages");
   if (!adv_reply.ok()) {
     progress_.Advance("updates");
     return FinishGroup();
   }
-  auto experiences = ParseExperiences(adv_reply->content, config_.practice.experiences_per_group);
+  auto experiences = AdvantageStage::Parse(adv_reply->content, config_.practice.experiences_per_group);
   if (!experiences.ok()) {
     RecordUnparseableReply(step, g.task->id, "advantage", *adv_reply, experiences.status());
     progress_.Advance("updates");
     return FinishGroup();
   }
 
-  std::string numbered;
-  for (size_t i = 0; i < experiences->size(); ++i)
-    numbered += std::to_string(i + 1) + ". " + (*experiences)[i] + "\n";
-  auto upd_reply = AskLearner(Role::kGroupUpdate,
-                              {{"library", LibraryForPrompt()},
-                               {"experiences", Trim(numbered)},
-                               {"agent_objective", config_.practice.agent_objective},
-                               {"learning_objective", config_.practice.learning_objective}},
-                              kUpdateTemperature, CallId(scope, g.task->id, "group_update"), step, g.task->id,
+  GroupUpdateStage::Input upd{LibraryForPrompt(), std::move(experiences).value(), config_.practice.agent_objective,
+                              config_.practice.learning_objective};
+  auto upd_reply = AskLearner(GroupUpdateStage::kRole, GroupUpdateStage::Vars(upd), kUpdateTemperature, CallId(scope, g.task->id, "group_update"), step, g.task->id,
                               "updates");
   if (!upd_reply.ok()) return FinishGroup();
-  auto ops = ParseOperations(upd_reply->content);
+  auto ops = GroupUpdateStage::Parse(upd_reply->content, g.task->id);
   if (!ops.ok()) {
     RecordUnparseableReply(step, g.task->id, "group_update", *upd_reply, ops.status());
     return FinishGroup();
   }
-  for (auto& op : *ops) op.group = g.task->id;
   g.operations = std::move(ops).value();
   FinishGroup();
 }
 
 void Trainer::CreditGroup(const Group& g) {
-  double sum = 0;
-  int n = 0;
-  for (const auto& ro : g.rollouts)
-    if (ro.ok) sum += ro.reward, ++n;
-  if (n == 0) return;
-  const double mean = sum / n;
+  std::vector<Attempt> attempts;
+  for (const auto& ro : g.rollouts) attempts.push_back({ro.ok, ro.reward, ro.summary_ok, ro.applied});
+  std::vector<Credit> credit = grpo_internal::GroupCredit(attempts);
   std::lock_guard lock(step_->mu);
-  for (const auto& ro : g.rollouts) {
-    if (!ro.summary_ok || ro.reward == mean) continue;
-    for (size_t id : ro.applied) step_->credit.emplace_back(id, ro.reward > mean);
-  }
+  step_->credit.insert(step_->credit.end(), credit.begin(), credit.end());
 }
 
 std::vector<Operation> Trainer::DropLeaks(int step, std::vector<Operation> ops, int64_t* dropped) {
@@ -635,28 +599,6 @@ std::vector<Operation> Trainer::DropLeaks(int step, std::vector<Operation> ops, 
     kept.push_back(std::move(op));
   }
   return kept;
-}
-
-// The group an operation of a consolidation reply came from: the first proposal its "from" names
-// ("P3" is the third in the prompt), else the proposal with the very same text; "" when neither
-// (origin unknown).
-std::string OriginGroup(const Operation& op, const std::vector<Proposal>& numbered) {
-  for (const std::string& p : op.from) {
-    if (p.size() < 2 || (p[0] != 'P' && p[0] != 'p')) continue;
-    size_t n = 0;
-    auto [end, ec] = std::from_chars(p.data() + 1, p.data() + p.size(), n);
-    if (ec == std::errc() && end == p.data() + p.size() && n >= 1 && n <= numbered.size())
-      return numbered[n - 1].op.group;
-  }
-  for (const Proposal& p : numbered)
-    if (Trim(p.op.content) == Trim(op.content)) return p.op.group;
-  return "";
-}
-
-std::optional<size_t> PositionOf(const Library& library, uint64_t uid) {
-  for (size_t i = 0; i < library.size(); ++i)
-    if (library.items()[i].uid == uid) return i;
-  return std::nullopt;
 }
 
 Consolidation Trainer::Consolidate(int step, const std::vector<Group>& groups, Library& library) {
@@ -699,59 +641,14 @@ Consolidation Trainer::Consolidate(int step, const std::vector<Group>& groups, L
 
 bool Trainer::ConsolidateChunk(int step, int chunk, std::vector<Proposal> proposals, Library& library,
                                Consolidation& outcome) {
-  // Aim each proposal at where its target is now; an UPDATE of an experience an earlier chunk
-  // deleted is offered as new, a DELETE of it has nothing left to do.
-  std::vector<std::vector<Proposal>> aimed(library.size());
-  std::vector<Proposal> adds;
-  for (Proposal& p : proposals) {
-    std::optional<size_t> at = p.target ? PositionOf(library, *p.target) : std::nullopt;
-    if (p.op.kind == OpKind::kAdd || !at) {
-      if (p.op.kind == OpKind::kDelete) continue;
-      p.op.kind = OpKind::kAdd;
-      p.op.id.reset();
-      adds.push_back(std::move(p));
-    } else {
-      p.op.id = "G" + std::to_string(*at);
-      aimed[*at].push_back(std::move(p));
-    }
-  }
-  // Numbered P1..Pn in prompt order: each experience's proposals beside it, then the new ones.
-  std::vector<Proposal> numbered;
-  std::string library_text;
-  for (size_t i = 0; i < library.size(); ++i) {
-    const Experience& e = library.items()[i];
-    if (i) library_text += '\n';
-    // As Library::RenderLinesWithCredit() renders it, one experience at a time.
-    library_text += "[G" + std::to_string(i) + "]. " + e.text + " (helpful=" + std::to_string(e.helpful) +
-                    " harmful=" + std::to_string(e.harmful) + ")";
-    std::string aimed_at;
-    for (Proposal& p : aimed[i]) {
-      numbered.push_back(std::move(p));
-      aimed_at += (aimed_at.empty() ? "" : ", ") + ("P" + std::to_string(numbered.size())) + " " +
-                  std::string(OpKindName(numbered.back().op.kind));
-    }
-    if (!aimed_at.empty()) library_text += "\n    proposals aimed at it: " + aimed_at;
-  }
-  for (Proposal& p : adds) numbered.push_back(std::move(p));
+  BatchUpdateStage::Prompt prompt = BatchUpdateStage::Build(
+      {&library, std::move(proposals), config_.practice.max_experiences, config_.practice.agent_objective,
+       config_.practice.learning_objective});
+  const std::vector<Proposal>& numbered = prompt.numbered;
   if (numbered.empty()) {
     progress_.Advance("consolidation");  // nothing left to ask
     return true;
   }
-  nlohmann::json listed = nlohmann::json::array();
-  for (size_t i = 0; i < numbered.size(); ++i) {
-    const Operation& op = numbered[i].op;
-    listed.push_back({{"proposal", "P" + std::to_string(i + 1)},
-                      {"operation", std::string(OpKindName(op.kind))},
-                      {"id", op.id ? nlohmann::json(*op.id) : nlohmann::json(nullptr)},
-                      {"content", op.content}});
-  }
-  const PromptVars vars = {
-      {"library", library.empty() ? "(empty)" : library_text},
-      {"operations", listed.dump(2)},
-      {"max_library",
-       config_.practice.max_experiences > 0 ? std::to_string(config_.practice.max_experiences) : ""},
-      {"agent_objective", config_.practice.agent_objective},
-      {"learning_objective", config_.practice.learning_objective}};
 
   // s<n>/batch_update, s<n>/batch_update/try2, ...; a later chunk's ids carry its number (c2).
   std::string base = "batch_update";
@@ -763,19 +660,18 @@ bool Trainer::ConsolidateChunk(int step, int chunk, std::vector<Proposal> propos
     const std::string leaf = attempt == 1 ? base : base + "/try" + std::to_string(attempt);
     if (attempt > 1) progress_.AddTotal("consolidation", 1);  // each call advances it, failed or not
     // A provider that is deterministic at temperature 0 would repeat a bad reply word for word.
-    auto reply = AskLearner(Role::kBatchUpdate, vars, attempt == 1 ? kUpdateTemperature : kLearnerTemperature,
+    auto reply = AskLearner(BatchUpdateStage::kRole, prompt.vars, attempt == 1 ? kUpdateTemperature : kLearnerTemperature,
                             CallId(StepScope(step), "", leaf), step, "", "consolidation");
     if (!reply.ok()) {  // already retried by the client and recorded; asking again will not help
       why = reply.status().ToString();
       break;
     }
-    auto ops = ParseOperations(reply->content);
+    auto ops = BatchUpdateStage::Parse(reply->content, numbered);
     if (!ops.ok()) {
       RecordUnparseableReply(step, "", "batch_update", *reply, ops.status());
       why = IsTruncated(*reply) ? std::string(kTruncatedReason) : ops.status().message();
       continue;
     }
-    for (auto& op : *ops) op.group = OriginGroup(op, numbered);
     library.Apply(DropLeaks(step, std::move(ops).value(), &outcome.leaks_dropped), step);
     return true;
   }
@@ -849,9 +745,13 @@ Result<double> Trainer::ValidationScore(const Library& library, int version, int
                            config_.eval.temperature,
                            Role::kValidation,
                            StepScope(version) + "/val"};
-  if (retriever_)
-    setup.task_prompts =
-        PromptsForTasks(retriever_.get(), RolloutInstructions(config_.task, &tools_), library, queries).system_prompts;
+  ExternalSampling external{external_.get(), &library};
+  if (retriever_) {
+    RolloutPrompts prompts = PromptsForTasks(retriever_.get(), RolloutInstructions(config_.task, &tools_), library, queries);
+    setup.task_prompts = std::move(prompts.system_prompts);
+    external.task_positions = std::move(prompts.seen);
+  }
+  if (external_) setup.external = &external;
   progress_.Begin("validation", static_cast<int64_t>(validation_tasks_.size()) * v.k);
   SampleGrid grid = SampleTasks(*pool_, setup, validation_tasks_, v.k, [this](size_t, int, const ScoredSample& sample) {
     int64_t tokens = 0;
@@ -938,6 +838,7 @@ Result<Verdict> Trainer::Validate(int step, const Library& candidate) {
 
 Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSummary& totals) {
   const auto start = Clock::now();
+  const ExternalCounts agents_before = external_ ? external_->counts() : ExternalCounts{};
   const int G = config_.practice.group_size;
   std::vector<Group> groups(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -983,7 +884,7 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
 
   // Credit first, so the consolidation prompt shows what the step's rollouts learned about the
   // experiences they applied.
-  for (const auto& [position, helpful] : st.credit) library_.AddCredit(position, helpful);
+  grpo_internal::ApplyCredit(library_, st.credit);
 
   const size_t size_before = library_.size();
   Library candidate = library_;
@@ -1050,6 +951,7 @@ Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSu
                           {"evicted", evicted.size()},
                           {"library_size", library_.size()},
                           {"wall_s", Seconds(start)}};
+  if (external_) stats["agent"] = (external_->counts() - agents_before).ToJson();
   if (verdict) {
     stats["validation"] = {{"current_score", verdict->current}, {"candidate_score", verdict->candidate},
                            {"accepted", verdict->accepted}, {"samples", verdict->samples},
@@ -1177,6 +1079,7 @@ Result<TrainSummary> Trainer::Run() {
   summary.validation_enabled = config_.practice.validation.enabled;
   summary.validations_accepted = validations_accepted_;
   summary.validations_rejected = validations_rejected_;
+  if (external_) summary.external = external_->counts();
   summary.validation_score = current_score_;
   summary.pricing = PricingOf(config_);
   summary.spend = SpendInStore();
@@ -1246,6 +1149,7 @@ std::string FormatTrainSummary(const TrainSummary& s) {
     out << "; spend: " << FormatSpend(s.spend, s.pricing);
     out << "; spend by model: " << FormatSpendByModel(s.spend, s.pricing);
   }
+  if (s.external) out << "; agents: " << s.external->Line();
   if (s.retrieval_top_k > 0) {
     out << "; retrieval: top " << s.retrieval_top_k << " experiences per prompt";
     if (s.retrieval_fallbacks) out << ", " << s.retrieval_fallbacks << " queries ranked by bm25 after embeddings failed";

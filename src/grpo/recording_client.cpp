@@ -22,35 +22,6 @@ RecordingClient::RecordingClient(ChatClient& inner, RunStore& store, std::string
   for (auto& f : store_.CallFingerprints()) recorded_.insert(std::move(f));
 }
 
-std::string RequestFingerprint(const ChatRequest& request, std::string_view model,
-                               std::optional<int> default_max_tokens) {
-  // Length-prefixed fields, so that no two different requests concatenate to the same text.
-  std::string key;
-  size_t size = request.call_id.size() + model.size() + 64;
-  for (const auto& m : request.messages) size += m.role.size() + m.content.size() + 16;
-  key.reserve(size);
-  auto field = [&key](std::string_view v) {
-    key += std::to_string(v.size());
-    key += ':';
-    key += v;
-  };
-  field(request.call_id);
-  field(RoleName(request.role));
-  field(model);
-  char number[64];
-  std::snprintf(number, sizeof number, "%.17g", request.temperature);
-  field(number);
-  const auto max_tokens = request.max_tokens ? request.max_tokens : default_max_tokens;
-  field(max_tokens ? std::to_string(*max_tokens) : "-");
-  for (const auto& m : request.messages) {
-    field(m.role);
-    field(m.content);
-    field(m.extra.empty() ? std::string() : m.extra.dump());
-  }
-  field(request.extra_body.empty() ? std::string() : request.extra_body.dump());
-  return Fingerprint(key);
-}
-
 Usage RecordingClient::sent_usage() const {
   std::lock_guard lock(mu_);
   return usage_;

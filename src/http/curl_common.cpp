@@ -85,7 +85,8 @@ Status StatusWithCode(Status::Code code, std::string message) {
 
 Status RedactStatus(const Status& status, std::string_view secret) {
   if (status.ok()) return status;
-  return StatusWithCode(status.code(), RedactRunSecrets(RedactSecret(status.message(), secret)));
+  return StatusWithCode(status.code(), RedactRunSecrets(RedactSecret(status.message(), secret)))
+      .WithHttpStatus(status.http_status(), status.retry_after_s());
 }
 
 }  // namespace tfgrpo::http_internal

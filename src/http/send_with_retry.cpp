@@ -68,6 +68,10 @@ Result<HttpResponse> SendWithRetry(HttpTransport& transport, const HttpRequest& 
   const std::string what = request.method + " " + request.url;
   const int max_attempts = std::max(0, policy.max_retries) + 1;
   std::string last_error;
+  // The last attempt's HTTP status and Retry-After, carried by the exhausted-retries error so a
+  // relay can answer with the provider's own status (0 when the last attempt got no reply).
+  int last_status = 0;
+  std::optional<double> last_retry_after;
   bool every_attempt_unreachable = true;
   std::string repeated_server_error;  // the last 5xx text, while it keeps coming back
   int repeats = 0;
@@ -83,6 +87,8 @@ Result<HttpResponse> SendWithRetry(HttpTransport& transport, const HttpRequest& 
     std::optional<double> retry_after;
     bool counted_repeat = false;
 
+    last_status = 0;
+    last_retry_after.reset();
     if (!sent.ok()) {
       if (!failure.retryable) return finish(sent.status());
       last_error = failure.detail;
@@ -107,6 +113,8 @@ Result<HttpResponse> SendWithRetry(HttpTransport& transport, const HttpRequest& 
         last_error = "HTTP " + std::to_string(status) + ": " + message;
         const std::optional<std::string> retry_after_header = response.Header("Retry-After");
         if (retry_after_header) retry_after = ParseRetryAfter(*retry_after_header, std::time(nullptr));
+        last_status = static_cast<int>(status);
+        last_retry_after = retry_after;
         if (policy.same_server_error_limit > 0 &&
             MayBeAPermanentServerError(status, retry_after_header.has_value())) {
           counted_repeat = true;
@@ -114,9 +122,11 @@ Result<HttpResponse> SendWithRetry(HttpTransport& transport, const HttpRequest& 
           repeated_server_error = last_error;
           if (repeats >= policy.same_server_error_limit) {
             return finish(Status::ProviderError(RedactSecret(
-                "HTTP " + std::to_string(status) + " from " + request.url + ": " + message + " (the same reply " +
-                    std::to_string(repeats) + " times in a row; not retrying)",
-                secret)));
+                                                    "HTTP " + std::to_string(status) + " from " + request.url + ": " +
+                                                        message + " (the same reply " + std::to_string(repeats) +
+                                                        " times in a row; not retrying)",
+                                                    secret))
+                              .WithHttpStatus(static_cast<int>(status)));
           }
         }
       }
@@ -144,16 +154,18 @@ Result<HttpResponse> SendWithRetry(HttpTransport& transport, const HttpRequest& 
   if (every_attempt_unreachable) {
     return finish(Status::Unavailable(RedactSecret("cannot reach " + request.url + " (" + tries + "): " + last_error, secret)));
   }
-  return finish(Status::Unavailable(RedactSecret(what + " failed after " + tries + "; last error: " + last_error, secret)));
+  return finish(Status::Unavailable(RedactSecret(what + " failed after " + tries + "; last error: " + last_error, secret))
+                    .WithHttpStatus(last_status, last_retry_after));
 }
 
 Status HttpStatusError(const HttpResponse& response, std::string_view secret) {
   const std::string message = RedactSecret(
       "HTTP " + std::to_string(response.status) + " from " + response.final_url + ": " + DefaultDescription(response, secret),
       secret);
-  if (response.status == 401 || response.status == 403) return Status::Unauthorized(message);
-  if (response.status == 404) return Status::NotFound(message);
-  return Status::ProviderError(message);
+  const int status = static_cast<int>(response.status);
+  if (status == 401 || status == 403) return Status::Unauthorized(message).WithHttpStatus(status);
+  if (status == 404) return Status::NotFound(message).WithHttpStatus(status);
+  return Status::ProviderError(message).WithHttpStatus(status);
 }
 
 }  // namespace tfgrpo

@@ -122,10 +122,12 @@ Result<ChatResponse> HttpChatClient::CompleteAndReport(const ChatRequest& reques
     return Status::Unauthorized("HTTP " + std::to_string(status) + " from " + url_ +
                                 ": the API key was rejected; check the environment variable named in "
                                 "model.api_key_env (provider said: " +
-                                llm_internal::ProviderErrorMessage(sent->body, 300, key) + ")");
+                                llm_internal::ProviderErrorMessage(sent->body, 300, key) + ")")
+        .WithHttpStatus(static_cast<int>(status));
   }
   return Status::ProviderError("HTTP " + std::to_string(status) + " from " + url_ + ": " +
-                               llm_internal::ProviderErrorMessage(sent->body, 500, key));
+                               llm_internal::ProviderErrorMessage(sent->body, 500, key))
+      .WithHttpStatus(static_cast<int>(status));
 }
 
 }  // namespace

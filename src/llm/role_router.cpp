@@ -35,13 +35,14 @@ Status NameSection(const Status& status, std::string_view section) {
   for (size_t at = message.find(from); at != std::string::npos; at = message.find(from, at + to.size()))
     message.replace(at, from.size(), to);
   message = std::string(section) + ": " + message;
+  auto renamed = [&status](Status s) { return s.WithHttpStatus(status.http_status(), status.retry_after_s()); };
   switch (status.code()) {
-    case Status::Code::kUnauthorized: return Status::Unauthorized(message);
-    case Status::Code::kUnavailable: return Status::Unavailable(message);
-    case Status::Code::kTimeout: return Status::Timeout(message);
-    case Status::Code::kProviderError: return Status::ProviderError(message);
-    case Status::Code::kNotFound: return Status::NotFound(message);
-    case Status::Code::kInvalidArgument: return Status::InvalidArgument(message);
+    case Status::Code::kUnauthorized: return renamed(Status::Unauthorized(message));
+    case Status::Code::kUnavailable: return renamed(Status::Unavailable(message));
+    case Status::Code::kTimeout: return renamed(Status::Timeout(message));
+    case Status::Code::kProviderError: return renamed(Status::ProviderError(message));
+    case Status::Code::kNotFound: return renamed(Status::NotFound(message));
+    case Status::Code::kInvalidArgument: return renamed(Status::InvalidArgument(message));
     default: return status;  // budget, cancellation, I/O: their wording is not the endpoint's
   }
 }

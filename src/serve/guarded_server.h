@@ -3,7 +3,8 @@
 // enforce hold before it parses anything: head size, header count, the time a head may take, how
 // many connections are open (the longest-waiting idle one is closed to make room for a new one),
 // header values kept byte for byte (httplib percent-decodes them), Range headers removed (httplib
-// would answer them itself), and a cap on requests handled at once. Private to the serve module.
+// would answer them itself), and a cap on requests handled at once. Shared by the serve and
+// gateway modules (the agent gateway listens behind the same guard), private to them.
 #pragma once
 
 #include <atomic>

@@ -72,7 +72,7 @@ Conversation ReadConversation(const nlohmann::json& messages) {
 }
 
 enum class AgentProtocol { kNone, kNative, kText };
-enum class AgentKind { kPython, kWeb };
+enum class AgentKind { kPython, kWeb, kTool };
 
 struct DetectedAgent {
   AgentProtocol protocol = AgentProtocol::kNone;
@@ -84,7 +84,8 @@ struct DetectedAgent {
 // the text protocol's tool list; a system message that shows a ```python fence without a tool
 // list is a text-protocol agent too (what the protocol looked like before other tools existed).
 // Offered `search` or `browse` on a problem outside the math family (a question to research), it
-// is a web agent.
+// is a web agent. Offered native tools that are none of these, it is the user's own agent
+// (ToolAgentRolloutReply).
 DetectedAgent DetectAgent(const nlohmann::json& body, const Conversation& conv) {
   DetectedAgent agent;
   agent.offered = sim_internal::ReadOfferedTools(body, conv.system);
@@ -96,16 +97,29 @@ DetectedAgent DetectAgent(const nlohmann::json& body, const Conversation& conv) 
     agent.protocol = agent.offered.native ? AgentProtocol::kNative : AgentProtocol::kText;
     return agent;
   }
+  if (agent.offered.native && !python && !web && !names.empty()) {
+    // The user's own agent with its own tools (through the gateway or `serve`).
+    agent.kind = AgentKind::kTool;
+    agent.protocol = AgentProtocol::kNative;
+    return agent;
+  }
   if (agent.offered.native) agent.protocol = python ? AgentProtocol::kNative : AgentProtocol::kNone;
   else if (agent.offered.listed) agent.protocol = python ? AgentProtocol::kText : AgentProtocol::kNone;
   else if (conv.system.find("```python") != std::string::npos) agent.protocol = AgentProtocol::kText;
   return agent;
 }
 
-// The part of an agent call id shared by all turns of one rollout ("<id>/turn3" -> "<id>").
+// The part of an agent call id shared by all turns of one rollout: "<id>/turn3" (the built-in
+// agent) and "<id>/a3" (the gateway's k-th call of an external agent) -> "<id>".
 std::string RolloutCallId(const std::string& call_id) {
-  size_t pos = call_id.rfind("/turn");
-  return pos == std::string::npos ? call_id : call_id.substr(0, pos);
+  const size_t slash = call_id.rfind('/');
+  if (slash == std::string::npos) return call_id;
+  std::string_view last = std::string_view(call_id).substr(slash + 1);
+  if (last.starts_with("turn")) last.remove_prefix(4);
+  else if (last.starts_with("a")) last.remove_prefix(1);
+  else return call_id;
+  const bool numbered = !last.empty() && std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return numbered ? call_id.substr(0, slash) : call_id;
 }
 
 }  // namespace
@@ -172,6 +186,8 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
       nlohmann::json draw_body = body;
       draw_body.erase("temperature");
       draw_body.erase("tools");
+      draw_body.erase("stream");  // streamed or not, the same answer
+      draw_body.erase("stream_options");
       nlohmann::json opening = nlohmann::json::array();
       for (size_t i = 0; i < conv.opening && i < messages.size(); ++i) {
         opening.push_back(messages[i]);
@@ -180,17 +196,25 @@ nlohmann::json SimModel::Respond(const nlohmann::json& body, const std::string& 
       uint64_t state =
           opt.seed ^ Fnv1a64(RolloutCallId(call_id), Fnv1a64(Dump(draw_body) + '\x1f'));
       uint64_t draw_seed = SplitMix64(state);
-      agent = detected.kind == AgentKind::kWeb
-                  ? WebAgentRolloutReply(messages, detected.offered, conv.system, conv.first_user, draw_seed, opt)
-                  : AgentRolloutReply(conv.system, conv.first_user, conv.assistant_turns,
-                                      detected.protocol == AgentProtocol::kNative, draw_seed, opt);
+      if (detected.kind == AgentKind::kWeb) {
+        agent = WebAgentRolloutReply(messages, detected.offered, conv.system, conv.first_user, draw_seed, opt);
+      } else if (detected.kind == AgentKind::kTool) {
+        agent = ToolAgentRolloutReply(body, conv.system, conv.first_user, draw_seed, opt);
+      } else {
+        agent = AgentRolloutReply(conv.system, conv.first_user, conv.assistant_turns,
+                                  detected.protocol == AgentProtocol::kNative, draw_seed, opt);
+      }
       is_agent = true;
       reply = agent.content.is_string() ? agent.content.get<std::string>() : "";
     } else {
       // rollout, and anything unknown: answer the problem. The draw ignores the temperature,
       // so training (0.7) and evaluation (0.3) samples follow the same success probabilities.
       nlohmann::json draw_body = body;
-      if (draw_body.is_object()) draw_body.erase("temperature");
+      if (draw_body.is_object()) {
+        draw_body.erase("temperature");
+        draw_body.erase("stream");  // streamed or not, the same answer
+        draw_body.erase("stream_options");
+      }
       uint64_t state = opt.seed ^ Fnv1a64(call_id, Fnv1a64(Dump(draw_body) + '\x1f'));
       uint64_t draw_seed = SplitMix64(state);
       reply = RolloutReply(conv.system, conv.user, draw_seed, opt);

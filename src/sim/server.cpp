@@ -149,8 +149,18 @@ struct SimServer::Impl {
       case Fault::kNone: {
         nlohmann::json reply = model.Respond(body, entry.role, entry.call_id);
         res.status = 200;
-        res.set_content(reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                        "application/json");
+        auto is_true = [](const nlohmann::json& object, const char* key) {
+          const auto it = object.find(key);
+          return it != object.end() && it->is_boolean() && it->get<bool>();
+        };
+        if (is_true(body, "stream")) {
+          const auto options = body.find("stream_options");
+          const bool include_usage = options != body.end() && options->is_object() && is_true(*options, "include_usage");
+          res.set_content(sim_internal::CompletionEventStream(reply, include_usage), "text/event-stream");
+        } else {
+          res.set_content(reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                          "application/json");
+        }
         break;
       }
     }

@@ -111,6 +111,24 @@ struct AgentReply {
 };
 AgentReply AgentRolloutReply(std::string_view system, std::string_view problem, int turn,
                              bool native, uint64_t draw_seed, const SimOptions& options);
+// A rollout that offers native tools none of which is python, search or browse (the user's own
+// agent through the gateway or `serve`): while no tool has been called in the conversation, a
+// call to the first offered tool, its argument the schema's first required string parameter
+// filled with the problem's text ({} when the schema has none); after that, the prompt-mode
+// answer (RolloutReply on the system message and the problem, drawn by `draw_seed`), so success
+// follows the library injected into the system message exactly as for built-in rollouts.
+AgentReply ToolAgentRolloutReply(const nlohmann::json& body, std::string_view system, std::string_view problem,
+                                 uint64_t draw_seed, const SimOptions& options);
+// The name of `tool`'s first required parameter whose type is string, "" when there is none.
+std::string FirstRequiredStringParameter(const nlohmann::json& tool);
+
+// A chat.completion object as the `stream: true` answer of an OpenAI-compatible server: the
+// `data: <chat.completion.chunk>` events (the role, the content in pieces, each tool call's id
+// and name then its arguments in pieces, the finish reason; with `include_usage` a last chunk
+// with empty choices and the usage, every other chunk carrying "usage": null), then
+// `data: [DONE]`. Pieces never split a UTF-8 sequence.
+std::string CompletionEventStream(const nlohmann::json& completion, bool include_usage);
+
 // ---- the web-research agent (web_agent.cpp) ----
 
 // One result of a search tool output as the agent reads it back ("1. title / url / snippet").

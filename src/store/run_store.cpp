@@ -19,7 +19,7 @@ namespace {
 // PRAGMA user_version of a database this code writes. Version n is reached from version n-1 by
 // kMigrations[n-1]; a new column or table is a new entry, never an edit of an old one, so every
 // run.db ever written can be brought up to date in place.
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 // Version 1: the original tables.
 constexpr const char* kSchemaV1 = R"sql(
@@ -122,7 +122,16 @@ CREATE TABLE IF NOT EXISTS embeddings(
   PRIMARY KEY(model, text_sha256));
 )sql";
 
-constexpr const char* kMigrations[] = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4, kMigrationV5};
+// Version 6 (task.mode external): how the user's agent program ended (its exit code; NULL for
+// built-in rollouts and URL agents' failures, -1 when it was killed or never started) and the
+// last 2 KiB of what it wrote to stderr, secrets redacted.
+constexpr const char* kMigrationV6 = R"sql(
+ALTER TABLE rollouts ADD COLUMN exit_code INTEGER;
+ALTER TABLE rollouts ADD COLUMN agent_stderr_tail TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr const char* kMigrations[] = {kSchemaV1, kMigrationV2, kMigrationV3, kMigrationV4, kMigrationV5,
+                                       kMigrationV6};
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
 
 #define TFGRPO_NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
@@ -151,6 +160,7 @@ class Statement {
   void Bind(int i, int v) { sqlite3_bind_int(stmt_, i, v); }
   void Bind(int i, bool v) { sqlite3_bind_int(stmt_, i, v ? 1 : 0); }
   void Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+  void BindNull(int i) { sqlite3_bind_null(stmt_, i); }
   void BindBlob(int i, const void* data, size_t bytes) {
     sqlite3_bind_blob(stmt_, i, data, static_cast<int>(bytes), SQLITE_STATIC);
   }
@@ -244,7 +254,7 @@ struct RunStore::Impl {
 
   Statement find_call, record_call, record_rollout, record_failure, record_step;
   Statement record_library, delete_experiences, record_experience;
-  Statement latest_library, library_at, steps, failures, count_calls, count_rollouts, call_fingerprints;
+  Statement latest_library, library_at, steps, failures, count_calls, count_rollouts, call_fingerprints, calls_under;
   Statement record_validation, validations, tokens_by_role;
   Statement libraries, failed_calls, run_config;
   Statement find_embedding, record_embedding;
@@ -399,8 +409,8 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, " TFGRPO_NOW ")"},
       {&im.record_rollout,
        "INSERT OR REPLACE INTO rollouts(step, task_id, sample, library_version, messages_json, answer, reward, "
-       "prompt_tokens, completion_tokens, latency_ms, error, reasoning, experiences_seen) "
-       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"},
+       "prompt_tokens, completion_tokens, latency_ms, error, reasoning, experiences_seen, exit_code, "
+       "agent_stderr_tail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"},
       {&im.record_failure,
        "INSERT OR REPLACE INTO failures(step, task_id, stage, error, created_at) "
        "VALUES(?1, ?2, ?3, ?4, " TFGRPO_NOW ")"},
@@ -418,6 +428,8 @@ Result<std::unique_ptr<RunStore>> RunStore::Open(const std::filesystem::path& db
       {&im.failures, "SELECT step, task_id, stage, error FROM failures ORDER BY step, id"},
       {&im.count_calls, "SELECT COUNT(*) FROM llm_calls"},
       {&im.call_fingerprints, "SELECT fingerprint FROM llm_calls"},
+      {&im.calls_under,
+       "SELECT call_id, fingerprint, ok FROM llm_calls WHERE substr(call_id, 1, length(?1)) = ?1 ORDER BY call_id"},
       {&im.count_rollouts, "SELECT COUNT(*) FROM rollouts"},
       {&im.record_validation,
        "INSERT OR REPLACE INTO validations(step, current_score, candidate_score, accepted, samples, failed, reason, "
@@ -549,6 +561,12 @@ Status RunStore::RecordRollout(const RolloutRecord& r) {
   s.Bind(11, r.error);
   s.Bind(12, r.reasoning);
   s.Bind(13, r.experiences_seen);
+  if (r.exit_code) {
+    s.Bind(14, *r.exit_code);
+  } else {
+    s.BindNull(14);
+  }
+  s.Bind(15, r.agent_stderr_tail);
   return impl_->Run(s, "cannot record rollout");
 }
 
@@ -672,6 +690,22 @@ std::vector<std::string> RunStore::CallFingerprints() {
   std::vector<std::string> out;
   while (sqlite3_step(s.get()) == SQLITE_ROW)
     out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
+  return out;
+}
+
+std::vector<CallRecord> RunStore::CallsUnder(const std::string& prefix) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Statement& s = impl_->calls_under;
+  ResetOnExit reset{s};
+  s.Bind(1, prefix);
+  std::vector<CallRecord> out;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+    CallRecord r;
+    r.call_id = s.Text(0);
+    r.fingerprint = s.Text(1);
+    r.ok = s.Int(2) != 0;
+    out.push_back(std::move(r));
+  }
   return out;
 }
 

@@ -252,6 +252,23 @@ std::string ScratchRoot(const SandboxOptions& o) {
 
 }  // namespace
 
+std::vector<std::string> BwrapReadOnlySystem() {
+  std::vector<std::string> a = {"--ro-bind", "/usr", "/usr"};
+  // Merged-/usr systems have /bin, /lib... as symlinks into /usr; others have real dirs.
+  for (const char* top : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
+    std::error_code ec;
+    auto st = fs::symlink_status(top, ec);
+    if (ec) continue;
+    if (fs::is_symlink(st)) {
+      a.insert(a.end(), {"--symlink", fs::read_symlink(top, ec).string(), top});
+    } else if (fs::is_directory(st)) {
+      a.insert(a.end(), {"--ro-bind", top, top});
+    }
+  }
+  a.insert(a.end(), {"--ro-bind", "/etc", "/etc", "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc"});
+  return a;
+}
+
 Result<std::unique_ptr<PythonSandbox>> PythonSandbox::Create(const SandboxOptions& options) {
   const std::string none_hint =
       "; to run tool code without a sandbox (not recommended) set tools.sandbox: none";
@@ -306,21 +323,10 @@ Result<std::unique_ptr<PythonSandbox>> PythonSandbox::Create(const SandboxOption
 
   std::vector<std::string>& a = sandbox->bwrap_prefix_;
   a = {options.bwrap_path, "--unshare-all", "--unshare-user", "--disable-userns",
-       "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"};
-  // Merged-/usr systems have /bin, /lib... as symlinks into /usr; others have real dirs.
-  for (const char* top : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
-    std::error_code ec;
-    auto st = fs::symlink_status(top, ec);
-    if (ec) continue;
-    if (fs::is_symlink(st)) {
-      a.insert(a.end(), {"--symlink", fs::read_symlink(top, ec).string(), top});
-    } else if (fs::is_directory(st)) {
-      a.insert(a.end(), {"--ro-bind", top, top});
-    }
-  }
-  a.insert(a.end(), {"--ro-bind", "/etc", "/etc", "--dev", "/dev", "--remount-ro", "/dev",
-                     "--proc", "/proc", "--perms", "0700", "--size",
-                     std::to_string(options.work_dir_bytes), "--tmpfs", "/work"});
+       "--die-with-parent", "--new-session"};
+  const std::vector<std::string> system = BwrapReadOnlySystem();
+  a.insert(a.end(), system.begin(), system.end());
+  a.insert(a.end(), {"--perms", "0700", "--size", std::to_string(options.work_dir_bytes), "--tmpfs", "/work"});
 
   // Proves the namespaces can be created here (and that python runs inside) before any real
   // tool call depends on it.

@@ -615,12 +615,26 @@ TEST(SendWithRetry, ExhaustedRetriesAreUnavailableNamingAttemptsAndLastError) {
   EXPECT_EQ(r.status().code(), Status::Code::kUnavailable);
   EXPECT_EQ(r.status().message(), "GET " + script.url() + " failed after 3 attempts; last error: HTTP 503: status 503");
   EXPECT_EQ(attempts, 3);
+  EXPECT_EQ(r.status().http_status(), 503) << "the last status travels with the error";
+  EXPECT_FALSE(r.status().retry_after_s());
+
+  // A rate limit that outlasts the retries keeps its status and Retry-After, for a relay (the
+  // agent gateway) to pass on.
+  StatusScript limited({429, 429}, "0");
+  ASSERT_TRUE(limited.started());
+  auto rate = SendWithRetry(transport, Get(limited.url()), Fast(0));
+  ASSERT_FALSE(rate.ok());
+  EXPECT_EQ(rate.status().http_status(), 429);
+  ASSERT_TRUE(rate.status().retry_after_s());
+  EXPECT_DOUBLE_EQ(*rate.status().retry_after_s(), 0.0);
+  EXPECT_EQ(rate.status().WithContext("calling").http_status(), 429) << "context keeps it";
 
   auto down = SendWithRetry(transport, Get("http://127.0.0.1:" + std::to_string(ClosedPort()) + "/v1"), Fast(1));
   ASSERT_FALSE(down.ok());
   EXPECT_EQ(down.status().code(), Status::Code::kUnavailable);
   EXPECT_EQ(down.status().message().rfind("cannot reach http://127.0.0.1:", 0), 0u) << down.status().message();
   EXPECT_NE(down.status().message().find("(2 attempts)"), std::string::npos) << down.status().message();
+  EXPECT_EQ(down.status().http_status(), 0) << "no reply, no status";
 }
 
 TEST(SendWithRetry, HonoursRetryAfterUpToItsCap) {

@@ -180,15 +180,21 @@ TEST(SimAgent, SuccessFollowsTheLibraryAsInPromptMode) {
   }
 }
 
-TEST(SimAgent, OtherToolsOrNoneKeepThePromptModeAnswer) {
+TEST(SimAgent, NoToolsOrSearchOnAMathProblemKeepThePromptModeAnswer) {
   SimModel model(SimOptions{});
   auto t = GenerateSimTasks(1, 3)[0];
   json body = simtest::Body(simtest::kInstructions, t["problem"]);
-  body["tools"] = json::array({{{"type", "function"}, {"function", {{"name", "get_weather"}}}}});
+  body["tools"] = json::array();
   json r = model.Respond(body, "rollout", "a");
   EXPECT_FALSE(Message(r).contains("tool_calls"));
   EXPECT_EQ(r["choices"][0]["finish_reason"], "stop");
   EXPECT_FALSE(Boxed(simtest::Content(r)).empty());
+  // The built-in agent offered search on a math problem: not a question to research.
+  body["tools"] = json::array({{{"type", "function"}, {"function", {{"name", "search"}}}}});
+  json searched = model.Respond(body, "rollout", "b/turn0");
+  EXPECT_FALSE(Message(searched).contains("tool_calls")) << searched.dump();
+  EXPECT_FALSE(Boxed(simtest::Content(searched)).empty());
+  // (Other native tools are the user's own agent's: tool_agent_test.cpp.)
   // Summaries never act as agents, even when the request declares the tool.
   json summary = NativeBody("", "Summarise: " + t["problem"].get<std::string>());
   EXPECT_FALSE(Message(model.Respond(summary, "summary", "s")).contains("tool_calls"));

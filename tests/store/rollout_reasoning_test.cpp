@@ -57,6 +57,8 @@ TEST(RolloutReasoning, AnOlderRunStoreGainsTheColumn) {
   // As written by a tfgrpo from before the column.
   ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN reasoning"), "");
   ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN experiences_seen"), "");  // version 5
+  ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN exit_code"), "");  // version 6
+  ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN agent_stderr_tail"), "");
   ASSERT_EQ(Query(dir / "run.db", "DROP TABLE embeddings"), "");
   ASSERT_EQ(Query(dir / "run.db", "PRAGMA user_version=2"), "");
   ASSERT_NE(Query(dir / "run.db", "SELECT reasoning FROM rollouts").find("no such column"), std::string::npos);
@@ -76,6 +78,8 @@ TEST(RolloutExperiencesSeen, AreStoredWithTheRolloutAndAVersion4StoreGainsTheCol
   }
   ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN experiences_seen"), "");
   ASSERT_EQ(Query(dir / "run.db", "DROP TABLE embeddings"), "");
+  ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN exit_code"), "");
+  ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN agent_stderr_tail"), "");
   ASSERT_EQ(Query(dir / "run.db", "PRAGMA user_version=4"), "");
   auto store = RunStore::Open(dir / "run.db");
   ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -87,6 +91,34 @@ TEST(RolloutExperiencesSeen, AreStoredWithTheRolloutAndAVersion4StoreGainsTheCol
   EXPECT_FALSE((*store)->FindEmbedding("other-model", "abc"));
   store->reset();
   EXPECT_EQ(Query(dir / "run.db", "SELECT experiences_seen FROM rollouts ORDER BY sample"), R"(|["G2","G7"])");
+}
+
+TEST(RolloutAgentExit, IsStoredWithTheRolloutAndAVersion5StoreGainsTheColumns) {
+  testing::TempDir dir;
+  {
+    auto store = RunStore::Open(dir / "run.db");
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->RecordRollout(Rollout(0, "")).ok());
+  }
+  // As written by a tfgrpo from before external agents.
+  ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN exit_code"), "");
+  ASSERT_EQ(Query(dir / "run.db", "ALTER TABLE rollouts DROP COLUMN agent_stderr_tail"), "");
+  ASSERT_EQ(Query(dir / "run.db", "PRAGMA user_version=5"), "");
+  auto store = RunStore::Open(dir / "run.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  RolloutRecord failed = Rollout(1, "");
+  failed.error = "agent failed (exit 3): the agent exited with status 3";
+  failed.exit_code = 3;
+  failed.agent_stderr_tail = "Traceback: boom";
+  ASSERT_TRUE((*store)->RecordRollout(failed).ok());
+  RolloutRecord killed = Rollout(2, "");
+  killed.exit_code = -1;
+  ASSERT_TRUE((*store)->RecordRollout(killed).ok());
+  store->reset();
+  // The rollout recorded before the migration (and any built-in one) has no exit code.
+  EXPECT_EQ(Query(dir / "run.db", "SELECT ifnull(exit_code, 'null') || ':' || agent_stderr_tail FROM rollouts ORDER BY sample"),
+            "null:|3:Traceback: boom|-1:");
+  EXPECT_EQ(Query(dir / "run.db", "PRAGMA user_version"), "6");
 }
 
 }  // namespace

@@ -86,7 +86,7 @@ TEST_F(RunStoreTest, OpenCreatesDirectoriesSchemaAndWal) {
   for (const char* t : {"runs", "steps", "rollouts", "llm_calls", "libraries", "experiences", "failures"}) {
     EXPECT_TRUE(tables.count(t)) << "missing table " << t;
   }
-  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "5");
+  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "6");
   EXPECT_EQ(Query("PRAGMA journal_mode")[0][0], "wal");
   // Reopening an existing store keeps working.
   store.reset();
@@ -328,6 +328,7 @@ TEST_F(RunStoreTest, AVersion1StoreIsMigratedInPlaceAndKeepsItsRecords) {
     ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE llm_calls DROP COLUMN finish_reason; ALTER TABLE rollouts DROP COLUMN reasoning; DROP TABLE validations; "
                                "ALTER TABLE rollouts DROP COLUMN experiences_seen; DROP TABLE embeddings; "
+                               "ALTER TABLE rollouts DROP COLUMN exit_code; ALTER TABLE rollouts DROP COLUMN agent_stderr_tail; "
                                "PRAGMA user_version=1;", nullptr,
                            nullptr, nullptr),
               SQLITE_OK)
@@ -336,7 +337,7 @@ TEST_F(RunStoreTest, AVersion1StoreIsMigratedInPlaceAndKeepsItsRecords) {
   }
   auto store = OpenStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "5");
+  EXPECT_EQ(Query("PRAGMA user_version")[0][0], "6");
   EXPECT_TRUE(store->BeginOrResume(R"({"k":1})").ok());  // the same run resumes
   auto old_call = store->FindCall(Call(1).fingerprint);
   ASSERT_TRUE(old_call.has_value());

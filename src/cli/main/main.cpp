@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   AddRewardCommand(app, global, &runner);
   AddIndexCommand(app, global, &runner);
   AddReportCommand(app, global, &runner);
+  AddAgentCommand(app, global, &runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
