@@ -169,8 +169,8 @@ struct Key {
   std::vector<Key<S>> keys;
   std::function<void(S&)> on_present;  // the key is written (even with an empty value)
   std::function<void(ConfigReader&, const std::string& path, S&)> after_read;  // a mapping, once read
-  // Read after every other section and the environment: `prepare` first (whether or not the
-  // key is written), then the mapping, then `after_read`.
+  // A top-level mapping read after every other section and the environment: `prepare` first
+  // (whether or not the key is written), then the mapping, then `after_read`.
   bool deferred = false;
   std::function<void(S&)> prepare;
   // A value's range check, or a mapping's own check (run before its keys'); null: none.
