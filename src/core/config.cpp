@@ -130,6 +130,8 @@ Key<Config> RoleSection(const char* name, ModelConfig Config::*role, bool Config
     return r.ErrorAtKey(path, path + ": needs budget.price_per_mtok {prompt, cached_prompt, completion} too (the "
                                      "prices of model's calls; 0 for a free local model)");
   };
+  // Prices taken from budget.price_per_mtok were checked there.
+  price.checked_if = [](const ConfigReader& r, const std::string& path, const Config&) { return r.Given(path); };
   k.keys.push_back(std::move(price));
   k.on_present = [given](Config& c) { c.*given = true; };
   k.deferred = true;
@@ -142,7 +144,7 @@ Key<Config> RoleSection(const char* name, ModelConfig Config::*role, bool Config
     // A section without its own prices is billed at budget.price_per_mtok.
     if (!(c.*prices).set) c.*prices = c.budget.price_per_mtok;
   };
-  k.checked_if = [given](const Config& c) { return c.*given; };
+  k.checked_if = [given](const ConfigReader&, const std::string&, const Config& c) { return c.*given; };
   return k;
 }
 
@@ -163,13 +165,8 @@ std::vector<Key<TaskConfig>> TaskKeys() {
     return InFingerprint().If([kind](const Config& c) { return c.task.reward == kind; });
   };
   return {
-      Enum("mode", &T::mode, kTaskModes)
-          .CheckWith([](const ConfigReader& r, const std::string& path, const T& t) {
-            if (t.mode != TaskMode::kExternal || r.config().agent.given) return Status::Ok();
-            return r.ErrorAtKey(path, path + ": external needs an `agent:` section (agent.command: the program to "
-                                             "run per rollout, or agent.url: an agent service)");
-          })
-          .Fingerprint(InFingerprint()),
+      // task.mode external needs the agent section: checked with it (BuildSchema).
+      Enum("mode", &T::mode, kTaskModes).Fingerprint(InFingerprint()),
       Enum("reward", &T::reward, kRewardKinds)
           .CheckWith([](const ConfigReader& r, const std::string& path, const T& t) {
             if (t.reward == RewardKind::kPython && t.reward_file.empty())
@@ -421,9 +418,13 @@ std::vector<Key<AgentConfig>> AgentKeys() {
 std::vector<Key<Config>> BuildSchema() {
   Key<Config> agent = Section<Config, AgentConfig>("agent", &Config::agent, AgentKeys());
   agent.on_present = [](Config& c) { c.agent.given = true; };
-  agent.checked_if = [](const Config& c) { return c.agent.given; };
+  // Its keys' checks pass on their defaults, so they need no gate when the section is absent.
   agent.check = [](const ConfigReader& r, const std::string& path, const Config& c) {
     const AgentConfig& a = c.agent;
+    if (!a.given && c.task.mode == TaskMode::kExternal)
+      return r.ErrorAtKey("task.mode", "task.mode: external needs an `agent:` section (agent.command: the program "
+                                       "to run per rollout, or agent.url: an agent service)");
+    if (!a.given) return Status::Ok();
     if (a.command.empty() && a.url.empty())
       return r.ErrorAtKey(path, "agent: needs agent.command (a list like [\"node\", \"agent.mjs\"]) or agent.url");
     if (!a.command.empty() && !a.url.empty())
@@ -451,6 +452,26 @@ const std::vector<config_schema::Key<Config>>& config_schema::Schema() {
   static const std::vector<Key<Config>> schema = BuildSchema();
   return schema;
 }
+
+namespace {
+
+// When a file has several range errors, the first in this order of sections is reported (the
+// order of the checks before the schema was declared once). A section left out is checked last.
+const std::vector<config_schema::Key<Config>>& SchemaInCheckOrder() {
+  static const std::vector<config_schema::Key<Config>> ordered = [] {
+    static constexpr std::string_view kOrder[] = {"retrieval", "agent", "model", "learner", "judge", "data",
+                                                  "task",      "tools", "practice", "eval", "budget"};
+    auto rank = [](const config_schema::Key<Config>& k) {
+      return std::find(std::begin(kOrder), std::end(kOrder), k.name) - std::begin(kOrder);
+    };
+    std::vector<config_schema::Key<Config>> keys = config_schema::Schema();
+    std::stable_sort(keys.begin(), keys.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+    return keys;
+  }();
+  return ordered;
+}
+
+}  // namespace
 
 std::string_view Name(TaskMode mode) { return config_schema::NameIn(kTaskModes, mode); }
 std::string_view Name(RewardKind kind) { return config_schema::NameIn(kRewardKinds, kind); }
@@ -503,7 +524,7 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::filesystem::
     return Status::InvalidArgument(reader.At(e.mark) + ": " + e.msg);
   }
   if (Status s = config_schema::CheckRequired(reader, "", schema, config); !s.ok()) return s;
-  if (Status s = config_schema::CheckKeys(reader, "", schema, config); !s.ok()) return s;
+  if (Status s = config_schema::CheckKeys(reader, "", SchemaInCheckOrder(), config); !s.ok()) return s;
   config_schema::ResolvePaths(source.parent_path(), schema, config);
   return config;
 }

@@ -169,13 +169,14 @@ struct Key {
   std::vector<Key<S>> keys;
   std::function<void(S&)> on_present;  // the key is written (even with an empty value)
   std::function<void(ConfigReader&, const std::string& path, S&)> after_read;  // a mapping, once read
-  // Read after every other section and the environment: `prepare` first (whether or not the
-  // key is written), then the mapping, then `after_read`.
+  // A top-level mapping read after every other section and the environment: `prepare` first
+  // (whether or not the key is written), then the mapping, then `after_read`.
   bool deferred = false;
   std::function<void(S&)> prepare;
   // A value's range check, or a mapping's own check (run before its keys'); null: none.
   std::function<Status(const ConfigReader&, const std::string& path, const S&)> check;
-  std::function<bool(const S&)> checked_if;  // a mapping: its checks run only when this holds
+  // A mapping: its checks (its own and its keys') run only when this holds.
+  std::function<bool(const ConfigReader&, const std::string& path, const S&)> checked_if;
   std::function<bool(const S&)> missing;     // required: true when no value was given
   const char* env = nullptr;                 // an environment variable that overrides the file
   std::function<void(S&, const std::string&)> set_from_env;
@@ -530,7 +531,10 @@ Key<S> Lift(const Key<T>& k, T S::*member) {
     out.check = [f = k.check, member](const ConfigReader& r, const std::string& p, const S& s) {
       return f(r, p, s.*member);
     };
-  if (k.checked_if) out.checked_if = [f = k.checked_if, member](const S& s) { return f(s.*member); };
+  if (k.checked_if)
+    out.checked_if = [f = k.checked_if, member](const ConfigReader& r, const std::string& p, const S& s) {
+      return f(r, p, s.*member);
+    };
   if (k.missing) out.missing = [f = k.missing, member](const S& s) { return f(s.*member); };
   out.env = k.env;
   if (k.set_from_env)
@@ -628,8 +632,8 @@ Status CheckRequired(const ConfigReader& r, const std::string& prefix, const std
 template <typename S>
 Status CheckKeys(const ConfigReader& r, const std::string& prefix, const std::vector<Key<S>>& keys, const S& s) {
   for (const Key<S>& k : keys) {
-    if (k.checked_if && !k.checked_if(s)) continue;
     const std::string path = Join(prefix, k.name);
+    if (k.checked_if && !k.checked_if(r, path, s)) continue;
     if (k.check)
       if (Status st = k.check(r, path, s); !st.ok()) return st;
     if (Status st = CheckKeys(r, path, k.keys, s); !st.ok()) return st;

@@ -206,6 +206,8 @@ TEST_F(ConfigPinned, Examples) {
   ExpectExample("example_math_eval_aime24", "examples/math/eval-aime24.yaml");
   ExpectExample("example_web", "examples/web/config.yaml");
   ExpectExample("example_web_eval", "examples/web/eval.yaml");
+  ExpectExample("example_agents_openai_sdk", "examples/agents/openai-sdk/tfgrpo.yaml");
+  ExpectExample("example_agents_python", "examples/agents/python/tfgrpo.yaml");
 }
 
 TEST_F(ConfigPinned, Minimal) { ExpectPinned("minimal", kModel, "config.yaml"); }

@@ -46,7 +46,7 @@ std::vector<Key<Toy>> ToyKeys() {
   backup.on_present = [](Toy& t) { t.backup_given = true; };
   backup.deferred = true;
   backup.prepare = [](Toy& t) { t.backup = t.primary; };
-  backup.checked_if = [](const Toy& t) { return t.backup_given; };
+  backup.checked_if = [](const ConfigReader&, const std::string&, const Toy& t) { return t.backup_given; };
   return {
       Section<Toy, Endpoint>("primary", &Toy::primary, EndpointKeys()),
       backup,
