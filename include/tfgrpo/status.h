@@ -1,6 +1,7 @@
 // Status and Result<T>: the error value every module returns across its boundary.
 // A Status is cheap when OK and carries a code plus a human-readable message otherwise;
-// messages say what failed and where (file, line, field), never secrets.
+// messages say what failed and where (file, line, field), never secrets. Both are [[nodiscard]]:
+// a status is handled, or dropped with an explicit (void) and a comment saying why.
 #pragma once
 
 #include <optional>
@@ -9,7 +10,7 @@
 
 namespace tfgrpo {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk = 0,
@@ -67,10 +68,15 @@ class Status {
 
 // Either a value or a non-OK Status.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status status) : status_(std::move(status)) {}  // NOLINT
+  // A Result is never OK without a value: built from an OK status (a bug in the caller) it holds
+  // an internal error instead, in every build type, so the bug stops the run (IsFatalForRun)
+  // rather than handing out an empty value.
+  Result(Status status)  // NOLINT: implicit by design
+      : status_(status.ok() ? Status::Internal("Result built from an OK status without a value")
+                            : std::move(status)) {}
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
   T& value() & { return *value_; }

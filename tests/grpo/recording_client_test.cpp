@@ -74,11 +74,12 @@ TEST(RecordingClient, ReplaysSuccessesAndDefinitiveRefusalsButResendsTransientFa
   EXPECT_NE(bad.status().message().find("prompt too long"), std::string::npos);
   EXPECT_EQ(second.replayed(), 2);
   EXPECT_EQ(calls, 4);  // nothing sent for the two replayed calls
-  second.Complete(Request("down"));
-  second.Complete(Request("key"));
+  EXPECT_EQ(second.Complete(Request("down")).status().code(), Status::Code::kUnavailable);
+  EXPECT_EQ(second.Complete(Request("key")).status().code(), Status::Code::kUnauthorized);
   EXPECT_EQ(calls, 6);  // transient failure and refused key are asked again
   // A request with different content under the same id is a different call.
-  second.Complete(Request("ok", "changed"));
+  auto changed = second.Complete(Request("ok", "changed"));
+  ASSERT_TRUE(changed.ok());
   EXPECT_EQ(calls, 7);
 }
 
