@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "tfgrpo/library.h"
+#include "tfgrpo/learner.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view reply(reinterpret_cast<const char*>(data), size);

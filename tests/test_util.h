@@ -12,9 +12,23 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "tfgrpo/llm.h"
+#include "tfgrpo/status.h"
 
 namespace tfgrpo::testing {
+
+// The value of a Result a test reads (a run store's rows, say); a failed one fails the test, named
+// by its status, and gives an empty value.
+template <typename T>
+T Must(Result<T> result) {
+  if (!result.ok()) {
+    ADD_FAILURE() << result.status().ToString();
+    return T{};
+  }
+  return std::move(result).value();
+}
 
 // A fresh directory under /tmp, removed with everything in it when the object goes away.
 class TempDir {

@@ -1,6 +1,8 @@
 // The run configuration: the YAML file users write (a documented contract), parsed and validated.
 // Unknown keys and missing required keys are errors naming the key; paths resolve against the
-// config file's folder; TFGRPO_BASE_URL and TFGRPO_MODEL override the model section.
+// config file's folder; TFGRPO_BASE_URL and TFGRPO_MODEL override the model section. Each key is
+// declared once in config.cpp (reader, range check, fingerprint rule; docs/config-schema.md);
+// its default is the member initializer below.
 #pragma once
 
 #include <cstdint>

@@ -30,7 +30,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tfgrpo/eval.h"
+#include "tfgrpo/sampler.h"
 #include "tfgrpo/external_agent.h"
 #include "tfgrpo/gateway.h"
 

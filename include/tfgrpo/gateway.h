@@ -32,10 +32,10 @@
 //    chat.completion.chunk events (or the Responses event stream) written from the whole reply.
 //
 // Threading: StartGateway/Open/Close and the lease accessors are thread-safe; requests are served
-// on the gateway's own threads. Lifetime: the gateway must outlive its leases and the upstream
-// client must outlive the gateway; destroying the gateway stops listening, closes idle
-// connections and waits for requests in flight (their upstream calls end under the stack's own
-// timeouts).
+// on the gateway's own threads. Lifetime: a lease may outlive the gateway (closing it then does
+// nothing more); the upstream client and the store must outlive the gateway; destroying the
+// gateway stops listening, closes idle connections and waits for requests in flight (their
+// upstream calls end under the stack's own timeouts).
 #pragma once
 
 #include <cstdint>
@@ -68,6 +68,11 @@ struct GatewayOptions {
   std::optional<int> max_tokens;
   RunStore* store = nullptr;           // for the recorded ids of resumed rollouts; null: none
 };
+
+// The options a train or eval with `config` runs its gateway with: agent.gateway.listen and
+// public_url, model.name, model.max_tokens (the run store's key), agent.inject / keep_model /
+// keep_temperature, task.max_turns, and `store` (null: no resume lookups).
+GatewayOptions GatewayOptionsFor(const Config& config, RunStore* store);
 
 // What one rollout tells the gateway when it opens its lease.
 struct RolloutTicket {

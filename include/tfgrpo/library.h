@@ -1,6 +1,7 @@
 // The experience library: the numbered natural-language lessons learned by Training-Free GRPO,
-// the operations that edit it (ADD, UPDATE, DELETE, NONE), how it is rendered into prompts,
-// and the parsers for the learner's replies that produce experiences and operations.
+// the operations that edit it (ADD, UPDATE, DELETE, NONE) and how it is rendered into prompts.
+// The parsers of the learner's replies that produce experiences and operations are the learner's
+// (tfgrpo/learner.h).
 #pragma once
 
 #include <cstdint>
@@ -115,11 +116,6 @@ class Library {
 // "G3" (also g3, [G3], (G3), "3") -> 3; nullopt for anything else.
 std::optional<size_t> ExperienceIndex(std::string_view id);
 
-// The positions of existing experiences that `text` names as G<n> (also [G3], (G3), g3), in
-// first-mention order, each once. Ids at or past `library_size` are ignored: a summary may only
-// credit experiences the rollout saw.
-std::vector<size_t> ReferencedExperiences(std::string_view text, size_t library_size);
-
 // `base` followed by a blank line, the heading and the rendered lines; `base` alone when the
 // library is empty; heading and lines alone when `base` is empty. Byte-stable.
 std::string AppendLibrary(std::string_view base, const Library& library);
@@ -127,15 +123,5 @@ std::string AppendLibrary(std::string_view base, const Library& library);
 // subset), each keeping its own [G<n>] id, in the order given; positions past the library are
 // skipped. No positions: `base` alone. All positions in order: the same bytes as above.
 std::string AppendLibrary(std::string_view base, const Library& library, const std::vector<size_t>& positions);
-
-// The experiences inside <Experiences>...</Experiences> (any letter case): each numbered item
-// ("1. ...", continuation lines joined) is one experience; at most `max_items`.
-// Error when the tags are missing or hold no numbered item.
-Result<std::vector<std::string>> ParseExperiences(std::string_view reply, int max_items);
-
-// A JSON array of {"operation","id","content"} (and an optional "from": ["P3", ...], kept when it is
-// an array of strings, ignored otherwise): from the last ```json fenced block if any,
-// else the first top-level JSON array in the text. Error when none parses or an item is invalid.
-Result<std::vector<Operation>> ParseOperations(std::string_view reply);
 
 }  // namespace tfgrpo

@@ -50,6 +50,8 @@ class RecordingClient : public ChatClient {
   std::map<std::string, int64_t> reasons_;
   std::optional<std::string> resend_refusals_under_;
   std::unordered_set<std::string> recorded_;  // fingerprints in the store when the run started
+  // The fingerprints could not be read: every call is looked up instead (slower, same replies).
+  bool lookup_every_call_ = false;
 };
 
 // "HTTP 400", "unauthorized", "unavailable", "timeout", "parse error"...: a bucket for counting.

@@ -2,6 +2,11 @@
 // every LLM call result (the resume cache), rollouts, step summaries, failures and each library
 // version with where every experience came from. Each write commits on its own, so a run killed
 // at any moment keeps everything recorded before the kill. Never stores API keys.
+// Threading: every member may be called from any thread at any time; one connection per store,
+// its calls serialized by a mutex (readers and writers interleave, each call sees every write that
+// returned before it). Lifetime: the store closes its connection when destroyed. Reads return a
+// Result: an IoError naming run.db when SQLite cannot read it; the two cache lookups (FindCall,
+// FindEmbedding) read a failure as "not recorded", so the call or vector is computed again.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "tfgrpo/library.h"
 #include "tfgrpo/status.h"
 
 namespace tfgrpo {
@@ -102,6 +108,12 @@ struct CallFailure {
   int attempts = 0;
 };
 
+// The library recorded after `step` steps, read back (credit, steps, origins and uids kept).
+struct StoredLibrary {
+  int step = 0;
+  Library library;
+};
+
 struct ExperienceOrigin {
   std::string id;      // G0...
   std::string text;
@@ -123,13 +135,14 @@ class RunStore {
   // naming the run dir (resuming a run with other settings would mix two experiments).
   Status BeginOrResume(const std::string& config_json);
 
+  // nullopt when not recorded, or when it cannot be read (the call is then sent again).
   std::optional<CallRecord> FindCall(const std::string& fingerprint);
   // Every recorded call's fingerprint, read once at the start of a run so that a fresh run's
   // calls need no lookup at all.
-  std::vector<std::string> CallFingerprints();
+  Result<std::vector<std::string>> CallFingerprints();
   // The recorded calls whose call id starts with `prefix` (the agent gateway's "<rollout id>/a"),
   // in call id order, with only call_id, fingerprint and ok filled (FindCall has the rest).
-  std::vector<CallRecord> CallsUnder(const std::string& prefix);
+  Result<std::vector<CallRecord>> CallsUnder(const std::string& prefix);
   Status RecordCall(const CallRecord& record);  // insert or replace
   Status RecordRollout(const RolloutRecord& record);
   Status RecordFailure(const FailureRecord& record);
@@ -138,31 +151,33 @@ class RunStore {
   Status RecordLibrary(int step, const std::string& library_json,
                        const std::vector<ExperienceOrigin>& origins);
 
-  // Highest step with a recorded library, and its JSON; nullopt for a new run.
-  Result<std::optional<std::pair<int, std::string>>> LatestLibrary();
-  // The library JSON recorded after `step` steps; nullopt when none was.
-  Result<std::optional<std::string>> LibraryAt(int step);
-  std::vector<StepRecord> Steps();
-  std::vector<FailureRecord> Failures();
+  // The library of the highest step with one recorded; nullopt for a new run. A recorded library
+  // that is not JSON, or not a library, is an InvalidArgument naming run.db and the step.
+  Result<std::optional<StoredLibrary>> LatestLibrary();
+  // The library recorded after `step` steps; nullopt when none was. Errors as LatestLibrary's.
+  Result<std::optional<Library>> LibraryAt(int step);
+  Result<std::vector<StepRecord>> Steps();
+  Result<std::vector<FailureRecord>> Failures();
   Status RecordValidation(const ValidationRecord& record);  // insert or replace, by step
-  std::vector<ValidationRecord> Validations();              // by step
+  Result<std::vector<ValidationRecord>> Validations();      // by step
   // Role -> tokens of every successful call recorded (what the run dir has spent).
-  std::map<std::string, TokenCounts> TokensByRole();
+  Result<std::map<std::string, TokenCounts>> TokensByRole();
   // Embedding vectors (retrieval.method embeddings) by model and SHA-256 (hex) of the text;
-  // nullopt when none was recorded. Stored as host-order float32 (x86/ARM: little-endian).
+  // nullopt when none was recorded (or it cannot be read: it is computed again). Stored as
+  // host-order float32 (x86/ARM: little-endian).
   std::optional<std::vector<float>> FindEmbedding(const std::string& model, const std::string& text_sha256);
   Status RecordEmbedding(const std::string& model, const std::string& text_sha256, const std::vector<float>& vector);
-  int64_t CountCalls();
-  int64_t CountRollouts();
+  Result<int64_t> CountCalls();
+  Result<int64_t> CountRollouts();
 
   // Readers for reports (report.h).
   // Every recorded library version, by step (0 = the starting library).
-  std::vector<LibraryVersion> Libraries();
+  Result<std::vector<LibraryVersion>> Libraries();
   // Every recorded call that failed (ok = 0), in call id order.
-  std::vector<CallFailure> FailedCalls();
+  Result<std::vector<CallFailure>> FailedCalls();
   // The configuration the run was created with (ConfigFingerprintJson); nullopt before
   // BeginOrResume. Holds no key (the fingerprint leaves the endpoint and key variable out).
-  std::optional<std::string> RunConfigJson();
+  Result<std::optional<std::string>> RunConfigJson();
 
  private:
   RunStore() = default;

@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -117,8 +118,16 @@ AgentError ErrorForUpstream(const Status& s) {
     e.code = "budget_exhausted";
     return e;
   }
-  if (s.http_status() >= 400 && s.http_status() <= 599) {
-    e.status = s.http_status();
+  int http_status = s.http_status();
+  if (http_status == 0) {
+    // A client stack that did not carry the status (a decorator rebuilding the Status) still
+    // names it: "HTTP 429 from ...", "last error: HTTP 503: ...".
+    static const std::regex kHttpStatus(R"(HTTP ([45]\d\d)\b)");
+    std::smatch m;
+    if (std::regex_search(s.message(), m, kHttpStatus)) http_status = std::stoi(m[1].str());
+  }
+  if (http_status >= 400 && http_status <= 599) {
+    e.status = http_status;
     e.retry_after_s = s.retry_after_s();
   } else {
     switch (s.code()) {
@@ -186,23 +195,51 @@ int CallIndex(std::string_view call_id, std::string_view rollout_id) {
   return std::stoi(std::string(tail));
 }
 
-class Gateway;
+// The open leases by token. Shared by the gateway and its leases, so that a lease closed after
+// the gateway is gone (a runner's error path) is still safe.
+class LeaseRegistry {
+ public:
+  void Add(std::shared_ptr<LeaseState> state) {
+    std::lock_guard lock(mu_);
+    leases_[state->token] = std::move(state);
+  }
+  void Remove(const std::string& token) {
+    std::lock_guard lock(mu_);
+    leases_.erase(token);
+  }
+  std::shared_ptr<LeaseState> Find(const std::string& token) const {
+    if (token.empty()) return nullptr;
+    std::lock_guard lock(mu_);
+    auto it = leases_.find(token);
+    return it == leases_.end() ? nullptr : it->second;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<LeaseState>> leases_;
+};
 
 class Lease final : public GatewayLease {
  public:
-  Lease(Gateway* gateway, std::shared_ptr<LeaseState> state) : gateway_(gateway), state_(std::move(state)) {}
+  Lease(std::shared_ptr<LeaseRegistry> registry, std::shared_ptr<LeaseState> state, const std::string& gateway_url)
+      : registry_(std::move(registry)),
+        state_(std::move(state)),
+        base_url_(gateway_url + "/r/" + state_->token + "/v1") {}
   ~Lease() override { Close(); }
   const std::string& token() const override { return state_->token; }
-  std::string base_url() const override;
+  std::string base_url() const override { return base_url_; }
   std::vector<GatewayCall> Calls() const override {
     std::lock_guard lock(state_->mu);
     return state_->calls;
   }
-  void Close() override;
+  void Close() override {
+    if (!closed_.exchange(true)) registry_->Remove(state_->token);
+  }
 
  private:
-  Gateway* gateway_;
+  std::shared_ptr<LeaseRegistry> registry_;
   std::shared_ptr<LeaseState> state_;
+  const std::string base_url_;
   std::atomic<bool> closed_{false};
 };
 
@@ -261,24 +298,20 @@ class Gateway final : public AgentGateway {
     state->token = std::move(token).value();
     state->ticket = ticket;
     if (options_.store != nullptr) {
-      for (CallRecord& r : options_.store->CallsUnder(ticket.rollout_id + "/a")) {
+      // A resumed rollout replays its agent's recorded calls in order; a store that cannot say
+      // which they are would have the agent's calls sent again under other ids, so it is an error.
+      auto recorded = options_.store->CallsUnder(ticket.rollout_id + "/a");
+      if (!recorded.ok()) return recorded.status();
+      for (CallRecord& r : *recorded) {
         int k = CallIndex(r.call_id, ticket.rollout_id);
         if (k == 0) continue;
         state->max_recorded_k = std::max(state->max_recorded_k, k);
         state->recorded.push_back(std::move(r));
       }
     }
-    {
-      std::lock_guard lock(leases_mu_);
-      leases_[state->token] = state;
-    }
+    registry_->Add(state);
     spdlog::debug("gateway: lease {} for {}", TokenForLogs(state->token), ticket.rollout_id);
-    return std::unique_ptr<GatewayLease>(std::make_unique<Lease>(this, state));
-  }
-
-  void Revoke(const std::string& token) {
-    std::lock_guard lock(leases_mu_);
-    leases_.erase(token);
+    return std::unique_ptr<GatewayLease>(std::make_unique<Lease>(registry_, state, url_));
   }
 
  private:
@@ -287,15 +320,13 @@ class Gateway final : public AgentGateway {
     limits.max_head_bytes = kServeMaxHeaderBytes;
     limits.max_line_bytes = kServeMaxHeaderLineBytes;
     limits.max_header_count = kServeMaxHeaderCount;
+    // Each agent makes one call at a time and the upstream client caps what is in flight, so a
+    // slot per agent of a large agent.concurrency costs only a waiting thread.
+    limits.request_slots = 256;
     return limits;
   }
 
-  std::shared_ptr<LeaseState> FindLease(const std::string& token) const {
-    if (token.empty()) return nullptr;
-    std::lock_guard lock(leases_mu_);
-    auto it = leases_.find(token);
-    return it == leases_.end() ? nullptr : it->second;
-  }
+  std::shared_ptr<LeaseState> FindLease(const std::string& token) const { return registry_->Find(token); }
 
   // The lease a request names: the token in its path, else its bearer token on a bare /v1 path.
   std::shared_ptr<LeaseState> Authenticate(const httplib::Request& req, const Route& route) const {
@@ -649,18 +680,24 @@ class Gateway final : public AgentGateway {
   int port_ = 0;
   socket_t listen_socket_ = -1;
   std::string url_;
-  mutable std::mutex leases_mu_;
-  std::unordered_map<std::string, std::shared_ptr<LeaseState>> leases_;
+  std::shared_ptr<LeaseRegistry> registry_ = std::make_shared<LeaseRegistry>();
 };
 
-std::string Lease::base_url() const { return gateway_->url() + "/r/" + state_->token + "/v1"; }
-
-void Lease::Close() {
-  if (closed_.exchange(true)) return;
-  gateway_->Revoke(state_->token);
-}
-
 }  // namespace gateway_internal
+
+GatewayOptions GatewayOptionsFor(const Config& config, RunStore* store) {
+  GatewayOptions o;
+  o.listen = config.agent.gateway.listen;
+  o.public_url = config.agent.gateway.public_url;
+  o.model_name = config.model.name;
+  o.max_tokens = config.model.max_tokens;
+  o.inject = config.agent.inject;
+  o.keep_model = config.agent.keep_model;
+  o.keep_temperature = config.agent.keep_temperature;
+  o.max_turns = config.task.max_turns;
+  o.store = store;
+  return o;
+}
 
 Result<std::unique_ptr<AgentGateway>> StartGateway(const GatewayOptions& options, ChatClient& upstream) {
   auto gateway = std::make_unique<gateway_internal::Gateway>(options, upstream);

@@ -3,179 +3,38 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <cmath>
-#include <condition_variable>
-#include <mutex>
-#include <charconv>
-#include <set>
-#include <sstream>
 
+#include "grpo/consolidation.h"
+#include "grpo/group.h"
+#include "grpo/run_context.h"
 #include "grpo/run_dir.h"
+#include "grpo/run_state.h"
+#include "grpo/step_pipeline.h"
+#include "grpo/validation_gate.h"
 #include "tfgrpo/agent.h"
 #include "tfgrpo/budget.h"
-#include "tfgrpo/recording_client.h"
 #include "tfgrpo/data.h"
-#include "tfgrpo/leak_guard.h"
-#include "tfgrpo/eval.h"
 #include "tfgrpo/external_sampling.h"
-#include "tfgrpo/json.h"
+#include "tfgrpo/leak_guard.h"
 #include "tfgrpo/prompts.h"
+#include "tfgrpo/recording_client.h"
 #include "tfgrpo/retrieval.h"
 #include "tfgrpo/reward.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/thread_pool.h"
 #include "tfgrpo/util.h"
-#include "tfgrpo/version.h"
 
 namespace tfgrpo {
 namespace {
 
-using grpo_internal::RunDir;
+using namespace grpo_internal;  // NOLINT: the engine is assembled from the grpo module's parts
 using Clock = std::chrono::steady_clock;
 
-// Learner calls (summaries, advantages) get a little diversity; library edits are made as
-// deterministic as the provider allows.
-constexpr double kLearnerTemperature = 0.3;
-constexpr double kUpdateTemperature = 0.0;
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
-// The stage failure reason of a learner reply that could not be parsed because it was cut short.
-constexpr std::string_view kTruncatedReason = "truncated (raise model.max_tokens)";
-
-// How each stage of one step went: items run, items failed, and the first failure of each kind.
-// A step in which every rollout failed, for any reason, or a learner stage whose every item
-// failed for a reason a retry could fix, did not really happen: it must not be recorded as done,
-// and the run stops saying why (a re-run that fails the same way says so again).
-class StepTally {
- public:
-  void Ran(std::string_view stage) {
-    std::lock_guard lock(mu_);
-    ++counts_[std::string(stage)].ran;
-  }
-  // `in_reward`: the rollout itself succeeded and its scoring failed.
-  void Failed(std::string_view stage, const Status& why, bool in_reward = false) {
-    std::lock_guard lock(mu_);
-    Counts& c = counts_[std::string(stage)];
-    ++c.failed;
-    if (IsRetryableFailure(why)) {
-      if (!c.retryable) c.retryable = why;
-    } else if (!c.permanent) {
-      c.permanent = why;
-      c.permanent_in_reward = in_reward;
-    }
-  }
-  // "every rollout failed: unavailable: ..." for the first such stage in pipeline order.
-  std::optional<std::string> EveryItemFailed() {
-    std::lock_guard lock(mu_);
-    for (const char* stage : {"rollout", "summary", "advantage", "group_update", "batch_update", "validation"}) {
-      auto it = counts_.find(stage);
-      if (it == counts_.end()) continue;
-      const Counts& c = it->second;
-      if (c.ran == 0 || c.failed < c.ran) continue;
-      const std::string every = "every " + std::string(stage) + " failed: ";
-      if (c.retryable) return every + EveryFailureReason(*c.retryable, false);
-      // A learner stage refused for good (a reply that does not parse, a prompt too long) costs
-      // that stage's lessons, not the run; rollouts refused for good mean nothing can be learned.
-      if (std::string_view(stage) == "rollout" && c.permanent)
-        return every + EveryFailureReason(*c.permanent, c.permanent_in_reward);
-    }
-    return std::nullopt;
-  }
-
- private:
-  struct Counts {
-    int64_t ran = 0, failed = 0;
-    std::optional<Status> retryable, permanent;
-    bool permanent_in_reward = false;
-  };
-  std::mutex mu_;
-  std::map<std::string, Counts> counts_;
-};
-
-// Everything one step counts and collects. A fresh one is made for every step, so nothing is
-// reset by hand.
-struct StepState {
-  std::atomic<int64_t> rollouts_failed{0}, stages_failed{0}, informative{0};
-  StepTally tally;
-  std::mutex mu;  // guards the fields below
-  double reward_sum = 0;
-  int64_t reward_count = 0;
-  std::vector<std::pair<size_t, bool>> credit;  // (position, helpful) in arrival order
-
-  void AddReward(double r) {
-    std::lock_guard lock(mu);
-    reward_sum += r;
-    ++reward_count;
-  }
-  double MeanReward() {
-    std::lock_guard lock(mu);
-    return reward_count ? reward_sum / reward_count : 0;
-  }
-};
-
-// practice.validation's verdict on one candidate library.
-struct Verdict {
-  double current = 0;
-  double candidate = 0;
-  bool accepted = false;
-  int64_t samples = 0;
-  int64_t failed = 0;
-  std::string reason;
-};
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-std::string FormatReward(double r) {
-  std::ostringstream ss;
-  ss << r;
-  return ss.str();
-}
-
-struct Rollout {
-  bool ok = false;
-  std::string reply;
-  double reward = 0;
-  std::string critique;  // the reward's reasoning, shown to the summary stage with ground truth
-  std::string summary;
-  bool summary_ok = false;
-  std::vector<size_t> applied;  // experiences the summary says the attempt applied (positions)
-};
-
-struct Group {
-  const Task* task = nullptr;
-  std::vector<Rollout> rollouts;
-  std::atomic<int> pending{0};
-  std::vector<Operation> operations;  // proposed by this group's update call
-  // retrieval: the rollouts' system prompt and the library positions it shows (all of them
-  // with top_k 0); credit goes only to those.
-  std::string system_prompt;
-  std::vector<size_t> seen;
-};
-
-// A batch_update reply that does not parse is asked again, up to this many calls in all.
-constexpr int kConsolidationAttempts = 3;
-
-// One group's proposed operation, its target named by uid: positions move as earlier chunks of
-// the consolidation add and delete.
-struct Proposal {
-  Operation op;
-  std::optional<uint64_t> target;  // the experience an UPDATE or DELETE is aimed at
-};
-
-// What a step's consolidation did.
-struct Consolidation {
-  int64_t proposed = 0;
-  int chunks = 0, chunks_failed = 0;
-  int64_t leaks_dropped = 0;
-  // Per proposing group, the proposals of failed chunks: "ADD: text", "UPDATE G3: text".
-  std::map<std::string, std::vector<std::string>> not_applied;
-  std::string why_failed;  // the last failed chunk's reason
-};
-
-// Runs the whole practice loop for one `tfgrpo train` invocation.
+// Runs the whole practice loop for one `tfgrpo train` invocation: sets up the run (Prepare),
+// resumes it where it stopped, and runs its remaining steps.
 class Trainer {
  public:
   Trainer(const Config& config, const TrainOptions& options, ChatClient& client)
@@ -191,60 +50,20 @@ class Trainer {
   Status Prepare();
   // Runs one step and adds its counts to `totals`.
   Status RunStep(int step, const std::vector<const Task*>& batch, TrainSummary& totals);
-
-  // Dataflow stages. Each runs on a pool worker; the last finisher of a stage starts the next.
-  void RolloutJob(int step, Group& g, int sample, const std::string& system_prompt);
-  void OnRolloutsDone(int step, Group& g);
-  void SummaryJob(int step, Group& g, int sample);
-  void OnSummariesDone(int step, Group& g);
-  void FinishGroup();
-
-  // Merges the groups' proposals into `library` (the step's candidate) with batch_update calls,
-  // practice.max_proposals_per_call proposals at a time, each call against the library the
-  // previous one produced. A chunk whose reply does not parse after kConsolidationAttempts leaves
-  // the library as it was and its proposals are recorded as failures: never applied raw.
-  Consolidation Consolidate(int step, const std::vector<Group>& groups, Library& library);
-  // One chunk; false when it changed nothing because no reply could be used.
-  bool ConsolidateChunk(int step, int chunk, std::vector<Proposal> proposals, Library& library,
-                        Consolidation& outcome);
-  // One learner call: the template named after `role` (summary, advantage, group_update,
-  // batch_update) rendered into a single user message. A template that cannot be rendered stops
-  // the run; a failed call is recorded as a failure of that stage for `task_id`. On success the
-  // progress stage `progress_stage` advances.
-  Result<ChatResponse> AskLearner(Role role, const PromptVars& vars, double temperature, std::string call_id,
-                                  int step, const std::string& task_id, const std::string& progress_stage);
-  // The library as the learner prompts show it (the consolidation prompt adds credit and the
-  // proposals aimed at each experience).
-  std::string LibraryForPrompt() const { return library_.empty() ? "(empty)" : library_.RenderLines(); }
-  // Credit from one group's summaries: rollouts above the group's mean reward credit what they
-  // applied as helpful, below it as harmful. Collected during the step, applied at its end.
-  void CreditGroup(const Group& g);
-  // Drops ADD/UPDATE operations that leak a task's answer or problem text, recording each.
-  std::vector<Operation> DropLeaks(int step, std::vector<Operation> ops, int64_t* dropped);
-  Status LoadInitialLibrary();
-  // Splits off the validation tasks (practice.validation): its data file, or train tasks held
-  // out with the seed.
-  Status PrepareValidation();
-  // Mean reward of `library` on the validation tasks; version names the calls (s<version>/val).
-  // Sets `failed`/`samples`. Fatal failures stop the run; every sample failing for a retryable
-  // reason is an error (the step is not recorded as done).
-  Result<double> ValidationScore(const Library& library, int version, int64_t* samples, int64_t* failed);
-  // The score of the library in force: recorded (resume), or computed for version 0.
-  Status LoadOrScoreCurrentLibrary(int done_steps);
-  Result<Verdict> Validate(int step, const Library& candidate);
-  nlohmann::json Provenance(int steps_done) const;
-  void RecordStageFailure(int step, const std::string& task_id, const std::string& stage,
-                          const Status& status, std::string_view reason = {});
-  // A learner reply that did not parse: recorded as a failure of `stage`, and named as truncated
-  // when the reply was cut at max_tokens (the likely reason it did not parse).
-  void RecordUnparseableReply(int step, const std::string& task_id, const std::string& stage,
-                              const ChatResponse& reply, const Status& parse_error);
-  void SetFatal(const Status& status);
-  bool aborted() const { return fatal_flag_.load(); }
+  // Adopts the step's candidate library unless the validation gate rejected it; the experiences
+  // evicted over the cap are recorded only when adopted (a rejected candidate evicted nothing).
+  Status Adopt(int step, Library candidate, std::vector<Experience>& evicted, const std::optional<Verdict>& verdict);
+  // The step's stats row in the run store and its log line.
+  Status Report(int step, size_t tasks, size_t library_before, StepState& st, size_t proposed,
+                const Consolidation& consolidation, size_t evicted, const std::optional<Verdict>& verdict,
+                std::optional<nlohmann::json> agents, Clock::time_point start, TrainSummary& totals);
   Status WriteLibraryFiles(int step);
   Status FinishWithBudget(const Status& status);
   // Tokens per role of every call the run dir has recorded, over all invocations.
-  SpendByRole SpendInStore() const;
+  Result<SpendByRole> SpendInStore() const;
+  int StepsPerEpoch() const {
+    return (static_cast<int>(tasks_.size()) + config_.practice.batch_size - 1) / config_.practice.batch_size;
+  }
 
   const Config& config_;
   const TrainOptions& options_;
@@ -268,21 +87,9 @@ class Trainer {
   std::unique_ptr<Retriever> retriever_;             // null with retrieval.top_k 0
   LeakGuard leak_guard_;
   std::string train_data_sha256_;
-  std::optional<double> current_score_;  // practice.validation: the library in force's score
-  int64_t validations_accepted_ = 0, validations_rejected_ = 0;
-
-  // Per-step coordination.
-  std::mutex step_mu_;
-  std::condition_variable step_cv_;
-  int groups_remaining_ = 0;
-  std::unique_ptr<StepState> step_;  // the step in progress
-
-  std::atomic<bool> fatal_flag_{false};
-  std::mutex fatal_mu_;
-  Status fatal_;
-
-  std::mutex reasons_mu_;
-  std::map<std::string, int64_t> stage_reasons_;
+  std::unique_ptr<RunContext> ctx_;
+  std::unique_ptr<StepPipeline> pipeline_;
+  std::unique_ptr<ValidationGate> validation_;  // practice.validation (does nothing when off)
   int64_t leaks_dropped_ = 0, evicted_ = 0;
 };
 
@@ -298,7 +105,7 @@ Status Trainer::Prepare() {
     if (!bytes.ok()) return bytes.status();
     train_data_sha256_ = Sha256Hex(*bytes);
   }
-  if (Status s = PrepareValidation(); !s.ok()) return s;
+  if (Status s = grpo_internal::SplitValidationTasks(config_, tasks_, validation_tasks_); !s.ok()) return s;
   {
     // Validation tasks' answers must not leak into lessons either.
     std::vector<LeakSource> sources;
@@ -325,7 +132,9 @@ Status Trainer::Prepare() {
   if (!s.ok()) return s;
 
   // What earlier invocations spent counts against the budget too.
-  budget_ = std::make_unique<BudgetGate>(raw_client_, config_.budget, PricingOf(config_), SpendInStore());
+  auto spent = SpendInStore();
+  if (!spent.ok()) return spent.status();
+  budget_ = std::make_unique<BudgetGate>(raw_client_, config_.budget, PricingOf(config_), *spent);
   recording_ = std::make_unique<RecordingClient>(*budget_, *store_, config_.model.name, config_.model.max_tokens);
   client_ = std::make_unique<TruncationCountingClient>(*recording_);
   auto reward = MakeRewardFor(config_, client_.get(), prompts_);
@@ -342,774 +151,121 @@ Status Trainer::Prepare() {
   pool_ = std::make_unique<ThreadPool>(config_.model.concurrency);
   embedding_cache_ = MakeRunStoreEmbeddingCache(*store_);
   retriever_ = Retriever::FromConfig(config_, DefaultHttpTransport(), embedding_cache_.get());
+  ctx_ = std::make_unique<RunContext>(config_, progress_, *store_, *client_, prompts_);
+  pipeline_ = std::make_unique<StepPipeline>(*ctx_, *pool_, *reward_, tools_, retriever_.get(), external_.get());
+  validation_ = std::make_unique<ValidationGate>(
+      ValidationGate::Context{config_, *client_, *reward_, &tools_, retriever_.get(), *pool_, progress_, *store_,
+                              *run_dir_, external_.get()},
+      validation_tasks_);
   return Status::Ok();
-}
-
-Status Trainer::PrepareValidation() {
-  const ValidationConfig& v = config_.practice.validation;
-  if (!v.enabled) return Status::Ok();
-  const size_t wanted = static_cast<size_t>(v.tasks);
-  // Chosen with the seed, kept in file order.
-  auto choose = [&](size_t n) {
-    std::vector<size_t> order = ShuffledIndices(n, Fnv1a64("validation", config_.practice.seed));
-    order.resize(std::min(n, wanted));
-    std::sort(order.begin(), order.end());
-    return order;
-  };
-  if (!v.data.empty()) {
-    auto loaded = LoadTasks(v.data, config_.data.problem_key, config_.data.answer_key, config_.data.max_task_bytes);
-    if (!loaded.ok()) return loaded.status().WithContext("practice.validation.data");
-    for (size_t i : choose(loaded->size())) validation_tasks_.push_back((*loaded)[i]);
-    if (validation_tasks_.empty())
-      return Status::InvalidArgument(v.data.string() + ": practice.validation.data holds no task");
-    return Status::Ok();
-  }
-  if (tasks_.size() <= wanted) {
-    return Status::InvalidArgument(config_.source.string() + ": practice.validation.tasks (" + std::to_string(wanted) +
-                                   ") would hold out every one of the " + std::to_string(tasks_.size()) +
-                                   " train tasks; lower it or give practice.validation.data");
-  }
-  std::vector<size_t> held = choose(tasks_.size());
-  std::vector<Task> train;
-  size_t next = 0;
-  for (size_t i = 0; i < tasks_.size(); ++i) {
-    if (next < held.size() && held[next] == i) {
-      validation_tasks_.push_back(std::move(tasks_[i]));
-      ++next;
-    } else {
-      train.push_back(std::move(tasks_[i]));
-    }
-  }
-  tasks_ = std::move(train);
-  return Status::Ok();
-}
-
-void Trainer::SetFatal(const Status& status) {
-  std::lock_guard lock(fatal_mu_);
-  if (!fatal_flag_.load()) {
-    fatal_ = status;
-    fatal_flag_ = true;
-  }
-  step_cv_.notify_all();
-}
-
-void Trainer::RecordStageFailure(int step, const std::string& task_id, const std::string& stage,
-                                 const Status& status, std::string_view reason) {
-  ++step_->stages_failed;
-  step_->tally.Failed(stage, status);
-  {
-    std::lock_guard lock(reasons_mu_);
-    ++stage_reasons_[stage + ": " + (reason.empty() ? ShortReason(status) : std::string(reason))];
-  }
-  // Steps are numbered from 1 in messages, as in the info lines; the store keeps them 0-based.
-  spdlog::warn("step {} task {}: {} failed: {}", step + 1, task_id, stage, status.ToString());
-  Status s = store_->RecordFailure({step, task_id, stage, status.ToString()});
-  if (!s.ok()) SetFatal(s);
-}
-
-void Trainer::RecordUnparseableReply(int step, const std::string& task_id, const std::string& stage,
-                                     const ChatResponse& reply, const Status& parse_error) {
-  if (!IsTruncated(reply)) return RecordStageFailure(step, task_id, stage, parse_error);
-  RecordStageFailure(step, task_id, stage,
-                     Status::InvalidArgument("reply cut at the token limit (finish_reason \"length\"; raise "
-                                             "model.max_tokens): " + parse_error.message()),
-                     kTruncatedReason);
-}
-
-Result<ChatResponse> Trainer::AskLearner(Role role, const PromptVars& vars, double temperature,
-                                         std::string call_id, int step, const std::string& task_id,
-                                         const std::string& progress_stage) {
-  const std::string stage(RoleName(role));
-  auto prompt = prompts_.Render(stage, vars);
-  if (!prompt.ok()) {
-    SetFatal(prompt.status());
-    return prompt.status();
-  }
-  ChatRequest req;
-  req.role = role;
-  req.messages = {{"user", std::move(prompt).value()}};
-  req.temperature = temperature;
-  req.call_id = std::move(call_id);
-  step_->tally.Ran(stage);
-  auto r = client_->Complete(req);
-  // A failed call is done with too: progress counts it, or the line would stop short ("9/10").
-  progress_.Advance(progress_stage, r.ok() ? r->usage.prompt_tokens + r->usage.completion_tokens : 0);
-  if (r.ok()) return r;
-  const Status& st = r.status();
-  if (IsFatalForRun(st)) {
-    SetFatal(st);
-  } else if (st.code() != Status::Code::kCancelled) {
-    RecordStageFailure(step, task_id, stage, st);
-  }
-  return r;
-}
-
-void Trainer::FinishGroup() {
-  std::lock_guard lock(step_mu_);
-  if (--groups_remaining_ == 0) step_cv_.notify_all();
-}
-
-void Trainer::RolloutJob(int step, Group& g, int sample, const std::string& system_prompt) {
-  Rollout& ro = g.rollouts[sample];
-  if (!aborted()) {
-    RolloutRecord rec;
-    rec.step = step;
-    rec.task_id = g.task->id;
-    rec.sample = sample;
-    rec.library_version = step;
-    rec.experiences_seen = SeenIdsJson(g.seen);
-    step_->tally.Ran("rollout");
-    const ExternalSampling external{external_.get(), &library_, g.seen};
-    ScoredSample scored = SampleAndScore(*client_, *reward_, *g.task, config_.task, &tools_, system_prompt,
-                                         config_.practice.rollout_temperature, StepScope(step),
-                                         "r" + std::to_string(sample), Role::kRollout,
-                                         TranscriptLimits{static_cast<size_t>(config_.practice.tool_output_chars),
-                                                          static_cast<size_t>(config_.practice.trajectory_chars)},
-                                         external_ ? &external : nullptr);
-    if (scored.external) {
-      rec.exit_code = scored.external->exit_code;
-      rec.agent_stderr_tail = scored.external->stderr_tail;
-    }
-    if (scored.rollout) {
-      const RolloutOutcome& r = *scored.rollout;
-      rec.prompt_tokens = r.usage.prompt_tokens;
-      rec.completion_tokens = r.usage.completion_tokens;
-      rec.latency_ms = r.latency_ms;
-      rec.messages_json = r.messages.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    }
-    if (scored.ok) {
-      ro.ok = true;
-      ro.reply = std::move(scored.rollout->trajectory);
-      ro.reward = scored.reward.score;
-      rec.reward = scored.reward.score;
-      rec.answer = scored.reward.extracted;
-      rec.reasoning = scored.reward.reasoning;
-      ro.critique = std::move(scored.reward.reasoning);
-    } else {
-      rec.error = (scored.reward_failed ? "reward: " : "") + scored.error.ToString();
-      if (IsFatalForRun(scored.error)) SetFatal(scored.error);
-      step_->tally.Failed("rollout", scored.error, scored.reward_failed);
-    }
-    if (!ro.ok) {
-      ++step_->rollouts_failed;
-      if (!aborted())
-        spdlog::warn("step {} task {} sample {}: rollout failed: {}", step + 1, g.task->id, sample, rec.error);
-    } else {
-      step_->AddReward(ro.reward);
-    }
-    if (!aborted()) {
-      Status s = store_->RecordRollout(rec);
-      if (!s.ok()) SetFatal(s);
-    }
-    progress_.Advance("rollouts", rec.prompt_tokens + rec.completion_tokens);
-  }
-  if (--g.pending == 0) OnRolloutsDone(step, g);
-}
-
-void Trainer::OnRolloutsDone(int step, Group& g) {
-  if (aborted()) return FinishGroup();
-  std::vector<double> rewards;
-  for (const auto& ro : g.rollouts)
-    if (ro.ok) rewards.push_back(ro.reward);
-  bool informative = rewards.size() >= 2;
-  if (informative && config_.practice.given_ground_truth) {
-    // Standard deviation > 0, i.e. the rewards are not all equal: only then is there a
-    // winner/loser contrast to learn from.
-    double mean = 0;
-    for (double r : rewards) mean += r;
-    mean /= rewards.size();
-    double var = 0;
-    for (double r : rewards) var += (r - mean) * (r - mean);
-    informative = var > 0;
-  }
-  if (!informative) return FinishGroup();
-  ++step_->informative;
-  g.pending = static_cast<int>(rewards.size());
-  progress_.AddTotal("summaries", static_cast<int64_t>(rewards.size()));
-  progress_.AddTotal("advantages", 1);
-  progress_.AddTotal("updates", 1);
-  for (int i = 0; i < static_cast<int>(g.rollouts.size()); ++i)
-    if (g.rollouts[i].ok) pool_->SubmitFirst([this, step, &g, i] { SummaryJob(step, g, i); });
-}
-
-void Trainer::SummaryJob(int step, Group& g, int sample) {
-  Rollout& ro = g.rollouts[sample];
-  if (!aborted()) {
-    const bool gt = config_.practice.given_ground_truth;
-    auto r = AskLearner(Role::kSummary,
-                        {{"problem", g.task->problem},
-                         {"library", LibraryForPrompt()},
-                         {"trajectory", ro.reply},
-                         {"ground_truth", gt ? g.task->answer : ""},
-                         {"reward", gt ? FormatReward(ro.reward) : ""},
-                         {"critique", gt ? ro.critique : ""},
-                         {"agent_objective", config_.practice.agent_objective}},
-                        kLearnerTemperature, CallId(StepScope(step), g.task->id, "summary" + std::to_string(sample)),
-                        step, g.task->id, "summaries");
-    if (r.ok()) {
-      ro.summary = r->content;
-      ro.summary_ok = true;
-      ro.applied = CreditableExperiences(ReferencedExperiences(r->content, library_.size()), g.seen);
-    }
-  }
-  if (--g.pending == 0) OnSummariesDone(step, g);
-}
-
-void Trainer::OnSummariesDone(int step, Group& g) {
-  if (aborted()) return FinishGroup();
-  const bool gt = config_.practice.given_ground_truth;
-  std::string summaries;
-  int n = 0;
-  for (const auto& ro : g.rollouts) {
-    if (!ro.summary_ok) continue;
-    ++n;
-    summaries += "### Attempt " + std::to_string(n);
-    if (gt) summaries += " (reward " + FormatReward(ro.reward) + ")";
-    summaries += "\n" + Trim(ro.summary) + "\n\n";
-  }
-  if (gt) CreditGroup(g);
-  // A lost summary costs one attempt, not the group, as long as a comparison is still possible.
-  if (n < 2) {  // the failed summaries were recorded as they failed
-    progress_.Advance("advantages");  // skipped stages are done too, or progress stops short
-    progress_.Advance("updates");
-    return FinishGroup();
-  }
-  const std::string scope = StepScope(step);
-
-  auto adv_reply = AskLearner(Role::kAdvantage,
-                              {{"problem", g.task->problem},
-                               {"library", LibraryForPrompt()},
-                               {"ground_truth", gt ? g.task->answer : ""},
-                               {"summaries", Trim(summaries)},
-                               {"max_experiences", std::to_string(config_.practice.experiences_per_group)},
-                               {"agent_objective", config_.practice.agent_objective},
-                               {"learning_objective", config_.practice.learning_objective}},
-                              kLearnerTemperature, CallId(scope, g.task->id, "advantage"), step, g.task->id,
-                              "advantages");
-  if (!adv_reply.ok()) {
-    progress_.Advance("updates");
-    return FinishGroup();
-  }
-  auto experiences = ParseExperiences(adv_reply->content, config_.practice.experiences_per_group);
-  if (!experiences.ok()) {
-    RecordUnparseableReply(step, g.task->id, "advantage", *adv_reply, experiences.status());
-    progress_.Advance("updates");
-    return FinishGroup();
-  }
-
-  std::string numbered;
-  for (size_t i = 0; i < experiences->size(); ++i)
-    numbered += std::to_string(i + 1) + ". " + (*experiences)[i] + "\n";
-  auto upd_reply = AskLearner(Role::kGroupUpdate,
-                              {{"library", LibraryForPrompt()},
-                               {"experiences", Trim(numbered)},
-                               {"agent_objective", config_.practice.agent_objective},
-                               {"learning_objective", config_.practice.learning_objective}},
-                              kUpdateTemperature, CallId(scope, g.task->id, "group_update"), step, g.task->id,
-                              "updates");
-  if (!upd_reply.ok()) return FinishGroup();
-  auto ops = ParseOperations(upd_reply->content);
-  if (!ops.ok()) {
-    RecordUnparseableReply(step, g.task->id, "group_update", *upd_reply, ops.status());
-    return FinishGroup();
-  }
-  for (auto& op : *ops) op.group = g.task->id;
-  g.operations = std::move(ops).value();
-  FinishGroup();
-}
-
-void Trainer::CreditGroup(const Group& g) {
-  double sum = 0;
-  int n = 0;
-  for (const auto& ro : g.rollouts)
-    if (ro.ok) sum += ro.reward, ++n;
-  if (n == 0) return;
-  const double mean = sum / n;
-  std::lock_guard lock(step_->mu);
-  for (const auto& ro : g.rollouts) {
-    if (!ro.summary_ok || ro.reward == mean) continue;
-    for (size_t id : ro.applied) step_->credit.emplace_back(id, ro.reward > mean);
-  }
-}
-
-std::vector<Operation> Trainer::DropLeaks(int step, std::vector<Operation> ops, int64_t* dropped) {
-  std::vector<Operation> kept;
-  for (Operation& op : ops) {
-    if (op.kind == OpKind::kAdd || op.kind == OpKind::kUpdate) {
-      if (auto leak = leak_guard_.Find(op.content)) {
-        ++*dropped;
-        spdlog::warn("step {}: dropped {} from group {}: {}", step + 1, OpKindName(op.kind),
-                     op.group.empty() ? "(unknown)" : op.group, leak->Describe());
-        Status s = store_->RecordFailure({step, op.group, "leak", leak->Describe() + ": " + op.content});
-        if (!s.ok()) SetFatal(s);
-        continue;
-      }
-    }
-    kept.push_back(std::move(op));
-  }
-  return kept;
-}
-
-// The group an operation of a consolidation reply came from: the first proposal its "from" names
-// ("P3" is the third in the prompt), else the proposal with the very same text; "" when neither
-// (origin unknown).
-std::string OriginGroup(const Operation& op, const std::vector<Proposal>& numbered) {
-  for (const std::string& p : op.from) {
-    if (p.size() < 2 || (p[0] != 'P' && p[0] != 'p')) continue;
-    size_t n = 0;
-    auto [end, ec] = std::from_chars(p.data() + 1, p.data() + p.size(), n);
-    if (ec == std::errc() && end == p.data() + p.size() && n >= 1 && n <= numbered.size())
-      return numbered[n - 1].op.group;
-  }
-  for (const Proposal& p : numbered)
-    if (Trim(p.op.content) == Trim(op.content)) return p.op.group;
-  return "";
-}
-
-std::optional<size_t> PositionOf(const Library& library, uint64_t uid) {
-  for (size_t i = 0; i < library.size(); ++i)
-    if (library.items()[i].uid == uid) return i;
-  return std::nullopt;
-}
-
-Consolidation Trainer::Consolidate(int step, const std::vector<Group>& groups, Library& library) {
-  Consolidation outcome;
-  std::vector<Proposal> proposals;
-  for (const auto& g : groups) {  // batch order, not completion order: the prompt is deterministic
-    for (const auto& op : g.operations) {
-      if (op.kind == OpKind::kNone) continue;
-      Proposal p{op, std::nullopt};
-      // The group saw the library as it was when the step began, which `library` still is.
-      if (op.id) {
-        if (auto index = ExperienceIndex(*op.id); index && *index < library.size())
-          p.target = library.items()[*index].uid;
-      }
-      proposals.push_back(std::move(p));
-    }
-  }
-  outcome.proposed = static_cast<int64_t>(proposals.size());
-  if (proposals.empty()) return outcome;
-  const size_t per_call = static_cast<size_t>(std::max(1, config_.practice.max_proposals_per_call));
-  const int chunks = static_cast<int>((proposals.size() + per_call - 1) / per_call);
-  progress_.Begin("consolidation", chunks);
-  for (int c = 0; c < chunks && !aborted(); ++c) {
-    const size_t begin = c * per_call, end = std::min(proposals.size(), begin + per_call);
-    ++outcome.chunks;
-    if (!ConsolidateChunk(step, c, {proposals.begin() + begin, proposals.begin() + end}, library, outcome))
-      ++outcome.chunks_failed;
-  }
-  progress_.End("consolidation");
-  // The store keeps one failure per step, task and stage: a group's proposals go in one record.
-  for (const auto& [group, ops] : outcome.not_applied) {
-    std::string listed;
-    for (const std::string& op : ops) listed += (listed.empty() ? "" : " | ") + op;
-    Status s = store_->RecordFailure({step, group, "batch_update",
-                                      outcome.why_failed + "; library unchanged, proposals not applied: " + listed});
-    if (!s.ok()) SetFatal(s);
-  }
-  return outcome;
-}
-
-bool Trainer::ConsolidateChunk(int step, int chunk, std::vector<Proposal> proposals, Library& library,
-                               Consolidation& outcome) {
-  // Aim each proposal at where its target is now; an UPDATE of an experience an earlier chunk
-  // deleted is offered as new, a DELETE of it has nothing left to do.
-  std::vector<std::vector<Proposal>> aimed(library.size());
-  std::vector<Proposal> adds;
-  for (Proposal& p : proposals) {
-    std::optional<size_t> at = p.target ? PositionOf(library, *p.target) : std::nullopt;
-    if (p.op.kind == OpKind::kAdd || !at) {
-      if (p.op.kind == OpKind::kDelete) continue;
-      p.op.kind = OpKind::kAdd;
-      p.op.id.reset();
-      adds.push_back(std::move(p));
-    } else {
-      p.op.id = "G" + std::to_string(*at);
-      aimed[*at].push_back(std::move(p));
-    }
-  }
-  // Numbered P1..Pn in prompt order: each experience's proposals beside it, then the new ones.
-  std::vector<Proposal> numbered;
-  std::string library_text;
-  for (size_t i = 0; i < library.size(); ++i) {
-    const Experience& e = library.items()[i];
-    if (i) library_text += '\n';
-    // As Library::RenderLinesWithCredit() renders it, one experience at a time.
-    library_text += "[G" + std::to_string(i) + "]. " + e.text + " (helpful=" + std::to_string(e.helpful) +
-                    " harmful=" + std::to_string(e.harmful) + ")";
-    std::string aimed_at;
-    for (Proposal& p : aimed[i]) {
-      numbered.push_back(std::move(p));
-      aimed_at += (aimed_at.empty() ? "" : ", ") + ("P" + std::to_string(numbered.size())) + " " +
-                  std::string(OpKindName(numbered.back().op.kind));
-    }
-    if (!aimed_at.empty()) library_text += "\n    proposals aimed at it: " + aimed_at;
-  }
-  for (Proposal& p : adds) numbered.push_back(std::move(p));
-  if (numbered.empty()) {
-    progress_.Advance("consolidation");  // nothing left to ask
-    return true;
-  }
-  nlohmann::json listed = nlohmann::json::array();
-  for (size_t i = 0; i < numbered.size(); ++i) {
-    const Operation& op = numbered[i].op;
-    listed.push_back({{"proposal", "P" + std::to_string(i + 1)},
-                      {"operation", std::string(OpKindName(op.kind))},
-                      {"id", op.id ? nlohmann::json(*op.id) : nlohmann::json(nullptr)},
-                      {"content", op.content}});
-  }
-  const PromptVars vars = {
-      {"library", library.empty() ? "(empty)" : library_text},
-      {"operations", listed.dump(2)},
-      {"max_library",
-       config_.practice.max_experiences > 0 ? std::to_string(config_.practice.max_experiences) : ""},
-      {"agent_objective", config_.practice.agent_objective},
-      {"learning_objective", config_.practice.learning_objective}};
-
-  // s<n>/batch_update, s<n>/batch_update/try2, ...; a later chunk's ids carry its number (c2).
-  std::string base = "batch_update";
-  if (chunk > 0) base += "/c" + std::to_string(chunk + 1);
-  std::string why = "no reply";
-  int attempts = 0;
-  for (int attempt = 1; attempt <= kConsolidationAttempts && !aborted(); ++attempt) {
-    ++attempts;
-    const std::string leaf = attempt == 1 ? base : base + "/try" + std::to_string(attempt);
-    if (attempt > 1) progress_.AddTotal("consolidation", 1);  // each call advances it, failed or not
-    // A provider that is deterministic at temperature 0 would repeat a bad reply word for word.
-    auto reply = AskLearner(Role::kBatchUpdate, vars, attempt == 1 ? kUpdateTemperature : kLearnerTemperature,
-                            CallId(StepScope(step), "", leaf), step, "", "consolidation");
-    if (!reply.ok()) {  // already retried by the client and recorded; asking again will not help
-      why = reply.status().ToString();
-      break;
-    }
-    auto ops = ParseOperations(reply->content);
-    if (!ops.ok()) {
-      RecordUnparseableReply(step, "", "batch_update", *reply, ops.status());
-      why = IsTruncated(*reply) ? std::string(kTruncatedReason) : ops.status().message();
-      continue;
-    }
-    for (auto& op : *ops) op.group = OriginGroup(op, numbered);
-    library.Apply(DropLeaks(step, std::move(ops).value(), &outcome.leaks_dropped), step);
-    return true;
-  }
-  if (aborted()) return false;
-  outcome.why_failed = "consolidation failed after " + std::to_string(attempts) +
-                       (attempts == 1 ? " call" : " calls") + " (" + why + ")";
-  for (const Proposal& p : numbered) {
-    outcome.not_applied[p.op.group].push_back(std::string(OpKindName(p.op.kind)) + (p.op.id ? " " + *p.op.id : "") +
-                                              ": " + p.op.content);
-  }
-  return false;
-}
-
-// "https://user:secret@api.example.com:8443/v1" -> "api.example.com:8443": where the library was
-// learned, never with credentials.
-std::string EndpointHost(std::string_view url) {
-  size_t start = url.find("://");
-  start = start == std::string_view::npos ? 0 : start + 3;
-  std::string_view rest = url.substr(start);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (size_t at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
-  return std::string(rest);
-}
-
-nlohmann::json Trainer::Provenance(int steps_done) const {
-  char created[32];
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  nlohmann::json validation = nullptr;
-  if (const ValidationConfig& v = config_.practice.validation; v.enabled) {
-    nlohmann::json history = nlohmann::json::array();
-    for (const ValidationRecord& r : store_->Validations()) {
-      if (r.step > steps_done) continue;  // a re-run step's leftover
-      history.push_back({{"step", r.step}, {"current", r.current_score}, {"candidate", r.candidate_score},
-                         {"accepted", r.accepted}});
-    }
-    validation = {{"tasks", validation_tasks_.size()},
-                  {"k", v.k},
-                  {"tolerance", v.tolerance},
-                  {"score", current_score_ ? nlohmann::json(*current_score_) : nlohmann::json()},
-                  {"history", history}};
-  }
-  nlohmann::json provenance = {{"model", config_.model.name},
-          {"endpoint_host", EndpointHost(config_.model.base_url)},
-          {"tfgrpo_version", std::string(kVersion)},
-          {"created_at", created},
-          {"train_data_sha256", train_data_sha256_},
-          {"config_fingerprint", Fingerprint(ConfigFingerprintJson(config_).dump())},
-          {"steps_run", steps_done},
-          {"validation", validation}};
-  // A library learned by one model for another says so.
-  if (config_.learner_given && config_.learner.name != config_.model.name)
-    provenance["learner_model"] = config_.learner.name;
-  if (config_.judge_given && config_.judge.name != config_.model.name) provenance["judge_model"] = config_.judge.name;
-  return provenance;
-}
-
-Status Trainer::WriteLibraryFiles(int step) { return run_dir_->WriteLibrary(step, library_, Provenance(step)); }
-
-Result<double> Trainer::ValidationScore(const Library& library, int version, int64_t* samples, int64_t* failed) {
-  const ValidationConfig& v = config_.practice.validation;
-  std::vector<std::string> queries;
-  for (const Task& t : validation_tasks_) queries.push_back(t.problem);
-  SamplerSetup setup{*client_,
-                           *reward_,
-                           config_.task,
-                           &tools_,
-                           AppendLibrary(RolloutInstructions(config_.task, &tools_), library),
-                           config_.eval.temperature,
-                           Role::kValidation,
-                           StepScope(version) + "/val"};
-  ExternalSampling external{external_.get(), &library};
-  if (retriever_) {
-    RolloutPrompts prompts = PromptsForTasks(retriever_.get(), RolloutInstructions(config_.task, &tools_), library, queries);
-    setup.task_prompts = std::move(prompts.system_prompts);
-    external.task_positions = std::move(prompts.seen);
-  }
-  if (external_) setup.external = &external;
-  progress_.Begin("validation", static_cast<int64_t>(validation_tasks_.size()) * v.k);
-  SampleGrid grid = SampleTasks(*pool_, setup, validation_tasks_, v.k, [this](size_t, int, const ScoredSample& sample) {
-    int64_t tokens = 0;
-    if (sample.rollout) tokens += sample.rollout->usage.prompt_tokens + sample.rollout->usage.completion_tokens;
-    progress_.Advance("validation", tokens);
-  });
-  progress_.End("validation");
-  if (grid.fatal) {
-    SetFatal(*grid.fatal);
-    return fatal_;
-  }
-  double sum = 0;
-  int64_t ok = 0;
-  for (const auto& task_samples : grid.samples)
-    for (const ScoredSample& sample : task_samples)
-      if (sample.ok) sum += sample.reward.score, ++ok;
-  *samples = ok + grid.failed;
-  *failed = grid.failed;
-  if (ok == 0) {
-    const std::string why = grid.retryable ? grid.retryable->ToString() : "no sample could be scored";
-    return Status::Unavailable("step " + std::to_string(version) + ": every validation sample failed: " + why);
-  }
-  if (grid.failed > 0)
-    spdlog::warn("validation of library version {}: {} of {} samples failed (left out of the mean)", version,
-                 grid.failed, *samples);
-  // A failed sample says nothing about the library, so it is left out rather than scored 0.
-  return sum / static_cast<double>(ok);
-}
-
-Status Trainer::LoadOrScoreCurrentLibrary(int done_steps) {
-  if (!config_.practice.validation.enabled) return Status::Ok();
-  for (const ValidationRecord& r : store_->Validations()) {
-    if (r.step <= done_steps && r.accepted) current_score_ = r.candidate_score;
-    if (r.step > 0 && r.step <= done_steps) ++(r.accepted ? validations_accepted_ : validations_rejected_);
-  }
-  if (current_score_) return Status::Ok();
-  int64_t samples = 0, failed = 0;
-  auto score = ValidationScore(library_, done_steps, &samples, &failed);
-  if (!score.ok()) return score.status();
-  current_score_ = *score;
-  ValidationRecord rec;
-  rec.step = done_steps;
-  rec.current_score = rec.candidate_score = *score;
-  rec.accepted = true;
-  rec.samples = samples;
-  rec.failed = failed;
-  rec.reason = "the starting library";
-  rec.candidate_json = library_.ToArtifactJson().dump();
-  spdlog::info("validation: the starting library scores {:.3f} on {} tasks x {}", *score, validation_tasks_.size(),
-               config_.practice.validation.k);
-  return store_->RecordValidation(rec);
-}
-
-Result<Verdict> Trainer::Validate(int step, const Library& candidate) {
-  const ValidationConfig& v = config_.practice.validation;
-  Verdict verdict;
-  verdict.current = current_score_.value_or(0);
-  auto score = ValidationScore(candidate, step + 1, &verdict.samples, &verdict.failed);
-  if (!score.ok()) return score.status();
-  verdict.candidate = *score;
-  verdict.accepted = verdict.candidate >= verdict.current - v.tolerance;
-  char reason[160];
-  std::snprintf(reason, sizeof reason, "candidate %.4f %s current %.4f - tolerance %g", verdict.candidate,
-                verdict.accepted ? ">=" : "<", verdict.current, v.tolerance);
-  verdict.reason = reason;
-  ValidationRecord rec;
-  rec.step = step + 1;
-  rec.current_score = verdict.current;
-  rec.candidate_score = verdict.candidate;
-  rec.accepted = verdict.accepted;
-  rec.samples = verdict.samples;
-  rec.failed = verdict.failed;
-  rec.reason = verdict.reason;
-  rec.candidate_json = candidate.ToArtifactJson().dump();
-  if (Status s = store_->RecordValidation(rec); !s.ok()) return s;
-  nlohmann::json file = {{"step", step + 1},          {"current_score", verdict.current},
-                         {"candidate_score", verdict.candidate}, {"accepted", verdict.accepted},
-                         {"tolerance", v.tolerance},  {"samples", verdict.samples},
-                         {"failed", verdict.failed},  {"reason", verdict.reason}};
-  if (!verdict.accepted) file["rejected_candidate"] = candidate.ToArtifactJson();
-  if (Status s = run_dir_->WriteStepJson(step + 1, "validation.json", file); !s.ok()) return s;
-  return verdict;
 }
 
 Status Trainer::RunStep(int step, const std::vector<const Task*>& batch, TrainSummary& totals) {
   const auto start = Clock::now();
   const ExternalCounts agents_before = external_ ? external_->counts() : ExternalCounts{};
-  const int G = config_.practice.group_size;
-  std::vector<Group> groups(batch.size());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    groups[i].task = batch[i];
-    groups[i].rollouts.resize(G);
-    groups[i].pending = G;
-  }
-  step_ = std::make_unique<StepState>();
-  StepState& st = *step_;
-  groups_remaining_ = static_cast<int>(groups.size());
-
-  // Byte-identical for every rollout of the step, so provider prefix caches hit; with
-  // retrieval.top_k, the instructions stay that prefix and each group's experiences follow.
-  {
-    std::vector<std::string> queries;
-    for (const Task* t : batch) queries.push_back(t->problem);
-    RolloutPrompts prompts =
-        PromptsForTasks(retriever_.get(), RolloutInstructions(config_.task, &tools_), library_, queries);
-    for (size_t i = 0; i < groups.size(); ++i) {
-      groups[i].system_prompt = std::move(prompts.system_prompts[i]);
-      groups[i].seen = std::move(prompts.seen[i]);
-    }
-  }
-  progress_.Begin("rollouts", static_cast<int64_t>(batch.size()) * G);
-  progress_.Begin("summaries", 0);
-  progress_.Begin("advantages", 0);
-  progress_.Begin("updates", 0);
-  for (auto& g : groups)
-    for (int i = 0; i < G; ++i) pool_->Submit([this, step, &g, i] { RolloutJob(step, g, i, g.system_prompt); });
-  {
-    std::unique_lock lock(step_mu_);
-    step_cv_.wait(lock, [this] { return groups_remaining_ == 0 || aborted(); });
-  }
-  pool_->Wait();  // nothing may still reference `groups` once we return
-  for (auto stage : {"rollouts", "summaries", "advantages", "updates"}) progress_.End(stage);
-  if (aborted()) return fatal_;
+  StepState st;
   // Not recorded as done, so a re-run does this step again; what was recorded stays (the calls
   // that succeeded are replayed, the failed ones sent again).
-  auto step_failed = [step](const std::string& what) {
-    return Status::Unavailable("step " + std::to_string(step + 1) + ": " + what);
+  auto step_failed = [&st, step]() -> std::optional<Status> {
+    if (auto what = st.tally.EveryItemFailed())
+      return Status::Unavailable("step " + std::to_string(step + 1) + ": " + *what);
+    return std::nullopt;
   };
-  if (auto what = st.tally.EveryItemFailed()) return step_failed(*what);
 
-  // Credit first, so the consolidation prompt shows what the step's rollouts learned about the
-  // experiences they applied.
-  for (const auto& [position, helpful] : st.credit) library_.AddCredit(position, helpful);
+  // 1. Each task's group: rollouts scored; for informative groups, summaries, a semantic
+  //    advantage and the group's proposed operations.
+  const std::vector<Operation> proposed = pipeline_->Run(step, batch, library_, st);
+  if (ctx_->aborted()) return ctx_->fatal();
+  if (auto failed = step_failed()) return *failed;
 
+  // 2. Credit first, so the consolidation prompt shows what the step's rollouts learned about
+  //    the experiences they applied.
+  ApplyCredit(library_, st.credit);
+
+  // 3. The proposals merged into a candidate library, which then keeps to the cap.
   const size_t size_before = library_.size();
   Library candidate = library_;
-  const Consolidation consolidation = Consolidate(step, groups, candidate);
-  if (aborted()) return fatal_;
-  if (auto what = st.tally.EveryItemFailed()) return step_failed(*what);
-  const int64_t step_leaks = consolidation.leaks_dropped;
+  const Consolidation consolidation = Consolidate(*ctx_, st, leak_guard_, step, proposed, candidate);
+  if (ctx_->aborted()) return ctx_->fatal();
+  if (auto failed = step_failed()) return *failed;
   std::vector<Experience> evicted =
       candidate.EvictOverCap(static_cast<size_t>(std::max(0, config_.practice.max_experiences)));
 
+  // 4. practice.validation: the candidate must score no worse than the library in force.
   std::optional<Verdict> verdict;
-  if (config_.practice.validation.enabled) {
-    auto v = Validate(step, candidate);
-    if (aborted()) return fatal_;
-    if (!v.ok()) return v.status();
-    verdict = *v;
+  if (validation_->enabled()) {
+    auto judged = validation_->Judge(step, candidate);
+    if (!judged.ok()) return judged.status();
+    verdict = *judged;
   }
-  if (!verdict || verdict->accepted) {
-    library_ = std::move(candidate);
-    if (verdict) {
-      current_score_ = verdict->candidate;
-      ++validations_accepted_;
-    }
-    for (const Experience& e : evicted) {
-      Status rs = store_->RecordFailure({step, e.origin_task, "eviction",
-                                         "library over practice.max_experiences (" +
-                                             std::to_string(config_.practice.max_experiences) + "): evicted helpful=" +
-                                             std::to_string(e.helpful) + " harmful=" + std::to_string(e.harmful) +
-                                             ": " + e.text});
-      if (!rs.ok()) return rs;
-    }
-  } else {
-    ++validations_rejected_;
-    evicted.clear();  // the library in force lost nothing
-  }
-  leaks_dropped_ += step_leaks;
+
+  // 5. The library in force after the step, recorded with the step's stats.
+  if (Status s = Adopt(step, std::move(candidate), evicted, verdict); !s.ok()) return s;
+  leaks_dropped_ += consolidation.leaks_dropped;
   evicted_ += static_cast<int64_t>(evicted.size());
+  if (Status s = RecordLibraryVersion(*store_, step + 1, library_); !s.ok()) return s;
+  if (Status s = WriteLibraryFiles(step + 1); !s.ok()) return s;
+  std::optional<nlohmann::json> agents;
+  if (external_) agents = (external_->counts() - agents_before).ToJson();
+  return Report(step, batch.size(), size_before, st, proposed.size(), consolidation, evicted.size(), verdict,
+                std::move(agents), start, totals);
+}
 
-  std::vector<ExperienceOrigin> origins;
-  for (size_t i = 0; i < library_.size(); ++i) {
-    const auto& e = library_.items()[i];
-    origins.push_back({"G" + std::to_string(i), e.text, e.step, e.group});
+Status Trainer::Adopt(int step, Library candidate, std::vector<Experience>& evicted,
+                      const std::optional<Verdict>& verdict) {
+  if (verdict && !verdict->accepted) {
+    evicted.clear();  // the library in force lost nothing
+    return Status::Ok();
   }
-  Status s = store_->RecordLibrary(step + 1, library_.ToArtifactJson().dump(), origins);
-  if (!s.ok()) return s;
-  s = WriteLibraryFiles(step + 1);
-  if (!s.ok()) return s;
-
-  int64_t proposed = 0;
-  for (const auto& g : groups) proposed += static_cast<int64_t>(g.operations.size());
-  const bool consolidation_failed = consolidation.chunks_failed > 0;
-  const double mean_reward = st.MeanReward();
-  nlohmann::json stats = {{"tasks", batch.size()},
-                          {"rollouts", batch.size() * G},
-                          {"rollouts_failed", st.rollouts_failed.load()},
-                          {"mean_reward", mean_reward},
-                          {"informative_groups", st.informative.load()},
-                          {"stages_failed", st.stages_failed.load()},
-                          {"proposed_operations", proposed},
-                          {"consolidation_failed", consolidation_failed},
-                          {"consolidation_calls", consolidation.chunks},
-                          {"consolidation_calls_failed", consolidation.chunks_failed},
-                          {"leaks_dropped", step_leaks},
-                          {"evicted", evicted.size()},
-                          {"library_size", library_.size()},
-                          {"wall_s", Seconds(start)}};
-  if (external_) stats["agent"] = (external_->counts() - agents_before).ToJson();
-  if (verdict) {
-    stats["validation"] = {{"current_score", verdict->current}, {"candidate_score", verdict->candidate},
-                           {"accepted", verdict->accepted}, {"samples", verdict->samples},
-                           {"failed", verdict->failed}};
+  library_ = std::move(candidate);
+  for (const Experience& e : evicted) {
+    Status s = store_->RecordFailure({step, e.origin_task, "eviction",
+                                      "library over practice.max_experiences (" +
+                                          std::to_string(config_.practice.max_experiences) + "): evicted helpful=" +
+                                          std::to_string(e.helpful) + " harmful=" + std::to_string(e.harmful) +
+                                          ": " + e.text});
+    if (!s.ok()) return s;
   }
-  const int steps_per_epoch =
-      (static_cast<int>(tasks_.size()) + config_.practice.batch_size - 1) / config_.practice.batch_size;
-  s = store_->RecordStep({step, step / steps_per_epoch, step % steps_per_epoch, stats.dump()});
-  if (!s.ok()) return s;
-  totals.rollouts += static_cast<int64_t>(batch.size()) * G;
-  totals.rollouts_failed += st.rollouts_failed;
-  totals.stages_failed += st.stages_failed;
-  totals.informative_groups += st.informative;
-  std::string notes;
-  if (step_leaks) notes += ", " + std::to_string(step_leaks) + " leaking operation(s) dropped";
-  if (!evicted.empty()) notes += ", " + std::to_string(evicted.size()) + " evicted over the cap";
-  if (consolidation_failed && consolidation.chunks_failed == consolidation.chunks) {
-    notes += ", consolidation failed: library unchanged";
-  } else if (consolidation_failed) {
-    notes += ", consolidation failed for " + std::to_string(consolidation.chunks_failed) + " of " +
-             std::to_string(consolidation.chunks) + " chunks: their proposals not applied";
-  }
-  if (verdict) {
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "; validation %.3f -> %.3f: %s", verdict->current, verdict->candidate,
-                  verdict->accepted ? "accepted" : "rejected, library kept");
-    notes += buf;
-  }
-  spdlog::info("step {} (epoch {}): mean reward {:.3f}, {}/{} groups informative, library {} -> {} experiences{}",
-               step + 1, step / steps_per_epoch + 1, mean_reward, st.informative.load(), batch.size(),
-               size_before, library_.size(), notes);
   return Status::Ok();
 }
 
-Status Trainer::LoadInitialLibrary() {
-  if (!options_.init_experiences) return Status::Ok();
-  auto given = Library::Load(*options_.init_experiences);
-  if (!given.ok()) return given.status().WithContext("--init-experiences");
-  library_ = std::move(given).value();
-  spdlog::info("starting from {} ({} experiences)", options_.init_experiences->string(), library_.size());
+Status Trainer::Report(int step, size_t tasks, size_t library_before, StepState& st, size_t proposed,
+                       const Consolidation& consolidation, size_t evicted, const std::optional<Verdict>& verdict,
+                       std::optional<nlohmann::json> agents, Clock::time_point start, TrainSummary& totals) {
+  StepReport report;
+  report.step = step;
+  report.steps_per_epoch = StepsPerEpoch();
+  report.tasks = static_cast<int64_t>(tasks);
+  report.rollouts = static_cast<int64_t>(tasks) * config_.practice.group_size;
+  report.rollouts_failed = st.rollouts_failed;
+  report.informative = st.informative;
+  report.stages_failed = st.stages_failed;
+  report.proposed = static_cast<int64_t>(proposed);
+  report.consolidation_calls = consolidation.chunks;
+  report.consolidation_calls_failed = consolidation.chunks_failed;
+  report.leaks_dropped = consolidation.leaks_dropped;
+  report.evicted = static_cast<int64_t>(evicted);
+  report.library_before = library_before;
+  report.library_after = library_.size();
+  report.mean_reward = st.MeanReward();
+  report.wall_s = Seconds(start);
+  report.agents = std::move(agents);
+  if (verdict)
+    report.validation = {verdict->current, verdict->candidate, verdict->accepted, verdict->samples, verdict->failed};
+  Status s = store_->RecordStep({step, step / report.steps_per_epoch, step % report.steps_per_epoch,
+                                 StepStatsJson(report).dump()});
+  if (!s.ok()) return s;
+  totals.rollouts += report.rollouts;
+  totals.rollouts_failed += report.rollouts_failed;
+  totals.stages_failed += report.stages_failed;
+  totals.informative_groups += report.informative;
+  spdlog::info("{}", StepLogLine(report));
   return Status::Ok();
+}
+
+Status Trainer::WriteLibraryFiles(int step) {
+  return run_dir_->WriteLibrary(step, library_,
+                                Provenance(config_, train_data_sha256_, step, validation_->Provenance(step)));
 }
 
 Result<TrainSummary> Trainer::Run() {
@@ -1117,52 +273,21 @@ Result<TrainSummary> Trainer::Run() {
   Status s = Prepare();
   if (!s.ok()) return s;
 
-  int done_steps = 0;
-  auto latest = store_->LatestLibrary();
-  if (!latest.ok()) return latest.status();
-  if (latest->has_value()) {
-    done_steps = (*latest)->first;
-    if (options_.init_experiences) {
-      // A resumed run must start from the library it was created with.
-      auto given = Library::Load(*options_.init_experiences);
-      if (!given.ok()) return given.status();
-      auto initial = store_->LibraryAt(0);
-      if (!initial.ok()) return initial.status();
-      auto recorded = Library::FromJson(ParseUntrustedJson(initial->value_or("{}")));
-      if (!recorded.ok() || recorded->RenderLines() != given->RenderLines())
-        return Status::InvalidArgument("--init-experiences " + options_.init_experiences->string() +
-                                       " differs from the library " + options_.run_dir.string() +
-                                       " was started with; resume with the same file or none");
-    }
-    nlohmann::json j = ParseUntrustedJson((*latest)->second);
-    if (j.is_discarded()) {
-      return Status::InvalidArgument((options_.run_dir / "run.db").string() +
-                                     " holds an unreadable library for step " + std::to_string(done_steps) +
-                                     " (not JSON, or nested more than " + std::to_string(kMaxJsonDepth) +
-                                     " levels deep)");
-    }
-    auto lib = Library::FromJson(j);
-    if (!lib.ok()) return lib.status().WithContext("run.db library of step " + std::to_string(done_steps));
-    library_ = std::move(lib).value();
-    if (done_steps > 0) spdlog::info("resuming {}: {} steps already done, library has {} experiences",
-                                     options_.run_dir.string(), done_steps, library_.size());
-  } else {
-    s = LoadInitialLibrary();
-    if (!s.ok()) return s;
-    s = store_->RecordLibrary(0, library_.ToArtifactJson().dump(), {});
-    if (!s.ok()) return s;
-  }
+  auto resume = ResumeOrStart(*store_, options_.run_dir, options_.init_experiences);
+  if (!resume.ok()) return resume.status();
+  const int done_steps = resume->done_steps;
+  library_ = std::move(resume->library);
   // The step this invocation picks up was not recorded as done; if it stopped because every
   // rollout was refused, replaying those refusals would stop it again however the setup changed.
   recording_->ResendRefusalsUnder(StepScope(done_steps) + "/");
-  s = LoadOrScoreCurrentLibrary(done_steps);
+  s = validation_->LoadOrScoreCurrent(library_, done_steps);
   if (!s.ok()) return FinishWithBudget(s);
   s = WriteLibraryFiles(done_steps);
   if (!s.ok()) return s;
 
   const int batch_size = config_.practice.batch_size;
   const int n = static_cast<int>(tasks_.size());
-  const int steps_per_epoch = (n + batch_size - 1) / batch_size;
+  const int steps_per_epoch = StepsPerEpoch();
   const int total_steps = steps_per_epoch * config_.practice.epochs;
 
   TrainSummary summary;
@@ -1181,12 +306,14 @@ Result<TrainSummary> Trainer::Run() {
     if (options_.after_step) options_.after_step(step + 1, total_steps);
   }
 
+  auto spend = SpendInStore();
+  if (!spend.ok()) return spend.status();
   summary.llm_calls = recording_->sent() + recording_->replayed();
   summary.llm_calls_replayed = recording_->replayed();
   summary.llm_calls_failed = recording_->failed();
   summary.llm_retries = recording_->retries();
   summary.call_failure_reasons = recording_->failure_reasons();
-  summary.stage_failure_reasons = stage_reasons_;
+  summary.stage_failure_reasons = ctx_->stage_reasons();
   summary.leaks_dropped = leaks_dropped_;
   summary.evicted = evicted_;
   summary.truncated_replies = client_->truncated();
@@ -1194,12 +321,12 @@ Result<TrainSummary> Trainer::Run() {
   summary.wall_s = Seconds(start);
   summary.library = library_;
   summary.validation_enabled = config_.practice.validation.enabled;
-  summary.validations_accepted = validations_accepted_;
-  summary.validations_rejected = validations_rejected_;
+  summary.validations_accepted = validation_->accepted();
+  summary.validations_rejected = validation_->rejected();
+  summary.validation_score = validation_->score();
   if (external_) summary.external = external_->counts();
-  summary.validation_score = current_score_;
   summary.pricing = PricingOf(config_);
-  summary.spend = SpendInStore();
+  summary.spend = std::move(spend).value();
   if (retriever_) {
     summary.retrieval_top_k = retriever_->top_k();
     summary.retrieval_fallbacks = retriever_->stats().fallbacks;
@@ -1207,9 +334,11 @@ Result<TrainSummary> Trainer::Run() {
   return summary;
 }
 
-SpendByRole Trainer::SpendInStore() const {
+Result<SpendByRole> Trainer::SpendInStore() const {
+  auto tokens = store_->TokensByRole();
+  if (!tokens.ok()) return tokens.status();
   SpendByRole spend;
-  for (const auto& [role, t] : store_->TokensByRole()) spend[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
+  for (const auto& [role, t] : *tokens) spend[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
   return spend;
 }
 
@@ -1217,8 +346,8 @@ Status Trainer::FinishWithBudget(const Status& status) {
   if (status.code() != Status::Code::kBudgetExhausted) return status;
   // The status that stopped the run carries the context of the call that hit the limit; the
   // user wants the figures, as of now that the calls in flight have finished.
-  spdlog::info("spend of {} so far: {}", options_.run_dir.string(),
-               FormatSpend(SpendInStore(), PricingOf(config_)));
+  if (auto spend = SpendInStore(); spend.ok())
+    spdlog::info("spend of {} so far: {}", options_.run_dir.string(), FormatSpend(*spend, PricingOf(config_)));
   return budget_->ExhaustedStatus();
 }
 
@@ -1227,51 +356,6 @@ Status Trainer::FinishWithBudget(const Status& status) {
 Result<TrainSummary> Train(const Config& config, const TrainOptions& options, ChatClient& client) {
   Trainer trainer(config, options, client);
   return trainer.Run();
-}
-
-std::string FormatTrainSummary(const TrainSummary& s) {
-  std::ostringstream out;
-  out << s.steps_run << " of " << s.steps_total << " steps run, " << s.llm_calls << " LLM calls ("
-      << s.llm_calls_replayed << " replayed from the run store, " << s.llm_retries << " retried, "
-      << s.llm_calls_failed << " failed), "
-      << s.rollouts << " rollouts (" << s.rollouts_failed << " failed), " << s.informative_groups
-      << " informative groups, " << s.stages_failed << " learner stages failed, ";
-  if (s.leaks_dropped) out << s.leaks_dropped << " leaking operations dropped, ";
-  if (s.evicted) out << s.evicted << " experiences evicted over the cap, ";
-  out << s.usage.prompt_tokens
-      << " prompt tokens (" << s.usage.cached_tokens << " cached), " << s.usage.completion_tokens
-      << " completion tokens, " << s.library.size() << " experiences, " << std::fixed;
-  out.precision(1);
-  out << s.wall_s << " s";
-  auto list = [&out](const char* label, const std::map<std::string, int64_t>& reasons) {
-    if (reasons.empty()) return;
-    out << "; " << label << ":";
-    bool first = true;
-    for (const auto& [reason, count] : reasons) {
-      out << (first ? " " : ", ") << count << " x " << reason;
-      first = false;
-    }
-  };
-  list("failed calls", s.call_failure_reasons);
-  list("failed stages", s.stage_failure_reasons);
-  list("truncated replies (finish_reason length)", s.truncated_replies);
-  if (s.validation_enabled) {
-    out << "; validation: " << s.validations_accepted << " accepted, " << s.validations_rejected << " rejected";
-    if (s.validation_score) {
-      out.precision(3);
-      out << ", library in force scores " << *s.validation_score;
-    }
-  }
-  if (!s.spend.empty()) {
-    out << "; spend: " << FormatSpend(s.spend, s.pricing);
-    out << "; spend by model: " << FormatSpendByModel(s.spend, s.pricing);
-  }
-  if (s.external) out << "; agents: " << s.external->Line();
-  if (s.retrieval_top_k > 0) {
-    out << "; retrieval: top " << s.retrieval_top_k << " experiences per prompt";
-    if (s.retrieval_fallbacks) out << ", " << s.retrieval_fallbacks << " queries ranked by bm25 after embeddings failed";
-  }
-  return out.str();
 }
 
 }  // namespace tfgrpo

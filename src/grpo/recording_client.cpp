@@ -19,7 +19,12 @@ std::string ShortReason(const Status& status) {
 RecordingClient::RecordingClient(ChatClient& inner, RunStore& store, std::string model,
                                  std::optional<int> max_tokens)
     : inner_(inner), store_(store), model_(std::move(model)), max_tokens_(max_tokens) {
-  for (auto& f : store_.CallFingerprints()) recorded_.insert(std::move(f));
+  auto fingerprints = store_.CallFingerprints();
+  if (!fingerprints.ok()) {
+    lookup_every_call_ = true;
+    return;
+  }
+  for (auto& f : *fingerprints) recorded_.insert(std::move(f));
 }
 
 Usage RecordingClient::sent_usage() const {
@@ -47,7 +52,8 @@ Result<ChatResponse> RecordingClient::Complete(const ChatRequest& request) {
   if (request.call_id.empty()) return inner_.Complete(request);
   const std::string fingerprint = RequestFingerprint(request, model_, max_tokens_);
 
-  if (auto recorded = recorded_.count(fingerprint) ? store_.FindCall(fingerprint) : std::nullopt) {
+  if (auto recorded =
+          lookup_every_call_ || recorded_.count(fingerprint) ? store_.FindCall(fingerprint) : std::nullopt) {
     if (recorded->ok) {
       // A damaged (or hand-edited, too deeply nested) row is not worth failing the run over:
       // fall through and ask again.

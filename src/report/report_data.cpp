@@ -39,9 +39,9 @@ T Field(const json& j, const char* key, T fallback) {
   }
 }
 
-json StepsSection(RunStore& store) {
+json StepsSection(const std::vector<StepRecord>& records) {
   json steps = json::array();
-  for (const StepRecord& r : store.Steps()) {
+  for (const StepRecord& r : records) {
     const json stats = ParseOr(r.stats_json, json::object());
     json row = {{"step", r.step + 1},  // steps count from 1, as log lines and steps/<n>/ do
                 {"epoch", r.epoch + 1},
@@ -60,9 +60,9 @@ json StepsSection(RunStore& store) {
   return steps;
 }
 
-json ValidationsSection(RunStore& store) {
+json ValidationsSection(const std::vector<ValidationRecord>& records) {
   json out = json::array();
-  for (const ValidationRecord& r : store.Validations()) {
+  for (const ValidationRecord& r : records) {
     out.push_back({{"step", r.step},
                    {"current_score", r.current_score},
                    {"candidate_score", r.candidate_score},
@@ -77,7 +77,8 @@ json ValidationsSection(RunStore& store) {
 // Tokens and spend per role, each role at its section's prices, the cached share of prompt
 // tokens, and the same per model: the store keeps no model per call, so each role's calls are the
 // model its section names in the provenance (model, learner_model, judge_model).
-void TokenSections(RunStore& store, const json& provenance, const std::string& fallback_model,
+void TokenSections(const std::map<std::string, TokenCounts>& tokens_by_role, const json& provenance,
+                   const std::string& fallback_model,
                    const ReportOptions& options, json* data) {
   const std::string model = Field<std::string>(provenance, "model", fallback_model);
   auto or_model = [&](const PriceConfig& own) { return own.set ? own : options.prices; };
@@ -88,7 +89,7 @@ void TokenSections(RunStore& store, const json& provenance, const std::string& f
                                  or_model(options.judge_prices)}};
   const bool priced = pricing.priced();
   SpendByRole spend;
-  for (const auto& [role, t] : store.TokensByRole()) spend[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
+  for (const auto& [role, t] : tokens_by_role) spend[role] = {t.prompt_tokens, t.completion_tokens, t.cached_tokens};
   json roles = json::array();
   for (const auto& [role, u] : spend) {
     json row = {{"role", role},
@@ -137,15 +138,15 @@ struct HistoryRow {
 
 // Every experience across the library versions, by uid: born, updated, evicted (the engine
 // recorded an "eviction" failure with its text at that step), deleted (gone otherwise).
-json LibrarySection(RunStore& store, json* provenance, json* versions_out) {
-  std::vector<LibraryVersion> versions = store.Libraries();
+json LibrarySection(const std::vector<LibraryVersion>& versions, const std::vector<FailureRecord>& failures,
+                    json* provenance, json* versions_out) {
   // Evictions by step (1-based version) -> evicted texts.
   struct Eviction {
     std::string message, task;
     bool matched = false;  // to an experience of a recorded version
   };
   std::map<int, std::vector<Eviction>> evicted;
-  for (const FailureRecord& f : store.Failures()) {
+  for (const FailureRecord& f : failures) {
     if (f.stage != "eviction") continue;
     evicted[f.step + 1].push_back({f.error, f.task_id});
   }
@@ -252,7 +253,8 @@ std::string Example(const std::string& text, const std::string& key) {
   return redacted;
 }
 
-json FailuresSection(RunStore& store, const std::string& key) {
+json FailuresSection(const std::vector<CallFailure>& failed_calls, const std::vector<FailureRecord>& failures,
+                    const std::string& key) {
   struct Group {
     std::string kind, where, reason;
     int64_t count = 0;
@@ -273,8 +275,8 @@ json FailuresSection(RunStore& store, const std::string& key) {
       g.example_at = RedactForReport(at, key);
     }
   };
-  for (const CallFailure& c : store.FailedCalls()) add("call", c.role, c.error, c.call_id);
-  for (const FailureRecord& f : store.Failures()) {
+  for (const CallFailure& c : failed_calls) add("call", c.role, c.error, c.call_id);
+  for (const FailureRecord& f : failures) {
     if (f.stage == "eviction") continue;  // not a failure: the cap at work (in the library history)
     add(f.stage == "rollout" || f.stage == "reward" ? "rollout" : "stage", f.stage, f.error,
         "step " + std::to_string(f.step + 1) + (f.task_id.empty() ? "" : ", task " + f.task_id));
@@ -345,14 +347,35 @@ Result<json> EvalsSection(const std::vector<std::filesystem::path>& paths) {
 }  // namespace
 
 Result<json> CollectReportData(RunStore& store, const std::filesystem::path& run_dir, const ReportOptions& options) {
+  // Everything the report shows from the store, read first: a store that cannot be read fails
+  // the report rather than showing a run with parts missing.
+  auto run_config = store.RunConfigJson();
+  if (!run_config.ok()) return run_config.status();
+  auto versions_recorded = store.Libraries();
+  if (!versions_recorded.ok()) return versions_recorded.status();
+  auto failures = store.Failures();
+  if (!failures.ok()) return failures.status();
+  auto failed_calls = store.FailedCalls();
+  if (!failed_calls.ok()) return failed_calls.status();
+  auto steps = store.Steps();
+  if (!steps.ok()) return steps.status();
+  auto validations = store.Validations();
+  if (!validations.ok()) return validations.status();
+  auto tokens = store.TokensByRole();
+  if (!tokens.ok()) return tokens.status();
+  auto calls = store.CountCalls();
+  if (!calls.ok()) return calls.status();
+  auto rollouts = store.CountRollouts();
+  if (!rollouts.ok()) return rollouts.status();
+
   json data = json::object();
-  const json config = ParseOr(store.RunConfigJson().value_or("{}"), json::object());
+  const json config = ParseOr(run_config->value_or("{}"), json::object());
   std::string model;
   if (config.contains("model")) model = Field<std::string>(config["model"], "name", "");
 
   json provenance = json::object();
   json versions;
-  json history = LibrarySection(store, &provenance, &versions);
+  json history = LibrarySection(*versions_recorded, *failures, &provenance, &versions);
   // The engine writes RUN_DIR/library.json (atomically) with the run's provenance; the store's
   // copies carry none.
   if (auto text = ReadFile(run_dir / "library.json"); text.ok()) {
@@ -363,11 +386,11 @@ Result<json> CollectReportData(RunStore& store, const std::filesystem::path& run
     }
   }
   data["provenance"] = provenance;
-  data["steps"] = StepsSection(store);
-  data["validations"] = ValidationsSection(store);
-  TokenSections(store, provenance, model, options, &data);
+  data["steps"] = StepsSection(*steps);
+  data["validations"] = ValidationsSection(*validations);
+  TokenSections(*tokens, provenance, model, options, &data);
   data["library"] = {{"history", std::move(history)}, {"versions", std::move(versions)}};
-  data["failures"] = FailuresSection(store, options.api_key);
+  data["failures"] = FailuresSection(*failed_calls, *failures, options.api_key);
   auto evals = EvalsSection(options.evals);
   if (!evals.ok()) return evals.status();
   data["evals"] = std::move(evals).value();
@@ -375,8 +398,8 @@ Result<json> CollectReportData(RunStore& store, const std::filesystem::path& run
                  {"finished", options.finished},
                  {"status", options.status.empty() ? (options.finished ? "finished" : "training") : options.status},
                  {"steps_done", data["steps"].size()},
-                 {"calls", store.CountCalls()},
-                 {"rollouts", store.CountRollouts()}};
+                 {"calls", *calls},
+                 {"rollouts", *rollouts}};
   return data;
 }
 

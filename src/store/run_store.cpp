@@ -633,79 +633,115 @@ Status RunStore::RecordLibrary(int step, const std::string& library_json,
   return s;
 }
 
-Result<std::optional<std::pair<int, std::string>>> RunStore::LatestLibrary() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  Statement& s = impl_->latest_library;
-  ResetOnExit reset{s};
-  int rc = sqlite3_step(s.get());
-  if (rc == SQLITE_DONE) return std::optional<std::pair<int, std::string>>();
-  if (rc != SQLITE_ROW) return impl_->Error("cannot read libraries");
-  return std::optional<std::pair<int, std::string>>(std::pair<int, std::string>(static_cast<int>(s.Int(0)), s.Text(1)));
+// A recorded library's JSON read back as a Library; errors name the file and the step.
+static Result<Library> ParseRecordedLibrary(const std::filesystem::path& path, int step, const std::string& text) {
+  nlohmann::json j = ParseUntrustedJson(text);
+  if (j.is_discarded()) {
+    return Status::InvalidArgument(path.string() + " holds an unreadable library for step " + std::to_string(step) +
+                                   " (not JSON, or nested more than " + std::to_string(kMaxJsonDepth) +
+                                   " levels deep)");
+  }
+  auto library = Library::FromJson(j);
+  if (!library.ok()) return library.status().WithContext("run.db library of step " + std::to_string(step));
+  return library;
 }
 
-Result<std::optional<std::string>> RunStore::LibraryAt(int step) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  Statement& s = impl_->library_at;
-  ResetOnExit reset{s};
-  s.Bind(1, static_cast<int64_t>(step));
-  int rc = sqlite3_step(s.get());
-  if (rc == SQLITE_DONE) return std::optional<std::string>();
-  if (rc != SQLITE_ROW) return impl_->Error("cannot read libraries");
-  return std::optional<std::string>(s.Text(0));
+Result<std::optional<StoredLibrary>> RunStore::LatestLibrary() {
+  int step = 0;
+  std::string text;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    Statement& s = impl_->latest_library;
+    ResetOnExit reset{s};
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_DONE) return std::optional<StoredLibrary>();
+    if (rc != SQLITE_ROW) return impl_->Error("cannot read libraries");
+    step = static_cast<int>(s.Int(0));
+    text = s.Text(1);
+  }
+  auto library = ParseRecordedLibrary(impl_->path, step, text);
+  if (!library.ok()) return library.status();
+  return std::optional<StoredLibrary>(StoredLibrary{step, std::move(library).value()});
 }
 
-std::vector<StepRecord> RunStore::Steps() {
+Result<std::optional<Library>> RunStore::LibraryAt(int step) {
+  std::string text;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    Statement& s = impl_->library_at;
+    ResetOnExit reset{s};
+    s.Bind(1, static_cast<int64_t>(step));
+    int rc = sqlite3_step(s.get());
+    if (rc == SQLITE_DONE) return std::optional<Library>();
+    if (rc != SQLITE_ROW) return impl_->Error("cannot read libraries");
+    text = s.Text(0);
+  }
+  auto library = ParseRecordedLibrary(impl_->path, step, text);
+  if (!library.ok()) return library.status();
+  return std::optional<Library>(std::move(library).value());
+}
+
+Result<std::vector<StepRecord>> RunStore::Steps() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->steps;
   ResetOnExit reset{s};
   std::vector<StepRecord> out;
-  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     out.push_back({static_cast<int>(s.Int(0)), static_cast<int>(s.Int(1)), static_cast<int>(s.Int(2)), s.Text(3)});
   }
+  if (rc != SQLITE_DONE) return impl_->Error("cannot read steps");
   return out;
 }
 
-std::vector<FailureRecord> RunStore::Failures() {
+Result<std::vector<FailureRecord>> RunStore::Failures() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->failures;
   ResetOnExit reset{s};
   std::vector<FailureRecord> out;
-  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     out.push_back({static_cast<int>(s.Int(0)), s.Text(1), s.Text(2), s.Text(3)});
   }
+  if (rc != SQLITE_DONE) return impl_->Error("cannot read failures");
   return out;
 }
 
-int64_t RunStore::CountCalls() {
+Result<int64_t> RunStore::CountCalls() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->count_calls;
   ResetOnExit reset{s};
-  return sqlite3_step(s.get()) == SQLITE_ROW ? s.Int(0) : 0;
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return impl_->Error("cannot count calls");
+  return s.Int(0);
 }
 
-std::vector<std::string> RunStore::CallFingerprints() {
+Result<std::vector<std::string>> RunStore::CallFingerprints() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->call_fingerprints;
   ResetOnExit reset{s};
   std::vector<std::string> out;
-  while (sqlite3_step(s.get()) == SQLITE_ROW)
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
     out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0)));
+  if (rc != SQLITE_DONE) return impl_->Error("cannot read calls");
   return out;
 }
 
-std::vector<CallRecord> RunStore::CallsUnder(const std::string& prefix) {
+Result<std::vector<CallRecord>> RunStore::CallsUnder(const std::string& prefix) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->calls_under;
   ResetOnExit reset{s};
   s.Bind(1, prefix);
   std::vector<CallRecord> out;
-  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     CallRecord r;
     r.call_id = s.Text(0);
     r.fingerprint = s.Text(1);
     r.ok = s.Int(2) != 0;
     out.push_back(std::move(r));
   }
+  if (rc != SQLITE_DONE) return impl_->Error("cannot read calls");
   return out;
 }
 
@@ -724,12 +760,13 @@ Status RunStore::RecordValidation(const ValidationRecord& r) {
   return impl_->Run(s, "cannot record validation");
 }
 
-std::vector<ValidationRecord> RunStore::Validations() {
+Result<std::vector<ValidationRecord>> RunStore::Validations() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->validations;
   ResetOnExit reset{s};
   std::vector<ValidationRecord> out;
-  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
     ValidationRecord r;
     r.step = static_cast<int>(s.Int(0));
     r.current_score = s.Double(1);
@@ -741,6 +778,7 @@ std::vector<ValidationRecord> RunStore::Validations() {
     r.candidate_json = s.Text(7);
     out.push_back(std::move(r));
   }
+  if (rc != SQLITE_DONE) return impl_->Error("cannot read validations");
   return out;
 }
 
@@ -770,46 +808,55 @@ Status RunStore::RecordEmbedding(const std::string& model, const std::string& te
   return impl_->Run(s, "cannot record embedding");
 }
 
-std::map<std::string, TokenCounts> RunStore::TokensByRole() {
+Result<std::map<std::string, TokenCounts>> RunStore::TokensByRole() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->tokens_by_role;
   ResetOnExit reset{s};
   std::map<std::string, TokenCounts> out;
-  while (sqlite3_step(s.get()) == SQLITE_ROW) out[s.Text(0)] = {s.Int(1), s.Int(2), s.Int(3)};
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out[s.Text(0)] = {s.Int(1), s.Int(2), s.Int(3)};
+  if (rc != SQLITE_DONE) return impl_->Error("cannot read calls");
   return out;
 }
 
-int64_t RunStore::CountRollouts() {
+Result<int64_t> RunStore::CountRollouts() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->count_rollouts;
   ResetOnExit reset{s};
-  return sqlite3_step(s.get()) == SQLITE_ROW ? s.Int(0) : 0;
+  if (sqlite3_step(s.get()) != SQLITE_ROW) return impl_->Error("cannot count rollouts");
+  return s.Int(0);
 }
 
-std::vector<LibraryVersion> RunStore::Libraries() {
+Result<std::vector<LibraryVersion>> RunStore::Libraries() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->libraries;
   ResetOnExit reset{s};
   std::vector<LibraryVersion> out;
-  while (sqlite3_step(s.get()) == SQLITE_ROW) out.push_back({static_cast<int>(s.Int(0)), s.Text(1)});
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back({static_cast<int>(s.Int(0)), s.Text(1)});
+  if (rc != SQLITE_DONE) return impl_->Error("cannot read libraries");
   return out;
 }
 
-std::vector<CallFailure> RunStore::FailedCalls() {
+Result<std::vector<CallFailure>> RunStore::FailedCalls() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->failed_calls;
   ResetOnExit reset{s};
   std::vector<CallFailure> out;
-  while (sqlite3_step(s.get()) == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1), s.Text(2), static_cast<int>(s.Int(3))});
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back({s.Text(0), s.Text(1), s.Text(2), static_cast<int>(s.Int(3))});
+  if (rc != SQLITE_DONE) return impl_->Error("cannot read calls");
   return out;
 }
 
-std::optional<std::string> RunStore::RunConfigJson() {
+Result<std::optional<std::string>> RunStore::RunConfigJson() {
   std::lock_guard<std::mutex> lock(impl_->mu);
   Statement& s = impl_->run_config;
   ResetOnExit reset{s};
-  if (sqlite3_step(s.get()) != SQLITE_ROW) return std::nullopt;
-  return s.Text(0);
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return impl_->Error("cannot read the run's config");
+  return std::optional<std::string>(s.Text(0));
 }
 
 }  // namespace tfgrpo

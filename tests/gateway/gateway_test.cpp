@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -327,6 +328,9 @@ TEST(Gateway, UpstreamFailuresKeepTheProvidersStatusAndRetryAfter) {
       return Status::ProviderError("HTTP 400 from https://provider/v1/chat/completions: context too long")
           .WithHttpStatus(400);
     }
+    if (req.messages.at(0).content == "named") {
+      return Status::Unavailable("POST https://provider/v1/chat/completions failed after 7 attempts; last error: HTTP 503: busy");
+    }
     return Status::Unavailable("cannot reach https://provider/v1 (7 attempts): connection refused");
   });
   auto gateway = Start(TestOptions(), upstream);
@@ -345,8 +349,11 @@ TEST(Gateway, UpstreamFailuresKeepTheProvidersStatusAndRetryAfter) {
   ASSERT_TRUE(down);
   EXPECT_EQ(down->status, 502);
   EXPECT_EQ(ErrorOf(down)["type"], "server_error");
+  auto named = client->Post(LeasePath(*lease, "/chat/completions"), ChatBody("named").dump(), "application/json");
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->status, 503) << "a status only named in the message is still the provider's";
   auto calls = lease->Calls();
-  ASSERT_EQ(calls.size(), 3u);
+  ASSERT_EQ(calls.size(), 4u);
   EXPECT_EQ(calls[0].http_status, 429);
   EXPECT_EQ(calls[0].status.code(), Status::Code::kUnavailable);
   EXPECT_EQ(calls[2].http_status, 502);
@@ -498,6 +505,60 @@ TEST(Gateway, PublicUrlIsWhatLeasesAreTold) {
   EXPECT_EQ(gateway->url(), "http://gateway.tfgrpo.svc:8000");
   auto lease = OpenLease(*gateway);
   EXPECT_EQ(lease->base_url(), "http://gateway.tfgrpo.svc:8000/r/" + lease->token() + "/v1");
+}
+
+}  // namespace
+}  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST(GatewayConcurrency, ManyAgentsAtOnceEachGetTheirOwnIdsAndReplies) {
+  testing::ScriptedClient upstream([](const ChatRequest& req) -> Result<ChatResponse> {
+    ChatResponse r;
+    r.content = req.call_id + "|" + req.messages.back().content;
+    return r;
+  });
+  auto gateway = StartGateway(testing::TestOptions(), upstream);
+  ASSERT_TRUE(gateway.ok());
+  constexpr int kAgents = 8, kCalls = 6;
+  std::vector<std::unique_ptr<GatewayLease>> leases;
+  for (int a = 0; a < kAgents; ++a) {
+    auto lease = (*gateway)->Open(testing::Ticket("s0/t" + std::to_string(a) + "/r0"));
+    ASSERT_TRUE(lease.ok());
+    leases.push_back(std::move(lease).value());
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int a = 0; a < kAgents; ++a) {
+    threads.emplace_back([&, a] {
+      auto client = testing::ClientFor(**gateway);
+      for (int i = 0; i < kCalls; ++i) {
+        const std::string user = "q" + std::to_string(i % 4);  // calls 4 and 5 repeat bodies 0 and 1
+        auto r = client->Post(testing::LeasePath(*leases[a], "/chat/completions"), testing::ChatBody(user).dump(),
+                              "application/json");
+        const std::string want = "s0/t" + std::to_string(a) + "/r0/a" + std::to_string(i % 4 + 1) + "|" + user;
+        if (!r || r->status != 200 || nlohmann::json::parse(r->body)["choices"][0]["message"]["content"] != want) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  for (const auto& lease : leases) EXPECT_EQ(lease->Calls().size(), static_cast<size_t>(kCalls));
+  EXPECT_EQ(upstream.requests().size(), static_cast<size_t>(kAgents * kCalls));
+}
+
+TEST(GatewayConcurrency, ALeaseClosedAfterTheGatewayIsGoneIsHarmless) {
+  testing::ScriptedClient upstream(testing::Answer("ok"));
+  auto gateway = StartGateway(testing::TestOptions(), upstream);
+  ASSERT_TRUE(gateway.ok());
+  auto lease = (*gateway)->Open(testing::Ticket());
+  ASSERT_TRUE(lease.ok());
+  const std::string url = (*lease)->base_url();
+  gateway->reset();
+  EXPECT_EQ((*lease)->base_url(), url);
+  (*lease)->Close();
+  EXPECT_TRUE((*lease)->Calls().empty());
 }
 
 }  // namespace

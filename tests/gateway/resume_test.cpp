@@ -128,3 +128,59 @@ TEST(GatewayResume, ARecordedBodyWithADifferentTemperatureOrLibraryIsNotReplayed
 
 }  // namespace
 }  // namespace tfgrpo
+
+namespace tfgrpo {
+namespace {
+
+TEST(GatewayResume, GatewayOptionsForCarriesTheRunStoresKeyAndTheAgentSection) {
+  Config config;
+  config.model.name = "deepseek-chat";
+  config.model.max_tokens = 512;
+  config.agent.gateway.listen = "0.0.0.0:8088";
+  config.agent.gateway.public_url = "http://gw:8088";
+  config.agent.inject = InjectMode::kNone;
+  config.agent.keep_model = true;
+  config.agent.keep_temperature = true;
+  config.task.max_turns = 7;
+  testing::TempDir dir;
+  auto store = RunStore::Open(dir / "run.db");
+  ASSERT_TRUE(store.ok());
+  GatewayOptions o = GatewayOptionsFor(config, store->get());
+  EXPECT_EQ(o.model_name, "deepseek-chat");
+  EXPECT_EQ(o.max_tokens, 512);
+  EXPECT_EQ(o.listen, "0.0.0.0:8088");
+  EXPECT_EQ(o.public_url, "http://gw:8088");
+  EXPECT_EQ(o.inject, InjectMode::kNone);
+  EXPECT_TRUE(o.keep_model);
+  EXPECT_TRUE(o.keep_temperature);
+  EXPECT_EQ(o.max_turns, 7);
+  EXPECT_EQ(o.store, store->get());
+}
+
+TEST(GatewayResume, WithModelMaxTokensTheRecordedCallsAreFoundToo) {
+  testing::TempDir dir;
+  auto run = [&](const std::string& tag, int* upstream_calls) {
+    auto store = RunStore::Open(dir / "run.db");
+    ASSERT_TRUE(store.ok());
+    testing::ScriptedClient provider(Echo(tag));
+    RecordingClient recording(provider, **store, "run-model", 512);
+    GatewayOptions options = testing::TestOptions();
+    options.max_tokens = 512;
+    options.store = store->get();
+    auto gateway = StartGateway(options, recording);
+    ASSERT_TRUE(gateway.ok());
+    auto lease = (*gateway)->Open(testing::Ticket("s0/t3/r1"));
+    ASSERT_TRUE(lease.ok());
+    auto client = testing::ClientFor(**gateway);
+    EXPECT_EQ(Ask(*client, **lease, "q"), "first:q");
+    *upstream_calls = static_cast<int>(provider.requests().size());
+  };
+  int first = 0, second = 0;
+  run("first", &first);
+  run("second", &second);
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(second, 0);
+}
+
+}  // namespace
+}  // namespace tfgrpo

@@ -76,7 +76,7 @@ const char* const kGarbage = "Merged:\n```json\n[{\"operation\": \"ADD\", \"cont
 
 std::vector<FailureRecord> Failures(const TempDir& dir) {
   auto store = RunStore::Open(dir / "run" / "run.db");
-  return store.ok() ? (*store)->Failures() : std::vector<FailureRecord>{};
+  return store.ok() ? testing::Must((*store)->Failures()) : std::vector<FailureRecord>{};
 }
 
 // Captures the info lines of a training run.

@@ -199,7 +199,7 @@ TEST(Engine, AnUnparseableLearnerReplyFailsOnlyThatGroupsStage) {
   EXPECT_EQ(s->library.items()[0].text, "Lesson from task 0.");
   auto store = RunStore::Open(dir / "run" / "run.db");
   ASSERT_TRUE(store.ok());
-  auto failures = (*store)->Failures();
+  auto failures = testing::Must((*store)->Failures());
   ASSERT_EQ(failures.size(), 2u);
   std::set<std::string> stages;
   for (auto& f : failures) stages.insert(f.stage);
@@ -300,7 +300,7 @@ const Status kDown = Status::Unavailable("cannot reach http://127.0.0.1:9/v1/cha
 // Steps recorded as done in the run store.
 size_t StepsRecorded(const TempDir& dir) {
   auto store = RunStore::Open(dir / "run" / "run.db");
-  return store.ok() ? (*store)->Steps().size() : 0;
+  return store.ok() ? testing::Must((*store)->Steps()).size() : 0;
 }
 
 TEST(Engine, AStepWhoseEveryRolloutFailedForATransientReasonIsNotRecordedAsDone) {
@@ -316,10 +316,10 @@ TEST(Engine, AStepWhoseEveryRolloutFailedForATransientReasonIsNotRecordedAsDone)
   {
     auto store = RunStore::Open(dir / "run" / "run.db");
     ASSERT_TRUE(store.ok());
-    EXPECT_EQ((*store)->CountRollouts(), 6);  // what was tried stays on record
+    EXPECT_EQ(testing::Must((*store)->CountRollouts()), 6);  // what was tried stays on record
     auto latest = (*store)->LatestLibrary();
     ASSERT_TRUE(latest.ok() && latest->has_value());
-    EXPECT_EQ((*latest)->first, 0);  // no library version for the failed step
+    EXPECT_EQ((*latest)->step, 0);  // no library version for the failed step
   }
 
   // The endpoint is back: the same step runs, and all of it is sent (nothing was learned).
@@ -467,7 +467,7 @@ TEST(Engine, TruncatedRepliesAreCountedPerRoleAndNamedWhenTheyDoNotParse) {
   // The finish reason of every call is in the run store.
   auto store = RunStore::Open(dir / "run" / "run.db");
   ASSERT_TRUE(store.ok());
-  auto failures = (*store)->Failures();
+  auto failures = testing::Must((*store)->Failures());
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_NE(failures[0].error.find("raise model.max_tokens"), std::string::npos) << failures[0].error;
 }

@@ -157,7 +157,7 @@ TEST(HostileLearning, AGarbageConsolidatorIsRetriedAndNeverFloodsTheLibrary) {
   ASSERT_TRUE(store.ok());
   int unchanged_steps = 0;
   std::set<int> steps_with_unchanged;
-  for (const FailureRecord& f : (*store)->Failures())
+  for (const FailureRecord& f : testing::Must((*store)->Failures()))
     if (f.stage == "batch_update" && f.error.find("library unchanged") != std::string::npos)
       steps_with_unchanged.insert(f.step);
   unchanged_steps = static_cast<int>(steps_with_unchanged.size());

@@ -176,7 +176,7 @@ TEST(Learning, OperationsLeakingAnAnswerAreDroppedAndRecorded) {
   auto store = RunStore::Open(dir / "run" / "run.db");
   ASSERT_TRUE(store.ok());
   int leaks = 0;
-  for (const auto& f : (*store)->Failures())
+  for (const auto& f : testing::Must((*store)->Failures()))
     if (f.stage == "leak") {
       ++leaks;
       EXPECT_NE(f.error.find("task t2"), std::string::npos) << f.error;
@@ -207,7 +207,7 @@ TEST(Learning, LibraryNeverExceedsTheCapAndEvictsTheWorstFirst) {
   auto store = RunStore::Open(dir / "run" / "run.db");
   ASSERT_TRUE(store.ok());
   bool recorded = false;
-  for (const auto& f : (*store)->Failures())
+  for (const auto& f : testing::Must((*store)->Failures()))
     if (f.stage == "eviction" && f.error.find("Guess quickly") != std::string::npos) recorded = true;
   EXPECT_TRUE(recorded);
   // The consolidation prompt states the limit.

@@ -121,7 +121,7 @@ TEST(Validation, AWorseCandidateIsRejectedRecordedAndTheLibraryKept) {
   // The verdicts are in the run store and in steps/<n>/validation.json.
   auto store = RunStore::Open(dir / "run" / "run.db");
   ASSERT_TRUE(store.ok());
-  auto records = (*store)->Validations();
+  auto records = testing::Must((*store)->Validations());
   ASSERT_EQ(records.size(), 3u);
   EXPECT_EQ(records[0].step, 0);
   EXPECT_DOUBLE_EQ(records[0].candidate_score, 0.5);  // only k0 right without a lesson

@@ -52,7 +52,7 @@ TEST(RunReport, StepsAreTheStoresSteps) {
   const auto& run = SimRunReport();
   auto store = OpenStore(run.run_dir);
   ASSERT_TRUE(store);
-  const auto steps = store->Steps();
+  const auto steps = testing::Must(store->Steps());
   ASSERT_EQ(steps.size(), 6u);  // 12 tasks / batches of 4 x 2 epochs
   ASSERT_EQ(run.data["steps"].size(), steps.size());
   for (size_t i = 0; i < steps.size(); ++i) {
@@ -69,7 +69,7 @@ TEST(RunReport, ValidationMarksTheRejectedCandidates) {
   const auto& run = SimRunReport();
   auto store = OpenStore(run.run_dir);
   ASSERT_TRUE(store);
-  const auto vals = store->Validations();
+  const auto vals = testing::Must(store->Validations());
   ASSERT_EQ(run.data["validations"].size(), vals.size());
   int rejected = 0;
   for (size_t i = 0; i < vals.size(); ++i) {
@@ -89,7 +89,7 @@ TEST(RunReport, TokensAndSpendPerRoleAreTheStores) {
   const auto& run = SimRunReport();
   auto store = OpenStore(run.run_dir);
   ASSERT_TRUE(store);
-  const auto by_role = store->TokensByRole();
+  const auto by_role = testing::Must(store->TokensByRole());
   const nlohmann::json& shown = run.data["tokens"]["by_role"];
   ASSERT_EQ(shown.size(), by_role.size());
   int64_t prompt = 0, cached = 0;
@@ -158,7 +158,7 @@ TEST(RunReport, LibraryHistoryFollowsEveryExperience) {
   const auto& run = SimRunReport();
   auto store = OpenStore(run.run_dir);
   ASSERT_TRUE(store);
-  const auto versions = store->Libraries();
+  const auto versions = testing::Must(store->Libraries());
   ASSERT_EQ(run.data["library"]["versions"].size(), versions.size());
   // Every experience of the final library is a row still in it, with its final text and credit.
   const nlohmann::json final_lib = nlohmann::json::parse(versions.back().library_json);
@@ -176,7 +176,7 @@ TEST(RunReport, LibraryHistoryFollowsEveryExperience) {
   }
   // The cap of 4 evicted some; the engine recorded each eviction, and the history says so.
   int64_t evictions = 0;
-  for (const FailureRecord& f : store->Failures()) evictions += f.stage == "eviction";
+  for (const FailureRecord& f : testing::Must(store->Failures())) evictions += f.stage == "eviction";
   int64_t evicted_rows = 0, same_step = 0;
   for (const nlohmann::json& row : run.data["library"]["history"]) {
     evicted_rows += row["fate"] == "evicted";

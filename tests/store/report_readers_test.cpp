@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "test_util.h"
 #include "tfgrpo/store.h"
 
 namespace tfgrpo {
@@ -32,12 +33,12 @@ class ReportReadersTest : public ::testing::Test {
 };
 
 TEST_F(ReportReadersTest, LibrariesComeBackInStepOrderWithTheirJson) {
-  EXPECT_TRUE(store_->Libraries().empty());
+  EXPECT_TRUE(testing::Must(store_->Libraries()).empty());
   ASSERT_TRUE(store_->RecordLibrary(2, "{\"v\":2}", {}).ok());
   ASSERT_TRUE(store_->RecordLibrary(0, "{\"v\":0}", {}).ok());
   ASSERT_TRUE(store_->RecordLibrary(1, "{\"v\":1}", {}).ok());
   ASSERT_TRUE(store_->RecordLibrary(1, "{\"v\":\"1b\"}", {}).ok());  // a re-run step replaces
-  auto versions = store_->Libraries();
+  auto versions = testing::Must(store_->Libraries());
   ASSERT_EQ(versions.size(), 3u);
   EXPECT_EQ(versions[0].step, 0);
   EXPECT_EQ(versions[1].step, 1);
@@ -60,7 +61,7 @@ TEST_F(ReportReadersTest, FailedCallsListOnlyTheCallsThatFailed) {
   bad.attempts = 3;
   ASSERT_TRUE(store_->RecordCall(ok).ok());
   ASSERT_TRUE(store_->RecordCall(bad).ok());
-  auto failed = store_->FailedCalls();
+  auto failed = testing::Must(store_->FailedCalls());
   ASSERT_EQ(failed.size(), 1u);
   EXPECT_EQ(failed[0].call_id, "s0/t1/summary0");
   EXPECT_EQ(failed[0].role, "summary");
@@ -69,10 +70,10 @@ TEST_F(ReportReadersTest, FailedCallsListOnlyTheCallsThatFailed) {
 }
 
 TEST_F(ReportReadersTest, RunConfigIsTheOneTheRunWasCreatedWith) {
-  EXPECT_FALSE(store_->RunConfigJson().has_value());
+  EXPECT_FALSE(testing::Must(store_->RunConfigJson()).has_value());
   ASSERT_TRUE(store_->BeginOrResume("{\"model\":{\"name\":\"m1\"}}").ok());
   ASSERT_TRUE(store_->BeginOrResume("{\"model\":{\"name\":\"m1\"}}").ok());
-  EXPECT_EQ(store_->RunConfigJson().value_or(""), "{\"model\":{\"name\":\"m1\"}}");
+  EXPECT_EQ(testing::Must(store_->RunConfigJson()).value_or(""), "{\"model\":{\"name\":\"m1\"}}");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "test_util.h"
 #include "tfgrpo/store.h"
 #include "tfgrpo/util.h"
 
@@ -147,7 +148,7 @@ TEST_F(RunStoreTest, CallRoundTripsAndIsReplaced) {
   failed.attempts = 6;
   failed.response_json.clear();
   ASSERT_TRUE(store->RecordCall(failed).ok());
-  EXPECT_EQ(store->CountCalls(), 1);
+  EXPECT_EQ(testing::Must(store->CountCalls()), 1);
   found = store->FindCall(c.fingerprint);
   ASSERT_TRUE(found.has_value());
   EXPECT_FALSE(found->ok);
@@ -179,7 +180,7 @@ TEST_F(RunStoreTest, RolloutsAreStoredAndReplacedPerSample) {
   ASSERT_TRUE(store->RecordRollout(other).ok());
   r.answer = "two";  // re-recording the same (step, task, sample) replaces it
   ASSERT_TRUE(store->RecordRollout(r).ok());
-  EXPECT_EQ(store->CountRollouts(), 2);
+  EXPECT_EQ(testing::Must(store->CountRollouts()), 2);
 
   auto rows = Query(
       "SELECT step, task_id, sample, library_version, messages_json, answer, reward, prompt_tokens, "
@@ -198,7 +199,7 @@ TEST_F(RunStoreTest, FailuresAndStepsRoundTrip) {
   ASSERT_TRUE(store->RecordFailure({1, "t9", "rollout", "HTTP 503"}).ok());
   ASSERT_TRUE(store->RecordFailure({2, "t1", "summary", "still no reply"}).ok());  // replaces
   ASSERT_TRUE(store->RecordFailure({2, "t1", "advantage", "unparseable"}).ok());
-  auto failures = store->Failures();
+  auto failures = testing::Must(store->Failures());
   ASSERT_EQ(failures.size(), 3u);
   EXPECT_EQ(failures[0].step, 1);
   EXPECT_EQ(failures[0].task_id, "t9");
@@ -211,7 +212,7 @@ TEST_F(RunStoreTest, FailuresAndStepsRoundTrip) {
   ASSERT_TRUE(store->RecordStep({2, 0, 1, R"({"groups":4})"}).ok());
   ASSERT_TRUE(store->RecordStep({1, 0, 0, R"({"groups":5})"}).ok());
   ASSERT_TRUE(store->RecordStep({2, 0, 1, R"({"groups":6})"}).ok());
-  auto steps = store->Steps();
+  auto steps = testing::Must(store->Steps());
   ASSERT_EQ(steps.size(), 2u);
   EXPECT_EQ(steps[0].step, 1);
   EXPECT_EQ(steps[0].stats_json, R"({"groups":5})");
@@ -220,6 +221,52 @@ TEST_F(RunStoreTest, FailuresAndStepsRoundTrip) {
   EXPECT_EQ(steps[1].batch, 1);
   EXPECT_EQ(steps[1].stats_json, R"({"groups":6})");
   EXPECT_FALSE(Query("SELECT finished_at FROM steps WHERE step = 2")[0][0].empty());
+}
+
+TEST_F(RunStoreTest, TheLatestLibraryComesBackTypedWithCreditAndUids) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  Library library({{"check units", 2, "t4"}, {"verify", 3, "t9"}});
+  library.AddCredit(1, true);
+  library.AddCredit(1, false);
+  ASSERT_TRUE(store->RecordLibrary(3, library.ToArtifactJson().dump(), {}).ok());
+  auto latest = store->LatestLibrary();
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->step, 3);
+  const Library& back = (*latest)->library;
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back.items()[1].text, "verify");
+  EXPECT_EQ(back.items()[1].uid, library.items()[1].uid);
+  EXPECT_EQ(back.items()[1].helpful, 1);
+  EXPECT_EQ(back.items()[1].harmful, 1);
+  auto at = store->LibraryAt(3);
+  ASSERT_TRUE(at.ok() && at->has_value());
+  EXPECT_EQ((*at)->RenderLines(), library.RenderLines());
+  auto missing = store->LibraryAt(7);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
+TEST_F(RunStoreTest, AnUnreadableRecordedLibraryIsAnErrorNamingTheFileAndStep) {
+  auto store = OpenStore();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->RecordLibrary(0, "{}", {}).ok());
+  ASSERT_TRUE(store->RecordLibrary(2, "{\"G0\": \"cut sh", {}).ok());  // a hand-edited or damaged row
+  auto latest = store->LatestLibrary();
+  ASSERT_FALSE(latest.ok());
+  EXPECT_THAT(latest.status().message(), HasSubstr(db_path_.string()));
+  EXPECT_THAT(latest.status().message(), HasSubstr("unreadable library for step 2"));
+  // JSON, but not a library: the field is named.
+  ASSERT_TRUE(store->RecordLibrary(3, R"({"G0": 5})", {}).ok());
+  latest = store->LatestLibrary();
+  ASSERT_FALSE(latest.ok());
+  EXPECT_THAT(latest.status().message(), HasSubstr("run.db library of step 3"));
+  EXPECT_THAT(latest.status().message(), HasSubstr("G0"));
+  // The earlier, readable version still reads.
+  auto first = store->LibraryAt(0);
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_TRUE((*first)->empty());
 }
 
 TEST_F(RunStoreTest, LibrariesKeepProvenanceAndLatestWins) {
@@ -238,8 +285,9 @@ TEST_F(RunStoreTest, LibrariesKeepProvenanceAndLatestWins) {
   auto latest = store->LatestLibrary();
   ASSERT_TRUE(latest.ok());
   ASSERT_TRUE(latest->has_value());
-  EXPECT_EQ((*latest)->first, 2);
-  EXPECT_EQ((*latest)->second, R"({"G0":"check units"})");
+  EXPECT_EQ((*latest)->step, 2);
+  ASSERT_EQ((*latest)->library.size(), 1u);
+  EXPECT_EQ((*latest)->library.items()[0].text, "check units");
 
   auto rows = Query("SELECT step, id, text, origin_step, origin_group FROM experiences ORDER BY step, id");
   ASSERT_EQ(rows.size(), 3u);
@@ -305,7 +353,7 @@ TEST_F(RunStoreTest, ConcurrentRecordCallsAreAllKept) {
   std::printf("[ measure  ] %d RecordCall+FindCall pairs from %d threads: %.1f us per pair\n",
               kThreads * kPerThread, kThreads, us / (kThreads * kPerThread));
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(store->CountCalls(), kThreads * kPerThread);
+  EXPECT_EQ(testing::Must(store->CountCalls()), kThreads * kPerThread);
   for (int n : {0, 199, 200, 1599}) {
     auto c = store->FindCall(Call(n).fingerprint);
     ASSERT_TRUE(c.has_value()) << n;
@@ -349,7 +397,7 @@ TEST_F(RunStoreTest, AVersion1StoreIsMigratedInPlaceAndKeepsItsRecords) {
   EXPECT_EQ(store->FindCall(fresh.fingerprint)->finish_reason, "length");
   auto lib = store->LatestLibrary();
   ASSERT_TRUE(lib.ok() && lib->has_value());
-  EXPECT_EQ((*lib)->first, 1);
+  EXPECT_EQ((*lib)->step, 1);
   // Version 4's validations table exists after the migration and round-trips.
   ValidationRecord v;
   v.step = 2;
@@ -360,14 +408,14 @@ TEST_F(RunStoreTest, AVersion1StoreIsMigratedInPlaceAndKeepsItsRecords) {
   v.reason = "rejected";
   v.candidate_json = "{}";
   ASSERT_TRUE(store->RecordValidation(v).ok());
-  auto validations = store->Validations();
+  auto validations = testing::Must(store->Validations());
   ASSERT_EQ(validations.size(), 1u);
   EXPECT_EQ(validations[0].step, 2);
   EXPECT_FALSE(validations[0].accepted);
   EXPECT_DOUBLE_EQ(validations[0].candidate_score, 0.25);
   EXPECT_EQ(validations[0].failed, 1);
   // Spend per role comes from the successful calls kept in the store.
-  auto spend = store->TokensByRole();
+  auto spend = testing::Must(store->TokensByRole());
   ASSERT_FALSE(spend.empty());
   int64_t prompt = 0;
   for (const auto& [role, t] : spend) prompt += t.prompt_tokens;
@@ -468,13 +516,13 @@ TEST_F(RunStoreTest, RecordsSurviveAKillWithoutClose) {
 
   auto store = OpenStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->CountCalls(), kCalls);
+  EXPECT_EQ(testing::Must(store->CountCalls()), kCalls);
   auto last = store->FindCall(Call(kCalls - 1).fingerprint);
   ASSERT_TRUE(last.has_value());
   EXPECT_EQ(last->response_json, Call(kCalls - 1).response_json);
   auto lib = store->LatestLibrary();
   ASSERT_TRUE(lib.ok() && lib->has_value());
-  EXPECT_EQ((*lib)->first, 1);
+  EXPECT_EQ((*lib)->step, 1);
   EXPECT_TRUE(store->BeginOrResume(R"({"k":1})").ok());
 }
 
