@@ -81,6 +81,7 @@ struct DemoArgs {
   bool web = false;      // --web: the web-research setting (search and browse over a local index)
   bool topics = false;   // --topics: many task types, the whole library vs retrieval.top_k 4
   std::string agent;     // --agent [NAME]: one of examples/agents' agents, trained unchanged
+  bool k_given = false;  // --k was on the command line (the agent demo's default is smaller)
 };
 
 // The simulator every demo runs against: one seed, the latency and faults asked for.
@@ -431,6 +432,7 @@ int RunAgentDemo(const GlobalOptions& global, const DemoArgs& args) {
     if (args.agent == e.name) example = &e;
   }
   if (example == nullptr) return Fail("demo --agent: unknown agent '" + args.agent + "'; one of: " + names);
+  const int k = args.k_given ? args.k : 4;  // every sample is a run of the agent program
   if (!OnPath(example->interpreter)) {
     return Fail(std::string("demo --agent ") + example->name + ": needs " + example->interpreter + " on PATH");
   }
@@ -476,7 +478,7 @@ int RunAgentDemo(const GlobalOptions& global, const DemoArgs& args) {
       "  experiences_per_group: 2\n"
       "  seed: 42\n"
       "eval:\n"
-      "  k: " + std::to_string(args.k) + "\n"
+      "  k: " + std::to_string(k) + "\n"
       "  temperature: 0.3\n";
   s = WriteFileAtomic(dir / "config.yaml", yaml);
   if (!s.ok()) return Fail(s.message());
@@ -485,7 +487,7 @@ int RunAgentDemo(const GlobalOptions& global, const DemoArgs& args) {
 
   auto progress = MakeProgress(global.verbosity());
   auto client = MakeHttpChatClient(ClientOptionsFrom(*config));
-  std::printf("training on 18 tasks: %d epochs, batches of %d, groups of %d agent runs ...\n",
+  std::printf("training on 18 tasks: %d epoch(s), batches of %d, groups of %d agent runs ...\n",
               config->practice.epochs, config->practice.batch_size, config->practice.group_size);
   std::fflush(stdout);
   TrainOptions train_options;
@@ -498,7 +500,7 @@ int RunAgentDemo(const GlobalOptions& global, const DemoArgs& args) {
   auto eval_tasks = LoadTasks(config->data.eval, config->data.problem_key, config->data.answer_key);
   if (!eval_tasks.ok()) return Fail(eval_tasks.status().message());
   EvalOptions eval_options;
-  eval_options.k = args.k;
+  eval_options.k = k;
   eval_options.temperature = config->eval.temperature;
   eval_options.prompts_dir = global.prompts();
   eval_options.progress = progress.get();
@@ -666,7 +668,8 @@ void AddDemoCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* r
   cmd->add_option("--dir", args->dir, "Working directory for the demo's files");
   cmd->add_option("--latency-ms", args->latency_ms, "Simulated mean latency")->check(CLI::NonNegativeNumber);
   cmd->add_option("--fault-rate", args->fault_rate, "Simulated fault rate")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--k", args->k, "Evaluation samples per task")->check(CLI::PositiveNumber);
+  auto* k = cmd->add_option("--k", args->k, "Evaluation samples per task (default 8; 4 with --agent)")
+                ->check(CLI::PositiveNumber);
   auto* web = cmd->add_flag("--web", args->web,
                 "The web-research setting: an agent with search and browse over an offline corpus, judge reward");
   auto* hostile = cmd->add_flag("--hostile", args->hostile,
@@ -684,8 +687,9 @@ void AddDemoCommand(CLI::App& app, const GlobalOptions& global, CommandRunner* r
                                 "packages) trained unchanged with task.mode external")
                     ->expected(0, 1);
   for (CLI::Option* other : {web, hostile, topics}) agent->excludes(other);
-  cmd->callback([&global, args, agent, runner] {
+  cmd->callback([&global, args, agent, k, runner] {
     if (agent->count() > 0 && args->agent.empty()) args->agent = "python";
+    args->k_given = k->count() > 0;
     *runner = [&global, args] { return RunDemo(global, *args); };
   });
 }

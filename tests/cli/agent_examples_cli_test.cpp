@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -181,6 +182,31 @@ std::string AgentName(const ::testing::TestParamInfo<ExampleAgent>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Examples, AgentExampleTraining, ::testing::ValuesIn(testing::ExampleAgents()), AgentName);
+
+TEST(AgentExampleDemo, DemoAgentTrainsThePythonExampleAndPrintsBaselineAndLearned) {
+  if (!testing::ProgramOnPath("python3")) GTEST_SKIP() << "python3 not found on PATH: demo --agent did NOT run";
+  TempDir dir;
+  auto o = RunTfgrpo(dir, "--quiet demo --agent --dir " + (dir / "demo").string() + " --k 2 --latency-ms 0 --fault-rate 0",
+                     "TFGRPO_TEST=1");
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  EXPECT_NE(o.out.find("examples/agents/python (python3 agent.py)"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("agents: 144 agent runs, 2.0 calls each"), std::string::npos) << o.out;
+  const std::regex row(R"(Mean@2\s+([0-9.]+)\s+([0-9.]+)\s+([-+][0-9.]+))");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(o.out, m, row)) << o.out;
+  EXPECT_GE(std::stod(m[3].str()), 0.3) << "baseline " << m[1] << ", learned " << m[2];
+  const std::regex failed(R"(failed samples\s+0\s+0)");
+  EXPECT_TRUE(std::regex_search(o.out, failed)) << o.out;
+  EXPECT_TRUE(std::filesystem::exists(dir / "demo" / "agent.py"));
+  const json learned = json::parse(ReadFile(dir / "demo" / "learned.json").value());
+  EXPECT_EQ(learned["k"], 2);
+
+  auto unknown = RunTfgrpo(dir, "demo --agent nope --dir " + (dir / "demo2").string(), "TFGRPO_TEST=1");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("unknown agent 'nope'; one of: python, openai-sdk, openai-agents, langgraph, ai-sdk"),
+            std::string::npos)
+      << unknown.err;
+}
 
 // call_id of every call the run store holds.
 std::set<std::string> RecordedCallIds(const std::filesystem::path& db) {
