@@ -27,7 +27,9 @@
 //    a body whose RequestFingerprint under one of those ids (with model_name and max_tokens, the
 //    RecordingClient's key) matches a successful record is answered from the store without an
 //    upstream call (GatewayCall::replayed); a body never seen gets the next k unused by the store
-//    and the lease.
+//    and the lease. Within a lease the same holds for the calls it already got answered: a body
+//    sent again on the same token (a URL agent retried after 408/429/5xx, or an agent repeating
+//    itself) is answered from the store when the upstream stack recorded it, not sent again.
 //  - Streaming: upstream is always called without streaming; a streamed request is answered with
 //    chat.completion.chunk events (or the Responses event stream) written from the whole reply.
 //

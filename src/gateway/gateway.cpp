@@ -21,6 +21,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "gateway/agent_request.h"
 #include "gateway/chat_stream.h"
 #include "serve/guarded_server.h"
 #include "serve/request_body.h"
@@ -42,6 +43,10 @@ using serve_internal::ParseRequestBody;
 using serve_internal::ReadBody;
 using serve_internal::RejectTooLarge;
 using serve_internal::SetError;
+using gateway_internal::AgentChatRequest;
+using gateway_internal::Endpoint;
+using gateway_internal::ParseRoute;
+using gateway_internal::Route;
 
 namespace {
 
@@ -66,36 +71,6 @@ Result<std::string> NewToken() {
 
 std::string TokenForLogs(std::string_view token) {
   return std::string(token.substr(0, std::min(token.size(), kTokenLogPrefix))) + "...";
-}
-
-enum class Endpoint { kNone, kChat, kResponses, kModels };
-
-// "/r/<token>/v1/<rest>" or "/v1/<rest>": which endpoint, and the token in the path ("" for /v1).
-struct Route {
-  Endpoint endpoint = Endpoint::kNone;
-  std::string path_token;
-  bool in_path = false;
-};
-
-Route ParseRoute(std::string_view method, std::string_view path) {
-  Route route;
-  std::string_view rest;
-  if (StartsWith(path, "/r/")) {
-    std::string_view after = path.substr(3);
-    size_t slash = after.find('/');
-    if (slash == std::string_view::npos || slash == 0) return route;
-    route.path_token = std::string(after.substr(0, slash));
-    route.in_path = true;
-    rest = after.substr(slash);
-  } else {
-    rest = path;
-  }
-  if (!StartsWith(rest, "/v1/")) return route;
-  rest = rest.substr(3);
-  if (method == "POST" && rest == "/chat/completions") route.endpoint = Endpoint::kChat;
-  if (method == "POST" && rest == "/responses") route.endpoint = Endpoint::kResponses;
-  if ((method == "GET" || method == "HEAD") && rest == "/models") route.endpoint = Endpoint::kModels;
-  return route;
 }
 
 // What an upstream failure looks like to the agent: the provider's status when the stack kept
@@ -158,13 +133,6 @@ void RejectUnknownToken(httplib::Response& res) {
            "invalid_request_error", "invalid_api_key");
 }
 
-// The fields the gateway decides itself or never forwards: the rest of a chat body goes upstream
-// as extra_body.
-bool IsOwnField(std::string_view name) {
-  return name == "messages" || name == "model" || name == "temperature" || name == "max_tokens" ||
-         name == "stream" || name == "stream_options";
-}
-
 }  // namespace
 
 namespace gateway_internal {
@@ -172,7 +140,9 @@ namespace gateway_internal {
 struct LeaseState {
   std::string token;
   RolloutTicket ticket;
-  std::vector<CallRecord> recorded;  // the run store's calls under "<rollout id>/a" at Open
+  // The run store's calls under "<rollout id>/a" at Open, then each call this lease got answered
+  // (so a URL agent's retry, on the same token, replays the calls its failed attempt made).
+  std::vector<CallRecord> recorded;
 
   mutable std::mutex mu;
   std::vector<GatewayCall> calls;
@@ -351,40 +321,8 @@ class Gateway final : public AgentGateway {
   CallOutcome Call(LeaseState& lease, const nlohmann::ordered_json& body) {
     CallOutcome out;
     const RolloutTicket& ticket = lease.ticket;
-    ChatRequest request;
-    request.role = ticket.role;
-    request.temperature = ticket.temperature;
-    out.model = options_.model_name;
-    for (auto it = body.begin(); it != body.end(); ++it) {
-      const std::string& key = it.key();
-      if (key == "temperature" && options_.keep_temperature && it->is_number()) {
-        request.temperature = it->get<double>();
-      } else if (key == "max_tokens" && it->is_number_integer() && it->get<int64_t>() > 0 &&
-                 it->get<int64_t>() <= std::numeric_limits<int>::max()) {
-        request.max_tokens = static_cast<int>(it->get<int64_t>());
-      } else if (key == "model" && options_.keep_model && it->is_string()) {
-        request.extra_body["model"] = *it;
-        out.model = it->get<std::string>();
-      } else if (!IsOwnField(key)) {
-        request.extra_body[key] = nlohmann::json(*it);
-      }
-    }
+    ChatRequest request = AgentChatRequest(body, ticket, options_, &out.model);
     const auto& messages = body["messages"];
-    request.messages.reserve(messages.size());
-    for (const auto& m : messages) {
-      Message message;
-      for (auto it = m.begin(); it != m.end(); ++it) {
-        if (it.key() == "role" && it->is_string()) {
-          message.role = it->get<std::string>();
-        } else if (it.key() == "content" && it->is_string()) {
-          message.content = it->get<std::string>();
-        } else {
-          message.extra[it.key()] = nlohmann::json(*it);
-        }
-      }
-      request.messages.push_back(std::move(message));
-    }
-
     // Number the body: the same body again keeps its k; a resumed rollout's recorded body gets
     // its recorded k; anything else the next k neither this lease nor the store has used.
     const std::string body_key = RequestFingerprint(request, options_.model_name, options_.max_tokens);
@@ -441,6 +379,15 @@ class Gateway final : public AgentGateway {
       spdlog::debug("gateway: {} failed: {}", call.call_id, result.status().ToString());
     }
     std::lock_guard lock(lease.mu);
+    if (out.ok && !call.replayed && options_.store) {
+      // Recorded by the upstream stack's RecordingClient under this key (when the run records):
+      // the same body again in this lease is answered from the store, not sent a second time.
+      CallRecord answered;
+      answered.call_id = request.call_id;
+      answered.fingerprint = RequestFingerprint(request, options_.model_name, options_.max_tokens);
+      answered.ok = true;
+      lease.recorded.push_back(std::move(answered));
+    }
     lease.calls.push_back(std::move(call));
     return out;
   }
