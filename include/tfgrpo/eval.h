@@ -67,6 +67,7 @@ struct EvalReport {
 };
 
 class EmbeddingCache;
+class RunStore;
 struct EvalOptions {
   int k = 32;
   double temperature = 0.3;
@@ -75,6 +76,9 @@ struct EvalOptions {
   // retrieval.method embeddings: where vectors are kept between evals (eval --cache's store);
   // null: computed for this eval only.
   EmbeddingCache* embedding_cache = nullptr;
+  // eval --cache's run store: the agent gateway of task.mode external looks resumed and retried
+  // agents' calls up in it (any order, counted as replayed); null: no store.
+  RunStore* call_store = nullptr;
   // task.mode external: the gateway and runner to use (agent try, tests); null: Evaluate starts
   // its own for the eval and stops it at the end.
   ExternalAgents* external_agents = nullptr;

@@ -171,6 +171,7 @@ int RunEval(const GlobalOptions& global, const EvalArgs& args) {
   if (cache_store) {
     embedding_cache = MakeRunStoreEmbeddingCache(*cache_store);
     options.embedding_cache = embedding_cache.get();
+    options.call_store = cache_store.get();
   }
   auto report = Evaluate(*config, *tasks, library, options, *client);
   progress.reset();

@@ -84,7 +84,7 @@ Result<EvalReport> Evaluate(const Config& config, const std::vector<Task>& tasks
   ExternalAgents* agents = options.external_agents;
   std::unique_ptr<ExternalAgents> own_agents;  // task.mode external: the gateway listens while this eval runs
   if (!agents && config.task.mode == TaskMode::kExternal) {
-    auto started = ExternalAgents::Start(config, client, nullptr);
+    auto started = ExternalAgents::Start(config, client, options.call_store);
     if (!started.ok()) return started.status();
     own_agents = std::move(started).value();
     agents = own_agents.get();

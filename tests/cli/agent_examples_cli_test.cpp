@@ -183,6 +183,36 @@ std::string AgentName(const ::testing::TestParamInfo<ExampleAgent>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Examples, AgentExampleTraining, ::testing::ValuesIn(testing::ExampleAgents()), AgentName);
 
+// eval --cache with the user's agent: a second eval answers every agent call from the cache store
+// through the gateway (any order), and its report counts them as replayed, none sent.
+TEST(AgentExampleEvalCache, ASecondEvalWithTheSameCacheReplaysEveryAgentCall) {
+  ExampleAgent python{"", false};
+  for (const ExampleAgent& a : testing::ExampleAgents())
+    if (a.name == "python") python = a;
+  ASSERT_EQ(python.name, "python");
+  std::string node_modules, skip;
+  if (!AgentRunnable(python, &node_modules, &skip)) GTEST_SKIP() << skip;
+  SimServer sim(SimOptions{.seed = 11});
+  ASSERT_TRUE(sim.Start(0).ok());
+  TempDir dir;
+  WriteRunFiles(dir, python, sim.base_url(), 1);
+  const std::string config = (dir / "tfgrpo.yaml").string();
+  const std::string cache = (dir / "cache.db").string();
+  json reports[2];
+  for (int i = 0; i < 2; ++i) {
+    const std::string out = (dir / ("r" + std::to_string(i) + ".json")).string();
+    auto ran = RunTfgrpo(dir, "--quiet eval --config " + config + " --cache " + cache + " --out " + out, EnvFor(""));
+    ASSERT_EQ(ran.exit_code, 0) << ran.err;
+    reports[i] = json::parse(ReadFile(out).value());
+  }
+  const int64_t calls = reports[0]["agent"]["calls"].get<int64_t>();
+  EXPECT_EQ(calls, 24);  // 12 tasks x k 1, a tool call and an answer each
+  EXPECT_EQ(reports[0]["agent"]["calls_sent"], calls);
+  EXPECT_EQ(reports[1]["agent"]["calls_replayed"], calls);
+  EXPECT_EQ(reports[1]["agent"]["calls_sent"], 0);
+  EXPECT_EQ(reports[1]["mean_at_k"], reports[0]["mean_at_k"]);
+}
+
 TEST(AgentExampleDemo, DemoAgentTrainsThePythonExampleAndPrintsBaselineAndLearned) {
   if (!testing::ProgramOnPath("python3")) GTEST_SKIP() << "python3 not found on PATH: demo --agent did NOT run";
   TempDir dir;
