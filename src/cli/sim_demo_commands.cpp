@@ -140,6 +140,20 @@ int AnswersIn(const Library& library, const std::vector<Task>& tasks) {
   return n;
 }
 
+// What `demo` and `demo --agent` both end with: baseline.json and learned.json in `dir`, then the
+// train summary and the learned library on stdout.
+Status WriteReportsAndPrintLibrary(const std::filesystem::path& dir, const TrainSummary& trained,
+                                   const EvalReport& baseline, const EvalReport& learned) {
+  for (auto [name, report] : {std::pair{"baseline.json", &baseline}, {"learned.json", &learned}}) {
+    Status s = WriteFileAtomic(dir / name, report->ToJson().dump(2) + "\n");
+    if (!s.ok()) return s;
+  }
+  std::printf("\ntrain: %s\n\n", FormatTrainSummary(trained).c_str());
+  std::printf("Learned library (%zu experiences):\n%s\n\n", trained.library.size(),
+              trained.library.RenderLines().c_str());
+  return Status::Ok();
+}
+
 // `tfgrpo demo --hostile`: the simulated learner proposes a harmful lesson now and then, copies
 // answers into lessons and pads the library. The same practice runs twice, without and with
 // practice.validation, and both libraries are evaluated on held-out tasks.
@@ -510,13 +524,8 @@ int RunAgentDemo(const GlobalOptions& global, const DemoArgs& args) {
   if (!learned.ok()) return Fail(learned.status().message());
   progress.reset();
   sim.Stop();
-  for (auto [name, report] : {std::pair{"baseline.json", &*baseline}, {"learned.json", &*learned}}) {
-    s = WriteFileAtomic(dir / name, report->ToJson().dump(2) + "\n");
-    if (!s.ok()) return Fail(s.message());
-  }
-  std::printf("\ntrain: %s\n\n", FormatTrainSummary(*trained).c_str());
-  std::printf("Learned library (%zu experiences):\n%s\n\n", trained->library.size(),
-              trained->library.RenderLines().c_str());
+  s = WriteReportsAndPrintLibrary(dir, *trained, *baseline, *learned);
+  if (!s.ok()) return Fail(s.message());
   PrintComparison(*baseline, *learned);
   std::printf("\ndemo total %.1f s\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -603,14 +612,8 @@ int RunDemo(const GlobalOptions& global, const DemoArgs& args) {
   progress.reset();
   sim.Stop();
 
-  for (auto [name, report] : {std::pair{"baseline.json", &*baseline}, {"learned.json", &*learned}}) {
-    s = WriteFileAtomic(dir / name, report->ToJson().dump(2) + "\n");
-    if (!s.ok()) return Fail(s.message());
-  }
-
-  std::printf("\ntrain: %s\n\n", FormatTrainSummary(*trained).c_str());
-  std::printf("Learned library (%zu experiences):\n%s\n\n", trained->library.size(),
-              trained->library.RenderLines().c_str());
+  s = WriteReportsAndPrintLibrary(dir, *trained, *baseline, *learned);
+  if (!s.ok()) return Fail(s.message());
   if (args.web) {
     PrintComparison(*baseline, *learned, {{"tool calls per answer", baseline_tool_calls, learned_tool_calls}});
   } else {
